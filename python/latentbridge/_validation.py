@@ -1,0 +1,178 @@
+"""Input validation: the single place where arrays are checked, promoted and made contiguous.
+
+Every public function calls these helpers before reaching C++ or CUDA, so the rules (and the wording
+of the messages) are the same everywhere:
+
+* rows are samples; 2-D inputs are ``(n_samples, n_features)``;
+* float32 stays float32 only when *every* floating input is float32, anything else computes in
+  float64 (integers and booleans are promoted to float64); complex, object and string arrays raise
+  ``TypeError``;
+* one documented copy is made when an array is not C-contiguous or has another dtype, never more;
+* NaN and infinity raise ``ValueError`` naming the argument.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+
+import numpy as np
+
+__all__ = [
+    "as_float_matrix",
+    "result_dtype",
+    "check_n_jobs",
+    "check_same_rows",
+    "check_positive_int",
+    "check_choice",
+    "check_random_state",
+]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _numeric_dtype(X, name):
+    kind = X.dtype.kind
+    if kind in "fiub":
+        if kind == "f" and X.dtype not in _FLOATS and X.dtype.itemsize > 8:
+            raise TypeError(
+                f"{name} has dtype {X.dtype}; only float16/32/64, integer and bool arrays are "
+                "supported. Convert it with X.astype(np.float64)."
+            )
+        return X.dtype
+    if kind == "c":
+        raise TypeError(
+            f"{name} is complex ({X.dtype}); latentbridge works with real arrays. "
+            "Pass X.real, np.abs(X) or stack real and imaginary parts as features."
+        )
+    raise TypeError(
+        f"{name} must be a numeric array; got dtype {X.dtype}. Convert it with "
+        "np.asarray(X, dtype=np.float64)."
+    )
+
+
+def result_dtype(*arrays):
+    """Compute dtype for a call: float32 only when every input is float32, else float64."""
+    arrays = [a for a in arrays if a is not None]
+    if arrays and all(np.asarray(a).dtype == np.float32 for a in arrays):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def as_float_matrix(X, name="X", *, dtype=None, min_rows=1, min_cols=1, allow_nonfinite=False):
+    """Return ``X`` as a C-contiguous float32/float64 2-D array, copying only when needed.
+
+    Parameters
+    ----------
+    X : array_like
+        The input; lists, numpy arrays and anything with ``__array__`` are accepted.
+    name : str
+        Name of the argument, used in error messages.
+    dtype : numpy dtype, optional
+        Target dtype (float32 or float64). By default float32/float64 stay as they are and every
+        other numeric dtype becomes float64.
+    min_rows, min_cols : int
+        Smallest accepted number of rows and columns.
+    allow_nonfinite : bool
+        Skip the NaN/infinity check.
+
+    Raises
+    ------
+    TypeError
+        For non-numeric, complex or object input.
+    ValueError
+        For a wrong number of dimensions, too few rows or columns, or NaN/infinity.
+    """
+    if isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric 2-D array; got a {type(X).__name__}.")
+    if hasattr(X, "__cuda_array_interface__") and not isinstance(X, np.ndarray):
+        raise TypeError(
+            f"{name} is a GPU array; this function takes host arrays. Move it with .cpu().numpy() "
+            "(torch) or .get() (cupy)."
+        )
+    try:
+        X = np.asarray(X)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} could not be converted to a numeric array: {exc}") from None
+    src = _numeric_dtype(X, name)
+    if X.ndim != 2:
+        hint = " Use X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample." \
+            if X.ndim == 1 else ""
+        raise ValueError(
+            f"{name} must be 2-D with shape (n_samples, n_features); got shape {X.shape}.{hint}"
+        )
+    if dtype is None:
+        dtype = src if src in _FLOATS else np.dtype(np.float64)
+    dtype = np.dtype(dtype)
+    if dtype not in _FLOATS:
+        raise TypeError(f"internal: compute dtype must be float32 or float64, got {dtype}")
+    if X.shape[0] < min_rows:
+        raise ValueError(
+            f"{name} has {X.shape[0]} row(s) (samples); at least {min_rows} required."
+        )
+    if X.shape[1] < min_cols:
+        raise ValueError(
+            f"{name} has {X.shape[1]} column(s) (features); at least {min_cols} required."
+        )
+    if src.kind == "f" and not allow_nonfinite and X.size and not np.isfinite(X).all():
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(
+            f"{name} contains NaN or infinity (first at row {bad[0]}, column {bad[1]}). "
+            "Remove or impute those entries first."
+        )
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def check_same_rows(X, Y, names=("X", "Y")):
+    """Raise ValueError unless X and Y have the same number of rows."""
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same number of rows (the same samples in "
+            f"the same order); got {X.shape[0]} and {Y.shape[0]}."
+        )
+
+
+def check_n_jobs(n_jobs):
+    """Translate scikit-learn's ``n_jobs`` into a positive thread count.
+
+    None means 1, -1 means every CPU, -2 every CPU but one, and so on.
+    """
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(
+            f"n_jobs must be a non-zero integer or None (None = 1 thread, -1 = all CPUs); "
+            f"got {n_jobs!r}."
+        )
+    n_cpu = os.cpu_count() or 1
+    n_jobs = int(n_jobs)
+    return n_jobs if n_jobs > 0 else max(1, n_cpu + 1 + n_jobs)
+
+
+def check_positive_int(value, name, *, minimum=1, maximum=None):
+    """Return ``value`` as int after checking minimum <= value (<= maximum)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r} ({type(value).__name__}).")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        rng = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be {rng}; got {value}.")
+    return value
+
+
+def check_choice(value, name, choices):
+    """Raise ValueError unless value is one of choices."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}; got {value!r}.")
+    return value
+
+
+def check_random_state(seed):
+    """Return a numpy Generator for None, an int, a Generator or a RandomState."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, np.random.RandomState):
+        return np.random.default_rng(seed.randint(0, 2**31 - 1))
+    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed/random_state must be None, an int or a numpy Generator; got {seed!r}.")
