@@ -115,18 +115,18 @@ void pairwise_distances(const T* X, index_t n, const T* Y, index_t m, index_t d,
             const index_t jj_start = sym ? std::max<index_t>(0, i + 1 - j0) : 0;
             T* o = out + i * m + j0;
             const T* c = C + ii * nc;
+            if (cols <= jj_start) continue;
+            const index_t count = cols - jj_start;
             if (cosine) {
-                for (index_t jj = jj_start; jj < cols; ++jj) {
-                    const double v = 1.0 - static_cast<double>(c[jj]) * inx[i] * iny[j0 + jj];
-                    o[jj] = static_cast<T>(std::min(2.0, std::max(0.0, v)));
-                }
-            } else {
-                for (index_t jj = jj_start; jj < cols; ++jj) {
+                K.cos_epilogue(c + jj_start, iny.data() + j0 + jj_start, inx[i], count,
+                               o + jj_start);
+            } else if (K.sq_epilogue(c + jj_start, ny.data() + j0 + jj_start, nx[i], count, ratio,
+                                     metric == Metric::euclidean, o + jj_start)) {
+                for (index_t jj = jj_start; jj < cols; ++jj) {  // rare: cancellation-prone pairs
                     const index_t j = j0 + jj;
                     const double scale = nx[i] + ny[j];
-                    double d2 = scale - 2.0 * static_cast<double>(c[jj]);
-                    if (d2 < ratio * scale) d2 = direct_sqdist(X + i * d, Y + j * d, d);
-                    d2 = std::max(d2, 0.0);
+                    if (scale - 2.0 * static_cast<double>(c[jj]) >= ratio * scale) continue;
+                    const double d2 = direct_sqdist(X + i * d, Y + j * d, d);
                     o[jj] = static_cast<T>(metric == Metric::euclidean ? std::sqrt(d2) : d2);
                 }
             }

@@ -167,19 +167,55 @@ void dot_tile(const T* X, index_t ldx, index_t rows, const T* Y, index_t ldy, in
     }
 }
 
+template <typename T>
+bool sq_epilogue(const T* __restrict c, const double* __restrict ny, double nxi, index_t count,
+                 double ratio, bool root, T* __restrict o) {
+    int flagged = 0;
+    if (root) {
+        for (index_t j = 0; j < count; ++j) {
+            const double s = nxi + ny[j];
+            double d2 = s - 2.0 * static_cast<double>(c[j]);
+            flagged |= static_cast<int>(d2 < ratio * s);
+            d2 = d2 > 0.0 ? d2 : 0.0;
+            o[j] = static_cast<T>(__builtin_sqrt(d2));
+        }
+    } else {
+        for (index_t j = 0; j < count; ++j) {
+            const double s = nxi + ny[j];
+            double d2 = s - 2.0 * static_cast<double>(c[j]);
+            flagged |= static_cast<int>(d2 < ratio * s);
+            o[j] = static_cast<T>(d2 > 0.0 ? d2 : 0.0);
+        }
+    }
+    return flagged != 0;
+}
+
+template <typename T>
+void cos_epilogue(const T* __restrict c, const double* __restrict iny, double inxi, index_t count,
+                  T* __restrict o) {
+    for (index_t j = 0; j < count; ++j) {
+        double v = 1.0 - static_cast<double>(c[j]) * inxi * iny[j];
+        v = v < 0.0 ? 0.0 : v;
+        v = v > 2.0 ? 2.0 : v;
+        o[j] = static_cast<T>(v);
+    }
+}
+
 }  // namespace
 
 const DotTileKernel<float>& dot_tile_f32() {
     using Bk = Blocking<float>;
     static const DotTileKernel<float> k{LB_STR(LATENTBRIDGE_ISA), Bk::MC, Bk::NC, Bk::KC, Bk::work,
-                                        &dot_tile<float>};
+                                        &dot_tile<float>, &sq_epilogue<float>,
+                                        &cos_epilogue<float>};
     return k;
 }
 
 const DotTileKernel<double>& dot_tile_f64() {
     using Bk = Blocking<double>;
     static const DotTileKernel<double> k{LB_STR(LATENTBRIDGE_ISA), Bk::MC, Bk::NC, Bk::KC, Bk::work,
-                                         &dot_tile<double>};
+                                         &dot_tile<double>, &sq_epilogue<double>,
+                                         &cos_epilogue<double>};
     return k;
 }
 

@@ -22,6 +22,13 @@ struct DotTileKernel {
     /// j < cols <= nc, k < d (any d). X, Y, C row-major; s may be null (no shift).
     void (*run)(const T* X, index_t ldx, index_t rows, const T* Y, index_t ldy, index_t cols,
                 index_t d, const T* s, T* C, index_t ldc, T* work);
+    /// Distance epilogue of one row: o[j] = g(max(0, nxi + ny[j] - 2 c[j])) for j < count, g the
+    /// square root when `root`, else identity. Returns true when some j has
+    /// nxi + ny[j] - 2 c[j] < ratio * (nxi + ny[j]) (cancellation: the caller recomputes those).
+    bool (*sq_epilogue)(const T* c, const double* ny, double nxi, index_t count, double ratio,
+                        bool root, T* o);
+    /// Cosine epilogue of one row: o[j] = clip(1 - c[j] * inxi * iny[j], 0, 2) for j < count.
+    void (*cos_epilogue)(const T* c, const double* iny, double inxi, index_t count, T* o);
 };
 
 /// The kernel currently selected (the best the CPU supports unless set_simd_isa chose another).

@@ -1,0 +1,116 @@
+"""Pairwise distances: latentbridge against scipy's cdist and scikit-learn's pairwise_distances on
+the CPU (same thread count for everyone, set with threadpoolctl), and against torch.cdist on a CUDA
+device when torch and a device are present.
+
+    python bench/run.py distances [--quick] [--threads 2] [--sizes 5000x512,20000x512]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from run import time_call
+
+
+def add_arguments(parser):
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sizes", default=None, help="comma-separated NxD (X = Y = N x D)")
+    parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--no-scipy", action="store_true", help="skip scipy cdist (slow at large N)")
+
+
+def _limits(threads):
+    try:
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(threads)
+    except ImportError:  # references then use their default threads; the table says so
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+def _max_rel(a, b):
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def run(args):
+    import latentbridge as lb
+
+    sizes = args.sizes or ("2000x128,5000x512" if args.quick else "5000x512,20000x512")
+    sizes = [tuple(int(v) for v in s.split("x")) for s in sizes.split(",")]
+    rows = []
+    for dtype in args.dtypes.split(","):
+        dt = np.dtype(dtype)
+        for n, d in sizes:
+            X = np.random.default_rng(0).standard_normal((n, d)).astype(dt)
+            ours = lambda: lb.pairwise_distances(X, device="cpu", n_jobs=args.threads)  # noqa: E731
+            t_ours, _ = time_call(ours, args.repeat)
+            D = ours()
+            row = {"case": f"{n}x{d}", "dtype": dtype, "device": "cpu", "threads": args.threads,
+                   "latentbridge_s": t_ours}
+            try:
+                from sklearn.metrics import pairwise_distances as sk_pd
+
+                with _limits(args.threads):
+                    t_sk, _ = time_call(lambda: sk_pd(X, n_jobs=None), max(1, args.repeat - 1))
+                    ref = sk_pd(X)
+                row.update(sklearn_s=t_sk, speedup_vs_sklearn=t_sk / t_ours, max_rel_err_vs_sklearn=_max_rel(D, ref))
+                del ref
+            except ImportError:
+                row["sklearn_s"] = None
+            if not args.no_scipy and n <= 10000:
+                from scipy.spatial.distance import cdist
+
+                t_sp, _ = time_call(lambda: cdist(X, X), 1)
+                row.update(scipy_s=t_sp, speedup_vs_scipy=t_sp / t_ours)
+            rows.append(row)
+            del D
+    rows.extend(_gpu_rows(args))
+    return rows
+
+
+def _gpu_rows(args):
+    import latentbridge as lb
+
+    if not lb.cuda_available():
+        return []
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    rows = []
+    sizes = [(4096, 512)] if args.quick else [(8192, 512), (32768, 512)]
+    for dtype in ("float32", "float64"):
+        for n, d in sizes:
+            flops = 2.0 * n * n * d
+            row = {"case": f"{n}x{d}", "dtype": dtype, "device": "cuda"}
+            if torch is not None:
+                tdt = getattr(torch, dtype)
+                X = torch.randn(n, d, device="cuda", dtype=tdt)
+
+                def ours():
+                    lb.pairwise_distances(X)
+                    torch.cuda.synchronize()
+
+                def ref():
+                    torch.cdist(X, X)
+                    torch.cuda.synchronize()
+
+                t_ours, _ = time_call(ours, args.repeat)
+                t_ref, _ = time_call(ref, args.repeat)
+                D = lb.pairwise_distances(X[:2048])
+                R = torch.cdist(X[:2048].double(), X[:2048].double())
+                row.update(latentbridge_s=t_ours, torch_cdist_s=t_ref, speedup_vs_torch=t_ref / t_ours,
+                           tflops=flops / t_ours / 1e12,
+                           max_rel_err=float(((D.double() - R).abs().max() / R.abs().max()).item()))
+                del X, D, R
+                torch.cuda.empty_cache()
+            else:
+                X = np.random.default_rng(0).standard_normal((n, d)).astype(dtype)
+                t_ours, _ = time_call(lambda: lb.pairwise_distances(X, device="cuda"), args.repeat)
+                row.update(latentbridge_s_host_roundtrip=t_ours)
+            rows.append(row)
+    return rows
