@@ -1,0 +1,218 @@
+"""Many models, one call: every pairwise similarity between a set of representations.
+
+The pairs run on any :class:`concurrent.futures.Executor` (a thread pool, a process pool, or a Dask
+distributed client's ``client.get_executor()``), so a comparison that outgrows one machine runs on a
+cluster unchanged.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import as_float_matrix
+
+__all__ = ["compare_many", "ComparisonResult", "compare_pair", "METRICS"]
+
+
+def _cka(X, Y, **kw):
+    from .similarity import cka
+
+    return cka(X, Y, **kw)
+
+
+def _rtd(X, Y, **kw):
+    from .topology import rtd
+
+    kw.setdefault("seed", 0)
+    kw.setdefault("trials", 5)
+    kw.setdefault("batch", min(300, X.shape[0]))
+    return rtd(X, Y, **kw)
+
+
+def _svcca(X, Y, **kw):
+    from .similarity import svcca
+
+    return svcca(X, Y, **kw)
+
+
+def _pwcca(X, Y, **kw):
+    from .similarity import pwcca
+
+    return pwcca(X, Y, **kw)
+
+
+def _mutual_knn(X, Y, **kw):
+    from .similarity import mutual_knn
+
+    return mutual_knn(X, Y, **kw)
+
+
+# name -> (function, value on identical inputs, symmetric in its arguments)
+METRICS = {
+    "cka": (_cka, 1.0, True),
+    "rtd": (_rtd, 0.0, True),
+    "svcca": (_svcca, 1.0, True),
+    "pwcca": (_pwcca, 1.0, False),
+    "mutual_knn": (_mutual_knn, 1.0, True),
+}
+
+
+def compare_pair(X, Y, metric, options=None):
+    """One similarity value between two representations (module level, so executors can pickle it)."""
+    fn = METRICS[metric][0]
+    return float(fn(X, Y, **(options or {})))
+
+
+@dataclass
+class ComparisonResult:
+    """Labelled M x M matrices, one per metric.
+
+    Attributes
+    ----------
+    names : list of str
+        Representation names, the row and column labels.
+    matrices : dict of str -> ndarray of shape (M, M)
+        ``matrices[metric][i, j]`` compares ``names[i]`` (first argument) with ``names[j]``.
+    """
+
+    names: list
+    matrices: dict = field(default_factory=dict)
+
+    def __getitem__(self, metric):
+        return self.matrices[metric]
+
+    @property
+    def metrics(self):
+        return list(self.matrices)
+
+    def to_pandas(self, metric=None):
+        """A labelled ``pandas.DataFrame`` (one metric) or a dict of them (``metric=None``)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_pandas needs pandas: pip install pandas") from None
+        if metric is None:
+            return {m: pd.DataFrame(v, index=self.names, columns=self.names) for m, v in self.matrices.items()}
+        return pd.DataFrame(self.matrices[metric], index=self.names, columns=self.names)
+
+    def __repr__(self):
+        lines = [f"ComparisonResult({len(self.names)} representations, metrics={self.metrics})"]
+        width = max(len(n) for n in self.names)
+        for metric, mat in self.matrices.items():
+            lines.append(f"[{metric}]")
+            lines.append(" " * (width + 1) + " ".join(f"{n[:9]:>9}" for n in self.names))
+            for name, row in zip(self.names, mat):
+                lines.append(f"{name:<{width}} " + " ".join(f"{v:9.4f}" for v in row))
+        return "\n".join(lines)
+
+
+class _TextProgress:
+    """Fallback progress display on stderr when tqdm is not installed."""
+
+    def __init__(self, total, desc):
+        self.total, self.done, self.desc = total, 0, desc
+
+    def update(self, k=1):
+        self.done += k
+        print(f"\r{self.desc}: {self.done}/{self.total}", end="", file=sys.stderr, flush=True)
+
+    def close(self):
+        print(file=sys.stderr)
+
+
+def _progress(total, desc, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc)
+    except ImportError:
+        return _TextProgress(total, desc)
+
+
+def compare_many(reps, *, metrics=("cka", "rtd"), executor=None, progress=True, metric_options=None):
+    """Compare every pair of representations under several metrics.
+
+    Parameters
+    ----------
+    reps : dict of str -> array_like of shape (n_samples, n_features_i)
+        Activations of M models (or layers) on the *same* samples in the same order; feature counts
+        may differ.
+    metrics : sequence of str
+        Any of ``"cka"``, ``"rtd"``, ``"svcca"``, ``"pwcca"``, ``"mutual_knn"``.
+    executor : concurrent.futures.Executor, optional
+        Runs the pairs (``executor.submit``); ``None`` runs them in this thread. A Dask
+        ``distributed.Client(...).get_executor()`` runs them on a cluster.
+    progress : bool
+        Show a progress bar (tqdm when installed, else a counter on stderr).
+    metric_options : dict of str -> dict, optional
+        Keyword arguments per metric, e.g. ``{"rtd": {"trials": 10, "batch": 500}}``. RTD defaults to
+        ``trials=5, batch=min(300, n), seed=0`` here so that the matrix is reproducible.
+
+    Returns
+    -------
+    ComparisonResult
+        ``result["cka"]`` is an (M, M) array labelled by ``result.names``; ``result.to_pandas()``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two representations, different numbers of rows, unknown metric, bad arrays.
+    """
+    if not isinstance(reps, dict) or len(reps) < 2:
+        raise ValueError("reps must be a dict of at least two name -> array entries.")
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {sorted(METRICS)}.")
+    metric_options = dict(metric_options or {})
+    names = [str(k) for k in reps]
+    arrays = [as_float_matrix(v, f"reps[{k!r}]", min_rows=2) for k, v in reps.items()]
+    n_rows = {a.shape[0] for a in arrays}
+    if len(n_rows) != 1:
+        sizes = ", ".join(f"{k}: {a.shape[0]}" for k, a in zip(names, arrays))
+        raise ValueError(f"every representation must have the same rows (samples); got {sizes}.")
+    M = len(names)
+    result = ComparisonResult(names=names)
+    jobs = []
+    for metric in metrics:
+        _, self_value, symmetric = METRICS[metric]
+        mat = np.full((M, M), np.nan)
+        np.fill_diagonal(mat, self_value)
+        result.matrices[metric] = mat
+        for i in range(M):
+            for j in range(M):
+                if i == j or (symmetric and j < i):
+                    continue
+                jobs.append((metric, i, j))
+    bar = _progress(len(jobs), "compare_many", progress)
+    try:
+        if executor is None:
+            for metric, i, j in jobs:
+                result.matrices[metric][i, j] = compare_pair(arrays[i], arrays[j], metric, metric_options.get(metric))
+                if bar:
+                    bar.update(1)
+        else:
+            futures = {
+                executor.submit(compare_pair, arrays[i], arrays[j], metric, metric_options.get(metric)): (metric, i, j)
+                for metric, i, j in jobs
+            }
+            for fut in concurrent.futures.as_completed(futures):
+                metric, i, j = futures[fut]
+                result.matrices[metric][i, j] = fut.result()
+                if bar:
+                    bar.update(1)
+    finally:
+        if bar:
+            bar.close()
+    for metric in metrics:
+        if METRICS[metric][2]:
+            mat = result.matrices[metric]
+            upper = np.triu_indices(M, 1)
+            mat[(upper[1], upper[0])] = mat[upper]
+    return result
