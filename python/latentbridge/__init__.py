@@ -24,3 +24,13 @@ __all__ = [
     "NotFittedError",
     "pairwise_distances",
 ]
+
+from .alignment import ICP, LinearMap, Procrustes, RidgeMap, StitchingMLP, analytic_map, class_means
+from .evaluation import mrr, retrieval_ranks, stitched_accuracy, top_k_accuracy, verification_accuracy
+from .relative import RelativeGeodesic, geodesic_energies, relative_representation
+from .similarity import cka, minibatch_cka, mutual_knn, pwcca, svcca
+
+__all__ += ["Procrustes", "LinearMap", "RidgeMap", "analytic_map", "class_means", "ICP",
+            "StitchingMLP", "relative_representation", "geodesic_energies", "RelativeGeodesic",
+            "cka", "minibatch_cka", "svcca", "pwcca", "mutual_knn", "mrr", "top_k_accuracy",
+            "retrieval_ranks", "stitched_accuracy", "verification_accuracy"]

@@ -1,0 +1,136 @@
+"""Retrieval metrics, stitched accuracy and the LFW verification protocol."""
+
+import numpy as np
+import pytest
+
+import latentbridge as lb
+
+
+def test_mrr_hand_computed():
+    # cosine similarities of query i to candidates: chosen so the ranks are 1, 2, 3
+    Y = np.eye(3)
+    X = np.array([[1.0, 0.1, 0.0],       # closest to y0 -> rank 1
+                  [0.9, 0.5, 0.0],       # y0 closer than y1 -> rank 2
+                  [0.6, 0.5, 0.1]])      # y0, y1 closer than y2 -> rank 3
+    np.testing.assert_array_equal(lb.retrieval_ranks(X, Y), [1, 2, 3])
+    assert lb.mrr(X, Y) == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+    assert lb.top_k_accuracy(X, Y, k=1) == pytest.approx(1 / 3)
+    assert lb.top_k_accuracy(X, Y, k=2) == pytest.approx(2 / 3)
+    # ties count in the query's favour: only strictly closer candidates push the rank
+    assert lb.mrr(np.ones((3, 2)), np.ones((3, 2))) == 1.0
+
+
+def test_mrr_euclidean_and_blocks():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 4))
+    Y = X + 0.3 * rng.standard_normal((50, 4))
+    D = np.sqrt(((X[:, None] - Y[None]) ** 2).sum(-1))
+    ranks = 1 + (D < np.diag(D)[:, None]).sum(1)
+    from latentbridge.evaluation import retrieval_ranks
+
+    np.testing.assert_array_equal(retrieval_ranks(X, Y, metric="euclidean", block=7), ranks)
+    assert lb.mrr(X, Y, metric="euclidean") == pytest.approx(np.mean(1 / ranks))
+
+
+def test_stitched_accuracy():
+    rng = np.random.default_rng(1)
+    F = rng.standard_normal((100, 5))
+    W = rng.standard_normal((4, 5))
+    y = np.argmax(F @ W.T, axis=1)
+    assert lb.stitched_accuracy(F, y, W) == 1.0
+    assert lb.stitched_accuracy(F, y, W, mapping=lambda Z: -Z) < 0.5
+    y2 = y.copy()
+    y2[:10] = (y2[:10] + 1) % 4
+    assert lb.stitched_accuracy(F, y2, W) == 0.9
+    with pytest.raises(ValueError, match="integer class indices"):
+        lb.stitched_accuracy(F, y + 4, W)
+    with pytest.raises(ValueError, match="mapping must send"):
+        lb.stitched_accuracy(F[:, :3], y, W)
+    with pytest.raises(TypeError, match="mapping must be"):
+        lb.stitched_accuracy(F, y, W, mapping=3)
+
+
+def _pairs(rng, n_pairs=400, d=16, noise=0.4):
+    ids = rng.standard_normal((n_pairs, d))
+    same = np.tile([True] * 10 + [False] * 10, n_pairs // 20)
+    f1 = ids + noise * rng.standard_normal((n_pairs, d))
+    other = rng.standard_normal((n_pairs, d))
+    f2 = np.where(same[:, None], ids, other) + noise * rng.standard_normal((n_pairs, d))
+    return f1, f2, same
+
+
+def test_verification_threshold_protocol_by_hand():
+    rng = np.random.default_rng(2)
+    f1, f2, same = _pairs(rng)
+    acc, std = lb.verification_accuracy(f1, f2, same, return_std=True)
+    # by hand: contiguous folds, best threshold on the other nine, cosine distance
+    u1 = f1 / np.linalg.norm(f1, axis=1, keepdims=True)
+    u2 = f2 / np.linalg.norm(f2, axis=1, keepdims=True)
+    dist = 1 - (u1 * u2).sum(1)
+    accs = []
+    for test in np.array_split(np.arange(400), 10):
+        train = np.setdiff1d(np.arange(400), test)
+        cands = np.sort(dist[train])
+        cands = np.r_[cands[0] - 1, (cands[1:] + cands[:-1]) / 2, cands[-1] + 1]
+        scores = [np.mean((dist[train] <= t) == same[train]) for t in cands]
+        t = cands[int(np.argmax(scores))]
+        accs.append(np.mean((dist[test] <= t) == same[test]))
+    assert acc == pytest.approx(np.mean(accs))
+    assert std == pytest.approx(np.std(accs))
+    assert acc > 0.9
+
+
+def test_verification_through_a_map():
+    rng = np.random.default_rng(3)
+    f1, f2, same = _pairs(rng)
+    Q = np.linalg.qr(rng.standard_normal((16, 16)))[0]
+    f2_b = f2 @ Q                                  # network B: a rotated space
+    chance = lb.verification_accuracy(f1, f2_b, same)
+    mapped = lb.verification_accuracy(f1, f2_b, same, mapping=lb.Procrustes())
+    direct = lb.verification_accuracy(f1, f2, same)
+    assert chance < 0.7 < mapped
+    assert mapped == pytest.approx(direct, abs=0.03)
+    ridge = lb.verification_accuracy(f1, f2_b @ rng.standard_normal((16, 20)), same,
+                                     mapping=lb.RidgeMap(alpha=1e-3))
+    assert ridge > 0.85
+
+
+def test_verification_bad_input():
+    f = np.ones((20, 3))
+    with pytest.raises(ValueError, match="one entry per pair"):
+        lb.verification_accuracy(f, f, np.ones(5, bool))
+    with pytest.raises(ValueError, match="different spaces"):
+        lb.verification_accuracy(f, np.ones((20, 4)), np.ones(20, bool))
+    with pytest.raises(ValueError, match="booleans"):
+        lb.verification_accuracy(f, f, np.full(20, 2))
+    with pytest.raises(ValueError, match="folds must be"):
+        lb.verification_accuracy(f, f, np.ones(20, bool), folds=1)
+
+
+def test_digits_networks_reproduce_the_papers_findings():
+    pytest.importorskip("sklearn")
+    from latentbridge.datasets import digits_networks, train_digits_network
+
+    data, nets = digits_networks(seeds=(0, 1), architectures=("relu",), epochs=15)
+    again = train_digits_network("relu", 0, data=data, epochs=15)
+    np.testing.assert_array_equal(again.W, nets["relu", 0].W)           # deterministic
+    A, B = nets["relu", 0], nets["relu", 1]
+    assert A.test_accuracy > 0.9 and A.features(data.X_test).shape == (len(data.y_test), 32)
+    FA, FB = A.features(data.X_train), B.features(data.X_train)
+    FAt, FBt = A.features(data.X_test), B.features(data.X_test)
+    rigid = lb.Procrustes().fit(FA, FB).score(FAt, FBt)
+    linear = lb.LinearMap().fit(FA, FB).score(FAt, FBt)
+    assert linear > rigid                                               # Lähner & Moeller
+    # McNeely-White: the analytic map gives exactly A's accuracy, even into an untrained network
+    R = train_digits_network("relu", 7, data=data, epochs=0)
+    M = lb.analytic_map(A.W, R.W, A.b, R.b)
+    acc = lb.stitched_accuracy(FAt, data.y_test, R.W, R.b, mapping=M)
+    assert acc == A.test_accuracy
+    assert R.test_accuracy < 0.5
+    ridge = lb.RidgeMap(alpha=1e-3).fit(FA, R.features(data.X_train))
+    assert lb.stitched_accuracy(FAt, data.y_test, R.W, R.b, mapping=ridge) < 0.5
+    # Moschella et al.: relative representations match samples across seeds
+    idx = np.random.default_rng(0).choice(len(FA), 200, replace=False)
+    ra = lb.relative_representation(FAt, FA[idx])
+    rb = lb.relative_representation(FBt, FB[idx])
+    assert lb.mrr(ra, rb) > 10 * lb.mrr(FAt, FBt)
