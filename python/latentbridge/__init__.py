@@ -34,3 +34,7 @@ __all__ += ["Procrustes", "LinearMap", "RidgeMap", "analytic_map", "class_means"
             "StitchingMLP", "relative_representation", "geodesic_energies", "RelativeGeodesic",
             "cka", "minibatch_cka", "svcca", "pwcca", "mutual_knn", "mrr", "top_k_accuracy",
             "retrieval_ranks", "stitched_accuracy", "verification_accuracy"]
+
+from .topology import r_cross_barcode, rtd, vr_barcode
+
+__all__ += ["vr_barcode", "r_cross_barcode", "rtd"]

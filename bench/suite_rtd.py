@@ -1,0 +1,191 @@
+"""R-Cross-Barcode_1 and RTD against giotto-ph on the doubled 2N x 2N matrix.
+
+Cases:
+* ``r_cross``: P is 64-D Gaussian, Q = P A / 8 + noise (a noisy linear transform), N from --sizes;
+  latentbridge.r_cross_barcode(P, Q) (distances, normalisation and reduction) against giotto-ph
+  ``ripser_parallel(M, maxdim=1, metric="precomputed", n_threads=--threads)`` on the doubled
+  matrix M of the same input (built beforehand, not timed). Barcodes are checked to be equal.
+* ``rings`` (--rings): the official Rings.ipynb experiment, 5 comparisons of 500 heavily tied
+  points (one unit ring + 4 others against k unit rings, k = 1..5); giotto-ph with --rings-giotto
+  (about 380 s on 2 cores).
+* ``clusters`` (--clusters): the official Clusters.ipynb experiment (300 points), RTD per k.
+Peak memory: the resident-set growth (sampled every 5 ms, psutil) of a fresh process during one call
+from P and Q (for giotto-ph: building the doubled matrix it needs, then ripser_parallel), after a
+small warm-up call, so the two libraries are measured the same way; ``--no-memory`` skips it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from run import time_call
+
+import latentbridge as lb
+
+
+def add_arguments(parser):
+    parser.add_argument("--sizes", default="100,200,500,1000,2000",
+                        help="comma-separated N for the r_cross case")
+    parser.add_argument("--giotto-max", type=int, default=1000,
+                        help="run giotto-ph only up to this N (it takes ~20 s at 1000)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for both libraries")
+    parser.add_argument("--rings", action="store_true", help="run the rings experiment")
+    parser.add_argument("--rings-giotto", action="store_true",
+                        help="also run giotto-ph on the rings experiment (~380 s)")
+    parser.add_argument("--clusters", action="store_true", help="run the clusters experiment")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the peak-memory measurement (one fresh process per library)")
+
+
+def _doubled(P, Q):
+    r1 = lb.pairwise_distances(P)
+    r2 = lb.pairwise_distances(Q)
+    r1 /= np.quantile(r1, 0.9)
+    r2 /= np.quantile(r2, 0.9)
+    n = len(r1)
+    M = np.zeros((2 * n, 2 * n))
+    M[n:, :n] = r1
+    M[:n, n:] = r1.T
+    M[n:, n:] = np.minimum(r1, r2)
+    M[M < r1.mean() * 1e-6] = 0
+    return M
+
+
+def _giotto(M, threads):
+    from gph import ripser_parallel
+
+    dgm = ripser_parallel(M, maxdim=1, metric="precomputed", n_threads=threads)["dgms"][1]
+    dgm = np.asarray(dgm, dtype=np.float64)
+    return dgm[np.lexsort((dgm[:, 1], dgm[:, 0]))]
+
+
+_CHILD = r"""
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[4])
+from run import peak_memory_mb
+data = np.load(sys.argv[2])
+P, Q, threads = data["P"], data["Q"], int(sys.argv[3])
+if sys.argv[1] == "latentbridge":
+    import latentbridge as lb
+    work = lambda A, B: lb.r_cross_barcode(A, B, n_jobs=threads)
+else:
+    from suite_rtd import _doubled, _giotto
+    work = lambda A, B: _giotto(_doubled(A, B), threads)
+work(P[:20], Q[:20])  # load everything the call needs
+print(peak_memory_mb(lambda: work(P, Q))[0])
+"""
+
+
+def _peak_rss_mb(library, P, Q, threads):
+    """Peak resident-set growth (MiB) of a fresh process computing one barcode with `library`."""
+    try:
+        return _run_child(library, P, Q, threads)
+    except (subprocess.CalledProcessError, ValueError, IndexError):  # e.g. psutil missing
+        return None
+
+
+def _run_child(library, P, Q, threads):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "pq.npz")
+        np.savez(path, P=P, Q=Q)
+        here = os.path.dirname(os.path.abspath(__file__))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [os.path.join(here, "..", "python"), here, env.get("PYTHONPATH", "")])
+        out = subprocess.run([sys.executable, "-c", _CHILD, library, path, str(threads), here],
+                             capture_output=True, text=True, env=env, check=True)
+        return round(float(out.stdout.strip().splitlines()[-1]), 1)
+
+
+def _compare(P, Q, label, n, args, run_giotto, repeat):
+    threads = args.threads
+    med, best = time_call(lambda: lb.r_cross_barcode(P, Q, n_jobs=threads), repeat=repeat)
+    bars = lb.r_cross_barcode(P, Q, n_jobs=threads)
+    row = {"case": label, "n": n, "threads": threads, "bars": len(bars),
+           "lb_median_s": med, "lb_min_s": best}
+    if not args.no_memory:
+        row["lb_peak_mb"] = _peak_rss_mb("latentbridge", P, Q, threads)
+    if run_giotto:
+        M = _doubled(P, Q)
+        t0 = time.perf_counter()
+        ref = _giotto(M, threads)
+        gt = time.perf_counter() - t0
+        row.update({"giotto_s": gt, "speedup": gt / med, "equal": bool(np.array_equal(ref, bars))})
+        if not args.no_memory:
+            row["giotto_peak_mb"] = _peak_rss_mb("giotto", P, Q, threads)
+    return row
+
+
+def run(args):
+    rows = []
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.quick:
+        sizes = [s for s in sizes if s <= 200] or sizes[:1]
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        P = rng.standard_normal((n, 64))
+        Q = P @ rng.standard_normal((64, 64)) / 8 + 0.5 * rng.standard_normal((n, 64))
+        repeat = args.repeat if n <= 1000 else 1
+        rows.append(_compare(P, Q, "r_cross_1", n, args, n <= args.giotto_max, repeat))
+        print(rows[-1], flush=True)
+
+    if args.rings:
+        base = _rings(1, 5)
+        values, lb_total, g_total = [], 0.0, 0.0
+        for k in range(1, 6):
+            other = _rings(k, 5)
+            row = _compare(base, other, f"rings k={k}", 500, args, args.rings_giotto, 1)
+            b1 = lb.r_cross_barcode(base, other)
+            b2 = lb.r_cross_barcode(other, base)
+            values.append(0.5 * (np.sum(b1[:, 1] - b1[:, 0]) + np.sum(b2[:, 1] - b2[:, 0])))
+            row["rtd"] = float(values[-1])
+            lb_total += row["lb_median_s"]
+            g_total += row.get("giotto_s", 0.0)
+            rows.append(row)
+            print(row, flush=True)
+        from scipy.stats import kendalltau
+
+        total = {"case": "rings total", "n": 500, "threads": args.threads, "lb_median_s": lb_total,
+                 "kendall_tau": float(kendalltau(range(1, 6), values).statistic)}
+        if args.rings_giotto:
+            total.update({"giotto_s": g_total, "speedup": g_total / lb_total})
+        rows.append(total)
+
+    if args.clusters:
+        state = np.random.RandomState(7)
+        groups = [state.multivariate_normal(np.zeros(2), np.eye(2), 5) for _ in range(60)]
+        base = np.concatenate(groups)
+        ks, values = [2, 3, 4, 5, 6, 10, 12], []  # the notebook's clusters_list
+        t0 = time.perf_counter()
+        for k in ks:
+            shifted = [g + 10 * np.array([np.cos(2 * np.pi * (i % k) / k),
+                                          np.sin(2 * np.pi * (i % k) / k)])
+                       for i, g in enumerate(groups)]
+            values.append(lb.rtd(base, np.concatenate(shifted), trials=1, batch=300, seed=0,
+                                 n_jobs=args.threads))
+        from scipy.stats import kendalltau
+
+        rows.append({"case": "clusters", "n": 300, "threads": args.threads,
+                     "lb_median_s": time.perf_counter() - t0,
+                     "kendall_tau": float(kendalltau(ks, values).statistic),
+                     "rtd": " ".join(f"{v:.2f}" for v in values)})
+    return rows
+
+
+def _rings(n_large, n_total, per_ring=100):
+    parts = []
+    for i in range(n_total):
+        if i < n_large:
+            radius = 1.0
+        else:
+            idx = i - n_large
+            radius = 1 + 0.25 * (2 + idx) / 2 if idx % 2 == 0 else 1 - 0.25 * (1 + idx) / 2
+        t = 2 * np.pi * np.arange(per_ring) / per_ring
+        parts.append(np.c_[np.cos(t), np.sin(t)] * radius)
+    return np.concatenate(parts)

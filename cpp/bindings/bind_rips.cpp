@@ -1,0 +1,118 @@
+// Bindings of the Vietoris-Rips engine and the R-Cross-Barcode reduction: float32 C-contiguous
+// square matrices in (the Python layer converts once), (k, 2) float64 bar arrays out, the GIL
+// released around all C++ work; the batch entry point runs independent problems on threads.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "latentbridge/bindings.hpp"
+#include "latentbridge/check.hpp"
+#include "latentbridge/parallel.hpp"
+#include "latentbridge/rips.hpp"
+
+namespace py = pybind11;
+using namespace pybind11::literals;
+
+namespace {
+
+using F32 = py::array_t<float, py::array::c_style>;
+
+py::array_t<double> to_array(const std::vector<latentbridge::Bar>& bars) {
+    py::array_t<double> out({static_cast<py::ssize_t>(bars.size()), static_cast<py::ssize_t>(2)});
+    auto v = out.mutable_unchecked<2>();
+    for (std::size_t t = 0; t < bars.size(); ++t) {
+        v(t, 0) = static_cast<double>(bars[t][0]);
+        v(t, 1) = static_cast<double>(bars[t][1]);
+    }
+    return out;
+}
+
+latentbridge::index_t square_size(const F32& a, const char* op, const char* name) {
+    LATENTBRIDGE_CHECK(a.ndim() == 2 && a.shape(0) == a.shape(1), op,
+                       std::string(name) + " must be a square 2-D matrix");
+    return a.shape(0);
+}
+
+}  // namespace
+
+LATENTBRIDGE_BINDINGS(rips) {
+    m.def(
+        "rips_barcodes",
+        [](F32 D, int maxdim, py::object threshold) {
+            const auto n = square_size(D, "vr_barcode", "D");
+            const float* d = D.data();
+            const bool automatic = threshold.is_none();
+            const float given = automatic ? 0.0f : threshold.cast<float>();  // needs the GIL
+            std::vector<std::vector<latentbridge::Bar>> bars;
+            {
+                py::gil_scoped_release nogil;
+                const float thr = automatic ? latentbridge::enclosing_radius(d, n) : given;
+                bars = latentbridge::rips_barcodes(d, n, maxdim, thr);
+            }
+            py::list out;
+            for (const auto& b : bars) out.append(to_array(b));
+            return out;
+        },
+        "D"_a.noconvert(), "maxdim"_a = 1, "threshold"_a = py::none(),
+        "Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 "
+        "distance matrix; threshold None = its enclosing radius.");
+
+    m.def(
+        "enclosing_radius",
+        [](F32 D) {
+            const auto n = square_size(D, "enclosing_radius", "D");
+            return latentbridge::enclosing_radius(D.data(), n);
+        },
+        "D"_a.noconvert());
+
+    m.def(
+        "r_cross_barcode_h1",
+        [](F32 w, F32 mn, int n_threads) {
+            const auto n = square_size(w, "r_cross_barcode", "w");
+            LATENTBRIDGE_CHECK(mn.ndim() == 2 && mn.shape(0) == n && mn.shape(1) == n,
+                               "r_cross_barcode", "w and m must have the same shape");
+            std::vector<latentbridge::Bar> bars;
+            {
+                py::gil_scoped_release nogil;
+                bars = latentbridge::r_cross_barcode_h1(w.data(), mn.data(), n, n_threads);
+            }
+            return to_array(bars);
+        },
+        "w"_a.noconvert(), "m"_a.noconvert(), "n_threads"_a = 1,
+        "R-Cross-Barcode_1 from w (first representation's distances) and m = min(w, w~).");
+
+    m.def(
+        "r_cross_barcode_h1_batch",
+        [](const std::vector<std::pair<F32, F32>>& problems, int n_threads) {
+            std::vector<std::pair<const float*, latentbridge::index_t>> w_ptrs, m_ptrs;
+            for (const auto& pr : problems) {
+                const auto n = square_size(pr.first, "r_cross_barcode", "w");
+                LATENTBRIDGE_CHECK(pr.second.ndim() == 2 && pr.second.shape(0) == n &&
+                                       pr.second.shape(1) == n,
+                                   "r_cross_barcode", "w and m must have the same shape");
+                w_ptrs.emplace_back(pr.first.data(), n);
+                m_ptrs.emplace_back(pr.second.data(), n);
+            }
+            std::vector<std::vector<latentbridge::Bar>> bars(problems.size());
+            {
+                py::gil_scoped_release nogil;
+                const auto count = static_cast<latentbridge::index_t>(problems.size());
+                // Whole problems per thread; leftover threads help inside the last problems.
+                const int inner =
+                    count >= n_threads ? 1 : std::max(1, n_threads / static_cast<int>(count));
+                latentbridge::parallel_for(count, n_threads, [&](latentbridge::index_t t, int) {
+                    bars[t] = latentbridge::r_cross_barcode_h1(w_ptrs[t].first, m_ptrs[t].first,
+                                                               w_ptrs[t].second, inner);
+                });
+            }
+            py::list out;
+            for (const auto& b : bars) out.append(to_array(b));
+            return out;
+        },
+        "problems"_a, "n_threads"_a = 1,
+        "R-Cross-Barcode_1 of several independent (w, m) problems, run on n_threads threads.");
+}

@@ -1,0 +1,39 @@
+// Vietoris-Rips persistent homology of a dense distance matrix (Ripser's algorithm: H0 by
+// union-find, higher degrees by cohomology with clearing, implicit coboundaries in the
+// combinatorial number system, emergent zero-persistence pairs), and the structured
+// R-Cross-Barcode_1 reduction of Barannikov et al. that never builds the doubled 2N x 2N matrix.
+// Filtration values are float32 (as in ripser and giotto-ph); coefficients are Z/2.
+#pragma once
+
+#include <array>
+#include <vector>
+
+#include "latentbridge/types.hpp"
+
+namespace latentbridge {
+
+/// One persistence interval [birth, death); death is +inf for an essential class.
+using Bar = std::array<float, 2>;
+
+/// Vietoris-Rips barcodes in degrees 0..maxdim of the n x n distance matrix D (row-major
+/// float32; only the strict lower triangle D[i * n + j], j < i, is read; +inf entries are absent
+/// edges). Simplices with a diameter above `threshold` are left out; pass the enclosing radius
+/// (or any larger value) for the full barcode. Bars of zero length are dropped; H0 keeps one
+/// [0, inf) bar per connected component. Throws std::overflow_error when C(n, maxdim + 2) does
+/// not fit in a signed 64-bit simplex index, std::invalid_argument for bad sizes.
+std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdim, float threshold);
+
+/// Enclosing radius min_i max_j D[i, j] of a full n x n matrix (row-major): beyond it the
+/// Rips complex is a cone, so truncating there changes no barcode. +inf for n == 0.
+float enclosing_radius(const float* D, index_t n);
+
+/// R-Cross-Barcode_1 from the n x n matrices w (distances of the first representation) and
+/// m = min(w, w~) (row-major float32, symmetric, zero diagonal, m <= w elementwise). Equal to
+/// the degree-1 barcode of the doubled matrix [[0, w^T], [w, m]]: computed as relative
+/// cohomology of the cone form (vertices 0..n-1 and an apex c; edges (i, j) at m_ij, ordinary
+/// triangles at their m-diameter, one cone triangle (i, j, c) at w_ij per edge), truncated at the
+/// enclosing radius of w. Returns the finite bars; n_threads parallelises the sort of the edges
+/// and the search for zero-persistence pairs. Throws std::invalid_argument when some m_ij > w_ij.
+std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, int n_threads = 1);
+
+}  // namespace latentbridge

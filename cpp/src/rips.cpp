@@ -1,0 +1,766 @@
+// Vietoris-Rips persistence after Bauer's Ripser (J. Appl. Comput. Topol. 2021), written here
+// from the paper: simplices are numbered in the combinatorial number system (colex order),
+// coboundaries are enumerated on the fly from the distance matrix, H0 comes from union-find over
+// the sorted edges, and every higher degree is reduced as cohomology in reverse filtration order
+// with clearing and the emergent-pair shortcut. The filtration is ordered by diameter, ties by
+// reverse colex index, which makes the order total and the shortcut sound.
+//
+// The working column of a reduction is a merge of sorted runs, one per coboundary added, each
+// enumerated lazily in windows of diameters of doubling width, so a pivot is found after looking
+// only at cofacets that can precede it, at O(log runs) per entry.
+//
+// The R-Cross-Barcode_1 path reduces the relative cochains of the cone form of Barannikov et al.
+// (notes/rtd.md section 3.3): the same Reducer, with a cofacet enumerator that lists, for an edge
+// (i, j), its cone triangle (i, j, c) at w_ij and the ordinary triangles (i, j, k) at their
+// m-diameter. Edges with w_ij == m_ij pair with their own cone triangle in advance; the candidates
+// for zero-persistence pairs of the others are searched in parallel before the sequential pass.
+#include "latentbridge/rips.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "latentbridge/check.hpp"
+#include "latentbridge/parallel.hpp"
+
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#include <emmintrin.h>
+#define LATENTBRIDGE_RIPS_SSE2 1
+#endif
+
+namespace latentbridge {
+namespace {
+
+using simplex_t = std::int64_t;
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+/// A simplex of the filtration: its diameter and its colex index.
+struct Entry {
+    float diam;
+    simplex_t idx;
+};
+
+/// True when a comes later than b in the filtration (larger diameter; on ties, smaller index).
+/// Columns are reduced in this order, and as a heap comparator it puts the earliest entry on top.
+inline bool later(const Entry& a, const Entry& b) {
+    return a.diam > b.diam || (a.diam == b.diam && a.idx < b.idx);
+}
+struct Later {
+    bool operator()(const Entry& a, const Entry& b) const { return later(a, b); }
+};
+
+/// Binomial coefficients C(x, k) for 0 <= x <= n, 0 <= k <= kmax, checked against int64 overflow.
+class Binomial {
+public:
+    Binomial(index_t n, int kmax, const char* op)
+        : n_(n), table_(static_cast<std::size_t>((kmax + 1) * (n + 1)), 0) {
+        constexpr simplex_t kMax = std::numeric_limits<simplex_t>::max();
+        for (index_t x = 0; x <= n; ++x) at(x, 0) = 1;
+        for (int k = 1; k <= kmax; ++k) {
+            for (index_t x = k; x <= n; ++x) {
+                const simplex_t a = at(x - 1, k - 1), b = at(x - 1, k);
+                if (a > kMax - b)
+                    throw std::overflow_error(
+                        std::string(op) + ": " + std::to_string(n) + " points are too many for " +
+                        "simplices of " + std::to_string(k) + " vertices (their indices overflow " +
+                        "64 bits); lower maxdim or the number of points");
+                at(x, k) = a + b;
+            }
+        }
+    }
+    simplex_t operator()(index_t x, int k) const { return table_[k * (n_ + 1) + x]; }
+
+private:
+    simplex_t& at(index_t x, int k) { return table_[k * (n_ + 1) + x]; }
+    index_t n_;
+    std::vector<simplex_t> table_;
+};
+
+/// Open-addressing hash map (linear probing, key and value side by side) from a pivot's simplex
+/// index to the code of its column.
+class PivotMap {
+public:
+    PivotMap() { rehash(1 << 10); }
+    std::int64_t find(simplex_t key) const {
+        std::size_t h = mix(key) & mask_;
+        while (slots_[h].key != kEmpty) {
+            if (slots_[h].key == key) return slots_[h].val;
+            h = (h + 1) & mask_;
+        }
+        return -1;
+    }
+    void insert(simplex_t key, std::int64_t val) {
+        if (2 * (size_ + 1) > slots_.size()) rehash(2 * slots_.size());
+        std::size_t h = mix(key) & mask_;
+        while (slots_[h].key != kEmpty) h = (h + 1) & mask_;
+        slots_[h] = {key, val};
+        ++size_;
+    }
+    void reserve(std::size_t n) {
+        std::size_t cap = slots_.size();
+        while (cap < 2 * n + 2) cap *= 2;
+        if (cap > slots_.size()) rehash(cap);
+    }
+
+private:
+    static constexpr simplex_t kEmpty = -1;
+    struct Slot {
+        simplex_t key;
+        std::int64_t val;
+    };
+    static std::uint64_t mix(simplex_t key) {
+        std::uint64_t x = static_cast<std::uint64_t>(key);
+        x ^= x >> 31;
+        x *= 0x9e3779b97f4a7c15ULL;
+        x ^= x >> 29;
+        return x;
+    }
+    void rehash(std::size_t cap) {
+        std::vector<Slot> old(cap, Slot{kEmpty, -1});
+        old.swap(slots_);
+        mask_ = cap - 1;
+        size_ = 0;
+        for (const Slot& sl : old)
+            if (sl.key != kEmpty) insert(sl.key, sl.val);
+    }
+    std::vector<Slot> slots_;
+    std::size_t mask_ = 0, size_ = 0;
+};
+
+/// Cohomology reduction over Z/2 of the columns of one degree, given a complex Cx that provides
+/// threshold(), for_cofacets(s, lo, hi, f) (the cofacets with a diameter in (lo, hi], in any
+/// order), zero_cofacet(s, z) (the earliest cofacet when it has the diameter of s), diameter(idx),
+/// and dense_slot(idx) / dense_size() for pivots better kept in an array than in the hash map.
+/// A pivot's code is a column number (>= 0) or, for a column that is a single coboundary (an
+/// emergent pair), -2 - the index of its simplex.
+template <typename Cx>
+class Reducer {
+public:
+    explicit Reducer(const Cx& cx) : cx_(cx), dense_(cx.dense_size(), -1) {
+        const float thr = cx.threshold();
+        gap_min_ = (thr > 0.0f && thr < kInf) ? thr * 1e-3f : 1.0f;
+        gap_ = (thr > 0.0f && thr < kInf) ? thr * 0.02f : kInf;
+    }
+
+    /// Reduces `columns` (in processing order: later in the filtration first) and appends the
+    /// bars of positive length to `bars` (death +inf for a column that reduces to zero).
+    /// `zero` may hold the index of each column's precomputed zero cofacet (-1: none).
+    void reduce(const std::vector<Entry>& columns, std::vector<Bar>& bars,
+                const std::vector<simplex_t>* zero = nullptr) {
+        table_.reserve(columns.size());
+        for (std::size_t c = 0; c < columns.size(); ++c) {
+            const Entry s = columns[c];
+            Entry z{0.0f, -1};
+            const bool has_zero = zero ? ((*zero)[c] >= 0) : cx_.zero_cofacet(s, z);
+            if (zero) z = Entry{s.diam, (*zero)[c]};
+            if (has_zero && find_pivot(z.idx) == -1) {  // emergent pair: zero persistence
+                insert_pivot(z.idx, -2 - s.idx);
+                continue;
+            }
+            reduce_column(s, bars);
+        }
+    }
+
+    bool is_pivot(simplex_t idx) const { return find_pivot(idx) != -1; }
+
+    /// Records a pair known in advance: column `s` has pivot `idx` without any reduction.
+    void preset_emergent(simplex_t idx, simplex_t s) { insert_pivot(idx, -2 - s); }
+
+private:
+    struct Column {
+        Entry s;
+        std::int64_t off, len;  // the other simplices of the column's combination, in pool_
+    };
+    struct Run {
+        std::size_t pos, end;  // the unmerged part of the current window, sorted, in entries_
+        Entry src;             // the simplex whose coboundary this is
+        float hi, width;       // diameters up to hi are enumerated; width of the next window
+    };
+
+    /// Reduces column s. The working column is the merge of sorted runs, one per coboundary added,
+    /// so a pivot costs O(log runs). Each run enumerates its coboundary lazily, in windows of
+    /// diameters of doubling width: a pivot is only compared against entries that can precede it.
+    void reduce_column(const Entry& s, std::vector<Bar>& bars) {
+        entries_.clear();
+        runs_.clear();
+        heap_.clear();
+        work_.clear();
+        width0_ = std::max(gap_min_, 0.0625f * gap_);
+        open_run(s, -kInf);
+        for (;;) {
+            Entry p;
+            if (!pivot(p)) {
+                bars.push_back({s.diam, kInf});
+                return;
+            }
+            const std::int64_t j = find_pivot(p.idx);
+            if (j != -1) {
+                add_column(j, p);
+                continue;
+            }
+            compact_work();
+            const std::int64_t off = static_cast<std::int64_t>(pool_.size());
+            pool_.insert(pool_.end(), work_.begin(), work_.end());
+            insert_pivot(p.idx, new_column(s, off, static_cast<std::int64_t>(work_.size())));
+            if (p.diam > s.diam) bars.push_back({s.diam, p.diam});
+            gap_ = std::max(gap_min_, 0.8f * gap_ + 0.2f * (p.diam - s.diam));
+            return;
+        }
+    }
+
+    static float window_end(float start, float gap, float thr) {
+        return start + gap < thr ? start + gap : thr;
+    }
+
+    std::int64_t find_pivot(simplex_t idx) const {
+        const std::int64_t slot = cx_.dense_slot(idx);
+        return slot >= 0 ? dense_[static_cast<std::size_t>(slot)] : table_.find(idx);
+    }
+
+    void insert_pivot(simplex_t idx, std::int64_t code) {
+        const std::int64_t slot = cx_.dense_slot(idx);
+        if (slot >= 0)
+            dense_[static_cast<std::size_t>(slot)] = code;
+        else
+            table_.insert(idx, code);
+    }
+
+    std::int64_t new_column(const Entry& s, std::int64_t off, std::int64_t len) {
+        cols_.push_back({s, off, len});
+        return static_cast<std::int64_t>(cols_.size()) - 1;
+    }
+
+    /// Starts the run of the coboundary of src, restricted to diameters above lo.
+    void open_run(const Entry& src, float lo) {
+        const float thr = cx_.threshold();
+        Run r{0, 0, src, window_end(std::max(lo, src.diam), width0_, thr), width0_};
+        if (fill(r, lo)) {
+            runs_.push_back(r);
+            heap_push({entries_[r.pos], static_cast<std::int64_t>(runs_.size() - 1)});
+        }
+    }
+
+    /// Enumerates the cofacets of r.src with a diameter in (lo, r.hi], widening the window until
+    /// some are found or the threshold is passed; false when none are left.
+    bool fill(Run& r, float lo) {
+        const float thr = cx_.threshold();
+        for (;;) {
+            const std::size_t start = entries_.size();
+            cx_.for_cofacets(r.src, lo, r.hi, [this](const Entry& e) {
+                entries_.push_back(e);
+                return true;
+            });
+            if (entries_.size() > start) {
+                std::sort(entries_.begin() + static_cast<std::ptrdiff_t>(start), entries_.end(),
+                          [](const Entry& x, const Entry& y) { return later(y, x); });
+                r.pos = start;
+                r.end = entries_.size();
+                return true;
+            }
+            if (!(r.hi < thr)) return false;
+            lo = r.hi;
+            r.width *= 2.0f;
+            r.hi = window_end(lo, r.width, thr);
+        }
+    }
+
+    // A binary min-heap of the runs keyed by their heads (copied in, so comparisons touch only
+    // the heap array): the run whose head comes earliest in the filtration is on top.
+    struct Head {
+        Entry e;
+        std::int64_t run;
+    };
+    static bool earlier(const Head& a, const Head& b) { return later(b.e, a.e); }
+
+    void heap_push(const Head& h) {
+        std::size_t t = heap_.size();
+        heap_.push_back(h);
+        while (t > 0) {
+            const std::size_t parent = (t - 1) / 2;
+            if (!earlier(h, heap_[parent])) break;
+            heap_[t] = heap_[parent];
+            t = parent;
+        }
+        heap_[t] = h;
+    }
+
+    /// Replaces the top by h and restores the heap order.
+    void heap_replace_top(const Head& h) {
+        const std::size_t n = heap_.size();
+        std::size_t t = 0;
+        for (;;) {
+            std::size_t c = 2 * t + 1;
+            if (c >= n) break;
+            if (c + 1 < n && earlier(heap_[c + 1], heap_[c])) ++c;
+            if (!earlier(heap_[c], h)) break;
+            heap_[t] = heap_[c];
+            t = c;
+        }
+        heap_[t] = h;
+    }
+
+    void heap_pop_top() {
+        const Head last = heap_.back();
+        heap_.pop_back();
+        if (!heap_.empty()) heap_replace_top(last);
+    }
+
+    /// Drops the head of the top run, enumerating its next window when its entries run out.
+    void advance_top() {
+        const std::int64_t id = heap_.front().run;
+        Run& r = runs_[static_cast<std::size_t>(id)];
+        if (++r.pos < r.end) {
+            heap_replace_top({entries_[r.pos], id});
+            return;
+        }
+        if (r.hi < cx_.threshold()) {
+            const float lo = r.hi;
+            r.width *= 2.0f;
+            r.hi = window_end(lo, r.width, cx_.threshold());
+            if (fill(r, lo)) {
+                heap_replace_top({entries_[r.pos], id});
+                return;
+            }
+        }
+        heap_pop_top();
+    }
+
+    /// Adds column j, whose pivot p is the working column's: the entries of its combination that
+    /// come before p cancel among themselves, so only diameters from p's on are enumerated.
+    void add_column(std::int64_t j, const Entry& p) {
+        const float lo = std::nextafter(p.diam, -kInf);
+        if (j <= -2) {  // a single coboundary
+            const simplex_t idx = -2 - j;
+            const Entry e{cx_.diameter(idx), idx};
+            open_run(e, lo);
+            work_.push_back(e);
+            return;
+        }
+        const Column col = cols_[j];
+        open_run(col.s, lo);
+        work_.push_back(col.s);
+        for (std::int64_t t = 0; t < col.len; ++t) {
+            const Entry e = pool_[col.off + t];
+            open_run(e, lo);
+            work_.push_back(e);
+        }
+    }
+
+    /// Earliest entry with odd multiplicity in the merge of the runs; it stays in the merge.
+    bool pivot(Entry& out) {
+        while (!heap_.empty()) {
+            const Entry p = heap_.front().e;
+            bool odd = false;
+            while (!heap_.empty() && heap_.front().e.idx == p.idx) {
+                advance_top();
+                odd = !odd;
+            }
+            if (odd) {  // keep p in the merge as a run of its own
+                entries_.push_back(p);
+                runs_.push_back({entries_.size() - 1, entries_.size(), p, kInf, 0.0f});
+                heap_push({p, static_cast<std::int64_t>(runs_.size() - 1)});
+                out = p;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// Sums the recorded combination over Z/2: pairs of equal simplices cancel.
+    void compact_work() {
+        std::sort(work_.begin(), work_.end(),
+                  [](const Entry& a, const Entry& b) { return a.idx < b.idx; });
+        std::size_t out = 0;
+        for (std::size_t t = 0; t < work_.size();) {
+            std::size_t u = t;
+            while (u < work_.size() && work_[u].idx == work_[t].idx) ++u;
+            if ((u - t) % 2 == 1) work_[out++] = work_[t];
+            t = u;
+        }
+        work_.resize(out);
+    }
+
+    const Cx& cx_;
+    PivotMap table_;
+    std::vector<std::int64_t> dense_;
+    std::vector<Column> cols_;
+    std::vector<Entry> pool_, work_, entries_;
+    std::vector<Run> runs_;
+    std::vector<Head> heap_;
+    float gap_ = kInf, gap_min_ = 1.0f, width0_ = kInf;
+};
+
+// ---- the dense Vietoris-Rips complex ------------------------------------------------------------
+
+class RipsComplex {
+public:
+    RipsComplex(const float* D, index_t n, float threshold, int maxdim)
+        : n_(n), thr_(threshold), binom_(n, maxdim + 2, "vr_barcode"), dist_(n * n, 0.0f) {
+        for (index_t i = 0; i < n; ++i)
+            for (index_t j = 0; j < i; ++j) dist_[i * n + j] = dist_[j * n + i] = D[i * n + j];
+    }
+
+    void set_dim(int dim) { dim_ = dim; }
+    index_t n() const { return n_; }
+    bool within(float d) const { return d <= thr_ && d < kInf; }
+    float dist(index_t i, index_t j) const { return dist_[i * n_ + j]; }
+    simplex_t binom(index_t x, int k) const { return binom_(x, k); }
+
+    /// Vertices of the simplex idx with dim_ + 1 vertices, ascending.
+    void vertices(simplex_t idx, int dim, index_t* out) const {
+        index_t top = n_;
+        for (int k = dim + 1; k >= 1; --k) {
+            index_t lo = k - 1, hi = top - 1;
+            while (lo < hi) {
+                const index_t mid = (lo + hi + 1) / 2;
+                if (binom_(mid, k) <= idx)
+                    lo = mid;
+                else
+                    hi = mid - 1;
+            }
+            out[k - 1] = lo;
+            idx -= binom_(lo, k);
+            top = lo;
+        }
+    }
+
+    float threshold() const { return thr_; }
+
+    /// Cofacets of the dim_-simplex s with a diameter in (lo, hi], in decreasing index order
+    /// (zero_cofacet relies on it); f returns false to stop.
+    template <typename F>
+    void for_cofacets(const Entry& s, float lo, float hi, F&& f) const {
+        index_t vs[kMaxVertices];
+        vertices(s.idx, dim_, vs);
+        simplex_t below = s.idx, above = 0;
+        int t = dim_;
+        for (index_t k = n_ - 1; k >= 0; --k) {
+            if (t >= 0 && vs[t] == k) {
+                below -= binom_(k, t + 1);
+                above += binom_(k, t + 2);
+                --t;
+                continue;
+            }
+            const float* row = &dist_[k * n_];
+            float diam = s.diam;
+            for (int v = 0; v <= dim_; ++v) diam = std::max(diam, row[vs[v]]);
+            if (!(diam > lo && diam <= hi && diam < kInf)) continue;
+            if (!f(Entry{diam, above + binom_(k, t + 2) + below})) return;
+        }
+    }
+
+    float diameter(simplex_t idx) const {
+        index_t vs[kMaxVertices];
+        vertices(idx, dim_, vs);
+        float d = 0.0f;
+        for (int a = 0; a <= dim_; ++a)
+            for (int b = 0; b < a; ++b) d = std::max(d, dist_[vs[a] * n_ + vs[b]]);
+        return d;
+    }
+    std::size_t dense_size() const { return 0; }
+    std::int64_t dense_slot(simplex_t) const { return -1; }
+
+    bool zero_cofacet(const Entry& s, Entry& z) const {
+        bool found = false;
+        for_cofacets(s, -kInf, s.diam, [&](const Entry& e) {
+            if (e.diam == s.diam) {
+                z = e;
+                found = true;
+                return false;
+            }
+            return true;
+        });
+        return found;
+    }
+
+    static constexpr int kMaxVertices = 64;
+
+private:
+    index_t n_;
+    float thr_;
+    Binomial binom_;
+    std::vector<float> dist_;
+    int dim_ = 1;
+};
+
+// ---- the cone form of the R-Cross complex -------------------------------------------------------
+
+/// Calls emit(k, d) for every k in [a, b) whose d = max(sd, mi[k], mj[k]) lies in (lo, hi]: the
+/// inner loop of every coboundary, four or eight lanes at a time where SSE2 is available.
+template <typename Emit>
+inline void window_scan(const float* mi, const float* mj, index_t a, index_t b, float sd, float lo,
+                        float hi, Emit&& emit) {
+    index_t k = a;
+#ifdef LATENTBRIDGE_RIPS_SSE2
+    const __m128 vsd = _mm_set1_ps(sd), vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi);
+    for (; k + 8 <= b; k += 8) {
+        const __m128 d0 = _mm_max_ps(vsd, _mm_max_ps(_mm_loadu_ps(mi + k), _mm_loadu_ps(mj + k)));
+        const __m128 d1 =
+            _mm_max_ps(vsd, _mm_max_ps(_mm_loadu_ps(mi + k + 4), _mm_loadu_ps(mj + k + 4)));
+        const __m128 in0 = _mm_and_ps(_mm_cmpgt_ps(d0, vlo), _mm_cmple_ps(d0, vhi));
+        const __m128 in1 = _mm_and_ps(_mm_cmpgt_ps(d1, vlo), _mm_cmple_ps(d1, vhi));
+        unsigned mask = static_cast<unsigned>(_mm_movemask_ps(in0)) |
+                        (static_cast<unsigned>(_mm_movemask_ps(in1)) << 4);
+        while (mask) {
+            const index_t t = k + __builtin_ctz(mask);
+            mask &= mask - 1;
+            emit(t, std::max(sd, std::max(mi[t], mj[t])));
+        }
+    }
+#endif
+    for (; k < b; ++k) {
+        const float d = std::max(sd, std::max(mi[k], mj[k]));
+        if (d > lo && d <= hi) emit(k, d);
+    }
+}
+
+class ConeComplex {
+public:
+    ConeComplex(const float* w, const float* m, index_t n, float threshold)
+        : w_(w), m_(m), n_(n), thr_(threshold), binom_(n + 1, 3, "r_cross_barcode") {
+        cone_base_ = binom_(n, 3);
+    }
+
+    void edge(simplex_t e, index_t& i, index_t& j) const {
+        const double root = std::sqrt(1.0 + 8.0 * static_cast<double>(e));
+        index_t v = static_cast<index_t>((1.0 + root) / 2.0);
+        while (v > 1 && binom_(v, 2) > e) --v;
+        while (binom_(v + 1, 2) <= e) ++v;
+        j = v;
+        i = static_cast<index_t>(e - binom_(v, 2));
+    }
+
+    float threshold() const { return thr_; }
+
+    /// Cofacets of edge s with a diameter in (lo, hi], in no particular order.
+    template <typename F>
+    void for_cofacets(const Entry& s, float lo, float hi, F&& f) const {
+        index_t i, j;
+        edge(s.idx, i, j);
+        const float wij = w_[i * n_ + j];
+        if (wij > lo && wij <= hi) f(Entry{wij, cone_base_ + s.idx});
+        const float* mi = m_ + i * n_;
+        const float* mj = m_ + j * n_;
+        const float sd = s.diam;
+        window_scan(mi, mj, j + 1, n_, sd, lo, hi,
+                    [&](index_t k, float d) { f(Entry{d, binom_(k, 3) + s.idx}); });
+        const simplex_t cj = binom_(j, 3);
+        window_scan(mi, mj, i + 1, j, sd, lo, hi,
+                    [&](index_t k, float d) { f(Entry{d, cj + binom_(k, 2) + i}); });
+        const simplex_t cji = cj + binom_(i, 2);
+        window_scan(mi, mj, 0, i, sd, lo, hi, [&](index_t k, float d) { f(Entry{d, cji + k}); });
+    }
+
+    float diameter(simplex_t e) const {
+        index_t i, j;
+        edge(e, i, j);
+        return m_[i * n_ + j];
+    }
+    /// Cone triangles, one per edge, are kept in an array indexed by the edge.
+    std::size_t dense_size() const { return static_cast<std::size_t>(binom_(n_, 2)); }
+    simplex_t cone_base() const { return cone_base_; }
+    std::int64_t dense_slot(simplex_t idx) const {
+        return idx >= cone_base_ ? idx - cone_base_ : -1;
+    }
+
+    bool zero_cofacet(const Entry& s, Entry& z) const {
+        index_t i, j;
+        edge(s.idx, i, j);
+        const float d = s.diam;
+        if (w_[i * n_ + j] == d) {  // w >= m, so the cone triangle is the earliest cofacet
+            z = Entry{d, cone_base_ + s.idx};
+            return true;
+        }
+        const float* mi = m_ + i * n_;
+        const float* mj = m_ + j * n_;
+        for (index_t k = n_ - 1; k > j; --k)
+            if (mi[k] <= d && mj[k] <= d) {
+                z = Entry{d, binom_(k, 3) + s.idx};
+                return true;
+            }
+        const simplex_t cj = binom_(j, 3);
+        for (index_t k = j - 1; k > i; --k)
+            if (mi[k] <= d && mj[k] <= d) {
+                z = Entry{d, cj + binom_(k, 2) + i};
+                return true;
+            }
+        const simplex_t cji = cj + binom_(i, 2);
+        for (index_t k = i - 1; k >= 0; --k)
+            if (mi[k] <= d && mj[k] <= d) {
+                z = Entry{d, cji + k};
+                return true;
+            }
+        return false;
+    }
+
+private:
+    const float* w_;
+    const float* m_;
+    index_t n_;
+    float thr_;
+    Binomial binom_;
+    simplex_t cone_base_;
+};
+
+/// Sorts columns into processing order (later in the filtration first); with several threads the
+/// parts are sorted in parallel and merged.
+void sort_for_reduction(std::vector<Entry>& columns, int n_threads = 1) {
+    const index_t n = static_cast<index_t>(columns.size());
+    const index_t parts = std::min<index_t>(std::max(1, n_threads), 8);
+    if (parts <= 1 || n < 65536) {
+        std::sort(columns.begin(), columns.end(), Later());
+        return;
+    }
+    std::vector<index_t> bounds(static_cast<std::size_t>(parts) + 1);
+    for (index_t t = 0; t <= parts; ++t) bounds[t] = n * t / parts;
+    parallel_for(parts, n_threads, [&](index_t t, int) {
+        std::sort(columns.begin() + bounds[t], columns.begin() + bounds[t + 1], Later());
+    });
+    for (index_t width = 1; width < parts; width *= 2)
+        for (index_t t = 0; t + width < parts; t += 2 * width)
+            std::inplace_merge(columns.begin() + bounds[t], columns.begin() + bounds[t + width],
+                               columns.begin() + bounds[std::min(t + 2 * width, parts)], Later());
+}
+
+}  // namespace
+
+float enclosing_radius(const float* D, index_t n) {
+    float r = kInf;
+    for (index_t i = 0; i < n; ++i) {
+        const float* row = D + i * n;
+        float mx = 0.0f;
+        for (index_t j = 0; j < n; ++j) mx = std::max(mx, row[j]);
+        r = std::min(r, mx);
+    }
+    return r;
+}
+
+std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdim,
+                                            float threshold) {
+    const char* op = "vr_barcode";
+    LATENTBRIDGE_CHECK(n >= 0, op, "negative number of points");
+    LATENTBRIDGE_CHECK(maxdim >= 0 && maxdim < RipsComplex::kMaxVertices - 2, op,
+                       "maxdim must be in [0, 61]");
+    LATENTBRIDGE_CHECK(!(threshold < 0.0f), op, "threshold must be non-negative");
+    std::vector<std::vector<Bar>> bars(static_cast<std::size_t>(maxdim) + 1);
+    if (n == 0) return bars;
+    RipsComplex cx(D, n, threshold, std::max(maxdim, 1));
+
+    // H0: union-find over the edges in filtration order; the non-tree edges are H1's columns.
+    std::vector<Entry> edges;
+    for (index_t j = 1; j < n; ++j)
+        for (index_t i = 0; i < j; ++i) {
+            const float d = cx.dist(i, j);
+            if (cx.within(d)) edges.push_back({d, cx.binom(j, 2) + i});
+        }
+    std::sort(edges.begin(), edges.end(),
+              [](const Entry& a, const Entry& b) { return later(b, a); });
+    std::vector<index_t> parent(n);
+    for (index_t v = 0; v < n; ++v) parent[v] = v;
+    auto find = [&](index_t v) {
+        while (parent[v] != v) {
+            parent[v] = parent[parent[v]];
+            v = parent[v];
+        }
+        return v;
+    };
+    std::vector<Entry> columns;
+    for (const Entry& e : edges) {
+        index_t vs[2];
+        cx.vertices(e.idx, 1, vs);
+        const index_t a = find(vs[0]), b = find(vs[1]);
+        if (a != b) {
+            parent[std::max(a, b)] = std::min(a, b);
+            if (e.diam > 0.0f) bars[0].push_back({0.0f, e.diam});
+        } else if (maxdim >= 1) {
+            columns.push_back(e);
+        }
+    }
+    for (index_t v = 0; v < n; ++v)
+        if (find(v) == v) bars[0].push_back({0.0f, kInf});
+    if (maxdim == 0) return bars;
+    std::reverse(columns.begin(), columns.end());  // later in the filtration first
+
+    std::vector<Entry> simplices = std::move(edges);
+    for (int dim = 1; dim <= maxdim; ++dim) {
+        cx.set_dim(dim);
+        Reducer<RipsComplex> reducer(cx);
+        reducer.reduce(columns, bars[dim]);
+        if (dim == maxdim) break;
+        // Next degree: every (dim+1)-simplex once (added vertex above the top one), minus the
+        // pivots just found (clearing).
+        const bool keep = dim + 1 < maxdim;  // the simplices themselves seed the degree after
+        std::vector<Entry> next;
+        columns.clear();
+        index_t vs[RipsComplex::kMaxVertices];
+        for (const Entry& s : simplices) {
+            cx.vertices(s.idx, dim, vs);
+            for (index_t k = vs[dim] + 1; k < n; ++k) {
+                float diam = s.diam;
+                for (int v = 0; v <= dim; ++v) diam = std::max(diam, cx.dist(k, vs[v]));
+                if (!cx.within(diam)) continue;
+                const Entry c{diam, cx.binom(k, dim + 2) + s.idx};
+                if (keep) next.push_back(c);
+                if (!reducer.is_pivot(c.idx)) columns.push_back(c);
+            }
+        }
+        simplices.swap(next);
+        sort_for_reduction(columns);
+    }
+    return bars;
+}
+
+std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, int n_threads) {
+    const char* op = "r_cross_barcode";
+    LATENTBRIDGE_CHECK(n >= 0, op, "negative number of points");
+    std::vector<Bar> out;
+    if (n < 2) return out;
+    const float thr = enclosing_radius(w, n);
+    ConeComplex cx(w, m, n, thr);
+
+    // An edge with w_ij == m_ij pairs with its own cone triangle (i, j, c), the earliest of its
+    // cofacets, which no other column can hold before it: an emergent pair known in advance, so
+    // only the edges with w~ < w (where every positive bar is born) are reduced.
+    Reducer<ConeComplex> reducer(cx);
+    const simplex_t cone_base = cx.cone_base();
+    std::vector<Entry> columns;
+    for (index_t j = 1; j < n; ++j) {
+        const float* mj = m + j * n;
+        const float* wj = w + j * n;
+        const simplex_t base = j * (j - 1) / 2;
+        for (index_t i = 0; i < j; ++i) {
+            LATENTBRIDGE_CHECK(mj[i] <= wj[i], op, "m must not exceed w (m = min(w, w~))");
+            if (!(mj[i] <= thr)) continue;
+            if (wj[i] == mj[i])
+                reducer.preset_emergent(cone_base + base + i, base + i);
+            else
+                columns.push_back({mj[i], base + i});
+        }
+    }
+    sort_for_reduction(columns, n_threads);
+
+    // The zero-persistence candidates do not depend on the reduction: find them in parallel.
+    std::vector<simplex_t> zero(columns.size());
+    const index_t chunk = 4096;
+    const index_t n_chunks = (static_cast<index_t>(columns.size()) + chunk - 1) / chunk;
+    parallel_for(n_chunks, n_threads, [&](index_t c, int) {
+        const index_t lo = c * chunk;
+        const index_t hi = std::min<index_t>(lo + chunk, static_cast<index_t>(columns.size()));
+        for (index_t t = lo; t < hi; ++t) {
+            Entry z{0.0f, -1};
+            zero[t] = cx.zero_cofacet(columns[t], z) ? z.idx : -1;
+        }
+    });
+
+    std::vector<Bar> bars;
+    reducer.reduce(columns, bars, &zero);
+    for (const Bar& b : bars)
+        if (b[1] < kInf) out.push_back(b);
+    return out;
+}
+
+}  // namespace latentbridge

@@ -1,0 +1,403 @@
+"""Tests of vr_barcode, r_cross_barcode and rtd.
+
+Oracles: giotto-ph (ripser_parallel on the same matrix, or on the doubled 2N x 2N R-Cross matrix),
+known shapes, invariances, the special cases of notes/rtd.md section 3.6, the official RTD
+README figures, and small versions of the paper's "clusters" and "rings" experiments.
+"""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+from scipy.stats import kendalltau
+
+import latentbridge as lb
+from latentbridge import _core
+
+gph = pytest.importorskip("gph")
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+def canon(bars):
+    bars = np.asarray(bars, dtype=np.float64).reshape(-1, 2)
+    bars = bars[bars[:, 1] > bars[:, 0]]
+    return bars[np.lexsort((bars[:, 1], bars[:, 0]))]
+
+
+def giotto(M, maxdim):
+    out = gph.ripser_parallel(np.asarray(M, dtype=np.float64), maxdim=maxdim,
+                              metric="precomputed", n_threads=1)
+    return [canon(d) for d in out["dgms"]]
+
+
+def doubled(r1, r2):
+    """The official layout [[0, r1^T], [r1, min(r1, r2)]] with the official snapping."""
+    n = len(r1)
+    d = np.zeros((2 * n, 2 * n))
+    d[n:, :n] = r1
+    d[:n, n:] = r1.T
+    d[n:, n:] = np.minimum(r1, r2)
+    d[d < r1.mean() * 1e-6] = 0
+    return d
+
+
+def official_inputs(P, Q):
+    r1 = cdist(P, P)
+    r2 = cdist(Q, Q)
+    return r1 / np.quantile(r1, 0.9), r2 / np.quantile(r2, 0.9)
+
+
+def ring(n, radius):
+    t = 2 * np.pi * np.arange(n) / n
+    return np.c_[np.cos(t), np.sin(t)] * radius
+
+
+def rings(n_large, n_total, per_ring=100):
+    """The official Rings.ipynb data (noise 0): n_large unit circles plus circles of other radii."""
+    parts = []
+    for i in range(n_total):
+        if i < n_large:
+            radius = 1.0
+        else:
+            idx = i - n_large
+            radius = 1 + 0.25 * (2 + idx) / 2 if idx % 2 == 0 else 1 - 0.25 * (1 + idx) / 2
+        parts.append(ring(per_ring, radius))
+    return np.concatenate(parts)
+
+
+def make_pair(kind, n, rng):
+    """Representations of the same n samples, in the flavours the structured path must get right."""
+    if kind == "random":
+        P = rng.standard_normal((n, 5))
+        Q = P @ rng.standard_normal((5, 4)) + 0.5 * rng.standard_normal((n, 4))
+    elif kind == "clustered":
+        centres = 6 * rng.standard_normal((4, 3))
+        P = centres[rng.integers(0, 4, n)] + rng.standard_normal((n, 3))
+        Q = P + 0.8 * rng.standard_normal((n, 3))
+    elif kind == "ringed":
+        P = np.concatenate([ring(n // 2, 1.0), ring(n - n // 2, 1.5)])
+        Q = np.concatenate([ring(n // 2, 1.0), ring(n - n // 2, 1.0)])
+    elif kind == "tied":
+        P = np.round(rng.standard_normal((n, 2)) * 2) / 2
+        Q = np.round(rng.standard_normal((n, 2)) * 2) / 2
+    elif kind == "duplicated":
+        base = rng.standard_normal((n // 2, 3))
+        P = np.concatenate([base, base])[:n]
+        Q = np.concatenate([base + 0.3 * rng.standard_normal(base.shape), base])[:n]
+    else:
+        raise AssertionError(kind)
+    return P, Q
+
+
+KINDS = ["random", "clustered", "ringed", "tied", "duplicated"]
+
+
+# ---- vr_barcode ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["random", "tied", "duplicated", "grid"])
+def test_vr_barcode_matches_giotto(kind):
+    rng = np.random.default_rng(1)
+    for trial in range(4):
+        n = 25 + 9 * trial
+        if kind == "random":
+            X = rng.standard_normal((n, 3))
+        elif kind == "tied":
+            X = np.round(rng.standard_normal((n, 3)))
+        elif kind == "duplicated":
+            X = rng.standard_normal((n // 2, 2))
+            X = np.concatenate([X, X, X[:3]])
+        else:
+            g = np.arange(5)
+            X = np.array([(a, b) for a in g for b in g], dtype=float)[: n]
+        D = cdist(X, X)
+        ref = giotto(D.astype(np.float32), 2)
+        got = lb.vr_barcode(D, maxdim=2)
+        assert len(got) == 3
+        for d in range(3):
+            np.testing.assert_array_equal(canon(got[d]), ref[d])
+        assert np.isinf(got[0][:, 1]).sum() == 1
+
+
+def test_vr_barcode_circle_has_one_long_h1_bar():
+    t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    X = np.c_[np.cos(t), np.sin(t)] + 0.01 * np.random.default_rng(0).standard_normal((40, 2))
+    h0, h1 = lb.vr_barcode(lb.pairwise_distances(X))
+    assert h0.shape[1] == 2 and np.isinf(h0[:, 1]).sum() == 1
+    lengths = h1[:, 1] - h1[:, 0]
+    assert lengths.max() > 1.0
+    assert np.sort(lengths)[-2:-1].sum() < 0.1 * lengths.max() if len(lengths) > 1 else True
+
+
+def test_vr_barcode_invariances_and_threshold():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 3))
+    D = cdist(X, X)
+    base = lb.vr_barcode(D, maxdim=2)
+    perm = rng.permutation(40)
+    for a, b in zip(base, lb.vr_barcode(D[np.ix_(perm, perm)], maxdim=2)):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(base, lb.vr_barcode(4.0 * D, maxdim=2)):  # powers of two scale exactly
+        np.testing.assert_array_equal(4.0 * a, b)
+    radius = float(np.min(np.max(D, axis=1)))
+    for thr in (radius, 1.5 * radius, np.inf):
+        for a, b in zip(base, lb.vr_barcode(D, maxdim=2, threshold=thr)):
+            np.testing.assert_array_equal(a, b)
+    # below the enclosing radius the complex is truncated: compare with giotto-ph's truncation
+    low = 0.6 * radius
+    ref = gph.ripser_parallel(D, maxdim=1, metric="precomputed", thresh=low)["dgms"]
+    got = lb.vr_barcode(D, maxdim=1, threshold=low)
+    for d in range(2):
+        np.testing.assert_array_equal(canon(got[d]), canon(ref[d]))
+        np.testing.assert_array_equal(np.isinf(got[d][:, 1]).sum(), np.isinf(ref[d][:, 1]).sum())
+
+
+def test_vr_barcode_components_and_small_inputs():
+    D = np.array([[0, 1, np.inf], [1, 0, np.inf], [np.inf, np.inf, 0]])
+    h0, h1 = lb.vr_barcode(D)
+    np.testing.assert_array_equal(h0, [[0, 1], [0, np.inf], [0, np.inf]])
+    assert h1.shape == (0, 2)
+    h0, = lb.vr_barcode(np.zeros((1, 1)), maxdim=0)
+    np.testing.assert_array_equal(h0, [[0, np.inf]])
+    h0, h1 = lb.vr_barcode(np.zeros((4, 4)))  # all points coincide
+    np.testing.assert_array_equal(h0, [[0, np.inf]])
+    assert h1.shape == (0, 2)
+
+
+def test_vr_barcode_errors():
+    D = cdist(np.eye(4), np.eye(4))
+    with pytest.raises(ValueError, match="square"):
+        lb.vr_barcode(D[:3])
+    with pytest.raises(ValueError, match="symmetric"):
+        lb.vr_barcode(D + np.triu(np.ones((4, 4)), 1))
+    with pytest.raises(ValueError, match="diagonal"):
+        lb.vr_barcode(D + np.eye(4))
+    with pytest.raises(ValueError, match="negative"):
+        lb.vr_barcode(-D)
+    bad = D.copy()
+    bad[0, 1] = bad[1, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        lb.vr_barcode(bad)
+    with pytest.raises(ValueError, match="maxdim"):
+        lb.vr_barcode(D, maxdim=-1)
+    with pytest.raises(TypeError, match="maxdim"):
+        lb.vr_barcode(D, maxdim=1.5)
+    with pytest.raises(ValueError, match="threshold"):
+        lb.vr_barcode(D, threshold=-1.0)
+    with pytest.raises(OverflowError, match="overflow"):
+        X = np.random.default_rng(0).standard_normal((100, 2))
+        lb.vr_barcode(cdist(X, X), maxdim=30)
+
+
+# ---- r_cross_barcode against the doubled matrix --------------------------------------------------
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_r_cross_barcode_matches_giotto_on_doubled_matrix(kind):
+    rng = np.random.default_rng(KINDS.index(kind))
+    for n in (30, 64, 101):
+        P, Q = make_pair(kind, n, rng)
+        for A, B in ((P, Q), (Q, P)):  # both argument orders
+            r1, r2 = official_inputs(A, B)
+            ref = giotto(doubled(r1, r2), 1)
+            got = lb.r_cross_barcode(A, B)
+            np.testing.assert_array_equal(got, ref[1])
+            np.testing.assert_array_equal(ref[0], [[0, np.inf]])  # H0: only the essential bar
+            assert got.dtype == np.float64 and got.shape[1] == 2
+            # every bar is at most max (w - w~)_+ (notes/rtd.md 3.5)
+            if len(got):
+                assert (got[:, 1] - got[:, 0]).max() <= (r1 - r2).max() + 1e-6
+
+
+def test_r_cross_barcode_other_norms_and_metrics():
+    rng = np.random.default_rng(5)
+    P, Q = make_pair("random", 60, rng)
+    for norm in ("median", "mean", None):
+        r1, r2 = cdist(P, P), cdist(Q, Q)
+        if norm == "median":
+            r1, r2 = r1 / np.median(r1), r2 / np.median(r2)
+        elif norm == "mean":
+            r1, r2 = r1 / r1.mean(), r2 / r2.mean()
+        np.testing.assert_array_equal(lb.r_cross_barcode(P, Q, norm=norm),
+                                      giotto(doubled(r1, r2), 1)[1])
+    r1, r2 = cdist(P, P, "cosine"), cdist(Q, Q, "cosine")
+    r1, r2 = r1 / np.quantile(r1, 0.9), r2 / np.quantile(r2, 0.9)
+    got = lb.r_cross_barcode(P, Q, metric="cosine")
+    ref = giotto(doubled(r1, r2), 1)[1]
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)  # distance round-off differs
+
+
+def test_r_cross_barcode_degree_two_uses_the_doubled_complex():
+    rng = np.random.default_rng(6)
+    P, Q = make_pair("random", 22, rng)
+    r1, r2 = official_inputs(P, Q)
+    ref = giotto(doubled(r1, r2), 2)
+    np.testing.assert_array_equal(lb.r_cross_barcode(P, Q, dim=2), ref[2])
+    assert lb.r_cross_barcode(P, Q, dim=0).shape == (0, 2)
+
+
+def test_r_cross_barcode_special_cases():
+    rng = np.random.default_rng(7)
+    P = rng.standard_normal((50, 3))
+    assert lb.r_cross_barcode(P, P).shape == (0, 2)
+    assert lb.r_cross_barcode(P, 3.0 * P).shape == (0, 2)  # scale-invariant normalisation
+    collapsed = np.zeros((50, 2))
+    # Q collapsed: the finite H0 barcode of P
+    h0 = lb.vr_barcode(cdist(P, P), maxdim=0)[0]
+    np.testing.assert_array_equal(lb.r_cross_barcode(P, collapsed, norm=None),
+                                  h0[np.isfinite(h0[:, 1])])
+    assert lb.r_cross_barcode(collapsed, P, norm=None).shape == (0, 2)
+    with pytest.raises(ValueError, match="quantile of Q"):
+        lb.r_cross_barcode(P, collapsed)
+
+
+def test_r_cross_barcode_matches_official_readme_figures():
+    # github.com/IlyaTrofimov/RTD README: P, Q = np.random.rand(1000, 2) after np.random.seed(7)
+    state = np.random.RandomState(7)
+    P, Q = state.rand(1000, 2), state.rand(1000, 2)
+    bars = lb.r_cross_barcode(P, Q, n_jobs=2)
+    lengths = bars[:, 1] - bars[:, 0]
+    assert len(bars) == 1219
+    assert lengths.max() == 0.15257642325013876
+    assert np.median(lengths) == 0.05195973068475723
+
+
+def test_r_cross_barcode_errors():
+    P = np.random.default_rng(0).standard_normal((10, 3))
+    with pytest.raises(ValueError, match="same number of rows"):
+        lb.r_cross_barcode(P, P[:9])
+    with pytest.raises(ValueError, match="at least 2"):
+        lb.r_cross_barcode(P[:1], P[:1])
+    bad = P.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        lb.r_cross_barcode(P, bad)
+    with pytest.raises(ValueError, match="norm"):
+        lb.r_cross_barcode(P, P, norm="max")
+    with pytest.raises(ValueError, match="dim"):
+        lb.r_cross_barcode(P, P, dim=3)
+    with pytest.raises(ValueError, match="metric"):
+        lb.r_cross_barcode(P, P, metric="manhattan")
+    with pytest.raises(TypeError):
+        lb.r_cross_barcode(P.astype(complex), P)
+
+
+# ---- rtd -----------------------------------------------------------------------------------------
+
+def test_rtd_definition_seed_and_threads():
+    rng = np.random.default_rng(8)
+    P, Q = make_pair("random", 150, rng)
+    # batch >= n: every trial uses all rows, so rtd is the symmetric R-Cross total length
+    b1, b2 = lb.r_cross_barcode(P, Q), lb.r_cross_barcode(Q, P)
+    expected = 0.5 * ((b1[:, 1] - b1[:, 0]).sum() + (b2[:, 1] - b2[:, 0]).sum())
+    assert lb.rtd(P, Q, trials=2, batch=500, seed=0) == pytest.approx(expected, rel=1e-12)
+    one_way = lb.rtd(P, Q, trials=1, batch=150, symmetric=False, seed=0)
+    assert one_way == pytest.approx((b1[:, 1] - b1[:, 0]).sum(), rel=1e-12)
+    # subsets: reproducible with a seed, identical for any n_jobs, and equal to the manual mean
+    a = lb.rtd(P, Q, trials=3, batch=60, seed=3)
+    assert a == lb.rtd(P, Q, trials=3, batch=60, seed=3, n_jobs=2)
+    gen = np.random.default_rng(3)
+    manual = []
+    for _ in range(3):
+        idx = gen.permutation(150)[:60]
+        c1, c2 = lb.r_cross_barcode(P[idx], Q[idx]), lb.r_cross_barcode(Q[idx], P[idx])
+        manual.append(0.5 * ((c1[:, 1] - c1[:, 0]).sum() + (c2[:, 1] - c2[:, 0]).sum()))
+    assert a == pytest.approx(np.mean(manual), rel=1e-12)
+    assert lb.rtd(P, Q, trials=3, batch=60, seed=4) != a
+    assert lb.rtd(P, P, trials=2, batch=60, seed=0) == 0.0
+    assert lb.rtd(P, 5.0 * Q, trials=3, batch=60, seed=3) == pytest.approx(a, rel=1e-6)
+    d2 = lb.rtd(P[:20], Q[:20], trials=2, batch=20, dim=2, seed=0, n_jobs=2)
+    c = lb.r_cross_barcode(P[:20], Q[:20], dim=2), lb.r_cross_barcode(Q[:20], P[:20], dim=2)
+    assert d2 == pytest.approx(0.5 * sum((x[:, 1] - x[:, 0]).sum() for x in c), rel=1e-12)
+
+
+def test_rtd_errors():
+    P = np.random.default_rng(0).standard_normal((10, 3))
+    with pytest.raises(ValueError, match="same number of rows"):
+        lb.rtd(P, P[:8])
+    with pytest.raises(ValueError, match="trials"):
+        lb.rtd(P, P, trials=0)
+    with pytest.raises(ValueError, match="batch"):
+        lb.rtd(P, P, batch=1)
+    with pytest.raises(ValueError, match="n_jobs"):
+        lb.rtd(P, P, n_jobs=0)
+    with pytest.raises(TypeError, match="seed"):
+        lb.rtd(P, P, seed="x")
+    with pytest.raises(TypeError, match="symmetric"):
+        lb.rtd(P, P, symmetric="yes")
+    bad = P.copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        lb.rtd(bad, P)
+
+
+# ---- the paper's synthetic experiments (small versions) ------------------------------------------
+
+def test_clusters_experiment_kendall_tau_is_one():
+    # Clusters.ipynb: 60 groups of 5 Gaussian points; split them into k clusters 10 apart.
+    state = np.random.RandomState(7)
+    groups = [state.multivariate_normal(np.zeros(2), np.eye(2), 5) for _ in range(60)]
+    base = np.concatenate(groups)
+
+    def split(k):
+        shifts = [10 * np.array([np.cos(2 * np.pi * (i % k) / k), np.sin(2 * np.pi * (i % k) / k)])
+                  for i in range(60)]
+        return np.concatenate([g + s for g, s in zip(groups, shifts)])
+
+    ks = [2, 3, 4, 5, 6, 10, 12]  # the notebook's clusters_list
+    values = [lb.rtd(base, split(k), trials=1, batch=300, seed=0, n_jobs=2) for k in ks]
+    assert kendalltau(ks, values).statistic == pytest.approx(1.0)
+    assert 5 < values[0] < values[-1] < 40
+
+
+def test_rings_experiment_matches_the_official_notebook():
+    # Rings.ipynb: 5 rings of 100 points; compare 1 unit ring + 4 others with k unit rings.
+    # Heavily tied (duplicated circles): also checked bar for bar against giotto-ph at k = 2.
+    base = rings(1, 5)
+    values = []
+    for k in range(1, 6):
+        other = rings(k, 5)
+        b1, b2 = lb.r_cross_barcode(base, other), lb.r_cross_barcode(other, base)
+        values.append(0.5 * ((b1[:, 1] - b1[:, 0]).sum() + (b2[:, 1] - b2[:, 0]).sum()))
+    assert values[0] == 0.0
+    assert kendalltau(range(1, 6), values).statistic == pytest.approx(0.8)
+    small_base, small_other = rings(1, 3, per_ring=40), rings(2, 3, per_ring=40)
+    for A, B in ((small_base, small_other), (small_other, small_base)):
+        r1, r2 = official_inputs(A, B)
+        np.testing.assert_array_equal(lb.r_cross_barcode(A, B), giotto(doubled(r1, r2), 1)[1])
+
+
+# ---- the C++ entry points ------------------------------------------------------------------------
+
+def test_core_batch_equals_single_calls_and_rejects_bad_shapes():
+    rng = np.random.default_rng(9)
+    problems = []
+    for n in (20, 35, 50):
+        P, Q = make_pair("random", n, rng)
+        r1, r2 = official_inputs(P, Q)
+        problems.append((r1.astype(np.float32), np.minimum(r1, r2).astype(np.float32)))
+    batch = _core.r_cross_barcode_h1_batch(problems, 2)
+    for (w, m), got in zip(problems, batch):
+        np.testing.assert_array_equal(canon(got), canon(_core.r_cross_barcode_h1(w, m, 1)))
+    with pytest.raises(ValueError, match="same shape"):
+        _core.r_cross_barcode_h1(problems[0][0], problems[1][1], 1)
+    with pytest.raises(TypeError):
+        _core.rips_barcodes(np.zeros((3, 3)), 1, None)  # float64: no silent copy
+
+
+def test_r_cross_barcode_threads_dtypes_and_read_only_inputs():
+    rng = np.random.default_rng(10)
+    P, Q = make_pair("clustered", 120, rng)
+    P.setflags(write=False)
+    Q.setflags(write=False)
+    ref = lb.r_cross_barcode(P, Q)
+    np.testing.assert_array_equal(lb.r_cross_barcode(P, Q, n_jobs=2), ref)
+    np.testing.assert_array_equal(lb.r_cross_barcode(P, Q, n_jobs=-1, device="cpu"), ref)
+    # float32 and integer inputs are promoted to float64 before the distances
+    np.testing.assert_array_equal(lb.r_cross_barcode(P.astype(np.float32), Q),
+                                  lb.r_cross_barcode(P.astype(np.float32).astype(np.float64), Q))
+    Pi = np.round(P * 10).astype(np.int64)
+    np.testing.assert_array_equal(lb.r_cross_barcode(Pi, Q), lb.r_cross_barcode(Pi * 1.0, Q))
+    D = cdist(P, P)
+    D.setflags(write=False)
+    for a, b in zip(lb.vr_barcode(D), lb.vr_barcode(D.astype(np.float32))):
+        np.testing.assert_array_equal(a, b)
