@@ -25,6 +25,10 @@ __all__ = [
     "pairwise_distances",
 ]
 
+from .diffusion import DiffusionMaps, NetworkTransformation, precisions_from_jacobians, precisions_from_neighborhoods
+
+__all__ += ["DiffusionMaps", "NetworkTransformation", "precisions_from_jacobians", "precisions_from_neighborhoods"]
+
 from .alignment import ICP, LinearMap, Procrustes, RidgeMap, StitchingMLP, analytic_map, class_means
 from .evaluation import mrr, retrieval_ranks, stitched_accuracy, top_k_accuracy, verification_accuracy
 from .relative import RelativeGeodesic, geodesic_energies, relative_representation

@@ -1,0 +1,551 @@
+"""Diffusion maps (Euclidean and Mahalanobis), the sparse eigensolver and network transformations.
+
+Oracles: scipy's cKDTree (k-NN), a numpy brute force (quadratic forms), the dense Algorithm 1 written
+out in numpy, scipy's ARPACK eigsh on the same sparse matrix, the Neumann-Laplacian spectrum of a
+rectangle, numpy pinv for the precisions, and datafold when it is installed.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import eigsh
+from scipy.spatial import cKDTree
+
+import latentbridge as lb
+from latentbridge import NotFittedError, _core
+from latentbridge import diffusion
+from latentbridge.diffusion import (
+    CandidateRecallWarning,
+    DisconnectedGraphWarning,
+    NystromWarning,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers and data
+
+
+def _tanh_square(n, seed=0, m=5):
+    """The paper's 4.3 setup: the square [-1, 1]^2 observed as tanh(W x + b) in R^m, with the
+    rank-2 precisions pinv(J J^T) of the analytic Jacobian."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, 2))
+    W = np.random.default_rng(100 + seed).standard_normal((m, 2))
+    b = 0.3 * np.random.default_rng(200 + seed).standard_normal(m)
+    Y = np.tanh(X @ W.T + b)
+    J = (1 - Y**2)[:, :, None] * W[None]
+    return X, Y, lb.precisions_from_jacobians(J)
+
+
+def _mlp_1d(seed, width=6, scale=3.0):
+    """A random one-hidden-layer tanh network R -> R^width and its Jacobian."""
+    r = np.random.default_rng(seed)
+    w = r.standard_normal(width) * scale
+    b = r.standard_normal(width)
+
+    def f(x):
+        y = np.tanh(np.outer(x, w) + b)
+        return y, ((1 - y**2) * w)[:, :, None]
+
+    return f
+
+
+def _dense_algorithm1(Y, C, k_eps, n_comp, epsilon=None, alpha=1.0):
+    """The paper's Algorithm 1 on all pairs, written out in numpy (independent of the C++ path)."""
+    n = Y.shape[0]
+    diff = Y[None, :, :] - Y[:, None, :]
+    if C is None:
+        d2 = np.sum(diff**2, axis=-1)
+    else:
+        d2 = np.einsum("ija,iab,ijb->ij", diff, C, diff) + np.einsum("ija,jab,ijb->ij", diff, C, diff)
+    if epsilon is None:
+        off = d2 + np.diag(np.full(n, np.inf))
+        epsilon = np.median(np.sort(off, axis=1)[:, k_eps - 1])
+    K = np.exp(-d2 / (2 * epsilon))
+    p = K.sum(1)
+    W = K / np.outer(p**alpha, p**alpha)
+    q = W.sum(1)
+    T = W / np.sqrt(np.outer(q, q))
+    a, V = np.linalg.eigh(T)
+    a, V = a[::-1], V[:, ::-1]
+    phi = V / np.sqrt(q)[:, None]
+    phi = phi[:, 1 : n_comp + 1]
+    phi /= np.sqrt(np.mean(phi**2, axis=0))
+    return epsilon, a[1 : n_comp + 1], phi
+
+
+def _align_signs(A, B):
+    s = np.sign(np.sum(A * B, axis=0))
+    return A * s
+
+
+# ---------------------------------------------------------------------------------------------
+# C++ kernels
+
+
+@pytest.mark.parametrize("method", [1, 2])
+def test_knn_matches_ckdtree(method):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1500, 4))
+    X.setflags(write=False)
+    idx, d2 = _core.knn_sqeuclidean(X, None, 9, 2, method)
+    dd, ii = cKDTree(X).query(X, 10)
+    np.testing.assert_array_equal(idx, ii[:, 1:])
+    np.testing.assert_allclose(d2, dd[:, 1:] ** 2, rtol=1e-12)
+    Q = rng.standard_normal((77, 4))
+    idx, d2 = _core.knn_sqeuclidean(X, Q, 5, 2, method)
+    dd, ii = cKDTree(X).query(Q, 5)
+    np.testing.assert_array_equal(idx, ii)
+
+
+def test_knn_high_dimension_and_ties():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((600, 40))
+    idx, _ = _core.knn_sqeuclidean(X, None, 7, 2)  # automatic: brute force for d > 16
+    dd, ii = cKDTree(X).query(X, 8)
+    np.testing.assert_array_equal(idx, ii[:, 1:])
+    # a lattice has many equal distances: ties are broken by index, whatever the method
+    g = np.stack(np.meshgrid(np.arange(12.0), np.arange(12.0)), -1).reshape(-1, 2)
+    a, _ = _core.knn_sqeuclidean(g, None, 8, 1, 1)
+    b, _ = _core.knn_sqeuclidean(g, None, 8, 2, 2)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_mahalanobis_rerank_matches_numpy():
+    rng = np.random.default_rng(2)
+    n, m, r, kc, k = 300, 5, 2, 40, 12
+    Y = rng.standard_normal((n, m))
+    G = rng.standard_normal((n, r, m))
+    cand, _ = _core.knn_sqeuclidean(Y, None, kc, 1)
+    idx, d2 = _core.mahalanobis_rerank(Y, G, None, None, cand, k, 2)
+    C = np.einsum("nra,nrb->nab", G, G)
+    for i in range(0, n, 37):
+        diff = Y[cand[i]] - Y[i]
+        full = np.einsum("ja,ab,jb->j", diff, C[i], diff) + np.einsum("ja,jab,jb->j", diff, C[cand[i]], diff)
+        order = np.lexsort((cand[i], full))[:k]
+        np.testing.assert_array_equal(idx[i], cand[i][order])
+        np.testing.assert_allclose(d2[i], full[order], rtol=1e-12)
+    # processing the queries in kd-tree order (for cache locality) changes nothing
+    order = _core.kdtree_order(Y)
+    np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    idx2, d22 = _core.mahalanobis_rerank(Y, G, None, None, cand, k, 2, order)
+    np.testing.assert_array_equal(idx2, idx)
+    np.testing.assert_array_equal(d22, d2)
+    with pytest.raises(ValueError, match="permutation"):
+        _core.mahalanobis_rerank(Y, G, None, None, cand, k, 1, np.zeros(n, dtype=np.int64))
+    # exactly symmetric: d2(i, j) == d2(j, i) bit for bit wherever both appear
+    lookup = {(i, j): v for i in range(n) for j, v in zip(idx[i], d2[i])}
+    both = [(v, lookup[(j, i)]) for (i, j), v in lookup.items() if (j, i) in lookup]
+    assert both and all(a == b for a, b in both)
+
+
+def _random_graph(n, seed, k=12):
+    rng = np.random.default_rng(seed)
+    Y = rng.uniform(size=(n, 2)) * [2.0, 1.0]
+    idx, d2 = _core.knn_sqeuclidean(Y, None, k, 2)
+    eps = _core.median_kth_distance(d2, 6)
+    g = _core.diffusion_graph(idx, d2, eps, 1.0, 2)
+    return g, sp.csr_matrix((g["data"], g["indices"], g["indptr"]), shape=(n, n))
+
+
+@pytest.mark.parametrize("degree,reorder", [(1, True), (11, True), (11, False)])
+def test_eigsh_matches_arpack(degree, reorder):
+    n, nev = 3000, 8
+    g, T = _random_graph(n, 3)
+    assert abs(T - T.T).max() == 0.0  # exactly symmetric
+    ref = np.sort(eigsh(T, k=nev + 1, which="LA", tol=1e-13)[0])[::-1]
+    z = np.sqrt(g["q"])
+    z = (z / np.linalg.norm(z))[:, None]
+    np.testing.assert_allclose(T @ z[:, 0], z[:, 0], atol=1e-13)  # the trivial eigenvector
+    vals, vecs, info = _core.eigsh_largest(g["indptr"], g["indices"], g["data"], nev, z, 0, 1e-10,
+                                           0, 7, 2, 200, degree, reorder)
+    assert info["converged"]
+    np.testing.assert_allclose(vals, ref[1:], atol=1e-8)
+    np.testing.assert_allclose(vecs.T @ vecs, np.eye(nev), atol=1e-8)
+    resid = np.linalg.norm(T @ vecs - vecs * vals, axis=0)
+    assert resid.max() < 1e-8
+    # without deflation the trivial eigenvalue 1 comes first
+    vals2, _, _ = _core.eigsh_largest(g["indptr"], g["indices"], g["data"], nev + 1, None, 0, 1e-10,
+                                      0, 7, 1, 200, degree, reorder)
+    np.testing.assert_allclose(vals2, ref, atol=1e-8)
+
+
+def test_eigsh_dense_fallback_and_errors():
+    g, T = _random_graph(150, 4, k=8)
+    vals, vecs, _ = _core.eigsh_largest(g["indptr"], g["indices"], g["data"], 4)
+    np.testing.assert_allclose(vals, np.linalg.eigvalsh(T.toarray())[::-1][:4], atol=1e-12)
+    with pytest.raises(ValueError, match="nev"):
+        _core.eigsh_largest(g["indptr"], g["indices"], g["data"], 151)
+    bad = g["indices"].copy()
+    bad[3] = 10_000
+    with pytest.raises(ValueError, match="out of range"):
+        _core.eigsh_largest(g["indptr"], bad, g["data"], 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# DiffusionMaps against the dense Algorithm 1
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "mahalanobis"])
+def test_dense_matches_numpy_algorithm1(metric):
+    rng = np.random.default_rng(5)
+    n, m = 160, 3
+    Y = rng.uniform(size=(n, m)) * [3.0, 1.0, 0.5]
+    C = None
+    if metric == "mahalanobis":
+        A = rng.standard_normal((n, 2, m))
+        C = np.einsum("nra,nrb->nab", A, A) + 0.1 * np.eye(m)
+    dm = lb.DiffusionMaps(4, metric=metric, n_neighbors=None, k_epsilon=7).fit(Y, C)
+    eps, a, phi = _dense_algorithm1(Y, C, 7, 4)
+    assert dm.epsilon_ == pytest.approx(eps, rel=1e-12)
+    np.testing.assert_allclose(dm.eigenvalues_, a, atol=1e-10)
+    np.testing.assert_allclose(dm.embedding_, _align_signs(phi, dm.embedding_), atol=1e-7)
+    # Nystrom at the training points (all pairs): reproduces the embedding exactly
+    np.testing.assert_allclose(dm.transform(Y, C), dm.embedding_, atol=1e-8)
+
+
+def test_alpha_and_fixed_epsilon():
+    rng = np.random.default_rng(6)
+    Y = rng.standard_normal((120, 2)) * [2.0, 0.5]
+    for alpha in (0.0, 0.5):
+        dm = lb.DiffusionMaps(3, n_neighbors=None, epsilon=0.3, alpha=alpha).fit(Y)
+        _, a, _ = _dense_algorithm1(Y, None, 10, 3, epsilon=0.3, alpha=alpha)
+        assert dm.epsilon_ == 0.3
+        np.testing.assert_allclose(dm.eigenvalues_, a, atol=1e-10)
+
+
+def test_sparse_kernel_eigenvalues_vs_arpack():
+    _, Y, C = _tanh_square(2500)
+    dm = lb.DiffusionMaps(6, metric="mahalanobis", n_neighbors=24, n_jobs=2, random_state=0).fit(Y, C)
+    T = dm.kernel_matrix_
+    assert T.nnz < 2 * 24 * 2500 + 2500  # O(n k) memory
+    ref = np.sort(eigsh(T, k=7, which="LA", tol=1e-13)[0])[::-1]
+    assert ref[0] == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(dm.eigenvalues_, ref[1:], atol=1e-8)
+    phi = dm.embedding_
+    np.testing.assert_allclose(np.sqrt(np.mean(phi**2, axis=0)), 1.0, rtol=1e-12)
+    # same seed -> identical result; thread count does not matter either
+    dm2 = lb.DiffusionMaps(6, metric="mahalanobis", n_neighbors=24, n_jobs=1, random_state=0).fit(Y, C)
+    np.testing.assert_allclose(dm2.embedding_, dm.embedding_, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# spectra of known domains
+
+
+def test_rectangle_neumann_spectrum():
+    # [0, 2] x [0, 1], uniform: Neumann eigenvalues (i/2)^2 + j^2 -> 0.25, 1, 1, 1.25, 2, 2.25
+    rng = np.random.default_rng(7)
+    Y = rng.uniform(size=(6000, 2)) * [2.0, 1.0]
+    dm = lb.DiffusionMaps(6, n_neighbors=64, n_jobs=2, random_state=0).fit(Y)
+    g = -np.log(dm.eigenvalues_)
+    np.testing.assert_allclose(g / g[0], [1, 4, 4, 5, 8, 9], rtol=0.08)
+    # phi_1 is cos(pi x / 2) up to sign
+    assert abs(np.corrcoef(dm.embedding_[:, 0], np.cos(np.pi * Y[:, 0] / 2))[0, 1]) > 0.995
+
+
+def test_mahalanobis_square_is_intrinsic():
+    # The square seen through tanh in R^5: the Mahalanobis spectrum is the square's (1:1:2:4:4),
+    # the Euclidean one is distorted by the observation map.
+    _, Y, C = _tanh_square(6000, seed=1)
+    dm = lb.DiffusionMaps(5, metric="mahalanobis", n_neighbors=48, n_jobs=2, random_state=0).fit(Y, C)
+    g = -np.log(dm.eigenvalues_)
+    np.testing.assert_allclose(g / g[0], [1, 1, 2, 4, 4], rtol=0.08)
+    de = lb.DiffusionMaps(5, n_neighbors=48, n_jobs=2, random_state=0).fit(Y)
+    ge = -np.log(de.eigenvalues_)
+    assert np.max(np.abs(ge / ge[0] - [1, 1, 2, 4, 4]) / [1, 1, 2, 4, 4]) > 0.15
+
+
+def test_anisotropic_metrics_warn_and_candidate_factor_fixes_them(monkeypatch):
+    # tanh(W x) with cond(W) ~ 5.8: 3 x 32 Euclidean candidates truncate the Mahalanobis
+    # neighbourhoods (biased spectrum, low recall); 12 x 32 candidates do not.
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, (4000, 2))
+    W = 0.8 * np.random.default_rng(7).standard_normal((4, 2))
+    Y = np.tanh(X @ W.T)
+    C = lb.precisions_from_jacobians((1 - Y**2)[:, :, None] * W[None])
+    kw = dict(metric="mahalanobis", n_neighbors=32, n_jobs=2, random_state=0)
+    with pytest.warns(CandidateRecallWarning, match="anisotropic"):
+        dm = lb.DiffusionMaps(3, **kw).fit(Y, C)
+    assert dm.neighbor_recall_ < 0.9
+    g = -np.log(dm.eigenvalues_)
+    assert g[1] / g[0] > 1.3
+    monkeypatch.setattr(diffusion, "CANDIDATE_FACTOR", 12)
+    dm = lb.DiffusionMaps(3, **kw).fit(Y, C)
+    assert dm.neighbor_recall_ > 0.97
+    g = -np.log(dm.eigenvalues_)
+    np.testing.assert_allclose(g / g[0], [1, 1, 2], rtol=0.08)
+
+
+def test_remove_harmonics_selects_new_directions():
+    # [0, 2.5] x [0, 1]: phi_1 = cos(pi x / 2.5), phi_2 = cos(2 pi x / 2.5) (a harmonic of phi_1),
+    # phi_3 = cos(pi y): the two non-harmonic coordinates are the 1st and the 3rd.
+    rng = np.random.default_rng(8)
+    Y = rng.uniform(size=(3000, 2)) * [2.5, 1.0]
+    dm = lb.DiffusionMaps(2, n_neighbors=32, remove_harmonics=True, n_jobs=2, random_state=0).fit(Y)
+    np.testing.assert_array_equal(dm.selected_, [0, 2])
+    assert dm.residuals_[0] == 1.0 and dm.residuals_[1] < 0.3 and dm.residuals_[2] > 0.7
+    assert dm.embedding_.shape == (3000, 2) and dm.eigenvalues_.shape == (2,)
+    assert abs(np.corrcoef(dm.embedding_[:, 1], np.cos(np.pi * Y[:, 1]))[0, 1]) > 0.99
+
+
+# ---------------------------------------------------------------------------------------------
+# out of sample, inverse
+
+
+def test_nystrom_and_inverse_on_held_out_points():
+    rng = np.random.default_rng(9)
+    Y = rng.uniform(size=(3000, 2)) * [2.0, 1.0]
+    dm = lb.DiffusionMaps(2, n_neighbors=32, n_jobs=2, random_state=0).fit(Y)
+    Yt = rng.uniform(0.05, 0.95, size=(200, 2)) * [2.0, 1.0]
+    E = dm.transform(Yt)
+    # phi_1 ~ c cos(pi x / 2): held-out points fit it as well as the training points do
+    basis = np.cos(np.pi * Y[:, 0] / 2)
+    c = dm.embedding_[:, 0] @ basis / (basis @ basis)
+    rms_train = np.sqrt(np.mean((dm.embedding_[:, 0] - c * basis) ** 2))
+    rms_test = np.sqrt(np.mean((E[:, 0] - c * np.cos(np.pi * Yt[:, 0] / 2)) ** 2))
+    assert rms_train < 0.03 and rms_test < 1.5 * rms_train
+    # at training points Nystrom is close to the embedding (the kNN row vs the union-graph row)
+    assert np.abs(dm.transform(Y[:300]) - dm.embedding_[:300]).max() < 0.05
+    # inverse: exact at training coordinates, close on held-out ones
+    np.testing.assert_allclose(dm.inverse_transform(dm.embedding_), Y, atol=1e-12)
+    back = dm.inverse_transform(E)
+    assert np.sqrt(np.mean((back - Yt) ** 2)) < 0.03
+
+
+def test_mahalanobis_transform_without_precisions_is_nearest_neighbour():
+    _, Y, C = _tanh_square(800, seed=2)
+    dm = lb.DiffusionMaps(3, metric="mahalanobis", n_neighbors=16, random_state=0).fit(Y, C)
+    Yt = Y[:10] + 1e-9
+    np.testing.assert_array_equal(dm.transform(Yt), dm.embedding_[:10])
+
+
+# ---------------------------------------------------------------------------------------------
+# precisions
+
+
+def test_precisions_from_neighborhoods_matches_pinv():
+    rng = np.random.default_rng(10)
+    n, q, m = 40, 15, 4
+    base = rng.standard_normal((n, 1, m))
+    tangent = rng.standard_normal((n, 2, m))
+    N = base + np.einsum("nqr,nrm->nqm", rng.standard_normal((n, q, 2)), tangent)
+    N += 1e-6 * rng.standard_normal(N.shape)
+    P = lb.precisions_from_neighborhoods(N, rank=2)
+    for i in range(0, n, 7):
+        cov = np.cov(N[i], rowvar=False)
+        w, V = np.linalg.eigh(cov)
+        ref = (V[:, -2:] / w[-2:]) @ V[:, -2:].T
+        np.testing.assert_allclose(P[i], ref, rtol=1e-8, atol=1e-10 * np.abs(ref).max())
+        assert np.linalg.matrix_rank(P[i], tol=1e-8 * np.abs(P[i]).max()) == 2
+    R = lb.precisions_from_neighborhoods(N, ridge=0.1)
+    cov = np.cov(N[3], rowvar=False)
+    np.testing.assert_allclose(R[3], np.linalg.inv(cov + 0.1 * np.trace(cov) * np.eye(m)), rtol=1e-8)
+    full = lb.precisions_from_neighborhoods(N, rcond=1e-20)  # keeps the 1e-12 noise directions
+    assert np.abs(full).max() > 1e6 * np.abs(P).max()
+    with pytest.raises(ValueError, match="not both"):
+        lb.precisions_from_neighborhoods(N, rank=2, ridge=0.1)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        lb.precisions_from_neighborhoods(N[:, :1])
+    with pytest.raises(ValueError, match="3-D"):
+        lb.precisions_from_neighborhoods(N[0])
+
+
+def test_precisions_from_jacobians_matches_pinv():
+    rng = np.random.default_rng(11)
+    J = rng.standard_normal((30, 5, 2))
+    P = lb.precisions_from_jacobians(J)
+    for i in range(0, 30, 6):
+        np.testing.assert_allclose(P[i], np.linalg.pinv(J[i] @ J[i].T), rtol=1e-8, atol=1e-10)
+    # the Mahalanobis length of a tangent step J dx is |dx| (in burst units)
+    dx = rng.standard_normal(2)
+    step = J[0] @ dx
+    assert step @ P[0] @ step == pytest.approx(dx @ dx, rel=1e-10)
+    with pytest.raises(ValueError, match="NaN"):
+        bad = J.copy()
+        bad[2, 1, 1] = np.nan
+        lb.precisions_from_jacobians(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# the paper's experiments (small versions)
+
+
+def test_two_networks_agree_only_in_the_mahalanobis_metric():
+    # 4.1/4.2: two different networks see the same 1-D input; Mahalanobis embeddings agree up to
+    # sign, Euclidean ones do not.
+    rng = np.random.default_rng(12)
+    x = rng.uniform(-1, 1, 1000)
+    fa, fb = _mlp_1d(10), _mlp_1d(11, scale=6.0)
+    (Ya, Ja), (Yb, Jb) = fa(x), fb(x)
+    Ca, Cb = lb.precisions_from_jacobians(Ja), lb.precisions_from_jacobians(Jb)
+    kw = dict(n_neighbors=20, random_state=0)
+    pa = lb.DiffusionMaps(2, metric="mahalanobis", **kw).fit(Ya, Ca).embedding_[:, 0]
+    pb = lb.DiffusionMaps(2, metric="mahalanobis", **kw).fit(Yb, Cb).embedding_[:, 0]
+    assert abs(np.corrcoef(pa, pb)[0, 1]) >= 0.99
+    assert abs(np.corrcoef(pa, np.cos(np.pi * (x + 1) / 2))[0, 1]) >= 0.99
+    ea = lb.DiffusionMaps(2, **kw).fit(Ya).embedding_[:, 0]
+    eb = lb.DiffusionMaps(2, **kw).fit(Yb).embedding_[:, 0]
+    assert abs(np.corrcoef(ea, eb)[0, 1]) < 0.9
+
+
+def test_bursts_give_the_same_embedding():
+    # precisions from input bursts (q = 15) with the Tikhonov metric, as in the paper
+    rng = np.random.default_rng(13)
+    x = rng.uniform(-1, 1, 800)
+    f = _mlp_1d(14)
+    Y, _ = f(x)
+    bursts = np.stack([f(x + 0.01 * rng.standard_normal(800))[0] for _ in range(15)], axis=1)
+    C = lb.precisions_from_neighborhoods(bursts, ridge=0.1)
+    phi = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=20, random_state=0).fit(Y, C).embedding_
+    assert abs(np.corrcoef(phi[:, 0], np.cos(np.pi * (x + 1) / 2))[0, 1]) >= 0.99
+
+
+def test_network_transformation_on_held_out_inputs():
+    rng = np.random.default_rng(15)
+    x = rng.uniform(-1, 1, 1000)
+    xt = rng.uniform(-0.95, 0.95, 200)
+    fa, fb = _mlp_1d(10), _mlp_1d(11, scale=6.0)
+    (Ya, Ja), (Yb, Jb) = fa(x), fb(x)
+    nt = lb.NetworkTransformation(1, n_neighbors=20, random_state=0)
+    assert nt.fit(Ya, Yb, lb.precisions_from_jacobians(Ja), lb.precisions_from_jacobians(Jb),
+                  pairs=(np.arange(5), np.arange(5))) is nt
+    assert nt.orthogonal_.shape == (1, 1) and abs(nt.orthogonal_[0, 0]) == 1.0
+    (Yat, Jat), (Ybt, _) = fa(xt), fb(xt)
+    pred = nt.transform(Yat, lb.precisions_from_jacobians(Jat))
+    assert np.sqrt(np.mean((pred - Ybt) ** 2)) / Ybt.std() < 0.02
+    pred_nn = nt.transform(Yat)  # nearest-neighbour fallback
+    assert np.sqrt(np.mean((pred_nn - Ybt) ** 2)) / Ybt.std() < 0.05
+
+
+def test_network_transformation_degenerate_block():
+    # 4.3 (small): two observations of the square; a_1 ~ a_2, so O needs a 2 x 2 rotation block.
+    X, Ya, Ca = _tanh_square(3000, seed=3)
+    rng = np.random.default_rng(16)
+    W = rng.standard_normal((4, 2))
+    Yb = np.tanh(X @ W.T)
+    Cb = lb.precisions_from_jacobians((1 - Yb**2)[:, :, None] * W[None])
+    nt = lb.NetworkTransformation(2, n_neighbors=32, n_jobs=2, random_state=0)
+    nt.fit(Ya, Yb, Ca, Cb, pairs=(np.arange(20), np.arange(20)))
+    assert [len(b) for b in nt.blocks_] == [2]
+    np.testing.assert_allclose(nt.orthogonal_ @ nt.orthogonal_.T, np.eye(2), atol=1e-12)
+    aligned = nt.dmap_a_.embedding_ @ nt.orthogonal_
+    for c in range(2):
+        assert np.corrcoef(aligned[:, c], nt.dmap_b_.embedding_[:, c])[0, 1] > 0.98
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        nt.fit(Ya, Yb, Ca, Cb, pairs=(np.arange(1), np.arange(1)))
+
+
+# ---------------------------------------------------------------------------------------------
+# warnings, bad input, estimator conventions
+
+
+def test_disconnected_graph_warns():
+    rng = np.random.default_rng(17)
+    Y = np.vstack([rng.standard_normal((300, 2)), 100 + rng.standard_normal((300, 2))])
+    with pytest.warns(DisconnectedGraphWarning, match="disconnected"):
+        dm = lb.DiffusionMaps(2, n_neighbors=10, random_state=0).fit(Y)
+    assert dm.eigenvalues_[0] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_nystrom_warns_on_near_zero_eigenvalues():
+    rng = np.random.default_rng(18)
+    Y = rng.standard_normal((12, 2))
+    dm = lb.DiffusionMaps(3, n_neighbors=None, epsilon=1e12).fit(Y)  # K ~ all ones: rank one
+    assert np.all(np.abs(dm.eigenvalues_) < 1e-10)
+    with pytest.warns(NystromWarning, match="divides"):
+        dm.transform(Y[:2])
+
+
+def test_bad_input():
+    rng = np.random.default_rng(19)
+    Y = rng.standard_normal((50, 3))
+    C = np.tile(np.eye(3), (50, 1, 1))
+    maha = lb.DiffusionMaps(2, metric="mahalanobis", n_neighbors=10)
+    with pytest.raises(ValueError, match="needs precisions"):
+        maha.fit(Y)
+    with pytest.raises(ValueError, match=r"shape \(50, 3, 3\)"):
+        maha.fit(Y, C[:, :2, :2])
+    with pytest.raises(ValueError, match="one matrix per point"):
+        maha.fit(Y, C[:40])
+    with pytest.raises(ValueError, match="only used with metric='mahalanobis'"):
+        lb.DiffusionMaps(2, n_neighbors=10).fit(Y, C)
+    bad = Y.copy()
+    bad[4, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        lb.DiffusionMaps(2, n_neighbors=10).fit(bad)
+    badC = C.copy()
+    badC[3, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        maha.fit(Y, badC)
+    asym = C.copy()
+    asym[5, 0, 1] = 1.0
+    with pytest.raises(ValueError, match="not symmetric"):
+        maha.fit(Y, asym)
+    with pytest.raises(ValueError, match="negative eigenvalue"):
+        maha.fit(Y, -C)
+    with pytest.raises(ValueError, match="too|needs more than"):
+        lb.DiffusionMaps(2, n_neighbors=50).fit(Y)
+    with pytest.raises(ValueError, match="k_epsilon"):
+        lb.DiffusionMaps(2, n_neighbors=5, k_epsilon=10).fit(Y)
+    with pytest.raises(ValueError, match="metric"):
+        lb.DiffusionMaps(2, metric="cosine").fit(Y)
+    with pytest.raises(ValueError, match="epsilon"):
+        lb.DiffusionMaps(2, epsilon=-1.0).fit(Y)
+    with pytest.raises(TypeError, match="n_components"):
+        lb.DiffusionMaps(2.5).fit(Y)
+    with pytest.raises(ValueError, match="n_components"):
+        lb.DiffusionMaps(60, n_neighbors=None).fit(Y)
+    with pytest.raises(ValueError, match="duplicates"):
+        lb.DiffusionMaps(2, n_neighbors=12).fit(np.zeros((40, 2)))
+    with pytest.raises(ValueError, match="all pairs"):
+        lb.DiffusionMaps(2, n_neighbors=None).fit(np.random.default_rng(0).uniform(size=(8001, 2)))
+    with pytest.raises(NotFittedError):
+        lb.DiffusionMaps().transform(Y)
+    dm = lb.DiffusionMaps(2, n_neighbors=10).fit(Y)
+    with pytest.raises(ValueError, match="features"):
+        dm.transform(Y[:, :2])
+    with pytest.raises(ValueError, match="columns"):
+        dm.inverse_transform(np.zeros((3, 5)))
+    nt = lb.NetworkTransformation(1, n_neighbors=10)
+    with pytest.raises(ValueError, match="pairs"):
+        nt.fit(Y, Y[:30], C, C[:30])
+    with pytest.raises(ValueError, match="out of range"):
+        nt.fit(Y, Y, C, C, pairs=(np.array([0, 99]), np.array([0, 1])))
+
+
+def test_estimator_conventions():
+    dm = lb.DiffusionMaps(3, metric="mahalanobis", n_neighbors=12)
+    params = dm.get_params()
+    assert params["n_components"] == 3 and params["n_neighbors"] == 12 and params["alpha"] == 1.0
+    assert dm.set_params(alpha=0.5) is dm and dm.alpha == 0.5
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        dm.set_params(bogus=1)
+    assert "metric='mahalanobis'" in repr(dm)
+    Y = np.random.default_rng(20).standard_normal((60, 2))
+    e = lb.DiffusionMaps(2, n_neighbors=10, random_state=0)
+    assert e.fit(Y) is e and e.n_features_in_ == 2
+    np.testing.assert_array_equal(lb.DiffusionMaps(2, n_neighbors=10, random_state=0).fit_transform(Y),
+                                  e.embedding_)
+    nt = lb.NetworkTransformation(2, n_neighbors=8, degenerate_rtol=0.2)
+    assert nt.get_params()["degenerate_rtol"] == 0.2 and nt.get_params()["metric"] == "mahalanobis"
+
+
+def test_matches_datafold_euclidean():
+    datafold = pytest.importorskip("datafold")
+    import warnings
+
+    from datafold.dynfold import DiffusionMaps as DFDiffusionMaps
+    from datafold.pcfold import GaussianKernel
+
+    rng = np.random.default_rng(21)
+    Y = rng.uniform(size=(400, 2)) * [2.0, 1.0]
+    eps = 0.05
+    ours = lb.DiffusionMaps(5, n_neighbors=None, epsilon=eps).fit(Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = DFDiffusionMaps(kernel=GaussianKernel(epsilon=eps), n_eigenpairs=6, alpha=1.0,
+                              symmetrize_kernel=True).fit(Y)
+    vals = np.sort(np.real(np.asarray(ref.eigenvalues_)))[::-1]
+    np.testing.assert_allclose(ours.eigenvalues_, vals[1:6], atol=1e-8)
+    del datafold
