@@ -105,3 +105,19 @@ def test_align(files, tmp_path, capsys):
     assert "relative_error_anchors" in capsys.readouterr().out
     assert main(["align", str(paths["A"]), str(paths["B"]), "--anchors", "1000"]) == 1
     assert "--anchors" in capsys.readouterr().err
+
+
+def test_example_script_on_files(files, tmp_path):
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "compare_two_models.py"
+    paths, A, B = files
+    labels = tmp_path / "labels.npy"
+    np.save(labels, np.arange(150) % 3)
+    out = subprocess.run([sys.executable, str(script), str(paths["A"]), str(paths["A"]), str(labels)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "linear CKA            1.0000" in out.stdout  # a model compared with itself
+    assert "RTD                   0.0000" in out.stdout
