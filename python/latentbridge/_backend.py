@@ -34,7 +34,13 @@ def cuda_status():
 
 
 def cuda_available():
-    """True when the CUDA extension is built and a CUDA device is usable."""
+    """True when the CUDA extension is built and a CUDA device is usable.
+
+    Returns
+    -------
+    bool
+        The first element of :func:`cuda_status`; ``show_config()`` prints the reason when False.
+    """
     return cuda_status()[0]
 
 
@@ -101,7 +107,13 @@ def config():
 
 
 def show_config(file=None):
-    """Print the version, build options, CPU threads and CUDA status (with the reason)."""
+    """Print the version, build options, CPU threads and CUDA status (with the reason).
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print (default ``sys.stdout``); :func:`config` returns the same as a dict.
+    """
     cfg = config()
     width = max(len(k) for k in cfg)
     for key, value in cfg.items():

@@ -89,7 +89,23 @@ def mrr(X, Y, *, metric="cosine"):
 
 
 def top_k_accuracy(X, Y, *, k=1, metric="cosine"):
-    """Fraction of queries whose true match is among the k closest candidates (rank <= k)."""
+    """Fraction of queries whose true match is among the k closest candidates (rank <= k).
+
+    Parameters
+    ----------
+    X, Y : arrays (n, d); row i of X should retrieve row i of Y.
+    k : int, default 1
+    metric : {"cosine", "euclidean"}
+
+    Returns
+    -------
+    float in [0, 1]; ties count against the query (the rank of :func:`retrieval_ranks`).
+
+    Raises
+    ------
+    ValueError
+        Mismatched shapes, NaN/inf, or k < 1.
+    """
     k = check_positive_int(k, "k")
     return float(np.mean(retrieval_ranks(X, Y, metric=metric) <= k))
 
