@@ -1,6 +1,8 @@
 // The _core extension module: runs every binding group registered with LATENTBRIDGE_BINDINGS
-// (in name order, so the module's layout does not depend on link order) and adds build information.
+// (in name order, so the module's layout does not depend on link order), adds build information and
+// installs the interrupt poll of parallel.hpp (Ctrl-C during a long kernel raises KeyboardInterrupt).
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include <Eigen/Core>
@@ -17,11 +19,35 @@
 
 namespace py = pybind11;
 
+namespace {
+
+// Identifier of Python's main thread, the only thread on which Python runs signal handlers.
+std::atomic<unsigned long> main_thread_ident{0};
+
+// parallel.hpp's interrupt poll: on the main thread, take the GIL briefly and run the pending
+// signal handlers; a handler that raised (KeyboardInterrupt by default) aborts the loop with that
+// exception, which pybind11 restores when it reaches Python. Elsewhere it does nothing (Python
+// delivers signals to the main thread only), so worker threads never touch the GIL.
+void python_interrupt_poll() {
+    if (PyThread_get_thread_ident() != main_thread_ident.load(std::memory_order_relaxed)) return;
+    if (!Py_IsInitialized()) return;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+}
+
+}  // namespace
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "latentbridge C++ core (private: use the latentbridge package)";
     auto registry = latentbridge::binding_registry();
     std::sort(registry.begin(), registry.end());
     for (const auto& entry : registry) entry.second(m);
+
+    main_thread_ident = py::module_::import("threading")
+                            .attr("main_thread")()
+                            .attr("ident")
+                            .cast<unsigned long>();
+    latentbridge::interrupt_poll().store(&python_interrupt_poll, std::memory_order_release);
 
     m.def("build_info", [] {
         py::dict info;

@@ -22,6 +22,13 @@ Three engines compute the products, chosen by ``backend``:
     device, the float64 products are formed there and added into the host accumulators).
 
 All give the same result to float64 rounding.
+
+Determinism: the native kernel sums every entry of a product over the rows in one fixed order
+(blocks of rows in sequence, each output tile owned by one task), so its result does not depend on
+``n_threads``: bit-for-bit identical for any thread count. The "blas" backend inherits the BLAS
+library's behaviour: OpenBLAS/MKL may change the summation order with their own thread count
+(OPENBLAS_NUM_THREADS, MKL_NUM_THREADS), not with ``n_threads``; fix that count for bitwise
+reproducibility across machines.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ of the messages) are the same everywhere:
   float64 (integers and booleans are promoted to float64); complex, object and string arrays raise
   ``TypeError``;
 * one documented copy is made when an array is not C-contiguous or has another dtype, never more;
-* NaN and infinity raise ``ValueError`` naming the argument.
+* NaN and infinity raise ``ValueError`` naming the argument;
+* an output or work array that would not fit in memory raises ``MemoryError`` with the size asked
+  for (:func:`check_allocation`) before anything is allocated.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ __all__ = [
     "check_positive_int",
     "check_choice",
     "check_random_state",
+    "check_allocation",
+    "available_memory",
 ]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -135,7 +139,9 @@ def check_same_rows(X, Y, names=("X", "Y")):
 def check_n_jobs(n_jobs):
     """Translate scikit-learn's ``n_jobs`` into a positive thread count.
 
-    None means 1, -1 means every CPU, -2 every CPU but one, and so on.
+    None means 1, -1 means every CPU, -2 every CPU but one, and so on. Counts above
+    ``max(64, 4 * cpu_count)`` are capped there: more threads than that only cost memory and
+    thread start-up (and could exhaust the process's thread limit).
     """
     if n_jobs is None:
         return 1
@@ -146,7 +152,7 @@ def check_n_jobs(n_jobs):
         )
     n_cpu = os.cpu_count() or 1
     n_jobs = int(n_jobs)
-    return n_jobs if n_jobs > 0 else max(1, n_cpu + 1 + n_jobs)
+    return min(n_jobs, max(64, 4 * n_cpu)) if n_jobs > 0 else max(1, n_cpu + 1 + n_jobs)
 
 
 def check_positive_int(value, name, *, minimum=1, maximum=None):
@@ -176,3 +182,89 @@ def check_random_state(seed):
     if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
         return np.random.default_rng(seed)
     raise TypeError(f"seed/random_state must be None, an int or a numpy Generator; got {seed!r}.")
+
+
+# ---- memory limits ------------------------------------------------------------------------------
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+          "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40,
+          "tib": 1 << 40}
+
+
+def _parse_bytes(text):
+    """'123', '512M', '2 GiB', '1.5g' -> bytes (binary units)."""
+    s = text.strip().lower()
+    num = s.rstrip("abcdefghijklmnopqrstuvwxyz").strip()
+    unit = s[len(num):].strip()
+    try:
+        value = float(num)
+    except ValueError:
+        value = -1.0
+    if unit not in _UNITS or not np.isfinite(value) or value < 0:
+        raise ValueError(
+            f"LATENTBRIDGE_MEMORY_LIMIT must be a number of bytes with an optional unit (K, M, G, T), "
+            f"e.g. '8G'; got {text!r}."
+        )
+    return int(value * _UNITS[unit])
+
+
+def _format_bytes(n):
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} bytes"
+
+
+def available_memory():
+    """Bytes a new allocation may use: ``LATENTBRIDGE_MEMORY_LIMIT`` when set, else the memory the
+    operating system reports as available (psutil when installed, ``MemAvailable`` of
+    /proc/meminfo on Linux, else free physical pages from ``os.sysconf``); None when unknown."""
+    env = os.environ.get("LATENTBRIDGE_MEMORY_LIMIT", "").strip()
+    if env:
+        return _parse_bytes(env)
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        return int(psutil.virtual_memory().available)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_allocation(nbytes, what):
+    """Raise MemoryError before allocating ``nbytes`` when they exceed :func:`available_memory`.
+
+    Parameters
+    ----------
+    nbytes : int
+        Bytes the caller is about to allocate (the output plus its working arrays).
+    what : str
+        What is allocated, with its shape, e.g. ``"pairwise_distances output (n, m) = (10, 20)
+        float64"``; it starts the message.
+
+    Raises
+    ------
+    MemoryError
+        Naming ``what``, the size asked for and the limit, and how to lift it.
+    """
+    nbytes = int(nbytes)
+    limit = available_memory()
+    if limit is not None and nbytes > limit:
+        source = ("LATENTBRIDGE_MEMORY_LIMIT" if os.environ.get("LATENTBRIDGE_MEMORY_LIMIT", "").strip()
+                  else "available memory")
+        raise MemoryError(
+            f"{what} needs {_format_bytes(nbytes)} ({nbytes} bytes) but the limit is "
+            f"{_format_bytes(limit)} ({source}). Use fewer rows (or process them in blocks), "
+            "float32 input, or raise LATENTBRIDGE_MEMORY_LIMIT if the memory really is there."
+        )
+    return nbytes

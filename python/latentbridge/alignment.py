@@ -282,6 +282,11 @@ class RidgeMap(_AffineMap):
 
     Notes
     -----
+    Eigen-directions of ``X^T X`` whose eigenvalue is at its rounding level
+    (``<= p eps max eigenvalue``) are treated as exactly null (their data term is rounding noise):
+    they get no weight whatever ``alpha``, which is the exact ridge solution for rank-deficient X
+    and keeps data of large magnitude (e.g. 1e30) with a small ``alpha`` from amplifying rounding.
+
     The statistics stay in ``stats_``; ``partial_fit`` adds a chunk to them and ``fit`` starts
     afresh. The solve (one O(p^3) eigendecomposition) runs lazily, when a fitted attribute or
     ``transform`` is first used after the last chunk, so streaming many chunks costs one solve.
@@ -364,6 +369,11 @@ class RidgeMap(_AffineMap):
         s, V = np.linalg.eigh(A)
         s = np.clip(s, 0.0, None)
         VB = V.T @ B                      # (p, q): the data term in the eigenbasis
+        # Directions with eigenvalues at the rounding level of X^T X are numerically null: their
+        # data term is rounding noise too. A penalty below that level cannot regularise them, so
+        # they are dropped (the minimum-norm solution), as for alpha = 0.
+        null_tol = s.max(initial=0.0) * p * np.finfo(np.float64).eps
+        VB[s <= null_tol] = 0.0
         vb2 = np.einsum("ij,ij->i", VB, VB)
         if alphas is not None:
             gcv = np.empty(alphas.size)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend
-from ._validation import as_float_matrix, check_choice, check_n_jobs, result_dtype
+from ._validation import (
+    as_float_matrix,
+    check_allocation,
+    check_choice,
+    check_n_jobs,
+    result_dtype,
+)
 
 __all__ = ["pairwise_distances", "METRICS"]
 
@@ -52,6 +58,19 @@ def pairwise_distances(X, Y=None, *, metric="euclidean", device="auto", n_jobs=N
     cancellation never costs more than about 1e-4 (float32) or 1e-12 (float64) relative accuracy.
     Results are never negative.
 
+    Inputs of any finite magnitude are handled: when the largest absolute entry is so large that
+    squared norms could overflow (above about ``sqrt(max / (16 d))`` of the dtype, e.g. 1e17 in
+    float32 with d = 1000) or so small that products would underflow (below
+    ``sqrt(tiny / eps)``, about 3e-16 in float32 and 1e-146 in float64), both inputs are scaled by
+    a power of two (exact), and the distances scaled back. A squared distance that exceeds the
+    dtype's range is returned as ``inf`` (float32 inputs near 1e20, for instance): pass float64
+    input when that matters.
+
+    Memory: the (n, m) output, checked against the available memory (or
+    ``LATENTBRIDGE_MEMORY_LIMIT``) first: ``MemoryError`` names the size when it would not fit.
+    The result does not depend on ``n_jobs`` (each output entry is computed by one thread in a
+    fixed order), so it is bit-for-bit reproducible.
+
     Examples
     --------
     >>> import numpy as np, latentbridge as lb
@@ -74,9 +93,35 @@ def pairwise_distances(X, Y=None, *, metric="euclidean", device="auto", n_jobs=N
                 f"{Xc.shape[1]} and Y with {Yc.shape[1]}."
             )
     resolved = _backend.resolve_device(device)
-    out = np.empty((Xc.shape[0], Xc.shape[0] if Yc is None else Yc.shape[0]), dtype=dtype)
+    n, m = Xc.shape[0], Xc.shape[0] if Yc is None else Yc.shape[0]
+    check_allocation(n * m * dtype.itemsize,
+                     f"pairwise_distances output (n, m) = ({n}, {m}) {dtype.name}")
+    Xc, Yc, exponent = _rescale(Xc, Yc)
+    out = np.empty((n, m), dtype=dtype)
     _backend.kernels(resolved).pairwise_distances(Xc, Yc, out, metric, n_threads)
+    if exponent and metric != "cosine":
+        with np.errstate(over="ignore"):  # a squared distance beyond the dtype's range is inf
+            np.ldexp(out, exponent if metric == "euclidean" else 2 * exponent, out=out)
     return out
+
+
+def _rescale(X, Y):
+    """Scale X and Y by one power of two when their magnitude would overflow or underflow.
+
+    Returns (X, Y, e) with the distances of the originals equal to 2**e times those of the scaled
+    arrays (e = 0: nothing done, no copy).
+    """
+    fi = np.finfo(X.dtype)
+    big = max(max(float(A.max(initial=0.0)), -float(A.min(initial=0.0)))   # no |A| temporary
+              for A in (X, Y) if A is not None)
+    d = max(X.shape[1], 1)
+    hi = np.sqrt(float(fi.max) / (16.0 * d))
+    lo = np.sqrt(float(fi.tiny) / float(fi.eps))
+    if big == 0.0 or lo <= big <= hi:
+        return X, Y, 0
+    e = int(np.frexp(big)[1])                 # big = f 2**e with f in [0.5, 1)
+    scale = lambda A: None if A is None else np.ldexp(A, -e).astype(X.dtype, copy=False)
+    return scale(X), scale(Y), e
 
 
 def _float_probe(A):

@@ -15,6 +15,8 @@ import numpy as np
 from ._stats import CrossStats, backend_for
 from ._validation import (
     as_float_matrix,
+    available_memory,
+    check_allocation,
     check_choice,
     check_n_jobs,
     check_positive_int,
@@ -27,10 +29,34 @@ __all__ = ["cka", "minibatch_cka", "svcca", "pwcca", "mutual_knn"]
 KERNELS = ("linear", "rbf")
 
 
-def _pair(X, Y, min_rows):
+def _unit_scale(A):
+    """A scaled by a power of two (exact) into [2^-100, 2^100] when its largest entry is outside.
+
+    Every measure it is applied to is invariant to scaling each representation, and float64
+    products of entries near 1e200 (or 1e-200) overflow (underflow): CKA would report a constant
+    representation and the SVDs of the CCA family lose the small directions.
+    """
+    big = max(float(A.max(initial=0.0)), -float(A.min(initial=0.0)))
+    if big == 0.0 or 2.0 ** -100 <= big <= 2.0 ** 100:
+        return A
+    return np.ldexp(A, -int(np.frexp(big)[1])).astype(A.dtype, copy=False)
+
+
+def _pair(X, Y, min_rows, *, constant_ok=False, rescale=False):
     X = as_float_matrix(X, "X", min_rows=min_rows)
     Y = as_float_matrix(Y, "Y", min_rows=min_rows)
     check_same_rows(X, Y)
+    if rescale:
+        X, Y = _unit_scale(X), _unit_scale(Y)
+    if not constant_ok:
+        # all rows equal: every centred statistic is zero up to the rounding of the mean, and a
+        # value computed from that rounding noise would be meaningless
+        for A, name in ((X, "X"), (Y, "Y")):
+            if A.shape[0] and not (A != A[:1]).any():
+                raise ValueError(
+                    f"{name} is constant (all rows equal): the similarity is undefined. Check that "
+                    "the representation is not collapsed."
+                )
     return X, Y
 
 
@@ -97,6 +123,16 @@ def _gram_hsic(K, L, debiased):
     k1, l1 = Kt.sum(axis=1), Lt.sum(axis=1)
     return _hsic_unbiased_from(float(np.einsum("ij,ij->", Kt, Lt)), float(k1.sum()),
                                float(l1.sum()), float(k1 @ l1), n)
+
+
+def _gram_bytes(n, debiased):
+    """Peak bytes of the Gram-space CKA: K, L and two n x n temporaries (float64)."""
+    return 8 * n * n * (4 + 2 * bool(debiased))
+
+
+def _fits(nbytes):
+    limit = available_memory()
+    return limit is None or nbytes <= limit
 
 
 def _median_sigma(D2):
@@ -175,7 +211,12 @@ def cka(X, Y, *, kernel="linear", debiased=False, sigma=None, n_jobs=None, devic
     ------
     ValueError
         Different numbers of rows, fewer than 2 (biased) or 4 (debiased) rows, NaN, a constant
-        representation, a bad sigma.
+        representation (all rows equal), a bad sigma.
+    MemoryError
+        When the working arrays would exceed the available memory (or
+        ``LATENTBRIDGE_MEMORY_LIMIT``): about ``8 n^2 (4 + 2 debiased)`` bytes for the Gram forms
+        (RBF, and the linear kernel when n is small against p + q: it then falls back to the
+        feature form) and ``24 (p^2 + q^2 + p q)`` bytes for the linear feature form.
 
     References
     ----------
@@ -194,17 +235,21 @@ def cka(X, Y, *, kernel="linear", debiased=False, sigma=None, n_jobs=None, devic
     debiased = _check_bool(debiased, "debiased")
     sigma = _check_sigma(sigma)
     backend = backend_for(device)
-    X, Y = _pair(X, Y, 4 if debiased else 2)
+    X, Y = _pair(X, Y, 4 if debiased else 2, rescale=kernel == "linear" or sigma is None)
     n = X.shape[0]
     if kernel == "linear":
         p, q = X.shape[1], Y.shape[1]
-        if backend != "cuda" and n * n * (p + q) < n * (p * p + q * q + p * q) and n <= 20000:
+        if backend != "cuda" and n * n * (p + q) < n * (p * p + q * q + p * q) and n <= 20000 \
+                and _fits(_gram_bytes(n, debiased)):
             Xc = X.astype(np.float64) - X.mean(axis=0, dtype=np.float64)
             Yc = Y.astype(np.float64) - Y.mean(axis=0, dtype=np.float64)
             K, L = Xc @ Xc.T, Yc @ Yc.T
             return _ratio(_gram_hsic(K, L, debiased), _gram_hsic(K, K, debiased),
                           _gram_hsic(L, L, debiased))
+        check_allocation(8 * (3 * (p * p + q * q + p * q) + 2 * n),
+                         f"cka(kernel='linear') statistics (p, q) = ({p}, {q}) float64")
         return _ratio(*_linear_feature_hsics(X, Y, debiased, check_n_jobs(n_jobs), backend))
+    check_allocation(_gram_bytes(n, debiased), f"cka(kernel='rbf') Gram matrices ({n}, {n}) float64")
     K, _ = _rbf_gram(X, sigma)
     L, _ = _rbf_gram(Y, sigma)
     return _ratio(_gram_hsic(K, L, debiased), _gram_hsic(K, K, debiased),
@@ -238,7 +283,7 @@ def minibatch_cka(X, Y=None, *, batch_size=1024, kernel="linear", sigma=None, ra
     sigma = _check_sigma(sigma)
     if Y is not None:
         batch_size = check_positive_int(batch_size, "batch_size", minimum=4)
-        X, Y = _pair(X, Y, 4)
+        X, Y = _pair(X, Y, 4, rescale=kernel == "linear" or sigma is None)
         order = check_random_state(random_state).permutation(X.shape[0])
         batches = ((X[order[i:i + batch_size]], Y[order[i:i + batch_size]])
                    for i in range(0, X.shape[0], batch_size)
@@ -255,7 +300,10 @@ def minibatch_cka(X, Y=None, *, batch_size=1024, kernel="linear", sigma=None, ra
             Xb, Yb = item
         except (TypeError, ValueError):
             raise TypeError("each batch must be a pair (X_b, Y_b) of arrays.") from None
-        Xb, Yb = _pair(Xb, Yb, 4)
+        Xb, Yb = _pair(Xb, Yb, 4, constant_ok=True)
+        b = Xb.shape[0]
+        check_allocation(_gram_bytes(b, True), f"minibatch_cka Gram matrices of a batch ({b}, {b}) "
+                         "float64 (lower batch_size)")
         if kernel == "linear":
             Xc = Xb.astype(np.float64) - Xb.mean(axis=0, dtype=np.float64)
             Yc = Yb.astype(np.float64) - Yb.mean(axis=0, dtype=np.float64)
@@ -326,11 +374,11 @@ def svcca(X, Y, *, threshold=0.99):
     near 1.
     """
     threshold = _check_threshold(threshold)
-    X, Y = _pair(X, Y, 2)
+    X, Y = _pair(X, Y, 2, rescale=True)
     Ux, _ = _orth_basis(_centred64(X), threshold)
     Uy, _ = _orth_basis(_centred64(Y), threshold)
     rho = np.clip(np.linalg.svd(Ux.T @ Uy, compute_uv=False), 0.0, 1.0)
-    return float(rho.mean())
+    return float(np.clip(rho.mean(), 0.0, 1.0))
 
 
 def pwcca(X, Y):
@@ -351,7 +399,7 @@ def pwcca(X, Y):
     -------
     float in [0, 1]
     """
-    X, Y = _pair(X, Y, 2)
+    X, Y = _pair(X, Y, 2, rescale=True)
     Xc, Yc = _centred64(X), _centred64(Y)
     Ux, _ = _orth_basis(Xc)
     Uy, _ = _orth_basis(Yc)
@@ -359,7 +407,8 @@ def pwcca(X, Y):
     H = Ux @ A                           # (n, k) unit-norm canonical variates of X
     alpha = np.abs(H.T @ Xc).sum(axis=1)
     alpha = alpha / alpha.sum()
-    return float(np.sum(alpha * np.clip(rho, 0.0, 1.0)))
+    # a weighted mean of values in [0, 1]; the clip removes rounding outside it (1 + 2e-16)
+    return float(np.clip(np.sum(alpha * np.clip(rho, 0.0, 1.0)), 0.0, 1.0))
 
 
 # ---- mutual nearest neighbours -----------------------------------------------------------------
@@ -396,8 +445,10 @@ def mutual_knn(X, Y, *, k=10, metric="cosine"):
     float
     """
     check_choice(metric, "metric", ("cosine", "euclidean"))
-    X, Y = _pair(X, Y, 2)
+    X, Y = _pair(X, Y, 2, constant_ok=True)
     k = check_positive_int(k, "k", maximum=X.shape[0] - 1)
+    check_allocation(4 * X.shape[0] * k * np.dtype(np.intp).itemsize,
+                     f"mutual_knn neighbour lists (n, 2 k) = ({X.shape[0]}, {2 * k})")
     both = np.sort(np.hstack([_knn_indices(X, k, metric), _knn_indices(Y, k, metric)]), axis=1)
     shared = np.count_nonzero(both[:, 1:] == both[:, :-1])  # each list has distinct entries
     return float(shared / (k * both.shape[0]))
