@@ -15,13 +15,6 @@
 namespace latentbridge {
 namespace {
 
-// Below this ratio d2 / (||x||^2 + ||y||^2) the GEMM form loses more than ~1e-4 (float) or
-// ~1e-12 (double) relative accuracy in the worst case, so the pair is recomputed directly.
-template <typename T>
-constexpr double recompute_ratio() {
-    return sizeof(T) == 4 ? 2e-2 : 1e-2;
-}
-
 template <typename T>
 double direct_sqdist(const T* x, const T* y, index_t d) {
     double acc = 0.0;
@@ -100,7 +93,7 @@ void pairwise_distances(const T* X, index_t n, const T* Y, index_t m, index_t d,
     const int workers = std::max(1, std::min<int>(n_threads, static_cast<int>(tiles.size())));
     std::vector<std::vector<T>> work(workers), cbuf(workers);
     const T* s = cosine ? nullptr : shift.data();
-    const double ratio = recompute_ratio<T>();
+    const double ratio = distance_recompute_ratio<T>();
     parallel_for(static_cast<index_t>(tiles.size()), workers, [&](index_t t, int w) {
         if (work[w].empty()) {
             work[w].resize(K.work_size);

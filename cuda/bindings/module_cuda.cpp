@@ -3,10 +3,10 @@
 // point for torch/cupy arrays. Host compiler only: CUDA stays behind latentbridge_cuda/api.hpp.
 #include <algorithm>
 
-#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "latentbridge/bind_ops.hpp"
 #include "latentbridge/bindings.hpp"
 #include "latentbridge/check.hpp"
 #include "latentbridge_cuda/api.hpp"
@@ -21,60 +21,24 @@ namespace lb = latentbridge;
 
 namespace {
 
-lb::Metric parse_metric(const std::string& name) {
-    if (name == "euclidean") return lb::Metric::euclidean;
-    if (name == "sqeuclidean") return lb::Metric::sqeuclidean;
-    if (name == "cosine") return lb::Metric::cosine;
-    lb::fail("pairwise_distances", "unknown metric '" + name + "'");
-}
-
 template <typename T>
-using CArray = py::array_t<T, py::array::c_style>;
-
-template <typename T>
-void def_pairwise(py::module_& m) {
-    m.def(
-        "pairwise_distances",
-        [](CArray<T> X, py::object Y, CArray<T> out, const std::string& metric, int /*n_threads*/) {
-            const char* op = "pairwise_distances";
-            LATENTBRIDGE_CHECK(X.ndim() == 2 && out.ndim() == 2, op, "X and out must be 2-D");
-            const T* yptr = nullptr;
-            lb::index_t rows_y = X.shape(0);
-            CArray<T> Yarr;
-            if (!Y.is_none()) {
-                LATENTBRIDGE_CHECK(CArray<T>::check_(Y), op,
-                                   "Y must be a C-contiguous array of the same dtype as X");
-                Yarr = Y.cast<CArray<T>>();
-                LATENTBRIDGE_CHECK(Yarr.ndim() == 2 && Yarr.shape(1) == X.shape(1), op,
-                                   "Y must be 2-D with as many columns as X");
-                yptr = Yarr.data();
-                rows_y = Yarr.shape(0);
-            }
-            LATENTBRIDGE_CHECK(out.shape(0) == X.shape(0) && out.shape(1) == rows_y, op,
-                               "out must have shape (X.rows, Y.rows)");
-            const auto metric_id = parse_metric(metric);
-            const T* xptr = X.data();
-            T* optr = out.mutable_data();
-            const auto n = X.shape(0), d = X.shape(1);
-            py::gil_scoped_release nogil;
-            lb::cuda::pairwise_distances<T>(xptr, n, yptr, rows_y, d, metric_id, optr);
-        },
-        "X"_a.noconvert(), "Y"_a.none(true), "out"_a.noconvert(), "metric"_a = "euclidean",
-        "n_threads"_a = 1);
+void pairwise_distances_cuda(const T* X, lb::index_t n, const T* Y, lb::index_t m, lb::index_t d,
+                             lb::Metric metric, T* out, int /*n_threads*/) {
+    lb::cuda::pairwise_distances<T>(X, n, Y, m, d, metric, out);
 }
 
 }  // namespace
 
 LATENTBRIDGE_BINDINGS(distance) {
-    def_pairwise<float>(m);
-    def_pairwise<double>(m);
+    lb::bind::def_pairwise_distances<float>(m, &pairwise_distances_cuda<float>);
+    lb::bind::def_pairwise_distances<double>(m, &pairwise_distances_cuda<double>);
     m.def(
         "pairwise_distances_device",
         [](std::uintptr_t X, std::uintptr_t Y, std::uintptr_t out, lb::index_t n, lb::index_t m_rows,
            lb::index_t d, bool double_precision, const std::string& metric, std::uintptr_t stream,
            int device) {
             LATENTBRIDGE_CHECK(X != 0 && out != 0, "pairwise_distances_device", "null pointer");
-            const auto metric_id = parse_metric(metric);
+            const auto metric_id = lb::bind::parse_metric(metric);
             py::gil_scoped_release nogil;
             auto* s = reinterpret_cast<void*>(stream);
             if (double_precision)

@@ -11,6 +11,7 @@
 
 #include "check.cuh"
 #include "latentbridge/check.hpp"
+#include "latentbridge/distance.hpp"
 #include "latentbridge_cuda/api.hpp"
 
 namespace latentbridge {
@@ -27,11 +28,6 @@ template <>
 struct TileShape<double> {
     static constexpr int BM = 64, BN = 64, BK = 8, TM = 4, TN = 4;
 };
-
-template <typename T>
-constexpr double recompute_ratio() {
-    return sizeof(T) == 4 ? 2e-2 : 1e-2;
-}
 
 // Column sums (double) of X (rows x d) into acc (atomicAdd over row chunks).
 template <typename T>
@@ -136,7 +132,7 @@ __global__ void __launch_bounds__((TileShape<T>::BM / TileShape<T>::TM) *
         __syncthreads();
     }
 
-    const double ratio = recompute_ratio<T>();
+    const double ratio = distance_recompute_ratio<T>();
 #pragma unroll
     for (int r = 0; r < TM; ++r) {
         const std::int64_t i = i0 + ty * TM + r;

@@ -7,6 +7,14 @@
 
 namespace latentbridge {
 
+/// Pairs with ||x - y||^2 < ratio * (||x||^2 + ||y||^2) after the GEMM form are recomputed
+/// directly: below it the GEMM form can lose more than ~1e-4 (float) or ~1e-12 (double) relative
+/// accuracy. Shared by the CPU and CUDA kernels.
+template <typename T>
+constexpr double distance_recompute_ratio() {
+    return sizeof(T) == 4 ? 2e-2 : 1e-2;
+}
+
 /// Distances between the rows of X (n x d, row-major) and Y (m x d, row-major) into out (n x m,
 /// row-major). Y == nullptr means Y = X: the result is then exactly symmetric with an exactly zero
 /// diagonal. Euclidean results are never negative. Cosine distance is 1 - cos, with rows of zero
