@@ -224,7 +224,7 @@ def main(argv=None):
     except CLIError as exc:
         print(f"latentbridge {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except (ValueError, TypeError, MemoryError) as exc:
+    except (ValueError, TypeError, MemoryError, ImportError) as exc:
         print(f"latentbridge {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
