@@ -244,11 +244,17 @@ LATENTBRIDGE_BINDINGS(diffusion) {
         "csr_matvec",
         [](CArray<std::int64_t> indptr, CArray<std::int32_t> indices, CArray<double> data,
            CArray<double> x, int n_threads) {
+            LATENTBRIDGE_CHECK(indptr.ndim() == 1 && indptr.shape(0) >= 1 && indices.ndim() == 1 &&
+                                   data.ndim() == 1,
+                               "csr_matvec", "indptr, indices and data must be 1-D, indptr non-empty");
             const index_t n = indptr.shape(0) - 1;
             LATENTBRIDGE_CHECK(x.ndim() == 1 && x.shape(0) == n, "csr_matvec", "x must have length n");
             LATENTBRIDGE_CHECK(indices.shape(0) == data.shape(0) && indptr.at(0) == 0 &&
                                    indptr.at(n) == indices.shape(0),
                                "csr_matvec", "inconsistent CSR arrays");
+            for (index_t i = 0; i < n; ++i)
+                LATENTBRIDGE_CHECK(indptr.at(i) <= indptr.at(i + 1), "csr_matvec",
+                                   "indptr must be non-decreasing");
             for (py::ssize_t e = 0; e < indices.shape(0); ++e)
                 LATENTBRIDGE_CHECK(indices.at(e) >= 0 && indices.at(e) < n, "csr_matvec",
                                    "column index out of range");

@@ -110,6 +110,7 @@ DiffusionGraph diffusion_graph(const index_t* idx, const double* d2, index_t n, 
     LATENTBRIDGE_CHECK(n >= 1 && k >= 0, op, "need n >= 1 and k >= 0");
     LATENTBRIDGE_CHECK(n < std::numeric_limits<std::int32_t>::max(), op, "too many points for 32-bit indices");
     LATENTBRIDGE_CHECK(epsilon > 0 && std::isfinite(epsilon), op, "epsilon must be positive and finite");
+    LATENTBRIDGE_CHECK(alpha >= 0 && std::isfinite(alpha), op, "alpha must be non-negative and finite");
     // 1. Row counts of the directed edges in both directions (duplicates removed later).
     std::vector<std::int64_t> count(static_cast<std::size_t>(n + 1), 0);
     for (index_t i = 0; i < n; ++i) {
@@ -118,6 +119,9 @@ DiffusionGraph diffusion_graph(const index_t* idx, const double* d2, index_t n, 
             const index_t j = idx[i * k + t];
             if (j < 0 || j == i) continue;
             LATENTBRIDGE_CHECK(j < n, op, "neighbour index out of range");
+            const double v = d2[i * k + t];
+            LATENTBRIDGE_CHECK(v >= 0 && std::isfinite(v), op,
+                               "squared distances must be non-negative and finite");
             count[i + 1] += 1;
             count[j + 1] += 1;
         }

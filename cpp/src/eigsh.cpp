@@ -441,8 +441,10 @@ EigshResult eigsh_largest(const CsrView& A, index_t nev, const double* Z, index_
     for (index_t i = 0; i < A.n; ++i) {
         LATENTBRIDGE_CHECK(A.indptr[i] <= A.indptr[i + 1], op, "indptr must be non-decreasing");
     }
-    for (std::int64_t e = 0; e < A.indptr[A.n]; ++e)
+    for (std::int64_t e = 0; e < A.indptr[A.n]; ++e) {
         LATENTBRIDGE_CHECK(A.indices[e] >= 0 && A.indices[e] < A.n, op, "column index out of range");
+        LATENTBRIDGE_CHECK(std::isfinite(A.data[e]), op, "matrix entries must be finite");
+    }
     const index_t free_dim = A.n - n_deflate;
     const index_t ncv = opt.ncv > 0 ? opt.ncv : std::max<index_t>(2 * nev + 1, nev + 32);
     if (free_dim < opt.dense_below || free_dim <= ncv + 1) return dense_eigsh(A, nev, Z, n_deflate);

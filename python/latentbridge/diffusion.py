@@ -20,6 +20,7 @@ from ._backend import resolve_device
 from ._base import BaseEstimator, check_is_fitted
 from ._validation import (
     as_float_matrix,
+    check_allocation,
     check_choice,
     check_n_jobs,
     check_positive_int,
@@ -101,7 +102,8 @@ def _as_float_stack(A, name, *, n=None, shape=None):
         )
     if isinstance(shape, tuple) and tuple(arr.shape[1:]) != tuple(shape[1:]):
         raise ValueError(f"{name} must have shape {shape}; got {arr.shape}.")
-    flat = as_float_matrix(arr.reshape(arr.shape[0], -1), name, dtype=np.float64, min_cols=1)
+    flat = as_float_matrix(arr.reshape(arr.shape[0], int(np.prod(arr.shape[1:]))), name,
+                           dtype=np.float64, min_cols=1)
     return flat.reshape(arr.shape)
 
 
@@ -121,7 +123,7 @@ def _precision_factors(C, name, n_threads=1):
             f"{name}[{bad[0]}] is not symmetric; precisions must be symmetric positive "
             "semi-definite (use precisions_from_neighborhoods or precisions_from_jacobians)."
         )
-    w, V = _eigh(0.5 * (C + C.transpose(0, 2, 1)), n_threads)
+    w, V = _eigh(0.5 * C + 0.5 * C.transpose(0, 2, 1), n_threads)  # halves first: no overflow
     wmax = w[:, -1]
     bad = np.flatnonzero(w[:, 0] < -1e-8 * np.maximum(wmax, 0.0) - 1e-300)
     if bad.size:
@@ -211,7 +213,8 @@ def precisions_from_neighborhoods(neighborhoods, *, rank=None, rcond=None, ridge
     ridge : float, default 0.0
         Tikhonov regularisation: ``C_i = inv(cov_i + ridge * trace(cov_i) * I)`` (relative to the
         trace, so it does not depend on the scale of the activations). Penalises displacements
-        normal to the local tangent space; 0.1 is a good value for noisy bursts.
+        normal to the local tangent space; 0.1 is a good value for noisy bursts. A constant
+        neighbourhood (zero covariance) gets a zero precision, as with the pseudo-inverse.
 
     Returns
     -------
@@ -221,7 +224,10 @@ def precisions_from_neighborhoods(neighborhoods, *, rank=None, rcond=None, ridge
     Raises
     ------
     ValueError
-        Wrong shape, q < 2, NaN/inf, negative ``ridge``, or ``ridge`` combined with ``rank``/``rcond``.
+        Wrong shape, no points, q < 2, NaN/inf, negative ``ridge``, ``ridge`` combined with
+        ``rank``/``rcond``, or a neighbourhood so small that its precision overflows float64 (the
+        covariance is computed on samples divided by their largest deviation, so it never
+        over- or underflows itself).
 
     Notes
     -----
@@ -241,13 +247,18 @@ def precisions_from_neighborhoods(neighborhoods, *, rank=None, rcond=None, ridge
     if rcond is not None and (not isinstance(rcond, numbers.Real) or not 0 <= rcond < 1):
         raise ValueError(f"rcond must be a number in [0, 1); got {rcond!r}.")
     D = N - N.mean(axis=1, keepdims=True)
+    # work with D / s (s = max |D| per point) so that the covariance neither overflows nor
+    # underflows; the precision of D is that of D / s divided by s^2
+    s = np.abs(D).max(axis=(1, 2))
+    s = np.where(s > 0, s, 1.0)
+    D = D / s[:, None, None]
     cov = np.einsum("nqa,nqb->nab", D, D) / (q - 1)
     if ridge > 0:
         tr = np.trace(cov, axis1=1, axis2=2)
-        tr = np.where(tr > 0, tr, 1.0)
-        reg = cov + (ridge * tr)[:, None, None] * np.eye(m)
+        # a constant neighbourhood has no scale to regularise with: its precision is 0 (as pinv)
+        reg = cov + (ridge * np.where(tr > 0, tr, 1.0))[:, None, None] * np.eye(m)
         w, V = _eigh(reg)
-        inv_w = 1.0 / w
+        inv_w = np.where(tr[:, None] > 0, 1.0 / w, 0.0)
     else:
         w, V = _eigh(cov)
         w = np.maximum(w, 0.0)
@@ -257,7 +268,20 @@ def precisions_from_neighborhoods(neighborhoods, *, rank=None, rcond=None, ridge
             keep[:, : m - rank] = False
         inv_w = np.where(keep, 1.0 / np.where(keep, w, 1.0), 0.0)
     C = np.einsum("nak,nk,nbk->nab", V, inv_w, V)
-    return 0.5 * (C + C.transpose(0, 2, 1))
+    return _unscale_precisions(C, s, "neighborhoods")
+
+
+def _unscale_precisions(C, s, name):
+    """C / s^2 per point, symmetrised; ValueError when the result is not representable."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        C = C / s[:, None, None] / s[:, None, None]
+        C = 0.5 * C + 0.5 * C.transpose(0, 2, 1)
+    if not np.isfinite(C).all():
+        bad = int(np.flatnonzero(~np.isfinite(C).all(axis=(1, 2)))[0])
+        raise ValueError(
+            f"{name}[{bad}] is so small (largest |entry| {s[bad]:.3g}) that its precision overflows "
+            "float64; rescale the activations.")
+    return C
 
 
 def precisions_from_jacobians(jacobians, *, rcond=None):
@@ -282,18 +306,22 @@ def precisions_from_jacobians(jacobians, *, rcond=None):
     Raises
     ------
     ValueError
-        Wrong shape, NaN/inf, or an invalid ``rcond``.
+        Wrong shape, no points, NaN/inf, an invalid ``rcond``, or a Jacobian so small that its
+        precision overflows float64. The computation runs on ``J_i / max|J_i|`` (any scale that
+        does not overflow the result works).
     """
     J = _as_float_stack(jacobians, "jacobians", shape="(n, m, d)")
     n, m, d = J.shape
     if rcond is not None and (not isinstance(rcond, numbers.Real) or not 0 <= rcond < 1):
         raise ValueError(f"rcond must be a number in [0, 1); got {rcond!r}.")
-    U, s, _ = np.linalg.svd(J, full_matrices=False)
+    scale = np.abs(J).max(axis=(1, 2))
+    scale = np.where(scale > 0, scale, 1.0)
+    U, s, _ = np.linalg.svd(J / scale[:, None, None], full_matrices=False)
     tol = (max(m, d) * np.finfo(np.float64).eps) if rcond is None else rcond
     keep = s > tol * s[:, :1]
     inv_s2 = np.where(keep, 1.0 / np.where(keep, s, 1.0) ** 2, 0.0)
     C = np.einsum("nak,nk,nbk->nab", U, inv_s2, U)
-    return 0.5 * (C + C.transpose(0, 2, 1))
+    return _unscale_precisions(C, scale, "jacobians")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -468,7 +496,12 @@ class DiffusionMaps(BaseEstimator):
         ------
         ValueError
             Bad parameters, NaN/inf, mis-shaped or missing precisions, too few points for the
-            requested neighbours or components, or an ``epsilon="auto"`` of zero (duplicates).
+            requested neighbours or components, an ``epsilon="auto"`` of zero (duplicates, or
+            squared distances that underflow float64), squared distances that overflow float64,
+            or an ``alpha`` so large that the density normalisation over/underflows.
+        MemoryError
+            When the k-NN lists and kernel graph (about ``100 n k`` bytes) exceed
+            :func:`latentbridge._validation.available_memory`.
         """
         threads, device = self._check_params()
         Y = as_float_matrix(Y, "Y", dtype=np.float64, min_rows=2)
@@ -497,11 +530,23 @@ class DiffusionMaps(BaseEstimator):
                 f"n_components={self.n_components} needs at least {self.n_components + 2} points; "
                 f"Y has {n}."
             )
+        ncv = max(2 * n_eig + 1, n_eig + 32)
+        kc = k if G is None else min(n - 1, CANDIDATE_FACTOR * k)
+        check_allocation(
+            n * k * (16 + 16 + 32 + 24) + n * kc * 16 + n * (ncv + 2) * 8 + (n * n * 24 if n <= 200 else 0),
+            f"DiffusionMaps.fit k-NN lists and kernel graph (n, n_neighbors) = ({n}, {k}) float64")
         core = _core()
         idx, d2 = self._neighbors(core, Y, G, None, None, k, threads)
+        _check_finite_distances(d2, "Y" if G is None else "Y and precisions")
         if self.epsilon == "auto":
             eps = float(core.median_kth_distance(d2, self.k_epsilon))
             if not eps > 0:
+                far = np.abs(Y[idx[:, self.k_epsilon - 1]] - Y).max(axis=1)
+                if np.median(far) > 0:
+                    raise ValueError(
+                        "epsilon='auto' is 0: the squared distances between the rows of Y underflow "
+                        f"float64 (median distance to the k_epsilon-th neighbour ~{np.median(far):.3g}). "
+                        "Rescale Y (e.g. Y / Y.std()) or pass a positive epsilon.")
                 raise ValueError(
                     "epsilon='auto' is 0: at least half of the points have k_epsilon duplicates. "
                     "Remove duplicates, raise k_epsilon or pass a positive epsilon."
@@ -519,6 +564,10 @@ class DiffusionMaps(BaseEstimator):
                     "spectrum. Raise latentbridge.diffusion.CANDIDATE_FACTOR.",
                     CandidateRecallWarning, stacklevel=2)
         g = core.diffusion_graph(idx, d2, eps, float(self.alpha), threads)
+        if not (np.all(np.isfinite(g["q"])) and np.all(g["q"] > 0) and np.all(np.isfinite(g["data"]))):
+            raise ValueError(
+                f"alpha={self.alpha!r} is too large for this data: the density normalisation "
+                "p^-alpha over- or underflows float64. Use alpha in [0, 1].")
         sq = np.sqrt(g["q"])
         z = (sq / np.linalg.norm(sq))[:, None]
         seed = int(rng.integers(0, 2**63 - 1))
@@ -612,6 +661,11 @@ class DiffusionMaps(BaseEstimator):
         -------
         embedding : ndarray of shape (n_new, n_components)
 
+        Raises
+        ------
+        ValueError
+            Wrong number of features, NaN/inf, or squared distances that overflow float64.
+
         Warns
         -----
         NystromWarning
@@ -635,7 +689,11 @@ class DiffusionMaps(BaseEstimator):
             r = max(G.shape[1], Gq.shape[1])
             G, Gq = _pad_rank(G, r), _pad_rank(Gq, r)
         k = n if self.n_neighbors is None else self.n_neighbors
+        L = self.embedding_.shape[1]
+        check_allocation(Yn.shape[0] * k * (8 * L + 48),
+                         f"DiffusionMaps.transform neighbour lists (n_new, k) = ({Yn.shape[0]}, {k}) float64")
         idx, d2 = self._neighbors(core, Y, G, Yn, Gq, k, threads)
+        _check_finite_distances(d2, "Y_new" if Gq is None else "Y_new and precisions")
         small = np.abs(self.eigenvalues_) < NYSTROM_MIN_EIGENVALUE
         if small.any():
             warnings.warn(
@@ -644,8 +702,11 @@ class DiffusionMaps(BaseEstimator):
                 NystromWarning, stacklevel=2)
         # M(y, j) = K(y, j) p_j^-alpha / sum_j K(y, j) p_j^-alpha: p(y)^-alpha cancels, and the
         # kernel is shifted by the smallest distance so that far-away points do not underflow.
-        Kr = np.exp(-(d2 - d2[:, :1]) / (2.0 * self.epsilon_))
-        Wr = Kr * self._p[idx] ** (-float(self.alpha))
+        # In log space: p^-alpha may under- or overflow on its own.
+        with np.errstate(over="ignore", under="ignore"):
+            logw = -(d2 - d2[:, :1]) / (2.0 * self.epsilon_) - float(self.alpha) * np.log(self._p[idx])
+            logw -= logw.max(axis=1, keepdims=True)
+            Wr = np.exp(logw)
         Mr = Wr / Wr.sum(axis=1, keepdims=True)
         out = np.einsum("nk,nkc->nc", Mr, self.embedding_[idx])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -671,16 +732,30 @@ class DiffusionMaps(BaseEstimator):
         L = self.embedding_.shape[1]
         if E.shape[1] != L:
             raise ValueError(f"embedding must have {L} columns (n_components); got {E.shape[1]}.")
-        return _idw(self.embedding_, self._fit_Y, E, min(L + 1, self.embedding_.shape[0]),
-                    self._n_threads)
+        k = min(L + 1, self.embedding_.shape[0])
+        check_allocation(E.shape[0] * k * (16 + 8 * (L + self._fit_Y.shape[1])),
+                         f"DiffusionMaps.inverse_transform neighbour lists (n_new, k) = ({E.shape[0]}, {k})")
+        return _idw(self.embedding_, self._fit_Y, E, k, self._n_threads)
+
+
+def _check_finite_distances(d2, name):
+    if not np.isfinite(d2).all():
+        raise ValueError(
+            f"squared distances between the rows of {name} overflow float64 (|values| too large, "
+            "around 1e154 or more); rescale the data.")
 
 
 def _idw(X, values, Q, k, threads):
     """Inverse-distance-weighted k-NN interpolation of values sampled at the rows of X."""
     idx, d2 = _core().knn_sqeuclidean(np.ascontiguousarray(X), Q, k, threads)
-    dist = np.sqrt(d2)
-    exact = dist[:, 0] <= 1e-12 * max(1.0, float(np.abs(X).max()))
-    w = 1.0 / np.where(dist > 0, dist, 1.0)
+    _check_finite_distances(d2, "embedding")
+    # distances recomputed relative to the largest difference of each query (no under/overflow)
+    diff = Q[:, None, :] - X[idx]
+    s = np.abs(diff).max(axis=(1, 2))
+    s = np.where(s > 0, s, 1.0)
+    rel = np.linalg.norm(diff / s[:, None, None], axis=2)
+    exact = rel[:, 0] * s <= 1e-12 * max(1.0, float(np.abs(X).max()))
+    w = rel[:, :1] / np.where(rel > 0, rel, 1.0)
     w[exact] = 0.0
     w[exact, 0] = 1.0
     w /= w.sum(axis=1, keepdims=True)
@@ -820,4 +895,9 @@ class NetworkTransformation(BaseEstimator):
         """
         check_is_fitted(self, "orthogonal_")
         phi = self.dmap_a_.transform(Y_a_new, precisions)
+        if not np.isfinite(phi).all():
+            raise ValueError(
+                f"the Nystrom extension of network A is not finite: eigenvalue(s) "
+                f"{self.dmap_a_.eigenvalues_} include 0 (duplicated points or n_components="
+                f"{self.n_components} beyond the rank of the kernel). Lower n_components.")
         return self.dmap_b_.inverse_transform(phi @ self.orthogonal_)
