@@ -1,6 +1,7 @@
 // Bindings of the Vietoris-Rips engine and the R-Cross-Barcode reduction: float32 C-contiguous
 // square matrices in (the Python layer converts once), (k, 2) float64 bar arrays out, the GIL
 // released around all C++ work; the batch entry point runs independent problems on threads.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -46,7 +47,12 @@ LATENTBRIDGE_BINDINGS(rips) {
             const auto n = square_size(D, "vr_barcode", "D");
             const float* d = D.data();
             const bool automatic = threshold.is_none();
-            const float given = automatic ? 0.0f : threshold.cast<float>();  // needs the GIL
+            // needs the GIL; a double beyond float's range becomes +inf (a narrowing cast of an
+            // out-of-range value is undefined behaviour), NaN is rejected by the engine
+            const double asked = automatic ? 0.0 : threshold.cast<double>();
+            const float given = asked > std::numeric_limits<float>::max()
+                                    ? std::numeric_limits<float>::infinity()
+                                    : static_cast<float>(asked);
             std::vector<std::vector<latentbridge::Bar>> bars;
             {
                 py::gil_scoped_release nogil;
@@ -101,9 +107,11 @@ LATENTBRIDGE_BINDINGS(rips) {
             {
                 py::gil_scoped_release nogil;
                 const auto count = static_cast<latentbridge::index_t>(problems.size());
-                // Whole problems per thread; leftover threads help inside the last problems.
-                const int inner =
-                    count >= n_threads ? 1 : std::max(1, n_threads / static_cast<int>(count));
+                // Whole problems per thread; leftover threads help inside the last problems (no
+                // problem at all: nothing to divide, parallel_for returns at once).
+                const int inner = count == 0 || count >= n_threads
+                                      ? 1
+                                      : std::max(1, n_threads / static_cast<int>(count));
                 latentbridge::parallel_for(count, n_threads, [&](latentbridge::index_t t, int) {
                     bars[t] = latentbridge::r_cross_barcode_h1(w_ptrs[t].first, m_ptrs[t].first,
                                                                w_ptrs[t].second, inner);

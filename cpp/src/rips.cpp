@@ -645,7 +645,7 @@ std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdi
     LATENTBRIDGE_CHECK(n >= 0, op, "negative number of points");
     LATENTBRIDGE_CHECK(maxdim >= 0 && maxdim < RipsComplex::kMaxVertices - 2, op,
                        "maxdim must be in [0, 61]");
-    LATENTBRIDGE_CHECK(!(threshold < 0.0f), op, "threshold must be non-negative");
+    LATENTBRIDGE_CHECK(threshold >= 0.0f, op, "threshold must be non-negative (not NaN)");
     std::vector<std::vector<Bar>> bars(static_cast<std::size_t>(maxdim) + 1);
     if (n == 0) return bars;
     RipsComplex cx(D, n, threshold, std::max(maxdim, 1));

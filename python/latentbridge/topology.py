@@ -8,6 +8,7 @@ independent problems on threads with the GIL released.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from . import _core
 from ._validation import (
     as_float_matrix,
+    check_allocation,
     check_choice,
     check_n_jobs,
     check_positive_int,
@@ -52,12 +54,19 @@ def vr_barcode(D, *, maxdim=1, threshold=None):
     Raises
     ------
     ValueError
-        If D is not square, not symmetric, has a non-zero diagonal, a negative entry or NaN; if
-        maxdim or threshold is out of range.
+        If D is empty, not square, not symmetric, has a non-zero diagonal, a negative entry,
+        NaN, or a finite entry above float32's maximum (3.4e38, which would become an absent
+        edge); if maxdim or threshold is out of range.
     TypeError
         If D is not numeric or maxdim is not an integer.
     OverflowError
         If the simplices of degree ``maxdim + 1`` cannot be numbered in 64 bits.
+    MemoryError
+        If the float32 copy, the engine's matrix, the edge list and the H1 reduction (about
+        36 n^2 bytes for maxdim=0, 60 n^2 otherwise), or for maxdim >= 2 an upper bound on the
+        simplex lists (56 bytes for each clique of the threshold graph that the engine stores),
+        exceed the available memory (``LATENTBRIDGE_MEMORY_LIMIT``). A high maxdim on a dense
+        complex explodes combinatorially: this turns that into an error instead of a hang.
 
     Notes
     -----
@@ -85,14 +94,31 @@ def vr_barcode(D, *, maxdim=1, threshold=None):
     1
     """
     maxdim = check_positive_int(maxdim, "maxdim", minimum=0, maximum=61)
-    D = _check_distance_matrix(D, "D")
     if threshold is not None:
-        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
             raise TypeError(f"threshold must be a real number or None; got {threshold!r}.")
-        if np.isnan(threshold) or threshold < 0:
+        try:
+            value = float(threshold)
+        except OverflowError:   # an int beyond float64: larger than every distance
+            value = np.inf if threshold > 0 else -np.inf
+        if np.isnan(value) or value < 0:
             raise ValueError(f"threshold must be a non-negative number or None; got {threshold!r}.")
-        threshold = float(threshold)
+        # above float32's range every edge is kept: pass +inf (a C++ narrowing cast of an
+        # out-of-range double to float is undefined behaviour)
+        threshold = value if value <= float(np.finfo(np.float32).max) else np.inf
+    D = _check_distance_matrix(D, "D")
+    _check_float32_range(D, "D")
+    n = D.shape[0]
+    # the float32 copy, the engine's symmetric copy and its edge list (16 bytes an edge); from
+    # degree 1 on, the H1 columns and the reducer's tables (measured: about 36 n^2 bytes
+    # for maxdim=0 and 60 n^2 for maxdim >= 1, temporaries of the validation included).
+    # The simplex lists of degree >= 2 are bounded separately below.
+    check_allocation((36 if maxdim == 0 else 60) * n * n,
+                     f"vr_barcode matrices and edges for D ({n}, {n})")
     D32 = np.ascontiguousarray(D, dtype=np.float32)
+    if maxdim >= 2 and math.comb(n, maxdim + 2) < 2**63:   # else the engine raises OverflowError
+        check_allocation(_simplex_bytes(D32, maxdim, threshold),
+                         f"vr_barcode simplices of degrees 2..{maxdim} for D ({n}, {n})")
     return [_sorted(b) for b in _core.rips_barcodes(D32, maxdim, threshold)]
 
 
@@ -128,9 +154,13 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     ------
     ValueError
         If P and Q have different numbers of rows or fewer than 2 rows, contain NaN or infinity,
-        if a normalisation constant is zero, or for an unknown option.
+        if a normalisation constant is zero, if a (normalised) distance exceeds float32's range
+        (possible with ``norm=None``), or for an unknown option.
     TypeError
         For non-numeric input.
+    MemoryError
+        If the distance matrices and the reduction (about 58 n^2 bytes in degree 1, 226 n^2 in
+        degrees 0 and 2) exceed the available memory (``LATENTBRIDGE_MEMORY_LIMIT``).
 
     Notes
     -----
@@ -161,9 +191,13 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     P = as_float_matrix(P, "P", dtype=np.float64, min_rows=2)
     Q = as_float_matrix(Q, "Q", dtype=np.float64, min_rows=2)
     check_same_rows(P, Q, ("P", "Q"))
+    n = P.shape[0]
+    per_problem = _ENGINE_BYTES_PER_PAIR * n * n if dim == 1 else 48 * (2 * n) ** 2
+    check_allocation(_DISTANCE_BYTES_PER_PAIR * n * n + per_problem,
+                     f"r_cross_barcode distance matrices and reduction for ({n}, {n})")
     r1 = _normalised_distances(P, "P", norm, metric, device, n_jobs)
     r2 = _normalised_distances(Q, "Q", norm, metric, device, n_jobs)
-    w, m = _cross_matrices(r1, r2)
+    w, m = _cross_matrices(r1, r2, ("P", "Q"))
     if dim == 1:
         return _sorted(_core.r_cross_barcode_h1(w, m, n_threads))
     return _doubled_barcode(w, m, dim)
@@ -206,10 +240,13 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
     ------
     ValueError
         If P and Q have different numbers of rows or fewer than 2 rows, contain NaN or
-        infinity, for out-of-range trials/batch, a zero normalisation constant or an unknown
-        option.
+        infinity, for out-of-range trials/batch, a negative seed, a zero normalisation constant
+        or an unknown option.
     TypeError
         For non-numeric input or a bad seed.
+    MemoryError
+        If the matrices of the trials held at once plus one reduction per thread exceed the
+        available memory (``LATENTBRIDGE_MEMORY_LIMIT``).
 
     Notes
     -----
@@ -238,26 +275,39 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
     if not isinstance(symmetric, (bool, np.bool_)):
         raise TypeError(f"symmetric must be True or False; got {symmetric!r}.")
     n_threads = check_n_jobs(n_jobs)
-    rng = check_random_state(seed)
+    try:
+        rng = check_random_state(seed)
+    except ValueError as exc:   # numpy's message for a negative int does not name the argument
+        raise ValueError(f"seed must be None, a non-negative int or a numpy Generator; got "
+                         f"{seed!r} ({exc}).") from None
     P = as_float_matrix(P, "P", dtype=np.float64, min_rows=2)
     Q = as_float_matrix(Q, "Q", dtype=np.float64, min_rows=2)
     check_same_rows(P, Q, ("P", "Q"))
     n = P.shape[0]
     size = min(batch, n)
+    check_allocation(8 * (trials * size + n), f"rtd subsets ({trials}, {size})")
     subsets = [rng.permutation(n)[:size] for _ in range(trials)]
 
     totals = []
     # Trials whose matrices are held at once: as many as fit in about 256 MiB (so the threads stay
     # busy to the end), and never fewer than the threads need.
     per_group = max((n_threads + 1) // 2, min(trials, (1 << 28) // (16 * size * size)), 1)
+    per_group = min(per_group, trials)
+    directions = 2 if symmetric else 1
+    engine = _ENGINE_BYTES_PER_PAIR * size * size if dim == 1 else 48 * (2 * size) ** 2
+    check_allocation(
+        per_group * directions * 8 * size * size                   # the (w, m) pairs held
+        + _DISTANCE_BYTES_PER_PAIR * size * size                   # one subset's distances
+        + min(n_threads, per_group * directions) * engine,         # concurrent reductions
+        f"rtd matrices of {per_group} trial(s) of ({size}, {size}) on {n_threads} thread(s)")
     for start in range(0, trials, per_group):
         problems = []
         for idx in subsets[start:start + per_group]:
             r1 = _normalised_distances(P[idx], "P", norm, "euclidean", device, n_jobs)
             r2 = _normalised_distances(Q[idx], "Q", norm, "euclidean", device, n_jobs)
-            problems.append(_cross_matrices(r1, r2))
+            problems.append(_cross_matrices(r1, r2, ("P", "Q")))
             if symmetric:
-                problems.append(_cross_matrices(r2, r1))
+                problems.append(_cross_matrices(r2, r1, ("Q", "P")))
         if dim == 1:
             results = _core.r_cross_barcode_h1_batch(problems, n_threads)
         else:
@@ -270,6 +320,44 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
+# Bytes per n^2 of the two float64 distance matrices, their float64 minimum and the float32 (w, m)
+_DISTANCE_BYTES_PER_PAIR = 8 + 8 + 8 + 4 + 4 + 2
+# Bytes per n^2 of the structured H1 reduction: one 16-byte column and one 8-byte zero-persistence
+# candidate per edge (n^2 / 2 edges), plus the reducer's pivot tables (about as much again)
+_ENGINE_BYTES_PER_PAIR = 24
+
+
+def _simplex_bytes(D32, maxdim, threshold):
+    """Upper bound on the bytes of the simplex lists the engine stores for degrees 2..maxdim.
+
+    A simplex with s vertices is a clique of the threshold graph: counted once from each vertex,
+    there are at most sum_v C(deg_v, s - 1) / s of them. Degree k keeps the (k+1)-vertex columns
+    and, to seed the next degree, the k-vertex simplices (16 bytes each; 56 with the sort and
+    the reducer's tables, measured on dense random clouds). With a high maxdim on a dense
+    complex this explodes combinatorially: the estimate turns that hang into a MemoryError
+    naming the size.
+    """
+    thr = _core.enclosing_radius(D32) if threshold is None else np.float32(threshold)
+    # edges within the threshold (+inf entries are absent); the diagonal is 0 <= thr
+    deg = np.count_nonzero((D32 <= thr) & (D32 < np.inf), axis=1) - 1
+    values, counts = np.unique(deg, return_counts=True)
+
+    def cliques(s):
+        return sum(int(c) * math.comb(int(v), s - 1) for v, c in zip(values, counts)) // s
+    worst = max(cliques(k + 1) + cliques(k) for k in range(2, maxdim + 1))
+    return 56 * worst
+
+
+def _check_float32_range(D, name):
+    """Finite values beyond float32 would become +inf (absent edges): refuse them."""
+    big = float(np.finfo(np.float32).max)
+    finite = np.isfinite(D)
+    if np.any(np.abs(D[finite]) > big):
+        raise ValueError(
+            f"{name} has finite entries above {big:.3g}, which float32 (the precision of the "
+            "persistence engine) cannot hold; rescale the data (or use norm='quantile').")
+
 
 def _check_distance_matrix(D, name):
     D = as_float_matrix(D, name, allow_nonfinite=True)
@@ -316,8 +404,10 @@ def _normalised_distances(X, name, norm, metric, device, n_jobs):
     return r
 
 
-def _cross_matrices(r1, r2):
+def _cross_matrices(r1, r2, names):
     """The float32 inputs of the engine: w = r1 and m = min(r1, r2), snapped as the reference."""
+    _check_float32_range(r1, f"the (normalised) distance matrix of {names[0]}")
+    _check_float32_range(r2, f"the (normalised) distance matrix of {names[1]}")
     eps = r1.mean() * 1e-6
     w = r1.astype(np.float32)
     w[r1 < eps] = 0.0
