@@ -170,6 +170,11 @@ def _calls():
         ("procrustes", lambda: lb.Procrustes(scale=True).fit(X[:, :16], Y).transform(X[:, :16])),
         ("relative", lambda: lb.relative_representation(X, A)),
         ("mrr", lambda: lb.mrr(X, X + 0.1)),
+        ("r_cross", lambda: lb.r_cross_barcode(X[:80], Y[:80], n_jobs=2)),
+        ("rtd", lambda: lb.rtd(X, Y, trials=2, batch=60, seed=5, n_jobs=2)),
+        ("vr", lambda: lb.vr_barcode(lb.pairwise_distances(X[:60]), maxdim=1)[1]),
+        ("dmaps", lambda: lb.DiffusionMaps(n_components=3, n_neighbors=12, random_state=0,
+                                           n_jobs=2).fit(X).embedding_),
     ]
 
 
@@ -197,6 +202,18 @@ def test_pairwise_independent_of_n_jobs(metric):
         assert _same(lb.pairwise_distances(X, Y, metric=metric, n_jobs=n_jobs), ref)
     ref_sym = lb.pairwise_distances(X, metric=metric, n_jobs=1)
     assert _same(lb.pairwise_distances(X, metric=metric, n_jobs=5), ref_sym)
+
+
+def test_rtd_and_dmaps_independent_of_n_jobs():
+    rng = np.random.default_rng(4)
+    X, Y = rng.standard_normal((300, 10)), rng.standard_normal((300, 7))
+    ref_rtd = lb.rtd(X, Y, trials=3, batch=100, seed=1, n_jobs=1)
+    ref_dm = lb.DiffusionMaps(n_components=4, n_neighbors=16, random_state=0, n_jobs=1).fit(X)
+    for n_jobs in (2, 3):
+        assert lb.rtd(X, Y, trials=3, batch=100, seed=1, n_jobs=n_jobs) == ref_rtd
+        dm = lb.DiffusionMaps(n_components=4, n_neighbors=16, random_state=0, n_jobs=n_jobs).fit(X)
+        np.testing.assert_array_equal(dm.eigenvalues_, ref_dm.eigenvalues_)
+        np.testing.assert_array_equal(dm.embedding_, ref_dm.embedding_)
 
 
 def test_native_statistics_independent_of_n_jobs():
