@@ -251,3 +251,39 @@ def test_seeded_results_reproducible():
     assert a == b
     assert _same(lb.RidgeMap(alphas=[0.1, 1, 10], n_jobs=2).fit(X, Y).coef_,
                  lb.RidgeMap(alphas=[0.1, 1, 10], n_jobs=1).fit(X, Y).coef_)
+
+
+def test_ctrl_c_interrupts_a_long_barcode_reduction():
+    """Noise against a low-dimensional cloud is a hard R-Cross-Barcode (minutes at n = 500): the
+    reduction polls for Ctrl-C between columns, so SIGINT returns within a second or two."""
+    code = textwrap.dedent("""
+        import time
+        import numpy as np
+        import latentbridge as lb
+        rng = np.random.default_rng(0)
+        P = rng.standard_normal((450, 32))
+        Q = rng.standard_normal((450, 2)) @ rng.standard_normal((2, 32))
+        print("ready", flush=True)
+        t0 = time.perf_counter()
+        try:
+            lb.r_cross_barcode(P, Q, n_jobs=1)
+        except KeyboardInterrupt:
+            print("interrupted after %.3f" % (time.perf_counter() - t0), flush=True)
+            raise
+        print("finished after %.3f" % (time.perf_counter() - t0), flush=True)
+    """)
+    env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(2.0)
+        assert proc.poll() is None, "the reduction finished before the signal: make it harder"
+        t0 = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        elapsed = time.perf_counter() - t0
+    finally:
+        proc.kill()
+    assert "interrupted after" in out and "KeyboardInterrupt" in err, (out, err)
+    assert elapsed < 2.0, f"took {elapsed:.2f} s to return after SIGINT"

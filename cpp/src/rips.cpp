@@ -161,6 +161,7 @@ public:
                 insert_pivot(z.idx, -2 - s.idx);
                 continue;
             }
+            if ((c & 63) == 0) detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
             reduce_column(s, bars);
         }
     }
@@ -191,7 +192,8 @@ private:
         work_.clear();
         width0_ = std::max(gap_min_, 0.0625f * gap_);
         open_run(s, -kInf);
-        for (;;) {
+        for (std::uint32_t additions = 1;; ++additions) {
+            if ((additions & 255) == 0) detail::maybe_poll_interrupt();  // very long columns
             Entry p;
             if (!pivot(p)) {
                 bars.push_back({s.diam, kInf});
