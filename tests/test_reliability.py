@@ -39,26 +39,33 @@ LONG_CALL = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
-def test_ctrl_c_interrupts_pairwise_distances(n_jobs):
-    """SIGINT during a ~10 s pairwise_distances call raises KeyboardInterrupt within a second."""
-    code = LONG_CALL.format(warm="", call=f"lb.pairwise_distances(X, n_jobs={n_jobs})")
+def interrupt_after(code, wait=1.0):
+    """Run code in a subprocess that prints "ready" before its long call, send SIGINT after
+    `wait` seconds, and return (stdout, stderr, returncode, seconds from SIGINT to exit)."""
     env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(1.0)                       # well inside the kernel
+        time.sleep(wait)
         assert proc.poll() is None, "the call finished before the signal: make it longer"
         t0 = time.perf_counter()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)
         elapsed = time.perf_counter() - t0
     finally:
         proc.kill()
+    return out, err, proc.returncode, elapsed
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ctrl_c_interrupts_pairwise_distances(n_jobs):
+    """SIGINT during a ~10 s pairwise_distances call raises KeyboardInterrupt within a second."""
+    code = LONG_CALL.format(warm="", call=f"lb.pairwise_distances(X, n_jobs={n_jobs})")
+    out, err, returncode, elapsed = interrupt_after(code, wait=1.0)
     assert "interrupted after" in out, (out, err)
     assert "KeyboardInterrupt" in err
-    assert proc.returncode != 0
+    assert returncode != 0
     assert elapsed < 2.0, f"took {elapsed:.2f} s to return after SIGINT"
 
 
@@ -67,20 +74,8 @@ def test_ctrl_c_interrupts_native_statistics():
     call = ("from latentbridge._stats import CrossStats; "
             "[CrossStats(4096, 4096, backend='native').update(X, X) for _ in range(20)]")
     code = LONG_CALL.format(warm="", call=call)
-    env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(1.0)
-        assert proc.poll() is None
-        t0 = time.perf_counter()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-        elapsed = time.perf_counter() - t0
-    finally:
-        proc.kill()
-    assert "KeyboardInterrupt" in err and proc.returncode != 0, (out, err)
+    out, err, returncode, elapsed = interrupt_after(code, wait=1.0)
+    assert "KeyboardInterrupt" in err and returncode != 0, (out, err)
     assert elapsed < 2.0
 
 
@@ -272,18 +267,6 @@ def test_ctrl_c_interrupts_a_long_barcode_reduction():
             raise
         print("finished after %.3f" % (time.perf_counter() - t0), flush=True)
     """)
-    env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(2.0)
-        assert proc.poll() is None, "the reduction finished before the signal: make it harder"
-        t0 = time.perf_counter()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        elapsed = time.perf_counter() - t0
-    finally:
-        proc.kill()
+    out, err, returncode, elapsed = interrupt_after(code, wait=2.0)
     assert "interrupted after" in out and "KeyboardInterrupt" in err, (out, err)
     assert elapsed < 2.0, f"took {elapsed:.2f} s to return after SIGINT"
