@@ -24,6 +24,7 @@ Rows:
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -35,6 +36,10 @@ def add_arguments(parser):
     parser.add_argument("--n", type=int, default=None, help="points of the 4.3 case (100000)")
     parser.add_argument("--neighbors", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where latentbridge runs (cuda: also a CPU row for the same-run ratio "
+                             "unless --skip-cpu)")
+    parser.add_argument("--skip-cpu", action="store_true", help="with --device cuda: no CPU row")
     parser.add_argument("--skip-scipy", action="store_true", help="skip the numpy/scipy reference")
     parser.add_argument("--skip-networks", action="store_true")
     parser.add_argument("--skip-square", action="store_true")
@@ -107,8 +112,9 @@ def subspace_agreement(A, B):
     return float(np.linalg.svd(qa.T @ qb, compute_uv=False).min())
 
 
-def perf_rows(args, n, k, threads):
+def perf_rows(args, n, k, threads, device="cpu"):
     import latentbridge as lb
+    from latentbridge._backend import kernels
     from latentbridge.diffusion import EIGSH_TOL
 
     rows = []
@@ -119,7 +125,7 @@ def perf_rows(args, n, k, threads):
     def ours():
         C = lb.precisions_from_jacobians(J)
         dm = lb.DiffusionMaps(n_comp, metric="mahalanobis", n_neighbors=k, n_jobs=threads,
-                              random_state=0).fit(Y, C)
+                              device=device, random_state=0).fit(Y, C)
         state["dm"], state["C"] = dm, C
         return dm
 
@@ -139,22 +145,32 @@ def perf_rows(args, n, k, threads):
     G = _precision_factors(C, "precisions", threads)
     st["precisions"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    cand, _ = _core.knn_sqeuclidean(Y, None, CANDIDATE_FACTOR * k, threads)
+    dev = kernels(device)
+    cand, _ = dev.knn_sqeuclidean(Y, None, CANDIDATE_FACTOR * k, threads)
     st["knn"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    idx, d2 = _core.mahalanobis_rerank(Y, G, None, None, cand, k, threads)
-    g = _core.diffusion_graph(idx, d2, _core.median_kth_distance(d2, 10), 1.0, threads)
+    idx, d2 = dev.mahalanobis_rerank(Y, G, None, None, cand, k, threads)
+    g = dev.diffusion_graph(idx, d2, _core.median_kth_distance(d2, 10), 1.0, threads)
     st["kernel"] = time.perf_counter() - t0
     sq = np.sqrt(g["q"])
     t0 = time.perf_counter()
-    _, _, info = _core.eigsh_largest(g["indptr"], g["indices"], g["data"], n_comp,
+    _, _, info = dev.eigsh_largest(g["indptr"], g["indices"], g["data"], n_comp,
                                      (sq / np.linalg.norm(sq))[:, None], 0, EIGSH_TOL, 0, 0, threads)
     st["eigsh"] = time.perf_counter() - t0
-    row = {"case": "4.3 perf", "impl": "latentbridge", "n": n, "k": k, "threads": threads,
+    row = {"case": "4.3 perf", "impl": f"latentbridge ({device})", "n": n, "k": k, "threads": threads,
            "nnz": int(dm.kernel_matrix_.nnz), "median_s": med, "min_s": best, "peak_mb": mem,
            "t_prec": st["precisions"], "t_knn": st["knn"], "t_kernel": st["kernel"],
            "t_eigsh": st["eigsh"], "matvecs": info["n_matvec"]}
     rows.append(row)
+    if device == "cuda" and not args.skip_cpu:
+        cpu_row = perf_rows(argparse.Namespace(**{**vars(args), "skip_scipy": True}), n, k, threads)[0]
+        cpu = cpu_row.pop("_dm")
+        cpu_row["speedup"] = None
+        row["speedup"] = cpu_row["median_s"] / med  # over the CPU path, same run
+        row["max_dlambda"] = float(np.abs(cpu.eigenvalues_ - dm.eigenvalues_).max())
+        row["subspace_corr"] = subspace_agreement(cpu.embedding_, dm.embedding_)
+        rows.append(cpu_row)
+    row["_dm"] = dm
     if not args.skip_scipy:
         ref = {}
 
@@ -308,7 +324,9 @@ def network_rows(args, threads):
 
 def run(args):
     n = args.n or (10_000 if args.quick else 100_000)
-    rows = perf_rows(args, n, args.neighbors, args.threads)
+    rows = perf_rows(args, n, args.neighbors, args.threads, args.device)
+    for r in rows:
+        r.pop("_dm", None)
     if not args.skip_square:
         rows += square_rows(args, min(n, 20_000) if args.quick else n, args.neighbors, args.threads)
     if not args.skip_networks:

@@ -104,17 +104,14 @@ double median_kth_distance(const double* d2, index_t n, index_t k, index_t k_eps
     return med;
 }
 
-DiffusionGraph diffusion_graph(const index_t* idx, const double* d2, index_t n, index_t k,
-                               double epsilon, double alpha, int n_threads) {
+void check_graph_args(const index_t* idx, const double* d2, index_t n, index_t k, double epsilon,
+                      double alpha) {
     const char* op = "diffusion_graph";
     LATENTBRIDGE_CHECK(n >= 1 && k >= 0, op, "need n >= 1 and k >= 0");
     LATENTBRIDGE_CHECK(n < std::numeric_limits<std::int32_t>::max(), op, "too many points for 32-bit indices");
     LATENTBRIDGE_CHECK(epsilon > 0 && std::isfinite(epsilon), op, "epsilon must be positive and finite");
     LATENTBRIDGE_CHECK(alpha >= 0 && std::isfinite(alpha), op, "alpha must be non-negative and finite");
-    // 1. Row counts of the directed edges in both directions (duplicates removed later).
-    std::vector<std::int64_t> count(static_cast<std::size_t>(n + 1), 0);
     for (index_t i = 0; i < n; ++i) {
-        count[i + 1] += 1;  // diagonal
         for (index_t t = 0; t < k; ++t) {
             const index_t j = idx[i * k + t];
             if (j < 0 || j == i) continue;
@@ -122,6 +119,20 @@ DiffusionGraph diffusion_graph(const index_t* idx, const double* d2, index_t n, 
             const double v = d2[i * k + t];
             LATENTBRIDGE_CHECK(v >= 0 && std::isfinite(v), op,
                                "squared distances must be non-negative and finite");
+        }
+    }
+}
+
+DiffusionGraph diffusion_graph(const index_t* idx, const double* d2, index_t n, index_t k,
+                               double epsilon, double alpha, int n_threads) {
+    check_graph_args(idx, d2, n, k, epsilon, alpha);
+    // 1. Row counts of the directed edges in both directions (duplicates removed later).
+    std::vector<std::int64_t> count(static_cast<std::size_t>(n + 1), 0);
+    for (index_t i = 0; i < n; ++i) {
+        count[i + 1] += 1;  // diagonal
+        for (index_t t = 0; t < k; ++t) {
+            const index_t j = idx[i * k + t];
+            if (j < 0 || j == i) continue;
             count[i + 1] += 1;
             count[j + 1] += 1;
         }

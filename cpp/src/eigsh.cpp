@@ -18,6 +18,7 @@
 // traffic. Convergence is tested with the true residual ||A x - theta x|| after a Rayleigh-Ritz
 // step with A on the candidate vectors, so the filter never affects the accuracy.
 #include "latentbridge/eigsh.hpp"
+#include "latentbridge/lanczos.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -57,46 +58,159 @@ void spmv_rows(const CsrView& A, const double* x, double* y, index_t r0, index_t
     }
 }
 
-class Lanczos {
-public:
-    Lanczos(const CsrView& A, index_t nev, const double* Z, index_t nd, const EigshOptions& opt)
-        : A_(A), n_(A.n), nev_(nev), nd_(nd), opt_(opt), chunks_(A.n) {
-        m_ = opt.ncv > 0 ? opt.ncv : std::max<index_t>(2 * nev + 1, nev + 32);
-        m_ = std::min<index_t>(m_, n_ - nd_ - 1);
-        LATENTBRIDGE_CHECK(m_ > nev_, "eigsh", "ncv must exceed nev (and n - n_deflate - 1)");
-        max_mv_ = opt.max_matvec > 0 ? opt.max_matvec : std::max<index_t>(100000, 200 * m_);
-        B_.resize(n_, nd_ + m_ + 1);
-        for (index_t i = 0; i < n_; ++i)
-            for (index_t c = 0; c < nd_; ++c) B_(i, c) = Z[i * nd_ + c];
-        partial_.resize(nd_ + m_ + 2, chunks_.count);
+// The CPU backend: the basis in one column-major matrix, products and projections by fixed row
+// chunks (reduced in chunk order, so results do not depend on the thread count), the last SpMV of
+// each step fused with the first projection.
+class CpuBackend final : public LanczosBackend {
+  public:
+    CpuBackend(const CsrView& A, index_t cols, bool filtered, int n_threads)
+        : A_(A), n_(A.n), chunks_(A.n) {
+        B_.resize(n_, cols);
+        partial_.resize(cols + 1, chunks_.count);
         w_.resize(n_);
         // Threads are started per pass (parallel_for); a pass over a small matrix is shorter than
         // that start-up (and much shorter than a time slice on a busy machine), so small problems
         // run on one thread: measured at n = 10k (0.36M non-zeros) 0.26 s on 1 thread, 1.3 s on 2.
-        threads_ = A.indptr[A.n] >= 1000000 * static_cast<std::int64_t>(opt.n_threads) ? opt.n_threads : 1;
-        degree_ = opt.poly_degree;
-        if (degree_ < 0) degree_ = (n_ - nd_) >= 20000 ? 11 : 1;
-        if (degree_ > 1 && degree_ % 2 == 0) ++degree_;  // odd: p(x) < 0 below the interval
-        if (degree_ > 1) {
+        threads_ = A.indptr[A.n] >= 1000000 * static_cast<std::int64_t>(n_threads) ? n_threads : 1;
+        if (filtered) {
             ya_.resize(n_);
             yb_.resize(n_);
             yc_.resize(n_);
         }
     }
 
-    EigshResult run() {
-        EigshResult res;
-        // Orthonormalise Z (two passes of Gram-Schmidt per column).
-        for (index_t c = 0; c < nd_; ++c) {
-            for (int pass = 0; pass < 2; ++pass) {
-                if (c > 0) {
-                    const Vec h = B_.leftCols(c).transpose() * B_.col(c);
-                    B_.col(c) -= B_.leftCols(c) * h;
-                }
+    void set_column(index_t col, const double* v) override {
+        B_.col(col) = Eigen::Map<const Vec>(v, n_);
+    }
+    void project_column(index_t col, index_t nb, double* h) override {
+        Eigen::Map<Vec>(h, nb) = B_.leftCols(nb).transpose() * B_.col(col);
+    }
+    void subtract_from_column(index_t col, index_t nb, const double* h) override {
+        B_.col(col) -= B_.leftCols(nb) * Eigen::Map<const Vec>(h, nb);
+    }
+    double column_norm(index_t col) override { return B_.col(col).norm(); }
+    void divide_column(index_t col, double d) override { B_.col(col) /= d; }
+    void copy_column(index_t src, index_t dst) override { B_.col(dst) = B_.col(src); }
+
+    double apply_and_project(index_t col, index_t nb, const LanczosFilter& f, double* h) override {
+        const double* x = B_.col(col).data();
+        double* w = w_.data();
+        const bool filtered = f.degree > 1;
+        const double* prev = x;
+        const double* cur = x;
+        for (int d = 1; d <= f.degree; ++d) {
+            const bool last = d == f.degree;
+            double* out = w;
+            if (!last) {  // a buffer that is neither of the two inputs
+                for (double* cand : {ya_.data(), yb_.data(), yc_.data()})
+                    if (cand != prev && cand != cur) {
+                        out = cand;
+                        break;
+                    }
             }
-            const double nrm = B_.col(c).norm();
+            const double* pp = prev;
+            const double* cc = cur;
+            parallel_for(chunks_.count, threads_, [&](index_t c, int) {
+                const index_t r0 = chunks_.begin(c), len = chunks_.len(c);
+                spmv_rows(A_, cc, out, r0, r0 + len);
+                if (filtered) {
+                    if (d == 1) {
+                        for (index_t i = r0; i < r0 + len; ++i) out[i] = (out[i] - f.center * cc[i]) / f.half;
+                    } else {
+                        for (index_t i = r0; i < r0 + len; ++i)
+                            out[i] = 2.0 * (out[i] - f.center * cc[i]) / f.half - pp[i];
+                    }
+                }
+                if (last) {
+                    partial_.col(c).head(nb).noalias() =
+                        B_.block(r0, 0, len, nb).transpose() * w_.segment(r0, len);
+                    partial_(nb, c) = w_.segment(r0, len).squaredNorm();
+                }
+            });
+            prev = cur;
+            cur = out;
+        }
+        Eigen::Map<Vec>(h, nb) = partial_.leftCols(chunks_.count).topRows(nb).rowwise().sum();
+        return partial_.row(nb).head(chunks_.count).sum();
+    }
+    void project_w(index_t nb, double* h) override {
+        parallel_for(chunks_.count, threads_, [&](index_t c, int) {
+            const index_t r0 = chunks_.begin(c), len = chunks_.len(c);
+            partial_.col(c).head(nb).noalias() = B_.block(r0, 0, len, nb).transpose() * w_.segment(r0, len);
+        });
+        Eigen::Map<Vec>(h, nb) = partial_.leftCols(chunks_.count).topRows(nb).rowwise().sum();
+    }
+    double subtract_from_w(index_t nb, const double* h) override {
+        const Eigen::Map<const Vec> hh(h, nb);
+        parallel_for(chunks_.count, threads_, [&](index_t c, int) {
+            const index_t r0 = chunks_.begin(c), len = chunks_.len(c);
+            w_.segment(r0, len).noalias() -= B_.block(r0, 0, len, nb) * hh;
+            partial_(nb, c) = w_.segment(r0, len).squaredNorm();
+        });
+        return partial_.row(nb).head(chunks_.count).sum();
+    }
+    double w_norm() override { return w_.norm(); }
+    void w_to_column(index_t col, double d) override { B_.col(col) = w_ / d; }
+
+    void combine(index_t first, index_t m, const double* Y, index_t kk) override {
+        const Eigen::Map<const Mat> Yk(Y, m, kk);
+        parallel_for(chunks_.count, threads_, [&](index_t c, int) {
+            const index_t r0 = chunks_.begin(c), len = chunks_.len(c);
+            const Mat tmp = B_.block(r0, first, len, m) * Yk;
+            B_.block(r0, first, len, kk) = tmp;
+        });
+    }
+    void ritz_gram(index_t first, index_t nev, double* G) override {
+        AX_.resize(n_, nev);
+        for (index_t c = 0; c < nev; ++c) csr_matvec(A_, B_.col(first + c).data(), AX_.col(c).data(), threads_);
+        Eigen::Map<Mat>(G, nev, nev) = B_.middleCols(first, nev).transpose() * AX_;
+    }
+    void ritz_rotate(index_t first, index_t nev, const double* R, const double* theta, double* res) override {
+        const Eigen::Map<const Mat> Rm(R, nev, nev);
+        out_ = B_.middleCols(first, nev) * Rm;
+        const Mat AXR = AX_ * Rm;
+        for (index_t c = 0; c < nev; ++c) res[c] = (AXR.col(c) - theta[c] * out_.col(c)).norm();
+    }
+    void output_from_basis(index_t first, index_t nev) override { out_ = B_.middleCols(first, nev); }
+    void download_output(index_t nev, double* vectors) override {
+        for (index_t i = 0; i < n_; ++i)
+            for (index_t c = 0; c < nev; ++c) vectors[i * nev + c] = out_(i, c);
+    }
+
+  private:
+    const CsrView& A_;
+    index_t n_;
+    Chunks chunks_;
+    Mat B_, partial_, out_, AX_;
+    Vec w_, ya_, yb_, yc_;
+    int threads_ = 1;
+};
+
+// The algorithm, on any backend. B = [Z | V | residual]: nd deflated columns, m Lanczos vectors.
+class Lanczos {
+  public:
+    Lanczos(LanczosBackend& be, index_t n, index_t nev, index_t nd, const EigshOptions& opt)
+        : be_(be), n_(n), nev_(nev), nd_(nd), opt_(opt) {
+        m_ = lanczos_basis_size(n, nev, nd, opt);
+        LATENTBRIDGE_CHECK(m_ > nev_, "eigsh", "ncv must exceed nev (and n - n_deflate - 1)");
+        max_mv_ = opt.max_matvec > 0 ? opt.max_matvec : std::max<index_t>(100000, 200 * m_);
+        degree_ = lanczos_filter_degree(n, nd, opt);
+        h_.resize(nd_ + m_ + 1);
+    }
+
+    EigshResult run(const double* Z) {
+        EigshResult res;
+        // Load and orthonormalise Z (two passes of Gram-Schmidt per column).
+        std::vector<double> col(static_cast<std::size_t>(n_));
+        for (index_t c = 0; c < nd_; ++c) {
+            for (index_t i = 0; i < n_; ++i) col[i] = Z[i * nd_ + c];
+            be_.set_column(c, col.data());
+        }
+        for (index_t c = 0; c < nd_; ++c) {
+            for (int pass = 0; pass < 2; ++pass) orthogonalise_column(c, c);
+            const double nrm = be_.column_norm(c);
             LATENTBRIDGE_CHECK(nrm > 1e-8, "eigsh", "deflation vectors are linearly dependent");
-            B_.col(c) /= nrm;
+            be_.divide_column(c, nrm);
         }
         std::mt19937_64 gen(opt_.seed);
         random_start(nd_, gen);
@@ -109,15 +223,15 @@ public:
         for (;;) {
             for (index_t j = k; j < m_; ++j) {
                 const index_t col = nd_ + j;
-                Vec h = step(col, res);  // w = op(v_j) orthogonalised against B[:, :col+1]
-                for (index_t i = 0; i <= j; ++i) H(i, j) = H(j, i) = h(nd_ + i);
-                double beta = w_.norm();
+                step(col, res);  // w = op(v_j) orthogonalised against B[:, :col+1]; h_ its coefficients
+                for (index_t i = 0; i <= j; ++i) H(i, j) = H(j, i) = h_(nd_ + i);
+                double beta = be_.w_norm();
                 const double scale = std::max(1.0, H.topLeftCorner(j + 1, j + 1).cwiseAbs().maxCoeff());
                 if (beta <= 1e-12 * scale) {  // invariant subspace: continue from a fresh vector
                     beta = 0.0;
                     random_start(col + 1, gen);
                 } else {
-                    B_.col(col + 1) = w_ / beta;
+                    be_.w_to_column(col + 1, beta);
                 }
                 if (j + 1 < m_) H(j + 1, j) = H(j, j + 1) = beta;
                 beta_last = beta;
@@ -125,23 +239,18 @@ public:
             Eigen::SelfAdjointEigenSolver<Mat> es(H);
             theta = es.eigenvalues().reverse();
             Y = es.eigenvectors().rowwise().reverse();
-            if (!filter_) {
+            if (!filtered_) {
                 const double scale = std::max(1.0, theta.cwiseAbs().maxCoeff());
                 double worst = 0.0;
                 for (index_t i = 0; i < nev_; ++i)
                     worst = std::max(worst, std::abs(beta_last * Y(m_ - 1, i)));
                 res.max_residual = worst;
-                if (worst <= opt_.tol * scale) {
-                    res.converged = true;
-                    combine(Y.leftCols(nev_));
+                const bool done = worst <= opt_.tol * scale;
+                if (done || res.n_matvec >= max_mv_) {
+                    res.converged = done;
+                    combine(Y.leftCols(nev_), m_);
                     values_ = theta.head(nev_);
-                    out_ = B_.middleCols(nd_, nev_);
-                    break;
-                }
-                if (res.n_matvec >= max_mv_) {
-                    combine(Y.leftCols(nev_));
-                    values_ = theta.head(nev_);
-                    out_ = B_.middleCols(nd_, nev_);
+                    be_.output_from_basis(nd_, nev_);
                     break;
                 }
                 // Switch to the filter once the nev-th Ritz value has settled (moved by less than
@@ -153,15 +262,11 @@ public:
                 if (degree_ > 1 && settled && setup_filter(theta)) {
                     // Restart the (now filtered) Krylov space from the sum of the current Ritz
                     // vectors of the wanted part: H of the plain cycle is not valid for p(A).
-                    combine(Y.leftCols(nev_));
-                    B_.col(nd_) = B_.middleCols(nd_, nev_).rowwise().sum();
-                    for (int pass = 0; pass < 2; ++pass) {
-                        if (nd_ > 0) {
-                            const Vec hz = B_.leftCols(nd_).transpose() * B_.col(nd_);
-                            B_.col(nd_) -= B_.leftCols(nd_) * hz;
-                        }
-                    }
-                    B_.col(nd_) /= B_.col(nd_).norm();
+                    combine(Y.leftCols(nev_), m_);
+                    const Vec ones = Vec::Ones(nev_);
+                    be_.combine(nd_, nev_, ones.data(), 1);
+                    for (int pass = 0; pass < 2; ++pass) orthogonalise_column(nd_, nd_);
+                    be_.divide_column(nd_, be_.column_norm(nd_));
                     H.setZero();
                     k = 0;
                     ++res.n_restart;
@@ -171,10 +276,10 @@ public:
             // Thick restart: keep the top kk Ritz vectors and the residual direction.
             const index_t kk = std::min<index_t>(m_ - 1, nev_ + (m_ - nev_) / 2);
             const auto t0 = Clock::now();
-            combine(Y.leftCols(kk));
-            B_.col(nd_ + kk) = B_.col(nd_ + m_);
+            combine(Y.leftCols(kk), m_);
+            be_.copy_column(nd_ + m_, nd_ + kk);
             res.seconds_restart += std::chrono::duration<double>(Clock::now() - t0).count();
-            if (filter_) {
+            if (filtered_) {
                 // True residuals with A after a Rayleigh-Ritz step on the first nev Ritz vectors.
                 const bool done = rayleigh_ritz(res);
                 if (done || res.n_matvec >= max_mv_) {
@@ -192,98 +297,53 @@ public:
         }
         res.values.assign(values_.data(), values_.data() + nev_);
         res.vectors.resize(static_cast<std::size_t>(n_ * nev_));
-        for (index_t i = 0; i < n_; ++i)
-            for (index_t c = 0; c < nev_; ++c) res.vectors[i * nev_ + c] = out_(i, c);
+        be_.download_output(nev_, res.vectors.data());
         return res;
     }
 
-private:
+  private:
+    // One Gram-Schmidt pass of column col against B[:, :nb] (nothing when nb == 0).
+    void orthogonalise_column(index_t col, index_t nb) {
+        if (nb == 0) return;
+        be_.project_column(col, nb, h_.data());
+        be_.subtract_from_column(col, nb, h_.data());
+    }
+
     // Column `col` := a random unit vector orthogonal to B[:, :col].
     void random_start(index_t col, std::mt19937_64& gen) {
         std::normal_distribution<double> normal;
-        for (index_t i = 0; i < n_; ++i) B_(i, col) = normal(gen);
+        std::vector<double> v(static_cast<std::size_t>(n_));
+        for (index_t i = 0; i < n_; ++i) v[i] = normal(gen);
+        be_.set_column(col, v.data());
         for (int pass = 0; pass < 2; ++pass) {
-            if (col > 0) {
-                const Vec h = B_.leftCols(col).transpose() * B_.col(col);
-                B_.col(col) -= B_.leftCols(col) * h;
-            }
-            B_.col(col) /= B_.col(col).norm();
+            orthogonalise_column(col, col);
+            be_.divide_column(col, be_.column_norm(col));
         }
     }
 
-    // w = A B[:, col], orthogonalised against B[:, :col+1] by classical Gram-Schmidt; a second
-    // pass runs only when the first removed more than 99 % of the norm (DGKS-style test with a
-    // threshold chosen for an orthogonality level of ~1e-12, which is all the method needs).
-    Vec step(index_t col, EigshResult& res) {
+    // w = op(B[:, col]) orthogonalised against B[:, :col+1] by classical Gram-Schmidt, the
+    // coefficients in h_; a second pass runs only when the first removed more than 99 % of the
+    // norm (DGKS-style test with a threshold chosen for an orthogonality level of ~1e-12, which is
+    // all the method needs).
+    void step(index_t col, EigshResult& res) {
         const index_t nb = col + 1;
-        const double* x = B_.col(col).data();
-        double* w = w_.data();
-        auto t0 = Clock::now();
-        // w = op(x): A x, or the Chebyshev filter p(A) x by the three-term recurrence
-        // y_{k+1} = 2 (A y_k - c y_k) / e - y_{k-1}; the last product is fused with the projections.
-        const int deg = filter_ ? degree_ : 1;
-        const double* prev = x;
-        const double* cur = x;
-        for (int d = 1; d <= deg; ++d) {
-            const bool last = d == deg;
-            double* out = w;
-            if (!last) {  // a buffer that is neither of the two inputs
-                for (double* cand : {ya_.data(), yb_.data(), yc_.data()})
-                    if (cand != prev && cand != cur) {
-                        out = cand;
-                        break;
-                    }
-            }
-            const double* pp = prev;
-            const double* cc = cur;
-            parallel_for(chunks_.count, threads_, [&](index_t c, int) {
-                const index_t r0 = chunks_.begin(c), len = chunks_.len(c);
-                spmv_rows(A_, cc, out, r0, r0 + len);
-                if (filter_) {
-                    if (d == 1) {
-                        for (index_t i = r0; i < r0 + len; ++i) out[i] = (out[i] - center_ * cc[i]) / half_;
-                    } else {
-                        for (index_t i = r0; i < r0 + len; ++i)
-                            out[i] = 2.0 * (out[i] - center_ * cc[i]) / half_ - pp[i];
-                    }
-                }
-                if (last) {
-                    partial_.col(c).head(nb).noalias() =
-                        B_.block(r0, 0, len, nb).transpose() * w_.segment(r0, len);
-                    partial_(nb, c) = w_.segment(r0, len).squaredNorm();
-                }
-            });
-            prev = cur;
-            cur = out;
-        }
-        res.n_matvec += deg;
-        auto t1 = Clock::now();
-        Vec h = partial_.leftCols(chunks_.count).topRows(nb).rowwise().sum();
-        const double before = partial_.row(nb).head(chunks_.count).sum();
-        for (int pass = 0; pass < 2; ++pass) {
-            const Vec hh = pass == 0 ? h : Vec(partial_.leftCols(chunks_.count).topRows(nb).rowwise().sum());
-            if (pass == 1) h += hh;
-            parallel_for(chunks_.count, threads_, [&](index_t c, int) {
-                const index_t r0 = chunks_.begin(c), len = chunks_.len(c);
-                w_.segment(r0, len).noalias() -= B_.block(r0, 0, len, nb) * hh;
-                if (pass == 0) {
-                    partial_(nb, c) = w_.segment(r0, len).squaredNorm();
-                }
-            });
-            if (pass == 1) break;
-            const double after = partial_.row(nb).head(chunks_.count).sum();
-            if (after > 1e-4 * before) break;  // squared norms: 1 % of the norm left
+        const auto t0 = Clock::now();
+        LanczosFilter f;
+        if (filtered_) f = filter_;
+        const double before = be_.apply_and_project(col, nb, f, h_.data());
+        res.n_matvec += f.degree;
+        const auto t1 = Clock::now();
+        const double after = be_.subtract_from_w(nb, h_.data());
+        if (!(after > 1e-4 * before)) {  // squared norms: less than 1 % of the norm left
             ++res.n_reorth;
-            parallel_for(chunks_.count, threads_, [&](index_t c, int) {
-                const index_t r0 = chunks_.begin(c), len = chunks_.len(c);
-                partial_.col(c).head(nb).noalias() =
-                    B_.block(r0, 0, len, nb).transpose() * w_.segment(r0, len);
-            });
+            Vec hh(nb);
+            be_.project_w(nb, hh.data());
+            be_.subtract_from_w(nb, hh.data());
+            h_.head(nb) += hh;
         }
-        auto t2 = Clock::now();
+        const auto t2 = Clock::now();
         res.seconds_matvec += std::chrono::duration<double>(t1 - t0).count();
         res.seconds_orth += std::chrono::duration<double>(t2 - t1).count();
-        return h;
     }
 
     // Chebyshev filter from the Ritz values of the plain cycles: the damped interval is
@@ -294,55 +354,47 @@ private:
         const double cut = wanted - 0.3 * (top - wanted);
         const double lo = bottom - 0.05 * (top - bottom);
         if (!(cut > lo + 0.2 * (top - lo))) return false;  // wanted part not separated: no gain
-        center_ = 0.5 * (cut + lo);
-        half_ = 0.5 * (cut - lo);
-        filter_ = true;
+        filter_.degree = degree_;
+        filter_.center = 0.5 * (cut + lo);
+        filter_.half = 0.5 * (cut - lo);
+        filtered_ = true;
         return true;
     }
 
-    // Rayleigh-Ritz with A on X = V[:, :nev]; stores the rotated vectors and values in out_ and
-    // values_ and returns whether every residual ||A x - theta x|| is below tol.
+    // Rayleigh-Ritz with A on X = V[:, :nev]; the backend keeps the rotated vectors as its output.
+    // Returns whether every residual ||A x - theta x|| is below tol.
     bool rayleigh_ritz(EigshResult& res) {
-        Mat AX(n_, nev_);
-        for (index_t c = 0; c < nev_; ++c) csr_matvec(A_, B_.col(nd_ + c).data(), AX.col(c).data(), threads_);
+        Mat G(nev_, nev_);
+        be_.ritz_gram(nd_, nev_, G.data());
         res.n_matvec += nev_;
-        const auto X = B_.middleCols(nd_, nev_);
-        Mat G = X.transpose() * AX;
         G = 0.5 * (G + G.transpose()).eval();
         Eigen::SelfAdjointEigenSolver<Mat> es(G);
         const Vec th = es.eigenvalues().reverse();
         const Mat R = es.eigenvectors().rowwise().reverse();
-        out_ = X * R;
-        const Mat AXR = AX * R;
-        double worst = 0.0;
-        for (index_t c = 0; c < nev_; ++c) worst = std::max(worst, (AXR.col(c) - th(c) * out_.col(c)).norm());
+        Vec r(nev_);
+        be_.ritz_rotate(nd_, nev_, R.data(), th.data(), r.data());
         values_ = th;
-        res.max_residual = worst;
-        return worst <= opt_.tol * std::max(1.0, th.cwiseAbs().maxCoeff());
+        res.max_residual = r.maxCoeff();
+        return res.max_residual <= opt_.tol * std::max(1.0, th.cwiseAbs().maxCoeff());
     }
 
-    // V[:, :kk] := V[:, :m] * Yk, chunk by chunk (rows are independent).
-    void combine(const Mat& Yk) {
-        const index_t kk = Yk.cols();
-        parallel_for(chunks_.count, threads_, [&](index_t c, int) {
-            const index_t r0 = chunks_.begin(c), len = chunks_.len(c);
-            const Mat tmp = B_.block(r0, nd_, len, m_) * Yk;
-            B_.block(r0, nd_, len, kk) = tmp;
-        });
-    }
+    // V[:, :kk] := V[:, :m] * Yk.
+    void combine(const Mat& Yk, index_t m) { be_.combine(nd_, m, Yk.data(), Yk.cols()); }
 
-    const CsrView& A_;
+    LanczosBackend& be_;
     index_t n_, nev_, nd_, m_ = 0, max_mv_ = 0;
     EigshOptions opt_;
-    Chunks chunks_;
-    Mat B_, partial_, out_;
-    Vec w_, ya_, yb_, yc_, values_;
-    bool filter_ = false;
+    Vec h_, values_;
+    bool filtered_ = false;
+    LanczosFilter filter_;
     int degree_ = 1;
-    int threads_ = 1;
-    double center_ = 0.0, half_ = 1.0;
     double last_wanted_ = std::numeric_limits<double>::quiet_NaN();
 };
+
+// Reverse Cuthill-McKee order (defined below).
+std::vector<std::int32_t> rcm_order(const CsrView& A);
+
+}  // namespace
 
 EigshResult dense_eigsh(const CsrView& A, index_t nev, const double* Z, index_t nd) {
     const index_t n = A.n;
@@ -375,6 +427,8 @@ EigshResult dense_eigsh(const CsrView& A, index_t nev, const double* Z, index_t 
     res.converged = true;
     return res;
 }
+
+namespace {
 
 // Reverse Cuthill-McKee order of the symmetric pattern of A (Cuthill & McKee 1969; George 1971):
 // breadth-first search from a pseudo-peripheral node of each connected component, neighbours by
@@ -432,8 +486,25 @@ void csr_matvec(const CsrView& A, const double* x, double* y, int n_threads) {
     });
 }
 
-EigshResult eigsh_largest(const CsrView& A, index_t nev, const double* Z, index_t n_deflate,
-                          const EigshOptions& opt) {
+int lanczos_filter_degree(index_t n, index_t n_deflate, const EigshOptions& opt) {
+    int degree = opt.poly_degree;
+    if (degree < 0) degree = (n - n_deflate) >= 20000 ? 11 : 1;
+    if (degree > 1 && degree % 2 == 0) ++degree;  // odd: p(x) < 0 below the interval
+    return degree;
+}
+
+index_t lanczos_basis_size(index_t n, index_t nev, index_t n_deflate, const EigshOptions& opt) {
+    const index_t m = opt.ncv > 0 ? opt.ncv : std::max<index_t>(2 * nev + 1, nev + 32);
+    return std::min<index_t>(m, n - n_deflate - 1);
+}
+
+bool eigsh_use_dense(index_t n, index_t nev, index_t n_deflate, const EigshOptions& opt) {
+    const index_t free_dim = n - n_deflate;
+    const index_t ncv = opt.ncv > 0 ? opt.ncv : std::max<index_t>(2 * nev + 1, nev + 32);
+    return free_dim < opt.dense_below || free_dim <= ncv + 1;
+}
+
+void check_eigsh_args(const CsrView& A, index_t nev, index_t n_deflate, const EigshOptions& opt) {
     const char* op = "eigsh";
     LATENTBRIDGE_CHECK(A.n >= 1 && n_deflate >= 0 && nev >= 1, op, "need n >= 1 and nev >= 1");
     LATENTBRIDGE_CHECK(nev + n_deflate <= A.n, op, "nev + n_deflate must not exceed n");
@@ -445,13 +516,30 @@ EigshResult eigsh_largest(const CsrView& A, index_t nev, const double* Z, index_
         LATENTBRIDGE_CHECK(A.indices[e] >= 0 && A.indices[e] < A.n, op, "column index out of range");
         LATENTBRIDGE_CHECK(std::isfinite(A.data[e]), op, "matrix entries must be finite");
     }
-    const index_t free_dim = A.n - n_deflate;
-    const index_t ncv = opt.ncv > 0 ? opt.ncv : std::max<index_t>(2 * nev + 1, nev + 32);
-    if (free_dim < opt.dense_below || free_dim <= ncv + 1) return dense_eigsh(A, nev, Z, n_deflate);
-    if (!opt.reorder) {
-        Lanczos solver(A, nev, Z, n_deflate, opt);
-        return solver.run();
-    }
+}
+
+EigshResult lanczos_largest(LanczosBackend& backend, index_t n, index_t nev, const double* Z,
+                            index_t n_deflate, const EigshOptions& opt) {
+    Lanczos solver(backend, n, nev, n_deflate, opt);
+    return solver.run(Z);
+}
+
+namespace {
+
+EigshResult cpu_lanczos(const CsrView& A, index_t nev, const double* Z, index_t n_deflate,
+                        const EigshOptions& opt) {
+    const index_t cols = n_deflate + lanczos_basis_size(A.n, nev, n_deflate, opt) + 1;
+    CpuBackend backend(A, cols, lanczos_filter_degree(A.n, n_deflate, opt) > 1, opt.n_threads);
+    return lanczos_largest(backend, A.n, nev, Z, n_deflate, opt);
+}
+
+}  // namespace
+
+EigshResult eigsh_largest(const CsrView& A, index_t nev, const double* Z, index_t n_deflate,
+                          const EigshOptions& opt) {
+    check_eigsh_args(A, nev, n_deflate, opt);
+    if (eigsh_use_dense(A.n, nev, n_deflate, opt)) return dense_eigsh(A, nev, Z, n_deflate);
+    if (!opt.reorder) return cpu_lanczos(A, nev, Z, n_deflate, opt);
     // Solve on the bandwidth-reduced matrix: its SpMV gathers from nearby memory.
     const index_t n = A.n;
     const std::vector<std::int32_t> order = rcm_order(A);
@@ -479,8 +567,7 @@ EigshResult eigsh_largest(const CsrView& A, index_t nev, const double* Z, index_
     for (index_t p = 0; p < n; ++p)
         for (index_t c = 0; c < n_deflate; ++c) Zp[p * n_deflate + c] = Z[order[p] * n_deflate + c];
     const CsrView B{n, indptr.data(), indices.data(), data.data()};
-    Lanczos solver(B, nev, n_deflate ? Zp.data() : nullptr, n_deflate, opt);
-    EigshResult res = solver.run();
+    EigshResult res = cpu_lanczos(B, nev, n_deflate ? Zp.data() : nullptr, n_deflate, opt);
     std::vector<double> vec(res.vectors.size());
     for (index_t p = 0; p < n; ++p)
         for (index_t c = 0; c < nev; ++c) vec[order[p] * nev + c] = res.vectors[p * nev + c];

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from ._backend import resolve_device
+from ._backend import kernels, resolve_device
 from ._base import BaseEstimator, check_is_fitted
 from ._validation import (
     as_float_matrix,
@@ -357,8 +357,13 @@ class DiffusionMaps(BaseEstimator):
         regression (Dsilva et al. 2018, on a subsample of at most ``LLR_SUBSAMPLE`` points) and keep
         the ``n_components`` with the largest residuals (new directions, not harmonics), in
         eigenvalue order.
-    device : {"auto", "cpu", "cuda"}, default "auto"
-        The pipeline runs on the CPU; ``"cuda"`` raises until a CUDA path exists.
+    device : {"cpu", "auto", "cuda"}, default "cpu"
+        Where the k-NN search, the Mahalanobis re-ranking, the kernel graph and the eigensolver
+        run (``"auto"``: a CUDA device when one is usable). The CUDA path computes the same
+        quantities (float64 throughout) with the same Lanczos driver; results agree with the CPU
+        path to rounding, up to the usual sign/rotation freedom inside degenerate eigenspaces.
+        The default stays ``"cpu"`` until the CUDA path has been validated on hardware (see
+        the README).
     n_jobs : int, optional
         CPU threads (None: 1, -1: all CPUs).
     random_state : int, Generator or None
@@ -413,7 +418,7 @@ class DiffusionMaps(BaseEstimator):
     """
 
     def __init__(self, n_components=10, *, metric="euclidean", epsilon="auto", k_epsilon=10,
-                 n_neighbors=32, alpha=1.0, remove_harmonics=False, device="auto", n_jobs=None,
+                 n_neighbors=32, alpha=1.0, remove_harmonics=False, device="cpu", n_jobs=None,
                  random_state=None):
         self.n_components = n_components
         self.metric = metric
@@ -450,14 +455,7 @@ class DiffusionMaps(BaseEstimator):
         if not isinstance(self.remove_harmonics, (bool, np.bool_)):
             raise TypeError(f"remove_harmonics must be True or False; got {self.remove_harmonics!r}.")
         threads = check_n_jobs(self.n_jobs)
-        device = resolve_device(self.device)
-        if device == "cuda":
-            if self.device == "cuda":
-                raise RuntimeError(
-                    "DiffusionMaps has no CUDA implementation yet; use device='cpu' or 'auto'."
-                )
-            device = "cpu"
-        return threads, device
+        return threads, resolve_device(self.device)
 
     def _precisions(self, precisions, Y, name, n_threads=1):
         if self.metric == "euclidean":
@@ -535,8 +533,8 @@ class DiffusionMaps(BaseEstimator):
         check_allocation(
             n * k * (16 + 16 + 32 + 24) + n * kc * 16 + n * (ncv + 2) * 8 + (n * n * 24 if n <= 200 else 0),
             f"DiffusionMaps.fit k-NN lists and kernel graph (n, n_neighbors) = ({n}, {k}) float64")
-        core = _core()
-        idx, d2 = self._neighbors(core, Y, G, None, None, k, threads)
+        core, dev = _core(), kernels(device)
+        idx, d2 = self._neighbors(dev, device, Y, G, None, None, k, threads)
         _check_finite_distances(d2, "Y" if G is None else "Y and precisions")
         if self.epsilon == "auto":
             eps = float(core.median_kth_distance(d2, self.k_epsilon))
@@ -555,7 +553,7 @@ class DiffusionMaps(BaseEstimator):
             eps = float(self.epsilon)
         self.neighbor_recall_ = None
         if G is not None and self.n_neighbors is not None:
-            self.neighbor_recall_ = self._neighbor_recall(core, Y, G, idx, k, rng, threads)
+            self.neighbor_recall_ = self._neighbor_recall(dev, Y, G, idx, k, rng, threads)
             if self.neighbor_recall_ < MIN_NEIGHBOR_RECALL:
                 warnings.warn(
                     f"only {self.neighbor_recall_:.1%} of the Mahalanobis neighbours survive a "
@@ -563,7 +561,7 @@ class DiffusionMaps(BaseEstimator):
                     f"{CANDIDATE_FACTOR} x n_neighbors Euclidean candidates, which biases the "
                     "spectrum. Raise latentbridge.diffusion.CANDIDATE_FACTOR.",
                     CandidateRecallWarning, stacklevel=2)
-        g = core.diffusion_graph(idx, d2, eps, float(self.alpha), threads)
+        g = dev.diffusion_graph(idx, d2, eps, float(self.alpha), threads)
         if not (np.all(np.isfinite(g["q"])) and np.all(g["q"] > 0) and np.all(np.isfinite(g["data"]))):
             raise ValueError(
                 f"alpha={self.alpha!r} is too large for this data: the density normalisation "
@@ -571,7 +569,7 @@ class DiffusionMaps(BaseEstimator):
         sq = np.sqrt(g["q"])
         z = (sq / np.linalg.norm(sq))[:, None]
         seed = int(rng.integers(0, 2**63 - 1))
-        vals, vecs, info = core.eigsh_largest(
+        vals, vecs, info = dev.eigsh_largest(
             g["indptr"], g["indices"], g["data"], n_eig, z, 0, EIGSH_TOL, 0, seed, threads
         )
         if not info["converged"]:
@@ -611,7 +609,7 @@ class DiffusionMaps(BaseEstimator):
         """Fit and return ``embedding_``."""
         return self.fit(Y, precisions).embedding_
 
-    def _neighbor_recall(self, core, Y, G, idx, k, rng, threads):
+    def _neighbor_recall(self, dev, Y, G, idx, k, rng, threads):
         """Fraction of the kept Mahalanobis neighbours that a search over RECALL_FACTOR times
         more Euclidean candidates also keeps, on a random sample of RECALL_SAMPLE points."""
         n = Y.shape[0]
@@ -620,26 +618,27 @@ class DiffusionMaps(BaseEstimator):
         if big <= kc:
             return 1.0
         rows = np.sort(rng.choice(n, size=min(n, RECALL_SAMPLE), replace=False))
-        cand, _ = core.knn_sqeuclidean(Y, np.ascontiguousarray(Y[rows]), big + 1, threads)
+        cand, _ = dev.knn_sqeuclidean(Y, np.ascontiguousarray(Y[rows]), big + 1, threads)
         drop = cand == rows[:, None]
         drop[~drop.any(axis=1), -1] = True  # one entry per row goes: the point itself or the last
         cand = np.ascontiguousarray(cand[~drop].reshape(len(rows), big))
-        ref, _ = core.mahalanobis_rerank(Y, G, np.ascontiguousarray(Y[rows]),
+        ref, _ = dev.mahalanobis_rerank(Y, G, np.ascontiguousarray(Y[rows]),
                                          np.ascontiguousarray(G[rows]), cand, k, threads)
         hits = sum(len(np.intersect1d(a, b, assume_unique=True)) for a, b in zip(idx[rows], ref))
         return hits / (len(rows) * k)
 
-    def _neighbors(self, core, Y, G, Yq, Gq, k, threads):
-        """k-NN (Euclidean, or Mahalanobis re-ranked from Euclidean candidates)."""
+    def _neighbors(self, dev, device, Y, G, Yq, Gq, k, threads):
+        """k-NN (Euclidean, or Mahalanobis re-ranked from Euclidean candidates) on ``dev``, the
+        extension module of ``device``."""
         n = Y.shape[0]
         limit = n - 1 if Yq is None else n
         if G is None:
-            return core.knn_sqeuclidean(Y, Yq, k, threads)
+            return dev.knn_sqeuclidean(Y, Yq, k, threads)
         kc = limit if self.n_neighbors is None else min(limit, CANDIDATE_FACTOR * k)
-        cand, _ = core.knn_sqeuclidean(Y, Yq, kc, threads)
-        # queries in kd-tree order: consecutive ones share candidates, whose rows stay in cache
-        order = core.kdtree_order(Y) if Yq is None else None
-        return core.mahalanobis_rerank(Y, G, Yq, Gq, cand, k, threads, order)
+        cand, _ = dev.knn_sqeuclidean(Y, Yq, kc, threads)
+        # CPU: queries in kd-tree order, so consecutive ones share candidates that stay in cache
+        order = _core().kdtree_order(Y) if Yq is None and device == "cpu" else None
+        return dev.mahalanobis_rerank(Y, G, Yq, Gq, cand, k, threads, order)
 
     # -- out of sample -------------------------------------------------------------------------
 
@@ -677,11 +676,11 @@ class DiffusionMaps(BaseEstimator):
             raise ValueError(
                 f"Y_new has {Yn.shape[1]} features but the model was fitted with {self.n_features_in_}."
             )
-        core = _core()
+        dev = kernels(self.device_)
         Y, threads = self._fit_Y, self._n_threads
         n = Y.shape[0]
         if self.metric == "mahalanobis" and precisions is None:
-            idx, _ = core.knn_sqeuclidean(Y, Yn, 1, threads)
+            idx, _ = dev.knn_sqeuclidean(Y, Yn, 1, threads)
             return self.embedding_[idx[:, 0]].copy()
         Gq = self._precisions(precisions, Yn, "precisions", threads)
         G = self._fit_G
@@ -692,7 +691,7 @@ class DiffusionMaps(BaseEstimator):
         L = self.embedding_.shape[1]
         check_allocation(Yn.shape[0] * k * (8 * L + 48),
                          f"DiffusionMaps.transform neighbour lists (n_new, k) = ({Yn.shape[0]}, {k}) float64")
-        idx, d2 = self._neighbors(core, Y, G, Yn, Gq, k, threads)
+        idx, d2 = self._neighbors(dev, self.device_, Y, G, Yn, Gq, k, threads)
         _check_finite_distances(d2, "Y_new" if Gq is None else "Y_new and precisions")
         small = np.abs(self.eigenvalues_) < NYSTROM_MIN_EIGENVALUE
         if small.any():
@@ -735,7 +734,7 @@ class DiffusionMaps(BaseEstimator):
         k = min(L + 1, self.embedding_.shape[0])
         check_allocation(E.shape[0] * k * (16 + 8 * (L + self._fit_Y.shape[1])),
                          f"DiffusionMaps.inverse_transform neighbour lists (n_new, k) = ({E.shape[0]}, {k})")
-        return _idw(self.embedding_, self._fit_Y, E, k, self._n_threads)
+        return _idw(self.embedding_, self._fit_Y, E, k, self._n_threads, kernels(self.device_))
 
 
 def _check_finite_distances(d2, name):
@@ -745,9 +744,10 @@ def _check_finite_distances(d2, name):
             "around 1e154 or more); rescale the data.")
 
 
-def _idw(X, values, Q, k, threads):
-    """Inverse-distance-weighted k-NN interpolation of values sampled at the rows of X."""
-    idx, d2 = _core().knn_sqeuclidean(np.ascontiguousarray(X), Q, k, threads)
+def _idw(X, values, Q, k, threads, dev=None):
+    """Inverse-distance-weighted k-NN interpolation of values sampled at the rows of X (k-NN search
+    on ``dev``, an extension module; default the CPU's)."""
+    idx, d2 = (dev or _core()).knn_sqeuclidean(np.ascontiguousarray(X), Q, k, threads)
     _check_finite_distances(d2, "embedding")
     # distances recomputed relative to the largest difference of each query (no under/overflow)
     diff = Q[:, None, :] - X[idx]
@@ -794,7 +794,7 @@ class NetworkTransformation(BaseEstimator):
 
     def __init__(self, n_components=1, *, metric="mahalanobis", epsilon="auto", k_epsilon=10,
                  n_neighbors=32, alpha=1.0, remove_harmonics=False, degenerate_rtol=0.1,
-                 device="auto", n_jobs=None, random_state=None):
+                 device="cpu", n_jobs=None, random_state=None):
         self.n_components = n_components
         self.metric = metric
         self.epsilon = epsilon

@@ -43,6 +43,11 @@ struct DiffusionGraph {
     std::vector<double> q;             ///< row sums q = W 1 of W = P^-alpha K P^-alpha
 };
 
+/// The argument checks of diffusion_graph (shared with the CUDA implementation): n, k, epsilon,
+/// alpha, and every used entry (index in range, distance non-negative and finite), in row order.
+void check_graph_args(const index_t* idx, const double* d2, index_t n, index_t k, double epsilon,
+                      double alpha);
+
 /// Build K_ij = exp(-d2_ij / (2 epsilon)) on the symmetric union of the neighbour lists idx/d2
 /// (n x k, entries < 0 ignored; d2 must be symmetric where both directions appear), then
 /// W = P^-alpha K P^-alpha and T = Q^-1/2 W Q^-1/2.
