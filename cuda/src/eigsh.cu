@@ -156,7 +156,8 @@ class CudaBackend final : public LanczosBackend {
                                                cudaMemcpyHostToDevice));
             LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(data_.get(), A.data, nnz * sizeof(double), cudaMemcpyHostToDevice));
         }
-        blocks_ = std::max<index_t>(1, std::min<index_t>(1024, (n_ + 4095) / 4096));
+        // ~4 rows per thread: enough blocks to fill a large GPU in the row-block kernels
+        blocks_ = std::max<index_t>(1, std::min<index_t>(4096, (n_ + 1023) / 1024));
         chunk_ = (n_ + blocks_ - 1) / blocks_;
         B_ = DeviceBuffer<double>(static_cast<std::size_t>(n_ * cols));
         w_ = DeviceBuffer<double>(static_cast<std::size_t>(n_));
