@@ -42,6 +42,20 @@ def test_resolve_device():
             lb.pairwise_distances(np.ones((2, 2)), device="cuda")
 
 
+def test_diffusion_maps_device_choice(monkeypatch):
+    Y = np.random.default_rng(0).standard_normal((60, 3))
+    monkeypatch.setattr(_backend, "cuda_status", lambda: (False, "no device in this test"))
+    with pytest.raises(RuntimeError, match="no device in this test"):
+        lb.DiffusionMaps(2, n_neighbors=12, device="cuda").fit(Y)
+    with pytest.raises(ValueError, match="device must be one of"):
+        lb.DiffusionMaps(2, n_neighbors=12, device="gpu").fit(Y)
+    # "auto" falls back to the CPU; the default is the CPU whatever the probe says
+    assert lb.DiffusionMaps(2, n_neighbors=12, device="auto").fit(Y).device_ == "cpu"
+    monkeypatch.setattr(_backend, "cuda_status", lambda: (True, "pretend"))
+    assert lb.DiffusionMaps(2, n_neighbors=12).fit(Y).device_ == "cpu"
+    assert lb.NetworkTransformation().get_params()["device"] == "cpu"
+
+
 def test_show_config(capsys):
     lb.show_config()
     out = capsys.readouterr().out
