@@ -61,17 +61,21 @@ def _dense_algorithm1(Y, C, k_eps, n_comp, epsilon=None, alpha=1.0):
     if epsilon is None:
         off = d2 + np.diag(np.full(n, np.inf))
         epsilon = np.median(np.sort(off, axis=1)[:, k_eps - 1])
-    K = np.exp(-d2 / (2 * epsilon))
+    a, phi = _dense_spectrum(np.exp(-d2 / (2 * epsilon)), alpha, n_comp)
+    return epsilon, a[1 : n_comp + 1], phi
+
+
+def _dense_spectrum(K, alpha, n_comp):
+    """All eigenvalues (descending) of T = Q^-1/2 P^-a K P^-a Q^-1/2 for a dense kernel K, and the
+    first n_comp non-trivial coordinates phi = Q^-1/2 v at unit RMS."""
     p = K.sum(1)
     W = K / np.outer(p**alpha, p**alpha)
     q = W.sum(1)
     T = W / np.sqrt(np.outer(q, q))
     a, V = np.linalg.eigh(T)
     a, V = a[::-1], V[:, ::-1]
-    phi = V / np.sqrt(q)[:, None]
-    phi = phi[:, 1 : n_comp + 1]
-    phi /= np.sqrt(np.mean(phi**2, axis=0))
-    return epsilon, a[1 : n_comp + 1], phi
+    phi = V[:, 1 : n_comp + 1] / np.sqrt(q)[:, None]
+    return a, phi / np.sqrt(np.mean(phi**2, axis=0))
 
 
 def _align_signs(A, B):

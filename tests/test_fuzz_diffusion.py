@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import latentbridge as lb
 from latentbridge.diffusion import DiffusionMapsWarning
 from _fuzz import FUZZ, as_used, first_error, matrices, with_value_error
+from test_diffusion import _dense_spectrum
 
 EIG_TOL = 1e-7
 
@@ -65,16 +66,7 @@ def algorithm1_oracle(Y, C, k, k_eps, n_comp, epsilon, alpha):
     A[np.repeat(np.arange(n), k), idx.ravel()] = True
     A |= A.T
     np.fill_diagonal(A, True)
-    K = np.where(A, np.exp(-D / (2 * epsilon)), 0.0)
-    p = K.sum(1)
-    W = K / np.outer(p**alpha, p**alpha)
-    q = W.sum(1)
-    T = W / np.sqrt(np.outer(q, q))
-    a, V = np.linalg.eigh(T)
-    a, V = a[::-1], V[:, ::-1]
-    phi = V / np.sqrt(q)[:, None]
-    phi = phi[:, 1 : n_comp + 1]
-    phi = phi / np.sqrt(np.mean(phi**2, axis=0))
+    a, phi = _dense_spectrum(np.where(A, np.exp(-D / (2 * epsilon)), 0.0), alpha, n_comp)
     return epsilon, a[1 : n_comp + 1], phi, a
 
 

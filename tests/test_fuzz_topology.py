@@ -16,6 +16,7 @@ from scipy.spatial.distance import cdist
 
 import latentbridge as lb
 from _fuzz import FUZZ, first_error, matrices, with_value_error
+from test_topology import doubled
 
 gph = pytest.importorskip("gph")
 
@@ -57,13 +58,7 @@ def normalised(X, norm):
 
 def rcross_oracle(r1, r2, dim):
     """Finite bars in degree dim of the official doubled matrix (with its snapping)."""
-    n = len(r1)
-    d = np.zeros((2 * n, 2 * n))
-    d[n:, :n] = r1
-    d[:n, n:] = r1.T
-    d[n:, n:] = np.minimum(r1, r2)
-    d[d < r1.mean() * 1e-6] = 0
-    bars = giotto(d, dim)[dim]
+    bars = giotto(doubled(r1, r2), dim)[dim]
     return bars[np.isfinite(bars[:, 1])]
 
 
