@@ -248,7 +248,7 @@ class Lanczos {
                 const bool done = worst <= opt_.tol * scale;
                 if (done || res.n_matvec >= max_mv_) {
                     res.converged = done;
-                    combine(Y.leftCols(nev_), m_);
+                    combine(Y.leftCols(nev_));
                     values_ = theta.head(nev_);
                     be_.output_from_basis(nd_, nev_);
                     break;
@@ -262,7 +262,7 @@ class Lanczos {
                 if (degree_ > 1 && settled && setup_filter(theta)) {
                     // Restart the (now filtered) Krylov space from the sum of the current Ritz
                     // vectors of the wanted part: H of the plain cycle is not valid for p(A).
-                    combine(Y.leftCols(nev_), m_);
+                    combine(Y.leftCols(nev_));
                     const Vec ones = Vec::Ones(nev_);
                     be_.combine(nd_, nev_, ones.data(), 1);
                     for (int pass = 0; pass < 2; ++pass) orthogonalise_column(nd_, nd_);
@@ -276,7 +276,7 @@ class Lanczos {
             // Thick restart: keep the top kk Ritz vectors and the residual direction.
             const index_t kk = std::min<index_t>(m_ - 1, nev_ + (m_ - nev_) / 2);
             const auto t0 = Clock::now();
-            combine(Y.leftCols(kk), m_);
+            combine(Y.leftCols(kk));
             be_.copy_column(nd_ + m_, nd_ + kk);
             res.seconds_restart += std::chrono::duration<double>(Clock::now() - t0).count();
             if (filtered_) {
@@ -379,7 +379,7 @@ class Lanczos {
     }
 
     // V[:, :kk] := V[:, :m] * Yk.
-    void combine(const Mat& Yk, index_t m) { be_.combine(nd_, m, Yk.data(), Yk.cols()); }
+    void combine(const Mat& Yk) { be_.combine(nd_, m_, Yk.data(), Yk.cols()); }
 
     LanczosBackend& be_;
     index_t n_, nev_, nd_, m_ = 0, max_mv_ = 0;
