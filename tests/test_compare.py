@@ -122,3 +122,25 @@ def test_plots(tmp_path, reps):
         plot_similarity_matrix(np.ones((2, 3)))
     with pytest.raises(ValueError, match="at least two columns"):
         plot_embedding(np.ones((5, 1)))
+
+
+def test_result_save_load_round_trip_square_and_rectangular(tmp_path):
+    pd = pytest.importorskip("pandas")
+    sq = ComparisonResult(names=["a", "b"], matrices={"cka": np.array([[1.0, 0.25], [0.25, 1.0]])},
+                          info={"n_samples": 10})
+    rect = ComparisonResult(names=["conv1", "conv2", "fc"], column_names=["l1", "l2"],
+                            matrices={"cka": np.arange(6.0).reshape(3, 2) / 7, "rtd": np.ones((3, 2))})
+    for res in (sq, rect):
+        path = tmp_path / "r.npz"
+        res.save(path)
+        back = ComparisonResult.load(path)
+        assert back.names == res.names and back.columns == res.columns
+        assert (back.column_names is None) == (res.column_names is None)
+        assert back.info == res.info and back.metrics == res.metrics
+        for m in res.metrics:
+            np.testing.assert_array_equal(back[m], res[m])
+    df = rect.to_pandas("cka")
+    assert list(df.index) == ["conv1", "conv2", "fc"] and list(df.columns) == ["l1", "l2"]
+    assert df.loc["conv2", "l1"] == rect["cka"][1, 0]
+    assert isinstance(rect.to_pandas()["rtd"], pd.DataFrame)
+    assert "3 x 2" in repr(rect)

@@ -69,18 +69,25 @@ def compare_pair(X, Y, metric, options=None):
 
 @dataclass
 class ComparisonResult:
-    """Labelled M x M matrices, one per metric.
+    """Labelled matrices, one per metric: M x M for :func:`compare_many`, layers of A x layers of B
+    for :func:`latentbridge.torch.compare_layers`.
 
     Attributes
     ----------
     names : list of str
-        Representation names, the row and column labels.
-    matrices : dict of str -> ndarray of shape (M, M)
-        ``matrices[metric][i, j]`` compares ``names[i]`` (first argument) with ``names[j]``.
+        Row labels (the first argument of each comparison).
+    matrices : dict of str -> ndarray of shape (len(names), len(columns))
+        ``matrices[metric][i, j]`` compares ``names[i]`` (first argument) with ``columns[j]``.
+    column_names : list of str, optional
+        Column labels (the second argument); ``None`` means the same as ``names`` (a square result).
+    info : dict, optional
+        What produced the result (e.g. the number of samples, the options); saved with it.
     """
 
     names: list
     matrices: dict = field(default_factory=dict)
+    column_names: list = None
+    info: dict = field(default_factory=dict)
 
     def __getitem__(self, metric):
         return self.matrices[metric]
@@ -89,23 +96,52 @@ class ComparisonResult:
     def metrics(self):
         return list(self.matrices)
 
+    @property
+    def columns(self):
+        """Column labels (``names`` when the result is square)."""
+        return list(self.names if self.column_names is None else self.column_names)
+
     def to_pandas(self, metric=None):
-        """A labelled ``pandas.DataFrame`` (one metric) or a dict of them (``metric=None``)."""
+        """A labelled ``pandas.DataFrame`` (rows ``names``, columns ``columns``) for one metric, or a
+        dict of them (``metric=None``)."""
         try:
             import pandas as pd
         except ImportError:
             raise ImportError("to_pandas needs pandas: pip install pandas") from None
         if metric is None:
-            return {m: pd.DataFrame(v, index=self.names, columns=self.names) for m, v in self.matrices.items()}
-        return pd.DataFrame(self.matrices[metric], index=self.names, columns=self.names)
+            return {m: self.to_pandas(m) for m in self.matrices}
+        return pd.DataFrame(self.matrices[metric], index=self.names, columns=self.columns)
+
+    def save(self, path):
+        """Write the result to ``path`` (a ``.npz`` file: labels, matrices and ``info`` as JSON)."""
+        import json
+
+        arrays = {f"metric:{m}": np.asarray(v, dtype=np.float64) for m, v in self.matrices.items()}
+        np.savez(path, names=np.array(self.names, dtype=str), columns=np.array(self.columns, dtype=str),
+                 square=np.array(self.column_names is None), info=np.array(json.dumps(self.info)), **arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Read a result written by :meth:`save`."""
+        import json
+
+        with np.load(path, allow_pickle=False) as z:
+            matrices = {k[len("metric:"):]: z[k] for k in z.files if k.startswith("metric:")}
+            names = [str(s) for s in z["names"]]
+            columns = None if bool(z["square"]) else [str(s) for s in z["columns"]]
+            info = json.loads(str(z["info"]))
+        return cls(names=names, matrices=matrices, column_names=columns, info=info)
 
     def __repr__(self):
-        lines = [f"ComparisonResult({len(self.names)} representations, metrics={self.metrics})"]
-        width = max(len(n) for n in self.names)
+        rows, cols = self.names, self.columns
+        what = (f"{len(rows)} representations" if self.column_names is None
+                else f"{len(rows)} x {len(cols)}")
+        lines = [f"ComparisonResult({what}, metrics={self.metrics})"]
+        width = max(len(n) for n in rows)
         for metric, mat in self.matrices.items():
             lines.append(f"[{metric}]")
-            lines.append(" " * (width + 1) + " ".join(f"{n[:9]:>9}" for n in self.names))
-            for name, row in zip(self.names, mat):
+            lines.append(" " * (width + 1) + " ".join(f"{n[:9]:>9}" for n in cols))
+            for name, row in zip(rows, mat):
                 lines.append(f"{name:<{width}} " + " ".join(f"{v:9.4f}" for v in row))
         return "\n".join(lines)
 
