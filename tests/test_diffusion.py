@@ -372,6 +372,172 @@ def test_precisions_from_jacobians_matches_pinv():
 
 
 # ---------------------------------------------------------------------------------------------
+# low-rank precision factors (wide layers)
+
+
+def _gram(G):
+    return np.einsum("nra,nrb->nab", G, G)
+
+
+def _rel_close(A, B, rtol):
+    """|A - B| <= rtol * max|B| per point (relative to each matrix's scale)."""
+    for a, b in zip(A, B):
+        assert np.abs(a - b).max() <= rtol * np.abs(b).max(), np.abs(a - b).max() / np.abs(b).max()
+
+
+def test_jacobian_factors_reproduce_the_pinv():
+    rng = np.random.default_rng(30)
+    n, m, d = 25, 7, 3
+    J = rng.standard_normal((n, m, d)) * np.exp(rng.uniform(-3, 3, (n, 1, 1)))
+    J[4, :, 2] = J[4, :, 0] - 2 * J[4, :, 1]  # one rank-2 Jacobian: a zero row pads its factor
+    G = lb.precisions_from_jacobians(J, factors=True)
+    assert G.shape == (n, d, m) and G.dtype == np.float64
+    assert not G[4, 2].any()
+    oracle = np.stack([np.linalg.pinv(j @ j.T, rcond=1e-10, hermitian=True) for j in J])
+    _rel_close(_gram(G), oracle, 1e-9)
+    _rel_close(_gram(G), lb.precisions_from_jacobians(J), 1e-10)
+    # fewer outputs than inputs: rank <= m
+    Jw = rng.standard_normal((5, 2, 4))
+    Gw = lb.precisions_from_jacobians(Jw, factors=True)
+    assert Gw.shape == (5, 2, 2)
+    _rel_close(_gram(Gw), np.linalg.inv(Jw @ Jw.transpose(0, 2, 1)), 1e-10)
+
+
+def test_neighborhood_factors_reproduce_the_pinv():
+    rng = np.random.default_rng(31)
+    n, q, m = 20, 4, 9  # rank q - 1 = 3 < m
+    N = rng.standard_normal((n, q, m)) * np.exp(rng.uniform(-3, 3, (n, 1, 1)))
+    G = lb.precisions_from_neighborhoods(N, factors=True)
+    assert G.shape == (n, q - 1, m) and G.dtype == np.float64
+    oracle = np.stack([np.linalg.pinv(np.cov(b, rowvar=False), rcond=1e-10, hermitian=True) for b in N])
+    _rel_close(_gram(G), oracle, 1e-9)
+    _rel_close(_gram(G), lb.precisions_from_neighborhoods(N), 1e-10)
+    # rank truncation: the two largest eigenvalues of each covariance
+    G2 = lb.precisions_from_neighborhoods(N, rank=2, factors=True)
+    assert G2.shape == (n, 2, m)
+    for b, c in zip(N, _gram(G2)):
+        w, V = np.linalg.eigh(np.cov(b, rowvar=False))
+        ref = (V[:, -2:] / w[-2:]) @ V[:, -2:].T
+        assert np.abs(c - ref).max() <= 1e-9 * np.abs(ref).max()
+    # more samples than features (full-rank covariance) and a constant neighbourhood (zero factor)
+    Nf = rng.standard_normal((3, 12, 4))
+    Nf[1] = 5.0
+    Gf = lb.precisions_from_neighborhoods(Nf, factors=True)
+    assert Gf.shape == (3, 4, 4) and not Gf[1].any()
+    np.testing.assert_allclose(_gram(Gf)[0], np.linalg.inv(np.cov(Nf[0], rowvar=False)), rtol=1e-10)
+    with pytest.raises(ValueError, match=r"factors=True needs .*\(rank and/or rcond\), not ridge"):
+        lb.precisions_from_neighborhoods(N, ridge=0.1, factors=True)
+    with pytest.raises(TypeError, match="factors must be True or False"):
+        lb.precisions_from_jacobians(N, factors="yes")
+
+
+def test_fits_with_factors_equal_fits_with_precisions():
+    X, Y, _ = _tanh_square(1500, seed=5)
+    W = np.random.default_rng(100 + 5).standard_normal((5, 2))
+    J = (1 - Y**2)[:, :, None] * W[None]
+    C, G = lb.precisions_from_jacobians(J), lb.precisions_from_jacobians(J, factors=True)
+    params = dict(metric="mahalanobis", n_neighbors=16, random_state=0)
+    dense = lb.DiffusionMaps(4, **params).fit(Y, C)
+    low = lb.DiffusionMaps(4, **params).fit(Y, precision_factors=G)
+    np.testing.assert_allclose(low.eigenvalues_, dense.eigenvalues_, rtol=1e-10, atol=0)
+    assert low.epsilon_ == pytest.approx(dense.epsilon_, rel=1e-12)
+    np.testing.assert_allclose(low.embedding_, dense.embedding_, atol=1e-7)
+    np.testing.assert_allclose(low.fit_transform(Y, precision_factors=G), dense.embedding_, atol=1e-7)
+    new = slice(0, 40)
+    np.testing.assert_allclose(low.transform(Y[new] * 1.001, precision_factors=G[new]),
+                               dense.transform(Y[new] * 1.001, C[new]), atol=1e-7)
+    # the two networks of 4.3 as factors: same eigenvalues and map as with dense precisions
+    r = np.random.default_rng(6)
+    Wb = r.standard_normal((6, 2))
+    Yb = np.tanh(X @ Wb.T)
+    Jb = (1 - Yb**2)[:, :, None] * Wb[None]
+    pairs = (np.arange(30), np.arange(30))
+    nt_dense = lb.NetworkTransformation(2, n_neighbors=16, random_state=0).fit(
+        Y, Yb, C, lb.precisions_from_jacobians(Jb), pairs=pairs)
+    nt_low = lb.NetworkTransformation(2, n_neighbors=16, random_state=0).fit(
+        Y, Yb, pairs=pairs, precision_factors_a=G,
+        precision_factors_b=lb.precisions_from_jacobians(Jb, factors=True))
+    for a, b in ((nt_low.dmap_a_, nt_dense.dmap_a_), (nt_low.dmap_b_, nt_dense.dmap_b_)):
+        np.testing.assert_allclose(a.eigenvalues_, b.eigenvalues_, rtol=1e-10, atol=0)
+    np.testing.assert_allclose(nt_low.orthogonal_, nt_dense.orthogonal_, atol=1e-6)
+    np.testing.assert_allclose(nt_low.transform(Y[new], precision_factors=G[new]),
+                               nt_dense.transform(Y[new], C[new]), atol=1e-6)
+
+
+def test_wide_layer_factors_never_form_m_by_m(monkeypatch):
+    # CREPE full's width: one (m, m) float64 precision is 32 MiB, all n of them 6.4 GiB. Each step
+    # must stay within a few copies of its O(n r m) input (numpy allocations, traced).
+    import tracemalloc
+
+    n, m, d = 200, 2048, 3
+    rng = np.random.default_rng(32)
+    X = rng.uniform(-1, 1, (n, d))
+    W = rng.standard_normal((m, d)) / np.sqrt(d)
+    Y = np.tanh(X @ W.T)
+    J = (1 - Y**2)[:, :, None] * W[None]
+    bursts = np.tanh((X[:, None, :] + 0.01 * rng.standard_normal((n, 4, d))) @ W.T)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "256M")  # every check_allocation stays below
+
+    def peak_of(call):
+        tracemalloc.start()
+        try:
+            out = call()
+            return out, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    G, peak_j = peak_of(lambda: lb.precisions_from_jacobians(J, factors=True))
+    Gb, peak_b = peak_of(lambda: lb.precisions_from_neighborhoods(bursts, factors=True))
+    dm = lb.DiffusionMaps(2, metric="mahalanobis", n_neighbors=10, random_state=0)
+    phi, peak_f = peak_of(lambda: dm.fit_transform(Y, precision_factors=G))
+    assert G.shape == (n, d, m) and Gb.shape == (n, 3, m)
+    assert np.isfinite(phi).all() and phi.shape == (n, 2)
+    assert peak_j < 4 * J.nbytes and peak_b < 4 * bursts.nbytes, (peak_j, peak_b)
+    assert peak_f < 2 * (Y.nbytes + G.nbytes), peak_f
+    assert max(peak_j, peak_b, peak_f) < n * m * m * 8 / 100
+
+
+def test_bad_precision_factors():
+    rng = np.random.default_rng(33)
+    Y = rng.standard_normal((50, 3))
+    G = rng.standard_normal((50, 2, 3))
+    C = _gram(G)
+    maha = lb.DiffusionMaps(2, metric="mahalanobis", n_neighbors=10)
+    with pytest.raises(ValueError, match="needs precisions.*or precision_factors"):
+        maha.fit(Y)
+    with pytest.raises(ValueError, match="either precisions .* or precision_factors .*not both"):
+        maha.fit(Y, C, precision_factors=G)
+    with pytest.raises(ValueError, match=r"precision_factors must have shape \(n, r, m\) = \(50, r, 3\) with r >= 1"):
+        maha.fit(Y, precision_factors=G[:40])
+    with pytest.raises(ValueError, match=r"precision_factors must have shape"):
+        maha.fit(Y, precision_factors=G[:, :, :2])
+    with pytest.raises(ValueError, match=r"precision_factors must have shape"):
+        maha.fit(Y, precision_factors=G[:, 0])
+    with pytest.raises(ValueError, match=r"precision_factors must have shape"):
+        maha.fit(Y, precision_factors=G[:, :0])
+    bad = G.copy()
+    bad[7, 1, 2] = np.nan
+    with pytest.raises(ValueError, match="precision_factors contains NaN"):
+        maha.fit(Y, precision_factors=bad)
+    zero = G.copy()
+    zero[9] = 0.0
+    with pytest.raises(ValueError, match=r"precision_factors\[9\] is zero"):
+        maha.fit(Y, precision_factors=zero)
+    with pytest.raises(TypeError, match="precision_factors must be a numeric"):
+        maha.fit(Y, precision_factors="G")
+    with pytest.raises(ValueError, match="precision_factors are only used with metric='mahalanobis'"):
+        lb.DiffusionMaps(2, n_neighbors=10).fit(Y, precision_factors=G)
+    dm = maha.fit(Y, precision_factors=G)
+    with pytest.raises(ValueError, match="not both"):
+        dm.transform(Y[:3], C[:3], precision_factors=G[:3])
+    with pytest.raises(ValueError, match=r"precision_factors must have shape \(n, r, m\) = \(3, r, 3\)"):
+        dm.transform(Y[:3], precision_factors=G[:4])
+    nt = lb.NetworkTransformation(1, n_neighbors=10)
+    with pytest.raises(ValueError, match="not both"):
+        nt.fit(Y, Y, C, precision_factors_a=G, precision_factors_b=G)
+
+
+# ---------------------------------------------------------------------------------------------
 # the paper's experiments (small versions)
 
 

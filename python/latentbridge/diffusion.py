@@ -150,6 +150,23 @@ def _pad_rank(G, r):
     return out
 
 
+def _check_factors(G, name, n, m):
+    """Validated precision factors: float64 (n, r, m), finite, no point with an all-zero factor."""
+    if isinstance(G, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric 3-D array; got a {type(G).__name__}.")
+    shape = np.shape(G)
+    if len(shape) != 3 or shape[0] != n or shape[2] != m or shape[1] < 1:
+        raise ValueError(
+            f"{name} must have shape (n, r, m) = ({n}, r, {m}) with r >= 1, one factor G_i with "
+            f"precision G_i^T G_i per point; got shape {shape}."
+        )
+    G = _as_float_stack(G, name)
+    zero = np.flatnonzero(~G.any(axis=(1, 2)))
+    if zero.size:
+        raise ValueError(f"{name}[{zero[0]}] is zero; every point needs a non-zero precision.")
+    return G
+
+
 def _canonical_signs(V):
     """Flip columns so that the entry of largest magnitude is positive."""
     idx = np.argmax(np.abs(V), axis=0)
@@ -196,7 +213,7 @@ def _llr_residuals(phi, rng, n_subsample=LLR_SUBSAMPLE):
 # precisions
 
 
-def precisions_from_neighborhoods(neighborhoods, *, rank=None, rcond=None, ridge=0.0):
+def precisions_from_neighborhoods(neighborhoods, *, rank=None, rcond=None, ridge=0.0, factors=False):
     """Local precision (inverse covariance) matrices from point neighbourhoods.
 
     Parameters
@@ -215,24 +232,34 @@ def precisions_from_neighborhoods(neighborhoods, *, rank=None, rcond=None, ridge
         trace, so it does not depend on the scale of the activations). Penalises displacements
         normal to the local tangent space; 0.1 is a good value for noisy bursts. A constant
         neighbourhood (zero covariance) gets a zero precision, as with the pseudo-inverse.
+    factors : bool, default False
+        Return low-rank factors ``G`` with ``C_i = G_i^T G_i`` instead of the (m, m) matrices
+        (truncated pseudo-inverse only: a ridge precision has full rank m). Memory O(n q m)
+        instead of O(n m^2); pass them to ``DiffusionMaps.fit(Y, precision_factors=G)``.
 
     Returns
     -------
-    precisions : ndarray of shape (n, m, m)
-        Symmetric positive semi-definite float64 matrices.
+    precisions : ndarray of shape (n, m, m), or (n, r, m) with ``factors=True``
+        Symmetric positive semi-definite float64 matrices; with ``factors=True`` float64 factors
+        with r <= min(q - 1, m) (the largest rank kept over the points, zero rows padding the
+        others).
 
     Raises
     ------
     ValueError
         Wrong shape, no points, q < 2, NaN/inf, negative ``ridge``, ``ridge`` combined with
-        ``rank``/``rcond``, or a neighbourhood so small that its precision overflows float64 (the
-        covariance is computed on samples divided by their largest deviation, so it never
-        over- or underflows itself).
+        ``rank``/``rcond`` or with ``factors=True``, or a neighbourhood so small that its
+        precision overflows float64 (the computation runs on samples divided by their largest
+        deviation, so it never over- or underflows itself).
 
     Notes
     -----
-    The covariance is the sample covariance (ddof=1). Its rank is at most ``min(q - 1, d)``, so a
-    plain inverse does not exist; the paper uses the pseudo-inverse.
+    The covariance is the sample covariance (ddof=1), ``cov_i = D_i^T D_i / (q - 1)`` with
+    ``D_i`` the centred samples. Its rank is at most ``min(q - 1, d)``, so a plain inverse does
+    not exist; the paper uses the pseudo-inverse. With the thin SVD ``D_i = U S V^T`` the
+    eigenvalues of ``cov_i`` are ``s_k^2 / (q - 1)`` and
+    ``pinv(cov_i) = sum_k (q - 1) / s_k^2 v_k v_k^T`` over the kept k, so the factor rows are
+    ``G_ik = sqrt(q - 1) / s_k v_k^T``; no (m, m) matrix is formed on this path.
     """
     N = _as_float_stack(neighborhoods, "neighborhoods", shape="(n, q, m)")
     n, q, m = N.shape
@@ -242,49 +269,40 @@ def precisions_from_neighborhoods(neighborhoods, *, rank=None, rcond=None, ridge
         raise ValueError(f"ridge must be a non-negative number; got {ridge!r}.")
     if ridge > 0 and (rank is not None or rcond is not None):
         raise ValueError("use either ridge (Tikhonov) or rank/rcond (truncated pseudo-inverse), not both.")
+    factors = _check_flag(factors, "factors")
+    if ridge > 0 and factors:
+        raise ValueError(
+            "factors=True needs a truncated pseudo-inverse (rank and/or rcond), not ridge: a ridge "
+            "precision has full rank m, so it has no low-rank factor. Drop ridge, or pass "
+            "factors=False for the (n, m, m) precisions.")
     if rank is not None:
         rank = check_positive_int(rank, "rank", maximum=m)
-    if rcond is not None and (not isinstance(rcond, numbers.Real) or not 0 <= rcond < 1):
-        raise ValueError(f"rcond must be a number in [0, 1); got {rcond!r}.")
+    rcond = _check_rcond(rcond)
     D = N - N.mean(axis=1, keepdims=True)
-    # work with D / s (s = max |D| per point) so that the covariance neither overflows nor
-    # underflows; the precision of D is that of D / s divided by s^2
+    # work with D / s (s = max |D| per point) so that nothing over- or underflows; the precision
+    # of D is that of D / s divided by s^2
     s = np.abs(D).max(axis=(1, 2))
     s = np.where(s > 0, s, 1.0)
-    D = D / s[:, None, None]
-    cov = np.einsum("nqa,nqb->nab", D, D) / (q - 1)
+    D /= s[:, None, None]
     if ridge > 0:
+        cov = np.einsum("nqa,nqb->nab", D, D) / (q - 1)
         tr = np.trace(cov, axis1=1, axis2=2)
         # a constant neighbourhood has no scale to regularise with: its precision is 0 (as pinv)
         reg = cov + (ridge * np.where(tr > 0, tr, 1.0))[:, None, None] * np.eye(m)
         w, V = _eigh(reg)
         inv_w = np.where(tr[:, None] > 0, 1.0 / w, 0.0)
-    else:
-        w, V = _eigh(cov)
-        w = np.maximum(w, 0.0)
-        tol = (max(q, m) * np.finfo(np.float64).eps) if rcond is None else rcond
-        keep = w > tol * w[:, -1:]
-        if rank is not None:
-            keep[:, : m - rank] = False
-        inv_w = np.where(keep, 1.0 / np.where(keep, w, 1.0), 0.0)
-    C = np.einsum("nak,nk,nbk->nab", V, inv_w, V)
-    return _unscale_precisions(C, s, "neighborhoods")
+        C = np.einsum("nak,nk,nbk->nab", V, inv_w, V)
+        return _unscale_precisions(C, s, "neighborhoods")
+    _, sv, Vt = np.linalg.svd(D, full_matrices=False)  # sv descending, (n, min(q, m))
+    tol = (max(q, m) * np.finfo(np.float64).eps) if rcond is None else rcond
+    keep = sv**2 > tol * sv[:, :1] ** 2  # eigenvalues of cov above tol times the largest
+    if rank is not None:
+        keep[:, rank:] = False
+    G = _kept_factors(np.sqrt(q - 1.0) / np.where(keep, sv, 1.0), Vt, keep)
+    return _finish_factors(G, s, "neighborhoods", factors)
 
 
-def _unscale_precisions(C, s, name):
-    """C / s^2 per point, symmetrised; ValueError when the result is not representable."""
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        C = C / s[:, None, None] / s[:, None, None]
-        C = 0.5 * C + 0.5 * C.transpose(0, 2, 1)
-    if not np.isfinite(C).all():
-        bad = int(np.flatnonzero(~np.isfinite(C).all(axis=(1, 2)))[0])
-        raise ValueError(
-            f"{name}[{bad}] is so small (largest |entry| {s[bad]:.3g}) that its precision overflows "
-            "float64; rescale the activations.")
-    return C
-
-
-def precisions_from_jacobians(jacobians, *, rcond=None):
+def precisions_from_jacobians(jacobians, *, rcond=None, factors=False):
     """Local precision matrices ``C_i = pinv(J_i J_i^T)`` from Jacobians of the observation map.
 
     Parameters
@@ -297,11 +315,16 @@ def precisions_from_jacobians(jacobians, *, rcond=None):
     rcond : float, optional
         Singular values of J below ``rcond`` times the largest are treated as zero (default
         ``max(m, d) * machine epsilon``).
+    factors : bool, default False
+        Return factors ``G`` with ``C_i = G_i^T G_i`` (shape (n, r, m), r <= min(m, d)) instead of
+        the (m, m) matrices: memory O(n d m) instead of O(n m^2), for wide layers. Pass them to
+        ``DiffusionMaps.fit(Y, precision_factors=G)``.
 
     Returns
     -------
-    precisions : ndarray of shape (n, m, m)
-        Symmetric positive semi-definite, rank <= d.
+    precisions : ndarray of shape (n, m, m), or (n, r, m) with ``factors=True``
+        Symmetric positive semi-definite, rank <= d; with ``factors=True`` float64 factors, r the
+        largest rank kept over the points (zero rows pad the others).
 
     Raises
     ------
@@ -309,19 +332,75 @@ def precisions_from_jacobians(jacobians, *, rcond=None):
         Wrong shape, no points, NaN/inf, an invalid ``rcond``, or a Jacobian so small that its
         precision overflows float64. The computation runs on ``J_i / max|J_i|`` (any scale that
         does not overflow the result works).
+
+    Notes
+    -----
+    With the thin SVD ``J_i = U S V^T``, ``pinv(J_i J_i^T) = U S^-2 U^T``, so the factor rows are
+    ``G_ik = u_k^T / s_k`` over the kept singular values; no (m, m) matrix is formed on this path.
     """
     J = _as_float_stack(jacobians, "jacobians", shape="(n, m, d)")
     n, m, d = J.shape
-    if rcond is not None and (not isinstance(rcond, numbers.Real) or not 0 <= rcond < 1):
-        raise ValueError(f"rcond must be a number in [0, 1); got {rcond!r}.")
+    rcond = _check_rcond(rcond)
+    factors = _check_flag(factors, "factors")
     scale = np.abs(J).max(axis=(1, 2))
     scale = np.where(scale > 0, scale, 1.0)
-    U, s, _ = np.linalg.svd(J / scale[:, None, None], full_matrices=False)
+    U, sv, _ = np.linalg.svd(J / scale[:, None, None], full_matrices=False)
     tol = (max(m, d) * np.finfo(np.float64).eps) if rcond is None else rcond
-    keep = s > tol * s[:, :1]
-    inv_s2 = np.where(keep, 1.0 / np.where(keep, s, 1.0) ** 2, 0.0)
-    C = np.einsum("nak,nk,nbk->nab", U, inv_s2, U)
-    return _unscale_precisions(C, scale, "jacobians")
+    keep = sv > tol * sv[:, :1]
+    G = _kept_factors(1.0 / np.where(keep, sv, 1.0), U.transpose(0, 2, 1), keep)
+    return _finish_factors(G, scale, "jacobians", factors)
+
+
+def _check_rcond(rcond):
+    if rcond is not None and (isinstance(rcond, bool) or not isinstance(rcond, numbers.Real)
+                              or not 0 <= rcond < 1):
+        raise ValueError(f"rcond must be a number in [0, 1); got {rcond!r}.")
+    return rcond
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}.")
+    return bool(value)
+
+
+def _kept_factors(weights, rows, keep):
+    """Factor rows ``weights[k] * rows[k]`` for the kept k (a prefix of each point's rows), cut
+    to the largest kept count r >= 1 over the points; zero rows elsewhere. rows: (n, K, m)."""
+    r = max(1, int(keep.sum(axis=1).max()))
+    w = np.where(keep, weights, 0.0)[:, :r]
+    return np.ascontiguousarray(w[:, :, None] * rows[:, :r, :])
+
+
+def _finish_factors(G, s, name, factors):
+    """From factors of the precisions of the rescaled samples (samples / s): the factors
+    ``G / s`` (``factors=True``) or the precisions ``G^T G / s^2``; ValueError when they are not
+    representable in float64."""
+    if not factors:
+        return _unscale_precisions(np.einsum("nra,nrb->nab", G, G), s, name)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        G /= s[:, None, None]  # G is the caller's fresh array
+        # the largest entry of a PSD matrix is on its diagonal: C_aa = sum_r G_ra^2
+        diag_max = np.einsum("nra,nra->na", G, G).max(axis=1)
+    _raise_unrepresentable(np.isfinite(diag_max), s, name)
+    return G
+
+
+def _unscale_precisions(C, s, name):
+    """C / s^2 per point, symmetrised; ValueError when the result is not representable."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        C = C / s[:, None, None] / s[:, None, None]
+        C = 0.5 * C + 0.5 * C.transpose(0, 2, 1)
+    _raise_unrepresentable(np.isfinite(C).all(axis=(1, 2)), s, name)
+    return C
+
+
+def _raise_unrepresentable(ok, s, name):
+    if not ok.all():
+        bad = int(np.flatnonzero(~ok)[0])
+        raise ValueError(
+            f"{name}[{bad}] is so small (largest |entry| {s[bad]:.3g}) that its precision overflows "
+            "float64; rescale the activations.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -457,26 +536,38 @@ class DiffusionMaps(BaseEstimator):
         threads = check_n_jobs(self.n_jobs)
         return threads, resolve_device(self.device)
 
-    def _precisions(self, precisions, Y, name, n_threads=1):
+    def _precisions(self, precisions, precision_factors, Y, n_threads=1):
+        """Factors G (n, r, m) of the per-point precisions (None for the Euclidean metric), from
+        exactly one of ``precisions`` (n, m, m) and ``precision_factors`` (n, r, m)."""
+        name, fname = "precisions", "precision_factors"
+        given = [a for a, v in ((name, precisions), (fname, precision_factors)) if v is not None]
         if self.metric == "euclidean":
-            if precisions is not None:
+            if given:
                 raise ValueError(
-                    f"{name} are only used with metric='mahalanobis'; got metric='euclidean'. "
-                    f"Pass metric='mahalanobis' or drop {name}."
+                    f"{given[0]} are only used with metric='mahalanobis'; got metric='euclidean'. "
+                    f"Pass metric='mahalanobis' or drop {given[0]}."
                 )
             return None
-        if precisions is None:
+        if len(given) == 2:
             raise ValueError(
-                f"metric='mahalanobis' needs {name}: one (m, m) precision matrix per point "
-                "(see precisions_from_neighborhoods and precisions_from_jacobians)."
+                f"pass either {name} (n, m, m) or {fname} (n, r, m), not both: they describe the "
+                "same metric."
+            )
+        if not given:
+            raise ValueError(
+                f"metric='mahalanobis' needs {name}: one (m, m) precision matrix per point, or "
+                f"{fname}: one (r, m) factor G with precision G^T G per point (see "
+                "precisions_from_neighborhoods and precisions_from_jacobians)."
             )
         n, m = Y.shape
-        C = _as_float_stack(precisions, name, n=n, shape=(n, m, m))
-        return _precision_factors(C, name, n_threads)
+        if precisions is not None:
+            C = _as_float_stack(precisions, name, n=n, shape=(n, m, m))
+            return _precision_factors(C, name, n_threads)
+        return _check_factors(precision_factors, fname, n, m)
 
     # -- fit -----------------------------------------------------------------------------------
 
-    def fit(self, Y, precisions=None):
+    def fit(self, Y, precisions=None, *, precision_factors=None):
         """Compute the diffusion coordinates of the rows of ``Y``.
 
         Parameters
@@ -484,7 +575,13 @@ class DiffusionMaps(BaseEstimator):
         Y : array_like of shape (n, m)
             Points (e.g. activations of m neurons for n inputs).
         precisions : array_like of shape (n, m, m), optional
-            Per-point precision matrices; required for ``metric="mahalanobis"``, rejected otherwise.
+            Per-point precision matrices; with ``metric="mahalanobis"`` this or
+            ``precision_factors`` is required; rejected otherwise.
+        precision_factors : array_like of shape (n, r, m), optional
+            The precisions as factors, ``C_i = G_i^T G_i`` (``factors=True`` of
+            :func:`precisions_from_jacobians` / :func:`precisions_from_neighborhoods`): the same
+            metric in O(n r m) memory, for wide layers where n (m, m) matrices do not fit. Exactly
+            one of ``precisions`` and ``precision_factors``.
 
         Returns
         -------
@@ -504,7 +601,7 @@ class DiffusionMaps(BaseEstimator):
         threads, device = self._check_params()
         Y = as_float_matrix(Y, "Y", dtype=np.float64, min_rows=2)
         n, m = Y.shape
-        G = self._precisions(precisions, Y, "precisions", threads)
+        G = self._precisions(precisions, precision_factors, Y, threads)
         if self.n_neighbors is None and n > DENSE_MAX_POINTS:
             raise ValueError(
                 f"n_neighbors=None (all pairs) needs O(n^2) memory; Y has {n} points (limit "
@@ -605,9 +702,9 @@ class DiffusionMaps(BaseEstimator):
         self._eig_info = info
         return self
 
-    def fit_transform(self, Y, precisions=None):
-        """Fit and return ``embedding_``."""
-        return self.fit(Y, precisions).embedding_
+    def fit_transform(self, Y, precisions=None, *, precision_factors=None):
+        """Fit and return ``embedding_`` (arguments as in :meth:`fit`)."""
+        return self.fit(Y, precisions, precision_factors=precision_factors).embedding_
 
     def _neighbor_recall(self, dev, Y, G, idx, k, rng, threads):
         """Fraction of the kept Mahalanobis neighbours that a search over RECALL_FACTOR times
@@ -642,7 +739,7 @@ class DiffusionMaps(BaseEstimator):
 
     # -- out of sample -------------------------------------------------------------------------
 
-    def transform(self, Y_new, precisions=None):
+    def transform(self, Y_new, precisions=None, *, precision_factors=None):
         """Diffusion coordinates of new points by the Nystrom extension.
 
         ``phi_p(y) = (1 / a_p) sum_j M(y, j) phi_p(j)`` with ``M(y, j)`` the Markov kernel row of
@@ -655,6 +752,8 @@ class DiffusionMaps(BaseEstimator):
         precisions : array_like of shape (n_new, m, m), optional
             Precisions at the new points. With ``metric="mahalanobis"`` and no precisions, each
             new point gets the coordinates of its nearest (Euclidean) training point.
+        precision_factors : array_like of shape (n_new, r, m), optional
+            The new points' precisions as factors ``G_i^T G_i`` (instead of ``precisions``).
 
         Returns
         -------
@@ -679,10 +778,10 @@ class DiffusionMaps(BaseEstimator):
         dev = kernels(self.device_)
         Y, threads = self._fit_Y, self._n_threads
         n = Y.shape[0]
-        if self.metric == "mahalanobis" and precisions is None:
+        if self.metric == "mahalanobis" and precisions is None and precision_factors is None:
             idx, _ = dev.knn_sqeuclidean(Y, Yn, 1, threads)
             return self.embedding_[idx[:, 0]].copy()
-        Gq = self._precisions(precisions, Yn, "precisions", threads)
+        Gq = self._precisions(precisions, precision_factors, Yn, threads)
         G = self._fit_G
         if Gq is not None:
             r = max(G.shape[1], Gq.shape[1])
@@ -813,7 +912,8 @@ class NetworkTransformation(BaseEstimator):
             n_neighbors=self.n_neighbors, alpha=self.alpha, remove_harmonics=self.remove_harmonics,
             device=self.device, n_jobs=self.n_jobs, random_state=self.random_state)
 
-    def fit(self, Y_a, Y_b, precisions_a=None, precisions_b=None, pairs=None):
+    def fit(self, Y_a, Y_b, precisions_a=None, precisions_b=None, pairs=None, *,
+            precision_factors_a=None, precision_factors_b=None):
         """Embed both networks and estimate the orthogonal map between the embeddings.
 
         Parameters
@@ -821,10 +921,13 @@ class NetworkTransformation(BaseEstimator):
         Y_a, Y_b : array_like of shape (n_a, m_a), (n_b, m_b)
             Activations of the two networks.
         precisions_a, precisions_b : array_like of shape (n, m, m), optional
-            Per-point precisions (required for ``metric="mahalanobis"``).
+            Per-point precisions (for ``metric="mahalanobis"`` these or the factors are required).
         pairs : tuple (idx_a, idx_b), optional
             Indices of corresponding points (the same input fed to both networks); at least as many
             as the largest orthogonal block. None: row i of Y_a corresponds to row i of Y_b.
+        precision_factors_a, precision_factors_b : array_like of shape (n, r, m), optional
+            The precisions as factors ``C_i = G_i^T G_i`` (see :meth:`DiffusionMaps.fit`);
+            per network, exactly one of the precisions and the factors.
 
         Returns
         -------
@@ -833,8 +936,8 @@ class NetworkTransformation(BaseEstimator):
         if (isinstance(self.degenerate_rtol, bool) or not isinstance(self.degenerate_rtol, numbers.Real)
                 or not self.degenerate_rtol >= 0):
             raise ValueError(f"degenerate_rtol must be a non-negative number; got {self.degenerate_rtol!r}.")
-        self.dmap_a_ = self._dmap().fit(Y_a, precisions_a)
-        self.dmap_b_ = self._dmap().fit(Y_b, precisions_b)
+        self.dmap_a_ = self._dmap().fit(Y_a, precisions_a, precision_factors=precision_factors_a)
+        self.dmap_b_ = self._dmap().fit(Y_b, precisions_b, precision_factors=precision_factors_b)
         na, nb = self.dmap_a_.embedding_.shape[0], self.dmap_b_.embedding_.shape[0]
         if pairs is None:
             if na != nb:
@@ -880,7 +983,7 @@ class NetworkTransformation(BaseEstimator):
         self.blocks_ = blocks
         return self
 
-    def transform(self, Y_a_new, precisions=None):
+    def transform(self, Y_a_new, precisions=None, *, precision_factors=None):
         """Predicted activations of network B for new activations of network A.
 
         Parameters
@@ -888,13 +991,15 @@ class NetworkTransformation(BaseEstimator):
         Y_a_new : array_like of shape (n_new, m_a)
         precisions : array_like of shape (n_new, m_a, m_a), optional
             Precisions at the new points (Nystrom); without them, nearest-neighbour embedding.
+        precision_factors : array_like of shape (n_new, r, m_a), optional
+            The same as factors ``G_i^T G_i`` (instead of ``precisions``).
 
         Returns
         -------
         Y_b_hat : ndarray of shape (n_new, m_b)
         """
         check_is_fitted(self, "orthogonal_")
-        phi = self.dmap_a_.transform(Y_a_new, precisions)
+        phi = self.dmap_a_.transform(Y_a_new, precisions, precision_factors=precision_factors)
         if not np.isfinite(phi).all():
             raise ValueError(
                 f"the Nystrom extension of network A is not finite: eigenvalue(s) "
