@@ -81,7 +81,7 @@ def test_base_estimator_params():
     assert t.get_params(deep=False) == {"a": 3, "b": "x", "inner": t.inner}
     assert t.get_params()["inner__b"] == "y"
     assert t.set_params(a=5, inner__a=7) is t and t.a == 5 and t.inner.a == 7
-    with pytest.raises(ValueError, match="Invalid parameter 'c' for Toy"):
+    with pytest.raises(ValueError, match="Invalid parameter 'c' for estimator Toy"):
         t.set_params(c=1)
     assert repr(Toy(a=2)) == "Toy(a=2)"
     with pytest.raises(NotFittedError, match="not fitted yet"):

@@ -1,89 +1,80 @@
-"""A minimal scikit-learn style base estimator: parameters come from ``__init__``'s signature."""
+"""The estimator base: scikit-learn's ``BaseEstimator``, the fitted-state check and the per-fit input
+bookkeeping (feature count and names) that every latentbridge estimator shares.
+
+latentbridge's estimators are scikit-learn estimators: ``get_params``/``set_params``, ``clone``,
+``repr`` and ``__sklearn_tags__`` come from :class:`sklearn.base.BaseEstimator`, so they work in
+pipelines, grid searches and ``cross_val_score``. What is ours is the array rule
+(:func:`latentbridge._validation.as_float_matrix`: float32 kept, NaN/inf and non-numeric input
+rejected with messages that name the argument) and :class:`NotFittedError`, a subclass of
+scikit-learn's, so ``except sklearn.exceptions.NotFittedError`` catches it too.
+"""
 
 from __future__ import annotations
 
-import inspect
+from sklearn.base import BaseEstimator as _SklearnBaseEstimator
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+from sklearn.utils.validation import check_is_fitted as _sklearn_check_is_fitted
+from sklearn.utils.validation import validate_data
 
-__all__ = ["BaseEstimator", "NotFittedError", "check_is_fitted"]
+from ._validation import as_float_matrix
+
+__all__ = ["BaseEstimator", "NotFittedError", "check_is_fitted", "check_features",
+           "record_features"]
 
 
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a method that needs a fitted estimator is called before ``fit``."""
+class NotFittedError(_SklearnNotFittedError):
+    """Raised when a method that needs a fitted estimator is called before ``fit``.
 
-
-class BaseEstimator:
-    """Base class: ``get_params``/``set_params``/``__repr__`` from the ``__init__`` signature.
-
-    Subclasses store their parameters unchanged in ``__init__`` (no validation there) and set
-    fitted attributes, whose names end with an underscore, in ``fit``.
+    A subclass of :class:`sklearn.exceptions.NotFittedError` (itself a ValueError and an
+    AttributeError).
     """
 
-    @classmethod
-    def _param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        )
 
-    def get_params(self, deep=True):
-        """Parameters of this estimator (nested estimators' as ``name__param`` when deep)."""
-        out = {}
-        for name in self._param_names():
-            value = getattr(self, name)
-            out[name] = value
-            if deep and hasattr(value, "get_params") and not isinstance(value, type):
-                out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
-        return out
+class BaseEstimator(_SklearnBaseEstimator):
+    """Base class of every latentbridge estimator: :class:`sklearn.base.BaseEstimator`.
 
-    def set_params(self, **params):
-        """Set parameters (``name__param`` reaches nested estimators); returns ``self``."""
-        valid = self._param_names()
-        nested = {}
-        for key, value in params.items():
-            name, _, sub = key.partition("__")
-            if name not in valid:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for {type(self).__name__}; valid parameters "
-                    f"are {valid}."
-                )
-            if sub:
-                nested.setdefault(name, {})[sub] = value
-            else:
-                setattr(self, name, value)
-        for name, sub in nested.items():
-            getattr(self, name).set_params(**sub)
-        return self
-
-    def __repr__(self):
-        sig = inspect.signature(type(self).__init__)
-        parts = []
-        for name in self._param_names():
-            value = getattr(self, name)
-            default = sig.parameters[name].default
-            if default is inspect.Parameter.empty or not _same(value, default):
-                parts.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(parts)})"
-
-
-def _same(a, b):
-    try:
-        return bool(a == b) if type(a) is type(b) else a is b
-    except Exception:  # arrays and other objects without a scalar ==
-        return a is b
+    Subclasses store their parameters unchanged in ``__init__`` (no validation there, scikit-learn's
+    rule) and set fitted attributes, whose names end with an underscore, in ``fit``. Mixins
+    (``RegressorMixin``, ``TransformerMixin``, ...) go to the left of this class.
+    """
 
 
 def check_is_fitted(estimator, attributes=None):
-    """Raise :class:`NotFittedError` unless ``fit`` has set the fitted attributes."""
-    if attributes is None:
-        fitted = [k for k in vars(estimator) if k.endswith("_") and not k.startswith("__")]
-    else:
-        attributes = [attributes] if isinstance(attributes, str) else list(attributes)
-        fitted = [a for a in attributes if hasattr(estimator, a)]
-        fitted = fitted if len(fitted) == len(attributes) else []
-    if not fitted:
-        raise NotFittedError(
-            f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
-            "appropriate arguments before using this estimator."
-        )
+    """Raise :class:`NotFittedError` unless ``fit`` has set the fitted attributes.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+    attributes : str or list of str, optional
+        Attributes that must all exist; by default any attribute ending with ``_`` (or
+        ``__sklearn_is_fitted__``) shows that the estimator is fitted (scikit-learn's rule).
+    """
+    try:
+        _sklearn_check_is_fitted(estimator, attributes)
+    except _SklearnNotFittedError as exc:
+        raise NotFittedError(str(exc)) from None
+
+
+def check_features(estimator, X, *, reset, name="X", min_rows=1):
+    """``as_float_matrix(X)`` plus scikit-learn's bookkeeping of the input's columns.
+
+    With ``reset=True`` (in ``fit``) sets ``n_features_in_`` and, for a dataframe with string
+    column names, ``feature_names_in_``; with ``reset=False`` (``transform``/``predict``) raises
+    ValueError when the number of columns differs from the fitted one and warns when the column
+    names differ.
+
+    Returns
+    -------
+    ndarray (n, p), float32 or float64, C-contiguous (see ``as_float_matrix``).
+    """
+    X_checked = as_float_matrix(X, name, min_rows=min_rows)
+    record_features(estimator, X, reset=reset)
+    return X_checked
+
+
+def record_features(estimator, X, *, reset):
+    """scikit-learn's feature bookkeeping for an ``X`` already checked by ``as_float_matrix``.
+
+    The raw ``X`` is passed because it still carries a dataframe's column names.
+    """
+    validate_data(estimator, X, skip_check_array=True, reset=reset)

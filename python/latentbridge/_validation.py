@@ -25,6 +25,8 @@ __all__ = [
     "result_dtype",
     "check_n_jobs",
     "check_same_rows",
+    "check_scalar",
+    "check_bool",
     "check_positive_int",
     "check_choice",
     "check_random_state",
@@ -155,15 +157,78 @@ def check_n_jobs(n_jobs):
     return min(n_jobs, max(64, 4 * n_cpu)) if n_jobs > 0 else max(1, n_cpu + 1 + n_jobs)
 
 
-def check_positive_int(value, name, *, minimum=1, maximum=None):
-    """Return ``value`` as int after checking minimum <= value (<= maximum)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {value!r} ({type(value).__name__}).")
-    value = int(value)
-    if value < minimum or (maximum is not None and value > maximum):
-        rng = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be {rng}; got {value}.")
+_KINDS = {"real": (numbers.Real, "a real number"), "int": (numbers.Integral, "an integer")}
+
+
+def check_scalar(value, name, *, kind="real", minimum=None, maximum=None, include_minimum=True,
+                 include_maximum=True, finite=True):
+    """Return ``value`` as a Python float or int after checking its type, then its range.
+
+    The one rule for scalar parameters: a value of the wrong type raises ``TypeError``; a value of
+    the right type outside the accepted range raises ``ValueError``. Strings never pass as numbers
+    (``"1.0"`` is a TypeError), and neither do booleans (``True`` is not 1) nor 0-d arrays.
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    name : str
+        Name of the parameter, used in the messages.
+    kind : {"real", "int"}, default "real"
+        ``"real"`` accepts any ``numbers.Real`` (Python and numpy floats and integers) and returns a
+        float; ``"int"`` accepts ``numbers.Integral`` and returns an int.
+    minimum, maximum : number, optional
+        Bounds of the accepted range (none when None).
+    include_minimum, include_maximum : bool, default True
+        Whether the bounds themselves are accepted (``[minimum, ...`` versus ``(minimum, ...``).
+    finite : bool, default True
+        Reject infinity (``"real"`` only; NaN is always rejected) with ValueError.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not of ``kind`` (strings, booleans, None, arrays, ...).
+    ValueError
+        NaN, infinity (when ``finite``) or a value outside the range.
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"internal: kind must be one of {tuple(_KINDS)}; got {kind!r}")
+    base, description = _KINDS[kind]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, base):
+        raise TypeError(f"{name} must be {description}; got {value!r} ({type(value).__name__}).")
+    value = int(value) if kind == "int" else float(value)
+    if kind == "real" and (np.isnan(value) or (finite and np.isinf(value))):
+        raise ValueError(f"{name} must be a finite number; got {value!r}.")
+    low_ok = minimum is None or (value >= minimum if include_minimum else value > minimum)
+    high_ok = maximum is None or (value <= maximum if include_maximum else value < maximum)
+    if not (low_ok and high_ok):
+        accepted = _describe_range(minimum, maximum, include_minimum, include_maximum)
+        raise ValueError(f"{name} must be {accepted}; got {value!r}.")
     return value
+
+
+def _describe_range(minimum, maximum, include_minimum, include_maximum):
+    if maximum is None:
+        return f"{'>=' if include_minimum else '>'} {minimum}"
+    if minimum is None:
+        return f"{'<=' if include_maximum else '<'} {maximum}"
+    return (f"in {'[' if include_minimum else '('}{minimum}, {maximum}"
+            f"{']' if include_maximum else ')'}")
+
+
+def check_bool(value, name):
+    """Return ``value`` as a bool; TypeError unless it is ``True``/``False`` (or a numpy bool).
+
+    Integers, strings and None are rejected: ``0``/``"no"`` are not silently read as booleans.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__}).")
+    return bool(value)
+
+
+def check_positive_int(value, name, *, minimum=1, maximum=None):
+    """Return ``value`` as int after checking minimum <= value (<= maximum) (:func:`check_scalar`)."""
+    return check_scalar(value, name, kind="int", minimum=minimum, maximum=maximum)
 
 
 def check_choice(value, name, choices):

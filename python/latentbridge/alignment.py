@@ -1,11 +1,13 @@
 """Maps between latent spaces, fitted from paired (or class-labelled) samples.
 
-Every estimator follows scikit-learn: ``fit(X, Y)`` learns the map from X's space (n, p) to Y's
-space (n, q), ``transform(X)`` returns the prediction of Y, ``score(X, Y)`` is the coefficient of
-determination R^2 averaged over Y's columns (scikit-learn's ``r2_score`` convention), and
-``get_params``/``set_params`` come from :class:`~latentbridge._base.BaseEstimator`. Every affine map
-is exposed the same way: ``coef_`` of shape (q, p) and ``intercept_`` of shape (q,), so that
-``transform(X) = X @ coef_.T + intercept_``.
+Every estimator is a scikit-learn estimator (regressor, transformer, multi-output): ``fit(X, Y)``
+learns the map from X's space (n, p) to Y's space (n, q), ``transform(X)`` returns the prediction of
+Y as an (n, q) matrix, ``predict(X)`` the same shaped like the ``Y`` of ``fit`` (1-D when ``Y`` was
+1-D), and ``score(X, Y)`` is scikit-learn's ``RegressorMixin.score``: the coefficient of
+determination ``R^2 = 1 - sum_i (y_ij - p_ij)^2 / sum_i (y_ij - mean_j)^2`` averaged uniformly over
+Y's columns (``r2_score(..., multioutput="uniform_average")``; a constant column counts 1 when
+predicted exactly, else 0). Every affine map is exposed the same way: ``coef_`` of shape (q, p) and
+``intercept_`` of shape (q,), so that ``transform(X) = X @ coef_.T + intercept_``.
 
 Statistics are formed in float64 (streamed through :class:`~latentbridge._stats.CrossStats`); the
 output of ``transform`` is float32 only when the input is float32.
@@ -26,13 +28,22 @@ import warnings
 
 import numpy as np
 
-from ._base import BaseEstimator, check_is_fitted
+from sklearn.base import (
+    ClassNamePrefixFeaturesOutMixin,
+    MultiOutputMixin,
+    RegressorMixin,
+    TransformerMixin,
+)
+
+from ._base import BaseEstimator, check_features, check_is_fitted, record_features
 from ._stats import CrossStats, backend_for
 from ._validation import (
     as_float_matrix,
+    check_bool,
     check_n_jobs,
     check_positive_int,
     check_same_rows,
+    check_scalar,
 )
 
 __all__ = [
@@ -48,84 +59,76 @@ __all__ = [
 
 # ---- shared helpers ---------------------------------------------------------------------------
 
-def _pair(X, Y, *, min_rows=1):
+def _pair(estimator, X, Y, *, reset, min_rows=1, spaces=None):
+    """X (n, p) and Y (n, q) as float matrices; a 1-D Y is one target column.
+
+    Returns ``(X_checked, Y_checked, y_is_1d)``. ``reset`` (re)sets the fitted feature count and
+    names (scikit-learn's bookkeeping); ``spaces=(p, q)`` requires those widths (later chunks of
+    ``partial_fit``).
+    """
+    X_raw = X
     X = as_float_matrix(X, "X", min_rows=min_rows)
-    Y = as_float_matrix(Y, "Y", min_rows=min_rows)
+    if Y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y is None: pass "
+            "Y (n_samples, n_targets), the rows paired with those of X."
+        )
+    y_is_1d = np.ndim(Y) == 1
+    Y = as_float_matrix(np.reshape(Y, (-1, 1)) if y_is_1d else Y, "Y", min_rows=min_rows)
     check_same_rows(X, Y)
-    return X, Y
+    if spaces is not None and (X.shape[1], Y.shape[1]) != tuple(spaces):
+        raise ValueError(
+            f"partial_fit chunk has shapes X (.., {X.shape[1]}), Y (.., {Y.shape[1]}) but "
+            f"earlier chunks had {tuple(spaces)}; every chunk must come from the same spaces."
+        )
+    record_features(estimator, X_raw, reset=reset)
+    return X, Y, y_is_1d
 
 
-def _r2(Y, P):
-    """Coefficient of determination averaged over columns (scikit-learn's r2_score)."""
-    Y = np.asarray(Y, dtype=np.float64)
-    P = np.asarray(P, dtype=np.float64)
-    ss_res = ((Y - P) ** 2).sum(axis=0)
-    ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
-    out = np.ones_like(ss_res)
-    ok = ss_tot > 0
-    out[ok] = 1.0 - ss_res[ok] / ss_tot[ok]
-    out[~ok & (ss_res > 0)] = 0.0
-    return float(out.mean())
+class _FittedOutputs:
+    """Output feature names ``<classname>0, <classname>1, ...`` for ``set_output``/pipelines.
+
+    The number of outputs is ``n_targets_`` (the columns of the fitted target space).
+    """
+
+    @property
+    def _n_features_out(self):
+        return self.n_targets_
 
 
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {value!r}.")
-    return bool(value)
+class _AffineMap(_FittedOutputs, ClassNamePrefixFeaturesOutMixin, MultiOutputMixin,
+                 RegressorMixin, TransformerMixin, BaseEstimator):
+    """transform/predict of a fitted affine map ``X @ coef_.T + intercept_``.
 
+    A regressor (``score`` is RegressorMixin's uniform-average R^2) and a transformer (the map
+    into the target space, always (n, q)); multi-output.
+    """
 
-def _check_alpha(alpha, name="alpha"):
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a non-negative number; got {alpha!r}.") from None
-    if not np.isfinite(a) or a < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; got {alpha!r}.")
-    return a
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
-
-class _AffineMap(BaseEstimator):
-    """transform/score/fit_transform of a fitted affine map ``X @ coef_.T + intercept_``."""
-
-    def _check_X(self, X):
+    def _map(self, X):
         check_is_fitted(self, "coef_")
-        X = as_float_matrix(X, "X")
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features but {type(self).__name__} was fitted with "
-                f"{self.n_features_in_}; pass data from the same space as in fit."
-            )
-        return X
-
-    def transform(self, X):
-        """Map rows of X (n, p) into the target space: returns (n, q)."""
-        X = self._check_X(X)
+        X = check_features(self, X, reset=False)
         out = X.astype(np.float64, copy=False) @ self.coef_.T + self.intercept_
         return out.astype(X.dtype, copy=False)
 
+    def transform(self, X):
+        """Map rows of X (n, p) into the target space: returns (n, q)."""
+        return self._map(X)
+
     def predict(self, X):
-        """Alias of :meth:`transform` (scikit-learn regressor API)."""
-        return self.transform(X)
+        """The map of X shaped like the ``Y`` of ``fit``: (n, q), or (n,) when ``Y`` was 1-D."""
+        out = self._map(X)
+        return out.ravel() if self._y_is_1d else out
 
-    def fit_transform(self, X, Y):
-        """``fit(X, Y).transform(X)``."""
-        return self.fit(X, Y).transform(X)
-
-    def score(self, X, Y):
-        """R^2 of ``transform(X)`` against Y, averaged over Y's columns."""
-        P = self.transform(X)
-        Y = as_float_matrix(Y, "Y")
-        check_same_rows(P, Y, ("X", "Y"))
-        if Y.shape[1] != P.shape[1]:
-            raise ValueError(f"Y must have {P.shape[1]} columns (the fitted target space); got "
-                             f"{Y.shape[1]}.")
-        return _r2(Y, P)
-
-    def _set_affine(self, coef, intercept, n_features):
+    def _set_affine(self, coef, intercept, y_is_1d=False):
         self.coef_ = np.ascontiguousarray(coef, dtype=np.float64)
         self.intercept_ = np.asarray(intercept, dtype=np.float64).reshape(-1)
-        self.n_features_in_ = int(n_features)
         self.n_targets_ = int(self.coef_.shape[0])
+        self._y_is_1d = bool(y_is_1d)
 
 
 # ---- Procrustes ------------------------------------------------------------------------------
@@ -171,9 +174,9 @@ class Procrustes(_AffineMap):
 
     def fit(self, X, Y):
         """Fit the map from paired rows of X (n, p) and Y (n, q)."""
-        scale = _check_bool(self.scale, "scale")
-        center = _check_bool(self.center, "center")
-        X, Y = _pair(X, Y)
+        scale = check_bool(self.scale, "scale")
+        center = check_bool(self.center, "center")
+        X, Y, y_is_1d = _pair(self, X, Y, reset=True)
         p, q = X.shape[1], Y.shape[1]
         if center:
             st = CrossStats(p, q, want_xx=False)
@@ -192,7 +195,7 @@ class Procrustes(_AffineMap):
         self.rotation_, self.scale_ = R, s
         self.mean_x_, self.mean_y_ = mx, my
         coef = s * R.T
-        self._set_affine(coef, my - mx @ coef.T, p)
+        self._set_affine(coef, my - mx @ coef.T, y_is_1d)
         return self
 
 
@@ -225,15 +228,15 @@ class LinearMap(_AffineMap):
         """Fit from paired rows of X (n, p) and Y (n, q)."""
         from scipy.linalg import lstsq
 
-        fit_intercept = _check_bool(self.fit_intercept, "fit_intercept")
-        X, Y = _pair(X, Y)
+        fit_intercept = check_bool(self.fit_intercept, "fit_intercept")
+        X, Y, y_is_1d = _pair(self, X, Y, reset=True)
         X64 = X.astype(np.float64)
         Y64 = Y.astype(np.float64)
         mx = X64.mean(axis=0) if fit_intercept else np.zeros(X.shape[1])
         my = Y64.mean(axis=0) if fit_intercept else np.zeros(Y.shape[1])
         W, _, rank, _ = lstsq(X64 - mx, Y64 - my, lapack_driver="gelsd")
         self.rank_ = int(rank)
-        self._set_affine(W.T, my - mx @ W, X.shape[1])
+        self._set_affine(W.T, my - mx @ W, y_is_1d)
         return self
 
 
@@ -300,16 +303,17 @@ class RidgeMap(_AffineMap):
         self.device = device
 
     def _check_params(self):
-        _check_bool(self.fit_intercept, "fit_intercept")
+        check_bool(self.fit_intercept, "fit_intercept")
         if self.alphas is None:
-            return None, _check_alpha(self.alpha)
-        try:
-            alphas = np.asarray(self.alphas, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            raise TypeError(f"alphas must be a sequence of numbers; got {self.alphas!r}.") from None
-        if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
-            raise ValueError(f"alphas must be a non-empty sequence of finite numbers >= 0; got "
-                             f"{self.alphas!r}.")
+            return None, check_scalar(self.alpha, "alpha", minimum=0.0)
+        if isinstance(self.alphas, (str, bytes)) or not np.iterable(self.alphas):
+            raise TypeError(f"alphas must be a sequence of numbers; got {self.alphas!r}.")
+        candidates = np.asarray(self.alphas, dtype=object).reshape(-1)
+        if candidates.size == 0:
+            raise ValueError("alphas must be a non-empty sequence of finite numbers >= 0; got an "
+                             "empty one.")
+        alphas = np.array([check_scalar(a, f"alphas[{i}]", minimum=0.0)
+                           for i, a in enumerate(candidates)])
         return alphas, None
 
     def fit(self, X, Y):
@@ -320,16 +324,13 @@ class RidgeMap(_AffineMap):
     def partial_fit(self, X, Y):
         """Add a chunk of paired rows to the statistics and re-solve."""
         self._check_params()
-        X, Y = _pair(X, Y)
-        st = getattr(self, "stats_", None)
+        st = self.__dict__.get("stats_")
+        X, Y, y_is_1d = _pair(self, X, Y, reset=st is None,
+                              spaces=None if st is None else (st.p, st.q))
         if st is None:
             st = CrossStats(X.shape[1], Y.shape[1], n_threads=check_n_jobs(self.n_jobs),
                             backend=backend_for(self.device))
-        elif X.shape[1] != st.p or Y.shape[1] != st.q:
-            raise ValueError(
-                f"partial_fit chunk has shapes X (.., {X.shape[1]}), Y (.., {Y.shape[1]}) but "
-                f"earlier chunks had ({st.p}, {st.q}); every chunk must come from the same spaces."
-            )
+            self._y_is_1d = y_is_1d
         st.update(X, Y)
         self.stats_ = st
         for name in self._LAZY:         # solved on first use (one O(p^3) solve, not per chunk)
@@ -337,8 +338,7 @@ class RidgeMap(_AffineMap):
         self._solved = False
         return self
 
-    _LAZY = ("coef_", "intercept_", "alpha_", "cv_values_", "n_targets_", "n_samples_seen_",
-             "n_features_in_")
+    _LAZY = ("coef_", "intercept_", "alpha_", "cv_values_", "n_targets_", "n_samples_seen_")
 
     def __getattr__(self, name):
         # Fitted attributes after partial_fit are computed when first read.
@@ -398,7 +398,7 @@ class RidgeMap(_AffineMap):
             W = V @ (VB * inv[:, None])   # minimum-norm least squares
         self.alpha_ = alpha
         self.n_samples_seen_ = n
-        self._set_affine(W.T, my - mx @ W, p)
+        self._set_affine(W.T, my - mx @ W, self._y_is_1d)
 
 
 # ---- analytic map and class means -----------------------------------------------------------
@@ -460,7 +460,8 @@ def analytic_map(W_A, W_B, b_A=None, b_B=None):
     coef = (W_A.T @ P).T                 # (d_B, d_A)
     intercept = (b_A - b_B) @ P
     M = LinearMap()
-    M._set_affine(coef, intercept, W_A.shape[1])
+    M._set_affine(coef, intercept)
+    M.n_features_in_ = W_A.shape[1]
     M.rank_ = rank
     return M
 
@@ -504,7 +505,7 @@ def _labels(y, n, name):
 
 # ---- ICP ------------------------------------------------------------------------------------
 
-class ICP(BaseEstimator):
+class ICP(_FittedOutputs, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Iterative closest point alignment of two unpaired point sets.
 
     Alternates (1) nearest neighbours of the mapped source rows among the target rows (restricted
@@ -549,10 +550,15 @@ class ICP(BaseEstimator):
         Without labels the start is the identity map (needs p == q); with labels it is the
         estimator fitted on the class means (both sets must contain every class).
         """
-        class_restricted = _check_bool(self.class_restricted, "class_restricted")
+        class_restricted = check_bool(self.class_restricted, "class_restricted")
         max_iter = check_positive_int(self.max_iter, "max_iter")
-        tol = _check_alpha(self.tol, "tol")
-        X = as_float_matrix(X, "X")
+        tol = check_scalar(self.tol, "tol", minimum=0.0)
+        X = check_features(self, X, reset=True)
+        if Y is None:
+            raise ValueError(
+                "ICP requires y to be passed, but the target y is None: pass Y (m, q), the target "
+                "point set (its rows need not be paired with those of X)."
+            )
         Y = as_float_matrix(Y, "Y")
         if (labels_x is None) != (labels_y is None):
             raise ValueError("pass both labels_x and labels_y, or neither.")
@@ -600,13 +606,19 @@ class ICP(BaseEstimator):
         self.converged_ = converged
         self.history_ = np.asarray(history)
         self.matches_ = matches
-        self.n_features_in_ = X.shape[1]
+        self.n_targets_ = Y.shape[1]
         return self
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
     def transform(self, X):
-        """Map X with the fitted inner estimator."""
+        """Map X (n, p) with the fitted inner estimator: returns (n, q)."""
         check_is_fitted(self, "estimator_")
-        return self.estimator_.transform(X)
+        X = check_features(self, X, reset=False)
+        return np.asarray(self.estimator_.transform(X))
 
 
 def _nearest(Z, Y, groups, block=2048):
@@ -637,7 +649,7 @@ class StitchingMLP(_AffineMap):
     """Non-linear stitching baseline: a 3-layer ReLU MLP ``l -> k l -> k l -> q``.
 
     The baseline of Lähner & Moeller (k = 1, 2, 4), trained with scikit-learn's ``MLPRegressor``
-    (optional dependency: ``pip install scikit-learn``) on standardised inputs, squared loss, Adam.
+    on standardised inputs and targets, squared loss, Adam.
 
     Parameters
     ----------
@@ -665,15 +677,14 @@ class StitchingMLP(_AffineMap):
 
     def fit(self, X, Y):
         """Train the MLP on paired rows of X (n, p) and Y (n, q)."""
-        try:
-            from sklearn.neural_network import MLPRegressor
-        except ImportError:
-            raise ImportError(
-                "StitchingMLP needs scikit-learn: pip install scikit-learn "
-                "(or latentbridge[sklearn])."
-            ) from None
+        from sklearn.neural_network import MLPRegressor
+
         k = check_positive_int(self.k, "k")
-        X, Y = _pair(X, Y, min_rows=2)
+        alpha = check_scalar(self.alpha, "alpha", minimum=0.0)
+        max_iter = check_positive_int(self.max_iter, "max_iter")
+        learning_rate_init = check_scalar(self.learning_rate_init, "learning_rate_init",
+                                          minimum=0.0, include_minimum=False)
+        X, Y, y_is_1d = _pair(self, X, Y, reset=True, min_rows=2)
         X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
         self.x_mean_, self.x_std_ = X64.mean(0), X64.std(0)
         self.x_std_[self.x_std_ == 0] = 1.0
@@ -682,21 +693,17 @@ class StitchingMLP(_AffineMap):
         width = k * X.shape[1]
         self.mlp_ = MLPRegressor(
             hidden_layer_sizes=(width, width), activation="relu", solver="adam",
-            alpha=_check_alpha(self.alpha), max_iter=check_positive_int(self.max_iter, "max_iter"),
-            learning_rate_init=float(self.learning_rate_init), random_state=self.random_state,
+            alpha=alpha, max_iter=max_iter, learning_rate_init=learning_rate_init,
+            random_state=self.random_state,
         )
         self.mlp_.fit((X64 - self.x_mean_) / self.x_std_, (Y64 - self.y_mean_) / self.y_std_)
-        self.n_features_in_ = X.shape[1]
         self.n_targets_ = Y.shape[1]
+        self._y_is_1d = y_is_1d
         return self
 
-    def transform(self, X):
-        """Map rows of X (n, p) to (n, q)."""
+    def _map(self, X):
         check_is_fitted(self, "mlp_")
-        X = as_float_matrix(X, "X")
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features but StitchingMLP was fitted with "
-                             f"{self.n_features_in_}.")
+        X = check_features(self, X, reset=False)
         Z = self.mlp_.predict((X.astype(np.float64) - self.x_mean_) / self.x_std_)
         Z = Z.reshape(X.shape[0], -1) * self.y_std_ + self.y_mean_
         return Z.astype(X.dtype, copy=False)
