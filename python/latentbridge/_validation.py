@@ -20,6 +20,8 @@ import os
 
 import numpy as np
 
+from ._interop import is_cuda_array
+
 __all__ = [
     "as_float_matrix",
     "result_dtype",
@@ -91,7 +93,7 @@ def as_float_matrix(X, name="X", *, dtype=None, min_rows=1, min_cols=1, allow_no
     """
     if isinstance(X, (str, bytes)):
         raise TypeError(f"{name} must be a numeric 2-D array; got a {type(X).__name__}.")
-    if hasattr(X, "__cuda_array_interface__") and not isinstance(X, np.ndarray):
+    if is_cuda_array(X):
         raise TypeError(
             f"{name} is a GPU array; this function takes host arrays. Move it with .cpu().numpy() "
             "(torch) or .get() (cupy)."

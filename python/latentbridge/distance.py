@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend
+from ._interop import cuda_array_info, cuda_framework, is_cuda_array
 from ._validation import (
     as_float_matrix,
     check_allocation,
@@ -79,7 +80,7 @@ def pairwise_distances(X, Y=None, *, metric="euclidean", device="auto", n_jobs=N
            [5., 0.]])
     """
     check_choice(metric, "metric", METRICS)
-    if _is_device_array(X) or (Y is not None and _is_device_array(Y)):
+    if is_cuda_array(X) or (Y is not None and is_cuda_array(Y)):
         return _pairwise_device_array(X, Y, metric, device)
     n_threads = check_n_jobs(n_jobs)
     dtype = result_dtype(_float_probe(X), None if Y is None else _float_probe(Y))
@@ -134,20 +135,6 @@ def _float_probe(A):
 
 # ---- torch / cupy CUDA arrays: computed where they live, returned there -----------------------------
 
-def _is_device_array(A):
-    return hasattr(A, "__cuda_array_interface__") and not isinstance(A, np.ndarray)
-
-
-def _framework(A):
-    mod = type(A).__module__.split(".")[0]
-    if mod not in ("torch", "cupy"):
-        raise TypeError(
-            f"GPU arrays of type {type(A).__module__}.{type(A).__name__} are not supported; pass a "
-            "torch tensor, a cupy array or a numpy array."
-        )
-    return mod
-
-
 def _pairwise_device_array(X, Y, metric, device):
     if device == "cpu":
         raise ValueError(
@@ -158,31 +145,11 @@ def _pairwise_device_array(X, Y, metric, device):
     from . import _cuda
 
     arrays = [X] if Y is None else [X, Y]
-    fw = {_framework(a) for a in arrays}
-    if len(fw) != 1 or not all(_is_device_array(a) for a in arrays):
+    fw = {cuda_framework(a) for a in arrays}
+    if len(fw) != 1 or not all(is_cuda_array(a) for a in arrays):
         raise TypeError("X and Y must both be CUDA arrays of the same framework (torch or cupy).")
     fw = fw.pop()
-    infos = []
-    for name, a in zip(("X", "Y"), arrays):
-        cai = a.__cuda_array_interface__
-        shape, typestr = tuple(cai["shape"]), cai["typestr"]
-        if len(shape) != 2:
-            raise ValueError(f"{name} must be 2-D with shape (n_samples, n_features); got {shape}.")
-        if typestr not in ("<f4", "<f8"):
-            raise TypeError(
-                f"{name} on the GPU must be float32 or float64; got typestr {typestr}. Convert it "
-                "on the device first (x.float() / x.double())."
-            )
-        itemsize = int(typestr[-1])
-        strides = cai.get("strides")
-        if strides is not None and tuple(strides) != (shape[1] * itemsize, itemsize) and shape[0] > 1:
-            raise ValueError(f"{name} must be C-contiguous on the device; call .contiguous() first.")
-        if shape[0] == 0 or shape[1] == 0:
-            raise ValueError(f"{name} is empty (shape {shape}); at least one row and column needed.")
-        finite = bool(a.isfinite().all()) if fw == "torch" else bool(__import__("cupy").isfinite(a).all())
-        if not finite:
-            raise ValueError(f"{name} contains NaN or infinity.")
-        infos.append((cai["data"][0], shape, typestr))
+    infos = [cuda_array_info(a, name) for name, a in zip(("X", "Y"), arrays)]
     if len(infos) == 2:
         if infos[0][2] != infos[1][2]:
             raise TypeError("X and Y on the GPU must have the same dtype; convert one of them.")

@@ -12,11 +12,11 @@ live in the same coordinates and can be compared or stitched directly.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
-from ._base import BaseEstimator, check_is_fitted
+from ._base import BaseEstimator, check_is_fitted, record_features
+from ._interop import as_host_matrix, tensor_module, to_numpy
 from ._validation import as_float_matrix, check_choice, check_positive_int
 
 __all__ = ["relative_representation", "geodesic_energies", "RelativeGeodesic"]
@@ -68,35 +68,6 @@ def relative_representation(X, anchors, *, similarity="cosine"):
     return -pairwise_distances(X, A, metric="euclidean")
 
 
-# ---- decoders of any framework -----------------------------------------------------------------
-
-def _framework(arr):
-    """numpy, or the module of a torch/cupy-like array (duck-typed; nothing imported here)."""
-    if isinstance(arr, np.ndarray):
-        return None
-    root = type(arr).__module__.split(".")[0]
-    mod = sys.modules.get(root)
-    if mod is not None and hasattr(mod, "as_tensor") and hasattr(arr, "detach"):
-        return mod
-    return None
-
-
-def _to_numpy(out):
-    if isinstance(out, np.ndarray):
-        return out
-    if hasattr(out, "detach"):           # torch
-        return out.detach().cpu().numpy()
-    if hasattr(out, "get") and hasattr(out, "__cuda_array_interface__"):  # cupy
-        return out.get()
-    return np.asarray(out)
-
-
-def _as_host(A, name):
-    fw = _framework(A)
-    return (as_float_matrix(_to_numpy(A) if fw is not None else A, name), fw,
-            A if fw is not None else None)
-
-
 def geodesic_energies(Z, anchors, decoder, *, n_steps=8, batch_size=4096, quantity="energy",
                       output_metric="euclidean"):
     """Pullback length or energy of the straight latent path from each row of Z to each anchor.
@@ -146,8 +117,8 @@ def geodesic_energies(Z, anchors, decoder, *, n_steps=8, batch_size=4096, quanti
     batch_size = check_positive_int(batch_size, "batch_size", minimum=n_steps + 1)
     check_choice(quantity, "quantity", QUANTITIES)
     check_choice(output_metric, "output_metric", OUTPUT_METRICS)
-    Zh, fw, Zref = _as_host(Z, "Z")
-    Ah, _, _ = _as_host(anchors, "anchors")
+    Zh, fw = as_host_matrix(Z, "Z")
+    Ah, _ = as_host_matrix(anchors, "anchors")
     _same_dims(Zh, Ah)
     n, m, d = Zh.shape[0], Ah.shape[0], Zh.shape[1]
     t = np.linspace(0.0, 1.0, n_steps + 1)
@@ -162,7 +133,7 @@ def geodesic_energies(Z, anchors, decoder, *, n_steps=8, batch_size=4096, quanti
         pts = pts.reshape(-1, d).astype(Zh.dtype, copy=False)
         n_pts = pts.shape[0]
         if fw is not None:
-            pts = fw.as_tensor(pts, dtype=Zref.dtype, device=Zref.device)
+            pts = fw.as_tensor(pts, dtype=Z.dtype, device=Z.device)
             no_grad = getattr(fw, "no_grad", None)
             if no_grad is not None:
                 with no_grad():
@@ -171,7 +142,7 @@ def geodesic_energies(Z, anchors, decoder, *, n_steps=8, batch_size=4096, quanti
                 o = decoder(pts)
         else:
             o = decoder(pts)
-        o = _to_numpy(o).astype(np.float64, copy=False)
+        o = to_numpy(o).astype(np.float64, copy=False)
         if o.ndim == 0 or o.shape[0] != n_pts:
             raise ValueError(f"decoder returned {o.shape[0] if o.ndim else 'a scalar'} outputs "
                              f"for a batch of {n_pts} latent codes; it must map each row to one "
@@ -191,12 +162,13 @@ def geodesic_energies(Z, anchors, decoder, *, n_steps=8, batch_size=4096, quanti
     return out.reshape(n, m)
 
 
-class RelativeGeodesic(BaseEstimator):
+class RelativeGeodesic(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Relative geodesic representation: pullback energies (or lengths) to fitted anchors.
 
     ``fit(anchors)`` stores the anchors' latent codes; ``transform(Z)`` returns
     ``geodesic_energies(Z, anchors_, decoder, ...)`` of shape (n, n_anchors). Compare two models by
     their transforms of the same samples (e.g. :func:`latentbridge.mrr` with cosine), as Yu et al.
+    A scikit-learn transformer (unsupervised: ``y`` is ignored).
 
     Parameters
     ----------
@@ -209,7 +181,7 @@ class RelativeGeodesic(BaseEstimator):
 
     Attributes
     ----------
-    anchors_ : ndarray (m, d)
+    anchors_ : ndarray (m, d), or the torch-like tensor passed to ``fit`` (kept on its device)
     n_features_in_ : int
     """
 
@@ -222,24 +194,24 @@ class RelativeGeodesic(BaseEstimator):
         self.batch_size = batch_size
 
     def fit(self, anchors, y=None):
-        """Store the anchors' latent codes (m, d)."""
+        """Store the anchors' latent codes (m, d); ``y`` is ignored."""
         if not callable(self.decoder):
             raise TypeError(f"decoder must be callable (batch -> outputs); got {self.decoder!r}.")
-        fw = _framework(anchors)
-        self.anchors_ = anchors if fw is not None else as_float_matrix(anchors, "anchors")
-        self.n_features_in_ = int(np.shape(anchors)[1]) if np.ndim(self.anchors_) == 2 else None
-        if self.n_features_in_ is None:
-            raise ValueError("anchors must be 2-D (n_anchors, d).")
+        checked, module = as_host_matrix(anchors, "anchors")
+        record_features(self, anchors, reset=True)
+        self.anchors_ = anchors if module is not None else checked
         return self
+
+    @property
+    def _n_features_out(self):
+        return self.anchors_.shape[0]
 
     def transform(self, Z):
         """(n, n_anchors) energies or lengths from each row of Z to each anchor."""
         check_is_fitted(self, "anchors_")
+        if tensor_module(Z) is None:
+            Z = as_float_matrix(Z, "Z")
+        record_features(self, Z, reset=False)
         return geodesic_energies(Z, self.anchors_, self.decoder, n_steps=self.n_steps,
                                  batch_size=self.batch_size, quantity=self.quantity,
                                  output_metric=self.output_metric)
-
-    def fit_transform(self, anchors, y=None):
-        """``fit(anchors).transform(anchors)``."""
-        return self.fit(anchors).transform(anchors)
-
