@@ -321,3 +321,48 @@ def test_cuda_statistics_match_cpu(dtype):
     cpu = lb.RidgeMap(alpha=2.0).fit(X, Y)
     gpu = lb.RidgeMap(alpha=2.0, device="cuda").fit(X, Y)
     np.testing.assert_allclose(gpu.coef_, cpu.coef_, atol=1e-10)
+
+
+# ---- modes and iterations the tests above do not reach -------------------------------------------
+
+def test_procrustes_scale_without_centering_uses_the_source_norm():
+    """Y = s X Q with s != 1 and no translation: s = trace(S) / ||X||_F^2 (Schoenemann), written
+    out here from numpy's SVD of X^T Y."""
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((80, 5)) + 1.0
+    Q = np.linalg.qr(rng.standard_normal((5, 5)))[0]
+    est = lb.Procrustes(scale=True, center=False).fit(X, 2.5 * X @ Q)
+    assert est.scale_ == pytest.approx(2.5, rel=1e-12)
+    np.testing.assert_allclose(est.rotation_, Q, atol=1e-12)
+    np.testing.assert_allclose(est.transform(X), 2.5 * X @ Q, atol=1e-11)
+    np.testing.assert_allclose(est.intercept_, 0.0, atol=0)
+    # with noise: the closed form by hand
+    Y = 0.4 * X @ Q + 0.2 * rng.standard_normal((80, 5))
+    U, S, Vt = np.linalg.svd(X.T @ Y)
+    est = lb.Procrustes(scale=True, center=False).fit(X, Y)
+    assert est.scale_ == pytest.approx(S.sum() / np.sum(X * X), rel=1e-12)
+    np.testing.assert_allclose(est.rotation_, U @ Vt, atol=1e-12)
+
+
+def _rotation_3d(angle, axis):
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K
+
+
+def test_icp_from_the_identity_iterates_until_the_matches_settle():
+    """No labels: ICP starts from the identity, several iterations are needed before the matches
+    are right, and it must not stop (nor report convergence) before the error settles."""
+    rng = np.random.default_rng(12)
+    X = rng.uniform(-1, 1, size=(300, 3)) * [3.0, 2.0, 1.0]
+    R = _rotation_3d(0.25, [1.0, 2.0, 3.0])
+    t = np.array([0.1, -0.2, 0.05])
+    perm = rng.permutation(300)
+    Y = (X @ R + t)[perm]
+    icp = lb.ICP(max_iter=100, tol=1e-10).fit(X, Y)
+    assert icp.converged_ and 3 <= icp.n_iter_ < 100
+    np.testing.assert_allclose(icp.transform(X), X @ R + t, atol=1e-8)
+    np.testing.assert_array_equal(perm[icp.matches_], np.arange(300))
+    h = icp.history_
+    assert len(h) == icp.n_iter_ and h[0] > 1e-3 and h[-1] < 1e-20
+    assert np.all(np.diff(h) <= 1e-15)        # ICP never increases the matching error

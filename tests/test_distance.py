@@ -154,3 +154,43 @@ def test_core_rejects_wrong_layout_without_copy():
         _core.pairwise_distances(X, None, out, "euclidean", 1)
     with pytest.raises(ValueError, match="out must have shape"):
         _core.pairwise_distances(np.ones((4, 3)), None, np.empty((3, 3)), "euclidean", 1)
+
+
+# ---- extreme magnitudes: the power-of-two rescaling, checked here and not only through topology ----
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("dtype, magnitude", [
+    (np.float64, 1e150), (np.float64, 1e-150), (np.float32, 1e18), (np.float32, 1e-18)])
+def test_extreme_magnitudes_match_cdist_on_rescaled_data(metric, dtype, magnitude):
+    """Data at 1e150 / 1e-150 (float64) or 1e18 / 1e-18 (float32): squared norms would overflow or
+    underflow in the dtype. The oracle is cdist on the data divided by the magnitude (float64,
+    values near 1), scaled back by hand: magnitude for euclidean, magnitude^2 for sqeuclidean,
+    nothing for cosine (scale-free)."""
+    rng = np.random.default_rng(40)
+    X0 = rng.standard_normal((37, 6)) + 2.0
+    Y0 = rng.standard_normal((29, 6))
+    X, Y = (X0 * magnitude).astype(dtype), (Y0 * magnitude).astype(dtype)
+    # the oracle sees exactly the values the function sees (rounding to dtype included)
+    Xr, Yr = X.astype(np.float64) / magnitude, Y.astype(np.float64) / magnitude
+    factor = {"euclidean": magnitude, "sqeuclidean": magnitude ** 2, "cosine": 1.0}[metric]
+    expected = cdist(Xr, Yr, metric) * factor
+    got = lb.pairwise_distances(X, Y, metric=metric, device="cpu")
+    assert got.dtype == dtype and np.all(np.isfinite(got))
+    rtol = 2e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got.astype(np.float64), expected, rtol=rtol,
+                               atol=rtol * factor if metric == "cosine" else 0)
+    sym = lb.pairwise_distances(X, metric=metric, device="cpu")
+    np.testing.assert_allclose(sym.astype(np.float64), cdist(Xr, Xr, metric) * factor, rtol=rtol,
+                               atol=rtol * factor)
+    assert np.array_equal(sym, sym.T) and np.all(np.diag(sym) == 0)
+
+
+def test_magnitudes_on_both_sides_of_the_rescaling_threshold_agree():
+    """The same point set scaled by powers of two just inside and far outside the range the kernel
+    takes as is: distances scale exactly with the factor (powers of two are exact)."""
+    rng = np.random.default_rng(41)
+    X = rng.standard_normal((50, 8))
+    ref = lb.pairwise_distances(X, device="cpu")
+    for e in (-520, -490, 480, 500):
+        got = lb.pairwise_distances(np.ldexp(X, e), device="cpu")
+        np.testing.assert_allclose(np.ldexp(got, -e), ref, rtol=1e-12, atol=1e-12)

@@ -134,3 +134,47 @@ def test_digits_networks_reproduce_the_papers_findings():
     ra = lb.relative_representation(FAt, FA[idx])
     rb = lb.relative_representation(FBt, FB[idx])
     assert lb.mrr(ra, rb) > 10 * lb.mrr(FAt, FBt)
+
+
+class _SpyMap:
+    """An estimator that records what each fit received (in a list shared across the per-fold deep
+    copies) and maps by the least-squares matrix of those pairs (no intercept)."""
+
+    calls = []
+
+    def fit(self, X, Y):
+        type(self).calls.append((np.array(X, copy=True), np.array(Y, copy=True)))
+        self.W_ = np.linalg.lstsq(X, Y, rcond=None)[0]
+        return self
+
+    def transform(self, X):
+        return np.asarray(X) @ self.W_
+
+
+def test_verification_fits_the_map_on_the_matched_training_pairs_only():
+    rng = np.random.default_rng(4)
+    f1, f2, same = _pairs(rng, n_pairs=200, d=6)
+    Q = np.linalg.qr(rng.standard_normal((6, 6)))[0]
+    f2 = f2 @ Q * 3.0                                   # B's space: rotated and scaled
+    _SpyMap.calls = []
+    acc = lb.verification_accuracy(f1, f2, same, folds=5, mapping=_SpyMap())
+    u1 = f1 / np.linalg.norm(f1, axis=1, keepdims=True)
+    u2 = f2 / np.linalg.norm(f2, axis=1, keepdims=True)
+    folds = np.array_split(np.arange(200), 5)
+    assert len(_SpyMap.calls) == 5
+    accs = []
+    for test, (X_fit, Y_fit) in zip(folds, _SpyMap.calls):
+        train = np.setdiff1d(np.arange(200), test)
+        rows = train[same[train]]                       # matched pairs of the other folds
+        np.testing.assert_allclose(X_fit, u1[rows], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(Y_fit, u2[rows], rtol=1e-12, atol=1e-15)
+        # the rest of the protocol by hand with that fold's map
+        Z = u1 @ np.linalg.lstsq(u1[rows], u2[rows], rcond=None)[0]
+        dist = 1 - (Z * u2).sum(1) / np.linalg.norm(Z, axis=1)
+        cands = np.sort(dist[train])
+        cands = np.r_[cands[0] - 1, (cands[1:] + cands[:-1]) / 2, cands[-1] + 1]
+        scores = [np.mean((dist[train] <= t) == same[train]) for t in cands]
+        t = cands[int(np.argmax(scores))]
+        accs.append(np.mean((dist[test] <= t) == same[test]))
+    assert acc == pytest.approx(np.mean(accs), abs=1e-12)
+    assert acc > 0.9

@@ -335,16 +335,34 @@ def test_rtd_fuzz(pq, trials, batch, symmetric, dim, seed, n_jobs):
             if symmetric:
                 sums.append(float(np.sum(np.diff(rcross_oracle(r2, r1, dim), axis=1))))
             manual.append(np.mean(sums))
+    # batch > n: clamped to n with a warning (given before the normalisation can fail)
+    clamped = batch > n >= 2 and first_error(P, Q) is None and Q.array.shape[0] == n
+
+    def call(A, B):
+        if not clamped:
+            return lb.rtd(A, B, **kw)
+        with pytest.warns(UserWarning, match=f"batch={batch} exceeds the {n} samples"):
+            return lb.rtd(A, B, **kw)
+
     if err is not None:
         with pytest.raises(err, match="P|Q"):
-            lb.rtd(P.array, Q.array, **kw)
+            call(P.array, Q.array)
         return
-    got = lb.rtd(P.array, Q.array, **kw)
+    got = call(P.array, Q.array)
     assert isinstance(got, float) and got >= 0
     assert got == pytest.approx(float(np.mean(manual)), rel=1e-9, abs=1e-12)
-    assert lb.rtd(P.array, Q.array, **kw) == got                  # same seed, same value
+    assert call(P.array, Q.array) == got                          # same seed, same value
     if symmetric:
-        assert lb.rtd(Q.array, P.array, **kw) == got              # symmetric in P and Q
+        assert call(Q.array, P.array) == got                      # symmetric in P and Q
+    else:   # one direction: the other direction's value, by the oracle, is what swapping gives
+        back = []
+        gen = np.random.default_rng(seed)
+        for _ in range(trials):
+            idx = gen.permutation(n)[:min(batch, n)]
+            _, r1, r2 = rcross_error(type(P)(P.values[idx], P.values[idx], None),
+                                     type(Q)(Q.values[idx], Q.values[idx], None), "quantile")
+            back.append(float(np.sum(np.diff(rcross_oracle(r2, r1, dim), axis=1))))
+        assert call(Q.array, P.array) == pytest.approx(float(np.mean(back)), rel=1e-9, abs=1e-12)
 
 
 BAD_RTD = (("trials", 0, ValueError), ("trials", -3, ValueError), ("trials", 2.0, TypeError),
@@ -362,7 +380,7 @@ def test_rtd_options(X, opt):
         return
     name, value, err = opt
     with pytest.raises(err, match=name if err is not MemoryError else "rtd"):
-        lb.rtd(X.array, X.array, **{name: value})
+        lb.rtd(X.array, X.array, **{"batch": 2, name: value})   # batch <= n: no clamp warning
 
 
 # ---- float32 range and memory estimates ----------------------------------------------------------

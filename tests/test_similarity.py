@@ -190,3 +190,96 @@ def test_cka_cuda_matches_cpu(debiased):
     Y = (X[:, :40] @ rng.standard_normal((40, 64))).astype(np.float32)
     cpu = lb.cka(X, Y, debiased=debiased)
     assert lb.cka(X, Y, debiased=debiased, device="cuda") == pytest.approx(cpu, rel=1e-11)
+
+
+# ---- PWCCA with distinct canonical correlations (the weights must be |projections|) ------------------
+
+def _inv_sqrt(C):
+    w, V = np.linalg.eigh(C)
+    return (V / np.sqrt(w)) @ V.T
+
+
+def _pwcca_by_whitening(X, Y):
+    """PWCCA from the covariance form of CCA (a different route from the library's orthonormal
+    bases): rho_i and u_i from the SVD of Cxx^-1/2 Cxy Cyy^-1/2, X's canonical variate
+    h_i = Xc Cxx^-1/2 u_i normalised to unit length, weights alpha_i = sum_j |<h_i, x_j>| over X's
+    centred columns x_j, normalised to sum 1; PWCCA = sum_i alpha_i rho_i (Morcos et al. 2018)."""
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    Wx, Wy = _inv_sqrt(Xc.T @ Xc), _inv_sqrt(Yc.T @ Yc)
+    U, rho, _ = np.linalg.svd(Wx @ (Xc.T @ Yc) @ Wy)
+    k = min(X.shape[1], Y.shape[1])
+    H = Xc @ Wx @ U[:, :k]
+    H /= np.linalg.norm(H, axis=0)
+    alpha = np.abs(H.T @ Xc).sum(axis=1)
+    return float(np.sum(alpha / alpha.sum() * rho[:k])), rho[:k]
+
+
+def _distinct_correlations(n=400, seed=11):
+    """X (n, 4) and Y (n, 3) whose canonical correlations are clearly different (~0.95, 0.6, 0.2),
+    X's columns mixed so that the canonical variates project with both signs onto them."""
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, 4))
+    E = rng.standard_normal((n, 3))
+    r = np.array([0.95, 0.6, 0.2])
+    Y = Z[:, :3] * r + E * np.sqrt(1 - r ** 2)
+    X = Z @ rng.standard_normal((4, 4))
+    return X, Y @ rng.standard_normal((3, 3))
+
+
+def test_pwcca_weights_are_absolute_projections():
+    X, Y = _distinct_correlations()
+    ref, rho = _pwcca_by_whitening(X, Y)
+    assert rho[0] - rho[-1] > 0.5            # the weighting matters on this data
+    assert lb.pwcca(X, Y) == pytest.approx(ref, rel=1e-10)
+    # and it is a proper weighted mean: strictly between the smallest and largest correlation
+    assert rho[-1] < lb.pwcca(X, Y) < rho[0]
+    ref_yx, _ = _pwcca_by_whitening(Y, X)
+    assert lb.pwcca(Y, X) == pytest.approx(ref_yx, rel=1e-10)
+
+
+def test_pwcca_needs_more_samples_than_the_two_ranks():
+    """With rank(X) + rank(Y) > n - 1 the two centred column spaces must intersect inside the
+    (n - 1)-dimensional centred space, so some canonical correlations are 1 whatever the data."""
+    rng = np.random.default_rng(12)
+    X, Y = rng.standard_normal((20, 30)), rng.standard_normal((20, 5))
+    with pytest.raises(ValueError, match=r"pwcca.*samples.*rank"):
+        lb.pwcca(X, Y)
+    with pytest.raises(ValueError, match="samples"):
+        lb.pwcca(rng.standard_normal((12, 6)), rng.standard_normal((12, 6)))  # 6 + 6 > 11
+    # 5 + 5 = 10 <= n - 1 = 10: defined, and unrelated data is far from 1
+    assert lb.pwcca(rng.standard_normal((11, 5)), rng.standard_normal((11, 5))) < 1.0 - 1e-6
+    # rank, not the number of columns, is what counts: 40 columns of rank 3
+    B = rng.standard_normal((50, 3))
+    wide = B @ rng.standard_normal((3, 40))
+    assert lb.pwcca(wide, rng.standard_normal((50, 4))) < 1.0 - 1e-6
+
+
+# ---- mutual kNN beyond one distance block (2048 rows) -----------------------------------------------
+
+def _mutual_knn_brute(X, Y, k):
+    """By hand: exact Euclidean neighbour lists from scipy's kd-tree, self excluded."""
+    from scipy.spatial import cKDTree
+
+    def lists(A):
+        _, idx = cKDTree(A).query(A, k + 1)
+        out = []
+        for i, row in enumerate(idx):
+            row = [j for j in row if j != i][:k]
+            out.append(set(row))
+        return out
+    nx, ny = lists(X), lists(Y)
+    return float(np.mean([len(a & b) / k for a, b in zip(nx, ny)]))
+
+
+def test_mutual_knn_beyond_the_row_block_matches_brute_force():
+    rng = np.random.default_rng(13)
+    n = 2100                                           # > 2048: a second block of rows
+    X = rng.standard_normal((n, 3))
+    Y = X + 0.1 * rng.standard_normal((n, 3))          # partly shared neighbourhoods
+    got = lb.mutual_knn(X, Y, k=5, metric="euclidean")
+    assert got == pytest.approx(_mutual_knn_brute(X, Y, 5), abs=1e-12)
+    assert 0.2 < got < 0.9
+    # the rows of the second block alone: points must not count themselves as neighbours there
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)  # cosine order == Euclidean order on the sphere
+    Yn = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+    assert lb.mutual_knn(X, Y, k=5) == pytest.approx(_mutual_knn_brute(Xn, Yn, 5), abs=1e-12)

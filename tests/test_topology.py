@@ -289,7 +289,9 @@ def test_rtd_definition_seed_and_threads():
     # batch >= n: every trial uses all rows, so rtd is the symmetric R-Cross total length
     b1, b2 = lb.r_cross_barcode(P, Q), lb.r_cross_barcode(Q, P)
     expected = 0.5 * ((b1[:, 1] - b1[:, 0]).sum() + (b2[:, 1] - b2[:, 0]).sum())
-    assert lb.rtd(P, Q, trials=2, batch=500, seed=0) == pytest.approx(expected, rel=1e-12)
+    assert lb.rtd(P, Q, trials=2, batch=150, seed=0) == pytest.approx(expected, rel=1e-12)
+    with pytest.warns(UserWarning, match="batch=500 exceeds the 150 samples"):
+        assert lb.rtd(P, Q, trials=2, batch=500, seed=0) == pytest.approx(expected, rel=1e-12)
     one_way = lb.rtd(P, Q, trials=1, batch=150, symmetric=False, seed=0)
     assert one_way == pytest.approx((b1[:, 1] - b1[:, 0]).sum(), rel=1e-12)
     # subsets: reproducible with a seed, identical for any n_jobs, and equal to the manual mean
@@ -308,6 +310,61 @@ def test_rtd_definition_seed_and_threads():
     d2 = lb.rtd(P[:20], Q[:20], trials=2, batch=20, dim=2, seed=0, n_jobs=2)
     c = lb.r_cross_barcode(P[:20], Q[:20], dim=2), lb.r_cross_barcode(Q[:20], P[:20], dim=2)
     assert d2 == pytest.approx(0.5 * sum((x[:, 1] - x[:, 0]).sum() for x in c), rel=1e-12)
+
+
+def _total(bars):
+    return float((bars[:, 1] - bars[:, 0]).sum())
+
+
+def _one_way_by_hand(P, Q, trials, batch, seed):
+    """The P -> Q total per trial on the seed's subsets, from r_cross_barcode (whose bars are
+    checked against giotto-ph on the doubled matrix above)."""
+    gen = np.random.default_rng(seed)
+    out = []
+    for _ in range(trials):
+        idx = gen.permutation(len(P))[:batch]
+        out.append(_total(lb.r_cross_barcode(P[idx], Q[idx])))
+    return np.array(out)
+
+
+def test_symmetric_rtd_is_the_mean_of_both_directions_on_lopsided_data():
+    """Clustered P against unstructured Q: the two directions differ by a large factor, so taking
+    one direction twice, or the wrong one, is visible."""
+    rng = np.random.default_rng(21)
+    centres = 8 * rng.standard_normal((5, 3))
+    P = centres[rng.integers(0, 5, 90)] + 0.3 * rng.standard_normal((90, 3))
+    Q = rng.standard_normal((90, 3))
+    pq = _one_way_by_hand(P, Q, 3, 50, 7)
+    qp = _one_way_by_hand(Q, P, 3, 50, 7)
+    assert abs(pq.mean() - qp.mean()) > 0.25 * max(pq.mean(), qp.mean())
+    kw = dict(trials=3, batch=50, seed=7)
+    assert lb.rtd(P, Q, symmetric=False, **kw) == pytest.approx(pq.mean(), rel=1e-12)
+    assert lb.rtd(Q, P, symmetric=False, **kw) == pytest.approx(qp.mean(), rel=1e-12)
+    both = 0.5 * (pq.mean() + qp.mean())
+    for n_jobs in (1, 2):
+        assert lb.rtd(P, Q, n_jobs=n_jobs, **kw) == pytest.approx(both, rel=1e-12)
+        assert lb.rtd(Q, P, n_jobs=n_jobs, **kw) == pytest.approx(both, rel=1e-12)
+
+
+def test_symmetric_rtd_in_degrees_0_and_2():
+    rng = np.random.default_rng(22)
+    P = np.concatenate([ring(12, 1.0), ring(12, 3.0) + 5])
+    Q = rng.standard_normal((24, 2))
+    for dim in (0, 2):
+        c1 = lb.r_cross_barcode(P, Q, dim=dim)
+        c2 = lb.r_cross_barcode(Q, P, dim=dim)
+        got = lb.rtd(P, Q, trials=1, batch=24, dim=dim, seed=0)
+        assert got == pytest.approx(0.5 * (_total(c1) + _total(c2)), rel=1e-12)
+        one = lb.rtd(P, Q, trials=1, batch=24, dim=dim, seed=0, symmetric=False)
+        assert one == pytest.approx(_total(c1), rel=1e-12)
+
+
+def test_rtd_batch_above_n_warns_and_uses_every_row():
+    rng = np.random.default_rng(23)
+    P, Q = make_pair("random", 40, rng)
+    full = lb.rtd(P, Q, trials=1, batch=40, seed=0)
+    with pytest.warns(UserWarning, match=r"batch=41 exceeds the 40 samples.*batch=40"):
+        assert lb.rtd(P, Q, trials=3, batch=41, seed=5) == pytest.approx(full, rel=1e-12)
 
 
 def test_rtd_errors():

@@ -398,11 +398,29 @@ def pwcca(X, Y):
     Returns
     -------
     float in [0, 1]
+
+    Raises
+    ------
+    ValueError
+        When ``rank(X_c) + rank(Y_c) > n - 1`` (e.g. fewer samples than features): the centred
+        columns of X and Y then span subspaces of the (n - 1)-dimensional space of centred
+        n-vectors whose dimensions add up to more than n - 1, so they intersect in at least
+        ``rank(X_c) + rank(Y_c) - (n - 1)`` dimensions and that many canonical correlations are 1
+        whatever the data. No regularised value is returned: use more samples, or reduce the
+        features first (PCA, or :func:`svcca` with a variance ``threshold``).
     """
     X, Y = _pair(X, Y, 2, rescale=True)
     Xc, Yc = _centred64(X), _centred64(Y)
-    Ux, _ = _orth_basis(Xc)
-    Uy, _ = _orth_basis(Yc)
+    Ux, kx = _orth_basis(Xc)
+    Uy, ky = _orth_basis(Yc)
+    n = X.shape[0]
+    if kx + ky > n - 1:
+        raise ValueError(
+            f"pwcca needs more samples than the ranks of X and Y together: n = {n} samples but "
+            f"rank(X) + rank(Y) = {kx} + {ky} > n - 1 = {n - 1}, so {kx + ky - (n - 1)} canonical "
+            "correlation(s) equal 1 whatever the data. Pass more samples, or reduce the features "
+            "first (PCA, or svcca with threshold < 1)."
+        )
     A, rho, _ = np.linalg.svd(Ux.T @ Uy, full_matrices=False)
     H = Ux @ A                           # (n, k) unit-norm canonical variates of X
     alpha = np.abs(H.T @ Xc).sum(axis=1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -214,8 +215,10 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
     trials : int, default 10
         Number of random subsets averaged.
     batch : int, default 500
-        Rows per subset (all rows when ``batch >= n_samples``). Each trial draws one subset of
-        row indices and uses it for both P and Q.
+        Rows per subset. Each trial draws one subset of row indices and uses it for both P and
+        Q. ``batch > n_samples`` is clamped to ``n_samples`` with a warning (every trial then
+        uses all rows, so the trials are identical); pass ``batch=n_samples`` (and
+        ``trials=1``) to use the whole set without it.
     symmetric : bool, default True
         Average ``RTD(P, Q)`` and ``RTD(Q, P)`` (the paper's symmetric RTD); otherwise only the
         direction P -> Q.
@@ -247,6 +250,12 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
     MemoryError
         If the matrices of the trials held at once plus one reduction per thread exceed the
         available memory (``LATENTBRIDGE_MEMORY_LIMIT``).
+
+    Warns
+    -----
+    UserWarning
+        When ``batch`` exceeds the number of samples (the value is computed with
+        ``batch = n_samples``).
 
     Notes
     -----
@@ -284,6 +293,11 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
     Q = as_float_matrix(Q, "Q", dtype=np.float64, min_rows=2)
     check_same_rows(P, Q, ("P", "Q"))
     n = P.shape[0]
+    if batch > n:
+        warnings.warn(
+            f"rtd: batch={batch} exceeds the {n} samples of P and Q; every trial uses all {n} rows "
+            f"(identical subsets). Pass batch={n} (and trials=1) to use the whole set, or a "
+            "smaller batch for random subsets.", UserWarning, stacklevel=2)
     size = min(batch, n)
     check_allocation(8 * (trials * size + n), f"rtd subsets ({trials}, {size})")
     subsets = [rng.permutation(n)[:size] for _ in range(trials)]
