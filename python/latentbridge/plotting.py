@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_barcode", "plot_embedding", "plot_similarity_matrix"]
+__all__ = ["plot_barcode", "plot_embedding", "plot_similarity_matrix", "plot_layer_similarity"]
 
 
 def _axes(ax, figsize):
@@ -19,6 +19,17 @@ def _axes(ax, figsize):
         raise ImportError("plotting needs matplotlib: pip install 'latentbridge[plot]'") from None
     _, ax = plt.subplots(figsize=figsize)
     return ax
+
+
+def _annotate(ax, mat):
+    """Write each cell's value, dark on bright cells and bright on dark ones (NaN cells say nan)."""
+    finite = mat[np.isfinite(mat)]
+    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    for i in range(mat.shape[0]):
+        for j in range(mat.shape[1]):
+            bright = (mat[i, j] - lo) / (hi - lo + 1e-300) > 0.5
+            ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                    color="black" if bright else "white")
 
 
 def plot_barcode(bars, *, ax=None, title=None, color="C0", max_bars=200):
@@ -76,11 +87,41 @@ def plot_similarity_matrix(matrix, names=None, *, ax=None, title=None, cmap="vir
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
     if annotate:
-        lo, hi = np.nanmin(mat), np.nanmax(mat)
-        for i in range(mat.shape[0]):
-            for j in range(mat.shape[1]):
-                bright = (mat[i, j] - lo) / (hi - lo + 1e-300) > 0.5
-                ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                        color="black" if bright else "white")
+        _annotate(ax, mat)
     ax.set_title(title or "similarity")
+    return ax
+
+
+def plot_layer_similarity(result, metric=None, *, ax=None, title=None, cmap="magma", annotate=None,
+                          label_a="model A", label_b="model B"):
+    """Heat map of a layer x layer comparison (:func:`latentbridge.torch.compare_layers`).
+
+    Rows are the layers of A (top to bottom in network order), columns the layers of B.
+
+    Parameters
+    ----------
+    result : ComparisonResult
+        A (possibly rectangular) result; ``metric`` picks the matrix (default: its first metric).
+    annotate : bool, optional
+        Write the values in the cells (default: when the matrix has at most 12 x 12 cells).
+    label_a, label_b : str
+        Axis titles.
+    """
+    if not hasattr(result, "matrices"):
+        raise TypeError(f"result must be a ComparisonResult; got {type(result).__name__}.")
+    metric = result.metrics[0] if metric is None else metric
+    if metric not in result.matrices:
+        raise ValueError(f"metric {metric!r} is not in the result; it has {result.metrics}.")
+    mat = np.asarray(result[metric], dtype=np.float64)
+    rows, cols = list(result.names), list(result.columns)
+    ax = _axes(ax, (1.5 + 0.6 * len(cols), 1.0 + 0.5 * len(rows)))
+    im = ax.imshow(mat, cmap=cmap, aspect="auto", origin="upper")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=metric)
+    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel(label_b)
+    ax.set_ylabel(label_a)
+    if annotate if annotate is not None else max(mat.shape) <= 12:
+        _annotate(ax, mat)
+    ax.set_title(title or f"{metric}: layers of {label_a} x {label_b}")
     return ax
