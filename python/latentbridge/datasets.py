@@ -1,4 +1,4 @@
-"""Small trained networks on scikit-learn's bundled digits: real representations without a download.
+"""Data without a download: small trained networks on scikit-learn's digits, and tones of known pitch.
 
 :func:`digits_networks` trains small multilayer perceptrons (two architectures x two seeds by
 default) on the 8x8 digits images that ship with scikit-learn (1,797 images, 10 classes), in plain
@@ -7,6 +7,10 @@ exposes its penultimate features, its linear classifier (weights in (n_classes, 
 accuracies, which is what the alignment, similarity and stitching experiments need.
 
 scikit-learn is needed only to read the bundled images (``pip install scikit-learn``).
+
+:func:`pitch_tones` synthesises harmonic tones of known pitch (numpy only), the inputs of the two
+real pitch networks in :mod:`latentbridge.torch.crepe`; :func:`render_tones` re-renders them at
+other pitches with the nuisance (harmonic amplitudes, phases, noise) fixed.
 
 Architectures (all with ``feature_dim``-dimensional penultimate features and a linear head):
 
@@ -25,7 +29,7 @@ import numpy as np
 from ._validation import check_choice, check_positive_int
 
 __all__ = ["DigitsData", "DigitsNetwork", "load_digits_split", "train_digits_network",
-           "digits_networks", "ARCHITECTURES"]
+           "digits_networks", "ARCHITECTURES", "PitchTones", "pitch_tones", "render_tones"]
 
 ARCHITECTURES = {
     "relu": ((128, "relu"), (None, "relu")),
@@ -252,3 +256,164 @@ def digits_networks(*, seeds=(0, 1), architectures=("relu", "tanh"), data=None, 
     nets = {(a, int(s)): train_digits_network(a, int(s), data=data, **train_kwargs)
             for a in architectures for s in seeds}
     return data, nets
+
+
+# ----------------------------------------------------------------------------------------------
+# synthetic tones of known pitch (for the CREPE pitch networks, latentbridge.torch.crepe)
+
+
+@dataclass(frozen=True)
+class PitchTones:
+    """Frames of harmonic tones with their pitch and nuisance parameters.
+
+    Attributes
+    ----------
+    frames : ndarray of shape (n, frame_length), float32
+    f0 : ndarray of shape (n,)
+        Fundamental frequency in Hz (the pitch).
+    amplitudes, phases : ndarray of shape (n, n_harmonics)
+        Amplitude and phase (radians) of harmonic h = 1..n_harmonics (0 amplitude above Nyquist).
+    noise_seeds : ndarray of shape (n,), int64
+        Seed of each frame's noise (the same seed gives the same noise).
+    noise : float
+    sample_rate : int
+    """
+
+    frames: np.ndarray = field(repr=False)
+    f0: np.ndarray = field(repr=False)
+    amplitudes: np.ndarray = field(repr=False)
+    phases: np.ndarray = field(repr=False)
+    noise_seeds: np.ndarray = field(repr=False)
+    noise: float = 0.0
+    sample_rate: int = 16000
+
+    @property
+    def log_f0(self):
+        """Natural log of the pitch (the coordinate the networks should recover)."""
+        return np.log(self.f0)
+
+
+def _check_nonnegative(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite non-negative number; got {value!r}.")
+    return float(value)
+
+
+def render_tones(f0, amplitudes, phases, *, noise=0.0, noise_seeds=None, sample_rate=16000,
+                 frame_length=1024):
+    """Frames ``x[t] = sum_h a_h sin(2 pi h f0 t / sr + phi_h) / sum_h a_h + noise * e[t]``.
+
+    Harmonics at or above the Nyquist frequency ``sr / 2`` are dropped (amplitude set to 0).
+    ``e`` is standard normal noise drawn from ``noise_seeds[i]`` for frame i, so re-rendering a
+    frame with another f0 and the same seed keeps its nuisance (harmonics, phases, noise) fixed.
+
+    Parameters
+    ----------
+    f0 : array_like of shape (n,)
+        Positive fundamental frequencies in Hz.
+    amplitudes, phases : array_like of shape (n, n_harmonics)
+        Non-negative amplitudes (at least one positive below Nyquist per frame) and phases.
+    noise : float, default 0.0
+        Standard deviation of the additive noise, relative to a signal whose amplitudes sum to 1.
+    noise_seeds : array_like of int of shape (n,), optional
+        Required when ``noise > 0``.
+    sample_rate, frame_length : int
+
+    Returns
+    -------
+    PitchTones
+    """
+    sample_rate = check_positive_int(sample_rate, "sample_rate")
+    frame_length = check_positive_int(frame_length, "frame_length", minimum=2)
+    noise = _check_nonnegative(noise, "noise")
+    f0 = np.asarray(f0, dtype=np.float64)
+    if f0.ndim != 1 or f0.size == 0 or not np.all(np.isfinite(f0)) or not np.all(f0 > 0):
+        raise ValueError("f0 must be a non-empty 1-D array of finite positive frequencies (Hz).")
+    n = f0.size
+    A = np.asarray(amplitudes, dtype=np.float64)
+    P = np.asarray(phases, dtype=np.float64)
+    if A.ndim != 2 or A.shape[0] != n or P.shape != A.shape:
+        raise ValueError(f"amplitudes and phases must both have shape (n, n_harmonics) with n = "
+                         f"{n}; got {A.shape} and {P.shape}.")
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(P)) and np.all(A >= 0)):
+        raise ValueError("amplitudes must be finite and non-negative, phases finite.")
+    harmonics = np.arange(1, A.shape[1] + 1)
+    A = np.where(f0[:, None] * harmonics < sample_rate / 2, A, 0.0)
+    total = A.sum(axis=1)
+    if not np.all(total > 0):
+        bad = int(np.flatnonzero(total <= 0)[0])
+        raise ValueError(f"tone {bad} (f0 {f0[bad]:.1f} Hz) has no harmonic with a positive amplitude "
+                         f"below Nyquist ({sample_rate / 2:g} Hz).")
+    if noise > 0 and noise_seeds is None:
+        raise ValueError("noise > 0 needs noise_seeds (one integer per frame).")
+    seeds = np.zeros(n, dtype=np.int64) if noise_seeds is None else np.asarray(noise_seeds)
+    if seeds.shape != (n,) or seeds.dtype.kind not in "iu":
+        raise ValueError(f"noise_seeds must be {n} integers; got shape {seeds.shape}, dtype {seeds.dtype}.")
+    t = np.arange(frame_length) / sample_rate
+    frames = np.empty((n, frame_length), dtype=np.float32)
+    for start in range(0, n, 1024):  # bounded temporary (block, n_harmonics, frame_length)
+        s = slice(start, start + 1024)
+        arg = 2 * np.pi * (f0[s, None] * harmonics)[:, :, None] * t + P[s, :, None]
+        frames[s] = np.einsum("nh,nht->nt", A[s] / total[s, None], np.sin(arg))
+    if noise > 0:
+        for i, seed in enumerate(seeds):
+            frames[i] += noise * np.random.default_rng(int(seed)).standard_normal(frame_length)
+    return PitchTones(frames, f0, A, P, seeds.astype(np.int64), noise, sample_rate)
+
+
+def pitch_tones(n, *, seed=0, fmin=65.0, fmax=1000.0, n_harmonics=3, noise=0.01, min_amplitude=0.2,
+                rolloff=1.0, sample_rate=16000, frame_length=1024):
+    """Synthetic tones of known pitch, with harmonic amplitudes, phases and noise as nuisance.
+
+    ``f0`` is log-uniform in ``[fmin, fmax]``; harmonic h = 1..n_harmonics has the amplitude
+    ``u_h / h^rolloff`` with ``u_h`` uniform in ``[min_amplitude, 1]`` and a phase uniform in
+    ``[0, 2 pi)``; the noise is Gaussian
+    with standard deviation ``noise`` (the amplitudes are normalised to sum 1). Frames start at
+    t = 0 and are rendered by :func:`render_tones`, which also re-renders the same tones at other
+    pitches with the nuisance fixed (bursts for local precisions)::
+
+        t = pitch_tones(100)
+        shifted = render_tones(t.f0 * 1.003, t.amplitudes, t.phases, noise=t.noise,
+                               noise_seeds=t.noise_seeds)
+
+    Parameters
+    ----------
+    n : int
+    seed : int, default 0
+    fmin, fmax : float
+        Pitch range in Hz, ``0 < fmin <= fmax < sample_rate / 2`` (CREPE's 360 bins cover
+        31.7 Hz .. 2005.5 Hz).
+    n_harmonics : int, default 3
+    noise : float, default 0.01
+    min_amplitude : float in [0, 1], default 0.2
+    rolloff : float >= 0, default 1.0
+        Spectral decay of the harmonics. With flat spectra (0) and ``min_amplitude=0`` a weak
+        fundamental under a strong third harmonic is a genuinely ambiguous pitch, and CREPE
+        tiny answers 3 f0 on 6 % of the tones.
+    sample_rate, frame_length : int
+        16000 and 1024 for CREPE.
+
+    Returns
+    -------
+    PitchTones
+        ``frames`` (n, frame_length) float32 and the parameters that made them.
+    """
+    n = check_positive_int(n, "n")
+    n_harmonics = check_positive_int(n_harmonics, "n_harmonics")
+    sample_rate = check_positive_int(sample_rate, "sample_rate")
+    fmin, fmax = _check_nonnegative(fmin, "fmin"), _check_nonnegative(fmax, "fmax")
+    if not 0 < fmin <= fmax < sample_rate / 2:
+        raise ValueError(f"need 0 < fmin <= fmax < sample_rate / 2 = {sample_rate / 2:g}; got fmin={fmin}, "
+                         f"fmax={fmax}.")
+    min_amplitude = _check_nonnegative(min_amplitude, "min_amplitude")
+    if min_amplitude > 1:
+        raise ValueError(f"min_amplitude must be in [0, 1]; got {min_amplitude}.")
+    rng = np.random.default_rng(seed)
+    f0 = np.exp(rng.uniform(np.log(fmin), np.log(fmax), n))
+    rolloff = _check_nonnegative(rolloff, "rolloff")
+    amplitudes = rng.uniform(min_amplitude, 1.0, (n, n_harmonics)) / np.arange(1, n_harmonics + 1) ** rolloff
+    phases = rng.uniform(0.0, 2 * np.pi, (n, n_harmonics))
+    noise_seeds = rng.integers(0, 2**62, n)
+    return render_tones(f0, amplitudes, phases, noise=noise, noise_seeds=noise_seeds,
+                        sample_rate=sample_rate, frame_length=frame_length)
