@@ -42,3 +42,12 @@ __all__ += ["Procrustes", "LinearMap", "RidgeMap", "analytic_map", "class_means"
 from .topology import r_cross_barcode, rtd, vr_barcode
 
 __all__ += ["vr_barcode", "r_cross_barcode", "rtd"]
+
+from . import measures
+from .measures import (bures_distance, bures_similarity, cca, cknna, disagreement, ensd, gulp, imd,
+                       jaccard_knn, procrustes_distance, rank_similarity, regression_predictivity, rsa,
+                       second_order_cosine, shape_distance)
+
+__all__ += ["measures", "procrustes_distance", "shape_distance", "cca", "rsa", "jaccard_knn",
+            "rank_similarity", "second_order_cosine", "cknna", "bures_distance", "bures_similarity",
+            "ensd", "gulp", "regression_predictivity", "imd", "disagreement"]
