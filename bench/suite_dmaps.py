@@ -113,43 +113,39 @@ def subspace_agreement(A, B):
 
 def latentbridge_row(args, Y, J, k, threads, device, n_comp=10):
     """(row, fitted DiffusionMaps): end-to-end time and memory of the estimator on ``device``,
-    plus the time of each stage (the same calls the estimator makes)."""
+    plus the time of each stage, calling the stage functions that ``DiffusionMaps.fit`` calls."""
     import latentbridge as lb
-    from latentbridge import _core
-    from latentbridge._backend import kernels
-    from latentbridge.diffusion import CANDIDATE_FACTOR, EIGSH_TOL, _precision_factors
+    from latentbridge.diffusion import graph, spectrum
+    from latentbridge.diffusion.precisions import metric_factors
 
+    params = dict(metric="mahalanobis", n_neighbors=k, n_jobs=threads, device=device, random_state=0)
     state = {}
 
     def ours():
         C = lb.precisions_from_jacobians(J)
-        state["dm"] = lb.DiffusionMaps(n_comp, metric="mahalanobis", n_neighbors=k, n_jobs=threads,
-                                       device=device, random_state=0).fit(Y, C)
+        state["dm"] = lb.DiffusionMaps(n_comp, **params).fit(Y, C)
 
     med, best = time_call(ours, args.repeat)
     try:
         mem, _ = peak_memory_mb(ours)
     except ImportError:
         mem = None
+    dm = state["dm"]
     st = {}
     t0 = time.perf_counter()
-    C = lb.precisions_from_jacobians(J)
-    G = _precision_factors(C, "precisions", threads)
+    G = metric_factors("mahalanobis", lb.precisions_from_jacobians(J), None, Y, threads)
     st["precisions"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    dev = kernels(device)
-    cand, _ = dev.knn_sqeuclidean(Y, None, CANDIDATE_FACTOR * k, threads)
+    cand, _ = graph.euclidean_candidates(device, Y, None, dm.candidate_factor * k, threads)
     st["knn"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    idx, d2 = dev.mahalanobis_rerank(Y, G, None, None, cand, k, threads)
-    g = dev.diffusion_graph(idx, d2, _core.median_kth_distance(d2, 10), 1.0, threads)
+    idx, d2 = graph.mahalanobis_neighbors(device, Y, G, None, None, cand, k, threads)
+    g = graph.kernel_graph(device, idx, d2, graph.auto_epsilon(Y, idx, d2, dm.k_epsilon),
+                           dm.alpha, threads)
     st["kernel"] = time.perf_counter() - t0
-    sq = np.sqrt(g["q"])
     t0 = time.perf_counter()
-    _, _, info = dev.eigsh_largest(g["indptr"], g["indices"], g["data"], n_comp,
-                                   (sq / np.linalg.norm(sq))[:, None], 0, EIGSH_TOL, 0, 0, threads)
+    _, _, info = spectrum.diffusion_spectrum(device, g, n_comp, tol=dm.tol, seed=0, n_threads=threads)
     st["eigsh"] = time.perf_counter() - t0
-    dm = state["dm"]
     row = {"case": "4.3 perf", "impl": f"latentbridge ({device})", "n": len(Y), "k": k,
            "threads": threads, "nnz": int(dm.kernel_matrix_.nnz), "median_s": med, "min_s": best,
            "peak_mb": mem, "t_prec": st["precisions"], "t_knn": st["knn"], "t_kernel": st["kernel"],
@@ -159,7 +155,6 @@ def latentbridge_row(args, Y, J, k, threads, device, n_comp=10):
 
 def perf_rows(args, n, k, threads, device="cpu"):
     import latentbridge as lb
-    from latentbridge.diffusion import EIGSH_TOL
 
     _, Y, J = tanh_square(n)
     n_comp = 10
@@ -178,7 +173,7 @@ def perf_rows(args, n, k, threads, device="cpu"):
             t0 = time.perf_counter()
             C = lb.precisions_from_jacobians(J)
             tp = time.perf_counter() - t0
-            vals, phi, times, nnz = scipy_pipeline(Y, C, k, n_comp, tol=EIGSH_TOL, threads=threads)
+            vals, phi, times, nnz = scipy_pipeline(Y, C, k, n_comp, tol=dm.tol, threads=threads)
             if "vals" not in ref:  # stage times of the timed run, not of the memory run
                 ref.update(vals=vals, phi=phi, times=times, nnz=nnz, tp=tp)
 
@@ -206,7 +201,8 @@ def square_rows(args, n, k, threads):
     Yb = np.tanh(X @ W.T + 0.3 * r.standard_normal(6))
     Jb = (1 - Yb**2)[:, :, None] * W[None]
     t0 = time.perf_counter()
-    nt = lb.NetworkTransformation(5, n_neighbors=k, n_jobs=threads, random_state=0)
+    nt = lb.NetworkTransformation(lb.DiffusionMaps(5, metric="mahalanobis", n_neighbors=k,
+                                                   n_jobs=threads, random_state=0))
     nt.fit(Ya, Yb, lb.precisions_from_jacobians(Ja), lb.precisions_from_jacobians(Jb),
            pairs=(np.arange(50), np.arange(50)))
     elapsed = time.perf_counter() - t0
@@ -300,8 +296,8 @@ def network_rows(args, threads):
             else:
                 Cs = [None, None]
             metric = "euclidean" if prec == "euclidean" else "mahalanobis"
-            nt = lb.NetworkTransformation(1, metric=metric, n_neighbors=20, n_jobs=threads,
-                                          random_state=0)
+            nt = lb.NetworkTransformation(lb.DiffusionMaps(1, metric=metric, n_neighbors=20,
+                                                           n_jobs=threads, random_state=0))
             nt.fit(Ys[0], Ys[1], Cs[0], Cs[1], pairs=(np.arange(5), np.arange(5)))
             pa, pb = nt.dmap_a_.embedding_[:, 0], nt.dmap_b_.embedding_[:, 0]
             Yat = nets[0].hidden2(xt)[1]

@@ -53,7 +53,7 @@ def test_diffusion_maps_device_choice(monkeypatch):
     assert lb.DiffusionMaps(2, n_neighbors=12, device="auto").fit(Y).device_ == "cpu"
     monkeypatch.setattr(_backend, "cuda_status", lambda: (True, "pretend"))
     assert lb.DiffusionMaps(2, n_neighbors=12).fit(Y).device_ == "cpu"
-    assert lb.NetworkTransformation().get_params()["device"] == "cpu"
+    assert lb.NetworkTransformation(lb.DiffusionMaps()).get_params()["diffusion_maps__device"] == "cpu"
 
 
 def test_show_config(capsys):

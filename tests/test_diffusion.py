@@ -13,7 +13,6 @@ from scipy.spatial import cKDTree
 
 import latentbridge as lb
 from latentbridge import NotFittedError, _core
-from latentbridge import diffusion
 from latentbridge.diffusion import (
     CandidateRecallWarning,
     DisconnectedGraphWarning,
@@ -48,6 +47,12 @@ def _mlp_1d(seed, width=6, scale=3.0):
         return y, ((1 - y**2) * w)[:, :, None]
 
     return f
+
+
+def _transformation(n_components, *, degenerate_rtol=0.1, **dmap_params):
+    """NetworkTransformation over Mahalanobis DiffusionMaps(n_components, **dmap_params)."""
+    dm = lb.DiffusionMaps(n_components, metric=dmap_params.pop("metric", "mahalanobis"), **dmap_params)
+    return lb.NetworkTransformation(dm, degenerate_rtol=degenerate_rtol)
 
 
 def _dense_algorithm1(Y, C, k_eps, n_comp, epsilon=None, alpha=1.0):
@@ -260,7 +265,7 @@ def test_mahalanobis_square_is_intrinsic():
     assert np.max(np.abs(ge / ge[0] - [1, 1, 2, 4, 4]) / [1, 1, 2, 4, 4]) > 0.15
 
 
-def test_anisotropic_metrics_warn_and_candidate_factor_fixes_them(monkeypatch):
+def test_anisotropic_metrics_warn_and_candidate_factor_fixes_them():
     # tanh(W x) with cond(W) ~ 5.8: 3 x 32 Euclidean candidates truncate the Mahalanobis
     # neighbourhoods (biased spectrum, low recall); 12 x 32 candidates do not.
     rng = np.random.default_rng(1)
@@ -274,8 +279,7 @@ def test_anisotropic_metrics_warn_and_candidate_factor_fixes_them(monkeypatch):
     assert dm.neighbor_recall_ < 0.9
     g = -np.log(dm.eigenvalues_)
     assert g[1] / g[0] > 1.3
-    monkeypatch.setattr(diffusion, "CANDIDATE_FACTOR", 12)
-    dm = lb.DiffusionMaps(3, **kw).fit(Y, C)
+    dm = lb.DiffusionMaps(3, candidate_factor=12, **kw).fit(Y, C)
     assert dm.neighbor_recall_ > 0.97
     g = -np.log(dm.eigenvalues_)
     np.testing.assert_allclose(g / g[0], [1, 1, 2], rtol=0.08)
@@ -452,9 +456,9 @@ def test_fits_with_factors_equal_fits_with_precisions():
     Yb = np.tanh(X @ Wb.T)
     Jb = (1 - Yb**2)[:, :, None] * Wb[None]
     pairs = (np.arange(30), np.arange(30))
-    nt_dense = lb.NetworkTransformation(2, n_neighbors=16, random_state=0).fit(
+    nt_dense = _transformation(2, n_neighbors=16, random_state=0).fit(
         Y, Yb, C, lb.precisions_from_jacobians(Jb), pairs=pairs)
-    nt_low = lb.NetworkTransformation(2, n_neighbors=16, random_state=0).fit(
+    nt_low = _transformation(2, n_neighbors=16, random_state=0).fit(
         Y, Yb, pairs=pairs, precision_factors_a=G,
         precision_factors_b=lb.precisions_from_jacobians(Jb, factors=True))
     for a, b in ((nt_low.dmap_a_, nt_dense.dmap_a_), (nt_low.dmap_b_, nt_dense.dmap_b_)):
@@ -532,7 +536,7 @@ def test_bad_precision_factors():
         dm.transform(Y[:3], C[:3], precision_factors=G[:3])
     with pytest.raises(ValueError, match=r"precision_factors must have shape \(n, r, m\) = \(3, r, 3\)"):
         dm.transform(Y[:3], precision_factors=G[:4])
-    nt = lb.NetworkTransformation(1, n_neighbors=10)
+    nt = _transformation(1, n_neighbors=10)
     with pytest.raises(ValueError, match="not both"):
         nt.fit(Y, Y, C, precision_factors_a=G, precision_factors_b=G)
 
@@ -577,7 +581,7 @@ def test_network_transformation_on_held_out_inputs():
     xt = rng.uniform(-0.95, 0.95, 200)
     fa, fb = _mlp_1d(10), _mlp_1d(11, scale=6.0)
     (Ya, Ja), (Yb, Jb) = fa(x), fb(x)
-    nt = lb.NetworkTransformation(1, n_neighbors=20, random_state=0)
+    nt = _transformation(1, n_neighbors=20, random_state=0)
     assert nt.fit(Ya, Yb, lb.precisions_from_jacobians(Ja), lb.precisions_from_jacobians(Jb),
                   pairs=(np.arange(5), np.arange(5))) is nt
     assert nt.orthogonal_.shape == (1, 1) and abs(nt.orthogonal_[0, 0]) == 1.0
@@ -595,7 +599,7 @@ def test_network_transformation_degenerate_block():
     W = rng.standard_normal((4, 2))
     Yb = np.tanh(X @ W.T)
     Cb = lb.precisions_from_jacobians((1 - Yb**2)[:, :, None] * W[None])
-    nt = lb.NetworkTransformation(2, n_neighbors=32, n_jobs=2, random_state=0)
+    nt = _transformation(2, n_neighbors=32, n_jobs=2, random_state=0)
     nt.fit(Ya, Yb, Ca, Cb, pairs=(np.arange(20), np.arange(20)))
     assert [len(b) for b in nt.blocks_] == [2]
     np.testing.assert_allclose(nt.orthogonal_ @ nt.orthogonal_.T, np.eye(2), atol=1e-12)
@@ -677,7 +681,7 @@ def test_bad_input():
         dm.transform(Y[:, :2])
     with pytest.raises(ValueError, match="columns"):
         dm.inverse_transform(np.zeros((3, 5)))
-    nt = lb.NetworkTransformation(1, n_neighbors=10)
+    nt = _transformation(1, n_neighbors=10)
     with pytest.raises(ValueError, match="pairs"):
         nt.fit(Y, Y[:30], C, C[:30])
     with pytest.raises(ValueError, match="out of range"):
@@ -697,8 +701,18 @@ def test_estimator_conventions():
     assert e.fit(Y) is e and e.n_features_in_ == 2
     np.testing.assert_array_equal(lb.DiffusionMaps(2, n_neighbors=10, random_state=0).fit_transform(Y),
                                   e.embedding_)
-    nt = lb.NetworkTransformation(2, n_neighbors=8, degenerate_rtol=0.2)
-    assert nt.get_params()["degenerate_rtol"] == 0.2 and nt.get_params()["metric"] == "mahalanobis"
+    nt = _transformation(2, n_neighbors=8, degenerate_rtol=0.2)
+    params = nt.get_params()
+    assert params["degenerate_rtol"] == 0.2 and params["diffusion_maps__metric"] == "mahalanobis"
+    assert params["diffusion_maps__n_components"] == 2 and params["diffusion_maps__n_neighbors"] == 8
+    # the default embedding: one Mahalanobis coordinate
+    default = lb.NetworkTransformation()
+    X, Ya, Ca = _tanh_square(300, seed=9)
+    default.fit(Ya, Ya, Ca, Ca)
+    assert default.dmap_a_.n_components == 1 and default.dmap_a_.metric == "mahalanobis"
+    assert default.diffusion_maps is None  # fit clones; the parameter is untouched
+    with pytest.raises(TypeError, match="diffusion_maps must be a latentbridge.DiffusionMaps"):
+        lb.NetworkTransformation(3).fit(Ya, Ya, Ca, Ca)
 
 
 def test_matches_datafold_euclidean():

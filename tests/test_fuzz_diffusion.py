@@ -105,7 +105,8 @@ def dmap_params(draw):
 
 
 def param_error(p):
-    """ValueError/TypeError expected from the parameters alone (None: valid)."""
+    """True when the parameters alone are invalid: ValueError, or TypeError for an epsilon that is
+    neither a string nor a real number (see epsilon_type_error)."""
     eps = p["epsilon"]
     bad = not (eps == "auto" if isinstance(eps, str) else
                (isinstance(eps, float) and np.isfinite(eps) and eps > 0))
@@ -113,6 +114,15 @@ def param_error(p):
     bad |= not (np.isfinite(p["alpha"]) and p["alpha"] >= 0)
     bad |= p["n_neighbors"] is not None and p["k_epsilon"] > p["n_neighbors"]
     return bad
+
+
+def epsilon_type_error(p, err):
+    """``err`` widened to TypeError when epsilon has the wrong type (None, a bool, a list):
+    _validation's rule, wrong type -> TypeError, wrong value -> ValueError."""
+    eps = p["epsilon"]
+    if isinstance(eps, str) or (isinstance(eps, float) and not isinstance(eps, bool)):
+        return err
+    return TypeError if err is None else (TypeError, ValueError)
 
 
 def fit_error(n, p):
@@ -129,6 +139,7 @@ def test_fit(Y, p, seed):
     n = Y.array.shape[0]
     err = first_error(Y)
     err = with_value_error(err, param_error(p) or (Y.error is None and fit_error(n, p)))
+    err = epsilon_type_error(p, err)
     if err is not None:
         with pytest.raises(err):
             quiet(dm.fit, Y.array)
@@ -506,8 +517,9 @@ def test_network_transformation(Ya, seed, L, rtol, pairs):
     """Y_b = Y_a: the orthogonal map is the identity and transform matches inverse_transform of
     the Nystrom embedding; bad inputs raise."""
     n = Ya.array.shape[0]
-    nt = lb.NetworkTransformation(L, metric="euclidean", n_neighbors=None, k_epsilon=1,
-                                  degenerate_rtol=rtol, random_state=seed)
+    nt = lb.NetworkTransformation(
+        lb.DiffusionMaps(L, metric="euclidean", n_neighbors=None, k_epsilon=1, random_state=seed),
+        degenerate_rtol=rtol)
     pr = {"none": None, "all": (np.arange(n), np.arange(n)), "bad": (np.arange(n), np.arange(n) + 1),
           "float": (np.arange(n) * 1.0, np.arange(n) * 1.0)}[pairs]
     err = with_value_error(first_error(Ya), not rtol >= 0 or (Ya.error is None and (n < 2 or L > n - 1)))
@@ -592,9 +604,9 @@ def test_alpha_overflow_and_zero_size_stacks():
     Y = np.random.default_rng(2).standard_normal((10, 2))
     with pytest.raises(ValueError, match="alpha=.* is too large"):
         lb.DiffusionMaps(2, n_neighbors=4, k_epsilon=2, alpha=1e10).fit(Y)
-    with pytest.raises(ValueError, match="neighborhoods has 0 row"):
+    with pytest.raises(ValueError, match=r"neighborhoods has 0 (row|sample)"):
         lb.precisions_from_neighborhoods(np.zeros((0, 3, 2)))
-    with pytest.raises(ValueError, match="jacobians has 0 row"):
+    with pytest.raises(ValueError, match=r"jacobians has 0 (row|sample)"):
         lb.precisions_from_jacobians(np.zeros((0, 3, 2)))
 
 
@@ -602,8 +614,8 @@ def test_network_transformation_zero_eigenvalue():
     """Found by the fuzzer: duplicated points give an eigenvalue 0, the Nystrom extension divides
     by it; transform raises a ValueError instead of returning NaN (with a RuntimeWarning)."""
     Y = np.array([[-7.0], [-4.0], [-5.0], [-5.0]])
-    nt = quiet(lb.NetworkTransformation(3, metric="euclidean", n_neighbors=None, k_epsilon=1,
-                                        random_state=0).fit, Y, Y)
+    dm = lb.DiffusionMaps(3, metric="euclidean", n_neighbors=None, k_epsilon=1, random_state=0)
+    nt = quiet(lb.NetworkTransformation(dm).fit, Y, Y)
     assert nt.dmap_a_.eigenvalues_[-1] == 0.0
     with pytest.raises(ValueError, match="Lower n_components"):
         quiet(nt.transform, Y[:2])

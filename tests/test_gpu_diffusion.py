@@ -62,9 +62,9 @@ def test_knn_large_k_and_all_points():
 
 def test_rerank_matches_cpu_and_is_symmetric():
     _, Y, C = _tanh_square(4000)
-    from latentbridge.diffusion import _precision_factors
+    from latentbridge.diffusion.precisions import factors_from_precisions
 
-    G = _precision_factors(C, "precisions")
+    G = factors_from_precisions(C, "precisions")
     cand, _ = _core.knn_sqeuclidean(Y, None, 96, 2)
     ref_i, ref_d = _core.mahalanobis_rerank(Y, G, None, None, cand, 32, 2)
     got_i, got_d = _cuda().mahalanobis_rerank(Y, G, None, None, cand, 32, 1)
