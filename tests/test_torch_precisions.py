@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from latentbridge.torch._precisions import burst_precisions, jacobian_precisions  # noqa: E402
+from latentbridge.torch import burst_precisions, jacobian_precisions  # noqa: E402
 
 torch.set_num_threads(1)
 
