@@ -93,6 +93,11 @@ def as_float_matrix(X, name="X", *, dtype=None, min_rows=1, min_cols=1, allow_no
     """
     if isinstance(X, (str, bytes)):
         raise TypeError(f"{name} must be a numeric 2-D array; got a {type(X).__name__}.")
+    if type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a sparse matrix; sparse input is not supported (latentbridge's kernels "
+            "work on dense rows). Convert it with X.toarray() if it fits in memory."
+        )
     if is_cuda_array(X):
         raise TypeError(
             f"{name} is a GPU array; this function takes host arrays. Move it with .cpu().numpy() "
@@ -104,8 +109,8 @@ def as_float_matrix(X, name="X", *, dtype=None, min_rows=1, min_cols=1, allow_no
         raise TypeError(f"{name} could not be converted to a numeric array: {exc}") from None
     src = _numeric_dtype(X, name)
     if X.ndim != 2:
-        hint = " Use X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample." \
-            if X.ndim == 1 else ""
+        hint = (" Reshape your data: X.reshape(-1, 1) for a single feature or X.reshape(1, -1) "
+                "for a single sample.") if X.ndim == 1 else ""
         raise ValueError(
             f"{name} must be 2-D with shape (n_samples, n_features); got shape {X.shape}.{hint}"
         )
@@ -116,11 +121,13 @@ def as_float_matrix(X, name="X", *, dtype=None, min_rows=1, min_cols=1, allow_no
         raise TypeError(f"internal: compute dtype must be float32 or float64, got {dtype}")
     if X.shape[0] < min_rows:
         raise ValueError(
-            f"{name} has {X.shape[0]} row(s) (samples); at least {min_rows} required."
+            f"{name} has {X.shape[0]} sample(s) (rows, shape={X.shape}); at least {min_rows} "
+            "required."
         )
     if X.shape[1] < min_cols:
         raise ValueError(
-            f"{name} has {X.shape[1]} column(s) (features); at least {min_cols} required."
+            f"{name} has {X.shape[1]} feature(s) (shape={X.shape}) while a minimum of {min_cols} "
+            "is required (columns are features)."
         )
     if src.kind == "f" and not allow_nonfinite and X.size and not np.isfinite(X).all():
         bad = np.argwhere(~np.isfinite(X))[0]

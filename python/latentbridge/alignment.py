@@ -73,13 +73,24 @@ def _pair(estimator, X, Y, *, reset, min_rows=1, spaces=None):
             f"{type(estimator).__name__} requires y to be passed, but the target y is None: pass "
             "Y (n_samples, n_targets), the rows paired with those of X."
         )
-    y_is_1d = np.ndim(Y) == 1
+    if not hasattr(Y, "ndim"):          # lists and other array-likes
+        try:
+            Y = np.asarray(Y)
+        except (ValueError, TypeError):
+            pass                        # as_float_matrix says what is wrong with it
+    y_is_1d = getattr(Y, "ndim", None) == 1
     Y = as_float_matrix(np.reshape(Y, (-1, 1)) if y_is_1d else Y, "Y", min_rows=min_rows)
     check_same_rows(X, Y)
-    if spaces is not None and (X.shape[1], Y.shape[1]) != tuple(spaces):
+    if spaces is not None and X.shape[1] != spaces[0]:
         raise ValueError(
-            f"partial_fit chunk has shapes X (.., {X.shape[1]}), Y (.., {Y.shape[1]}) but "
-            f"earlier chunks had {tuple(spaces)}; every chunk must come from the same spaces."
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+            f"{spaces[0]} features as input: every partial_fit chunk must come from the same "
+            "spaces as the first."
+        )
+    if spaces is not None and Y.shape[1] != spaces[1]:
+        raise ValueError(
+            f"Y has {Y.shape[1]} columns but earlier partial_fit chunks had {spaces[1]}: every "
+            "chunk must come from the same spaces as the first."
         )
     record_features(estimator, X_raw, reset=reset)
     return X, Y, y_is_1d
@@ -291,8 +302,9 @@ class RidgeMap(_AffineMap):
     and keeps data of large magnitude (e.g. 1e30) with a small ``alpha`` from amplifying rounding.
 
     The statistics stay in ``stats_``; ``partial_fit`` adds a chunk to them and ``fit`` starts
-    afresh. The solve (one O(p^3) eigendecomposition) runs lazily, when a fitted attribute or
-    ``transform`` is first used after the last chunk, so streaming many chunks costs one solve.
+    afresh. ``fit`` solves at once; after ``partial_fit`` the solve (one O(p^3) eigendecomposition)
+    runs lazily, when a fitted attribute or ``transform`` is first used after the last chunk, so
+    streaming many chunks costs one solve.
     """
 
     def __init__(self, *, alpha=1.0, alphas=None, fit_intercept=True, n_jobs=None, device="cpu"):
@@ -319,7 +331,9 @@ class RidgeMap(_AffineMap):
     def fit(self, X, Y):
         """Fit on all rows of X (n, p) and Y (n, q) (statistics accumulated in row blocks)."""
         self.__dict__.pop("stats_", None)
-        return self.partial_fit(X, Y)
+        self.partial_fit(X, Y)
+        self._solve()                   # solved now: predict/transform leave the estimator as is
+        return self
 
     def partial_fit(self, X, Y):
         """Add a chunk of paired rows to the statistics and re-solve."""
@@ -664,6 +678,8 @@ class StitchingMLP(_AffineMap):
     Attributes
     ----------
     mlp_ : the fitted ``sklearn.neural_network.MLPRegressor``
+    n_iter_ : int
+        Training epochs run (``max_iter`` when the MLP did not converge).
     n_features_in_ : int
     """
 
@@ -696,7 +712,9 @@ class StitchingMLP(_AffineMap):
             alpha=alpha, max_iter=max_iter, learning_rate_init=learning_rate_init,
             random_state=self.random_state,
         )
-        self.mlp_.fit((X64 - self.x_mean_) / self.x_std_, (Y64 - self.y_mean_) / self.y_std_)
+        target = (Y64 - self.y_mean_) / self.y_std_
+        self.mlp_.fit((X64 - self.x_mean_) / self.x_std_, target.ravel() if y_is_1d else target)
+        self.n_iter_ = self.mlp_.n_iter_
         self.n_targets_ = Y.shape[1]
         self._y_is_1d = y_is_1d
         return self
