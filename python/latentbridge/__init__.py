@@ -51,3 +51,7 @@ from .measures import (bures_distance, bures_similarity, cca, cknna, disagreemen
 __all__ += ["measures", "procrustes_distance", "shape_distance", "cca", "rsa", "jaccard_knn",
             "rank_similarity", "second_order_cosine", "cknna", "bures_distance", "bures_similarity",
             "ensd", "gulp", "regression_predictivity", "imd", "disagreement"]
+
+from .compare import ComparisonResult, compare_many
+
+__all__ += ["ComparisonResult", "compare_many"]
