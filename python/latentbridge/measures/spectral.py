@@ -103,7 +103,8 @@ def imd(X, Y, *, k=5, n_probes=100, lanczos_steps=10, times=None, random_state=0
     X and Y may have different numbers of rows and features: IMD compares the intrinsic geometry of
     two distributions, not paired samples. Symmetric; 0 on identical inputs (both clouds use the
     same probe seed); invariant to translation, isotropic scaling, orthogonal maps and unit
-    permutations (and to reordering the samples); not to general linear maps. Not a metric (an
+    permutations; not to general linear maps. Reordering the samples changes only the probe noise
+    (the estimate, not the exact value). Not a metric (an
     estimate of a lower bound of a Gromov-Wasserstein-type distance).
 
     Parameters

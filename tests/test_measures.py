@@ -1,0 +1,391 @@
+"""Each measure of latentbridge.measures against an independent oracle: scipy, scikit-learn, a dense
+closed form from the paper written here, rsatoolbox 0.3.2 and repsim 0.1.5 (skipped, with the
+reason, when not installed), and its bad-input errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+from scipy.spatial.distance import cdist, pdist
+from scipy.stats import kendalltau, pearsonr, spearmanr
+
+import latentbridge as lb
+from latentbridge.measures import RegularisationWarning
+from latentbridge.measures.spectral import heat_trace_slq, knn_laplacian
+from test_similarity import _hsic_unbiased as hsic_unbiased  # Song et al. (2012), dense
+
+
+def data(n=40, p=5, q=7, seed=0, noise=0.5):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) + 2.0
+    Y = X @ rng.standard_normal((p, q)) + noise * rng.standard_normal((n, q)) - 1.0
+    return X, Y
+
+
+def centred(A):
+    return A - A.mean(axis=0)
+
+
+def scipy_canonical_correlations(X, Y):
+    """Hotelling's canonical correlations: singular values of Q_x^T Q_y (economic QR)."""
+    Qx, _ = sla.qr(centred(X), mode="economic")
+    Qy, _ = sla.qr(centred(Y), mode="economic")
+    return sla.svdvals(Qx.T @ Qy)
+
+
+def padded_unit(A, d):
+    A = centred(A)
+    return np.hstack([A, np.zeros((A.shape[0], d - A.shape[1]))]) / np.linalg.norm(A)
+
+
+# ---- shape metrics ---------------------------------------------------------------------------
+
+def test_procrustes_distance_matches_scipy_orthogonal_procrustes():
+    X, Y = data()
+    A, B = padded_unit(X, 7), padded_unit(Y, 7)
+    R, _ = sla.orthogonal_procrustes(B, A)       # argmin_R ||B R - A||_F over orthogonal R
+    assert lb.procrustes_distance(X, Y) == pytest.approx(np.linalg.norm(A - B @ R), abs=1e-10)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("angular", [True, False])
+def test_shape_distance_matches_explicit_whitening_and_alignment(alpha, angular):
+    """Williams et al. 2021: whiten X_c (1-a) S + a mu I, normalise, align with scipy Procrustes."""
+    X, Y = data(n=60)
+
+    def whiten(A):
+        Ac = centred(A)
+        S = Ac.T @ Ac
+        M = (1 - alpha) * S + alpha * np.trace(S) / S.shape[0] * np.eye(S.shape[0])
+        return Ac @ np.real(sla.inv(sla.sqrtm(M)))
+
+    A, B = padded_unit(whiten(X), 7), padded_unit(whiten(Y), 7)
+    R, _ = sla.orthogonal_procrustes(B, A)
+    euclid = np.linalg.norm(A - B @ R)
+    expected = 2 * np.arcsin(euclid / 2) if angular else euclid   # chord -> angle on the sphere
+    got = lb.shape_distance(X, Y, alpha=alpha, angular=angular)
+    assert got == pytest.approx(expected, abs=1e-8)
+
+
+def test_shape_distance_alpha0_is_the_mean_canonical_correlation_angle():
+    X, Y = data(n=80)
+    rho = scipy_canonical_correlations(X, Y)
+    expected = np.arccos(rho.sum() / np.sqrt(5 * 7))
+    assert lb.shape_distance(X, Y, alpha=0.0) == pytest.approx(expected, abs=1e-9)
+
+
+def test_bures_against_dense_gram_matrices():
+    """Bures distance of K = X_c X_c^T / n via scipy's sqrtm; NBS = fidelity / sqrt(tr tr)."""
+    X, Y = data(n=25)
+    Kx, Ky = centred(X) @ centred(X).T / 25, centred(Y) @ centred(Y).T / 25
+    root = np.real(sla.sqrtm(Kx))
+    fid = np.trace(np.real(sla.sqrtm(root @ Ky @ root)))
+    d2 = np.trace(Kx) + np.trace(Ky) - 2 * fid
+    assert lb.bures_distance(X, Y) == pytest.approx(np.sqrt(d2), rel=1e-6)
+    assert lb.bures_similarity(X, Y) == pytest.approx(fid / np.sqrt(np.trace(Kx) * np.trace(Ky)),
+                                                      rel=1e-6)
+
+
+def test_ensd_against_dense_gram_matrices():
+    """Giaffar et al. 2023: tr Kx tr Ky tr(Kx Ky) / (tr Kx^2 tr Ky^2); ENSD(X, X) = PR(X)."""
+    X, Y = data(n=30)
+    Kx, Ky = centred(X) @ centred(X).T, centred(Y) @ centred(Y).T
+    expected = np.trace(Kx) * np.trace(Ky) * np.trace(Kx @ Ky) / (np.trace(Kx @ Kx)
+                                                                 * np.trace(Ky @ Ky))
+    assert lb.ensd(X, Y) == pytest.approx(expected, rel=1e-10)
+    ev = np.linalg.eigvalsh(np.cov(X.T))
+    assert lb.ensd(X, X) == pytest.approx(ev.sum() ** 2 / (ev ** 2).sum(), rel=1e-10)
+
+
+# ---- CCA ------------------------------------------------------------------------------------
+
+def test_cca_kinds_match_scipy_canonical_correlations():
+    X, Y = data(n=70)
+    rho = scipy_canonical_correlations(X, Y)[:5]
+    assert lb.cca(X, Y, kind="mean") == pytest.approx(rho.mean(), abs=1e-10)
+    assert lb.cca(X, Y, kind="yanai") == pytest.approx(np.sum(rho ** 2) / np.sqrt(35), abs=1e-10)
+    assert lb.cca(X, Y, kind="pillai") == pytest.approx(np.sum(rho ** 2) / 5, abs=1e-10)
+
+
+def test_cca_against_repsim():
+    repsim = pytest.importorskip("repsim", reason="repsim 0.1.5 (pip) is the optional oracle")
+    X, Y = data(n=90, p=6, q=6)
+    # repsim's labels differ from ours (see the cca docstring)
+    assert lb.cca(X, Y, kind="mean") == pytest.approx(repsim.cca([X, Y], "pillai")[0, 1], abs=1e-8)
+    assert lb.cca(X, Y, kind="pillai") == pytest.approx(repsim.cca([X, Y], "yanai")[0, 1], abs=1e-8)
+    assert lb.cca(X, Y, kind="yanai") == pytest.approx(repsim.cca([X, Y], "yanai")[0, 1], abs=1e-8)
+
+
+def test_cca_rank_deficient_uses_the_ranks():
+    X, _ = data(n=60)
+    X2 = np.hstack([X, X[:, :2] + X[:, 2:4]])             # 7 columns, rank 5
+    Y = X @ np.random.default_rng(1).standard_normal((5, 5))
+    assert lb.cca(X2, Y, kind="mean") == pytest.approx(1.0, abs=1e-8)
+
+
+def test_cca_fewer_samples_than_features_warns_and_regularises():
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((20, 30)), rng.standard_normal((20, 30))
+    with pytest.warns(RegularisationWarning, match="fewer samples than features"):
+        value = lb.cca(X, Y)
+    assert 0.0 < value < 0.9                             # unregularised: 1 whatever the data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lb.cca(X, Y, ridge=0.1) == pytest.approx(value)
+    with pytest.warns(RegularisationWarning):
+        lb.shape_distance(X, Y, alpha=0.0)
+
+
+# ---- RSA -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rdm, metric", [("correlation", "correlation"), ("cosine", "cosine"),
+                                         ("euclidean", "euclidean")])
+@pytest.mark.parametrize("compare, stat", [("spearman", spearmanr), ("pearson", pearsonr),
+                                           ("kendall", kendalltau)])
+def test_rsa_matches_scipy(rdm, metric, compare, stat):
+    X, Y = data(n=30)
+    expected = stat(pdist(X, metric), pdist(Y, metric)).statistic
+    assert lb.rsa(X, Y, rdm=rdm, compare=compare) == pytest.approx(expected, abs=1e-10)
+
+
+@pytest.mark.parametrize("compare, method", [("spearman", "spearman"), ("pearson", "corr"),
+                                             ("kendall", "kendall")])
+def test_rsa_matches_rsatoolbox(compare, method):
+    pytest.importorskip("h5py", reason="rsatoolbox needs h5py")
+    rsatoolbox = pytest.importorskip("rsatoolbox", reason="rsatoolbox 0.3.2 is the optional oracle")
+    X, Y = data(n=30)
+
+    def rdm(A):
+        return rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(A), method="correlation")
+
+    expected = float(rsatoolbox.rdm.compare(rdm(X), rdm(Y), method=method)[0, 0])
+    assert lb.rsa(X, Y, compare=compare) == pytest.approx(expected, abs=1e-8)
+
+
+def test_rsa_euclidean_rdm_vs_rsatoolbox_squared_distances():
+    """rsatoolbox's Euclidean RDM is ||x_i - x_j||^2 / p: Spearman agrees with ours."""
+    pytest.importorskip("h5py", reason="rsatoolbox needs h5py")
+    rsatoolbox = pytest.importorskip("rsatoolbox", reason="rsatoolbox 0.3.2 is the optional oracle")
+    X, Y = data(n=25)
+    r = [rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(A), method="euclidean") for A in (X, Y)]
+    expected = float(rsatoolbox.rdm.compare(r[0], r[1], method="spearman")[0, 0])
+    assert lb.rsa(X, Y, rdm="euclidean") == pytest.approx(expected, abs=1e-8)
+
+
+# ---- neighbourhoods --------------------------------------------------------------------------
+
+def brute_knn(A, k, metric="cosine"):
+    D = cdist(A, A, metric)
+    np.fill_diagonal(D, np.inf)
+    return np.argsort(D, axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_jaccard_and_rank_similarity_by_brute_force(metric):
+    X, Y = data(n=50, noise=1.0)
+    k = 6
+    nx, ny = brute_knn(X, k, metric), brute_knn(Y, k, metric)
+    jac, rank = [], []
+    for a, b in zip(nx, ny):
+        shared = set(a) & set(b)
+        jac.append(len(shared) / len(set(a) | set(b)))
+        if not shared:
+            rank.append(0.0)
+            continue
+        ra = {j: r + 1 for r, j in enumerate(a)}
+        rb = {j: r + 1 for r, j in enumerate(b)}
+        s = sum(2.0 / ((1 + abs(ra[j] - rb[j])) * (ra[j] + rb[j])) for j in shared)
+        rank.append(s / sum(1.0 / t for t in range(1, len(shared) + 1)))
+    assert lb.jaccard_knn(X, Y, k=k, metric=metric) == pytest.approx(np.mean(jac), abs=1e-12)
+    assert lb.rank_similarity(X, Y, k=k, metric=metric) == pytest.approx(np.mean(rank), abs=1e-12)
+
+
+def test_second_order_cosine_by_brute_force():
+    X, Y = data(n=50, noise=1.0)
+    k = 5
+    Sx, Sy = 1 - cdist(X, X, "cosine"), 1 - cdist(Y, Y, "cosine")
+    nx, ny = brute_knn(X, k), brute_knn(Y, k)
+    vals = []
+    for i in range(50):
+        u = sorted(set(nx[i]) | set(ny[i]))
+        a, b = Sx[i, u], Sy[i, u]
+        vals.append(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    assert lb.second_order_cosine(X, Y, k=k) == pytest.approx(np.mean(vals), abs=1e-12)
+
+
+def test_cknna_against_the_dense_definition():
+    """Huh et al. 2024: unbiased HSIC of the kernels masked by the mutual top-k inner products."""
+    X, Y = data(n=40, noise=1.0)
+    k = 7
+    K, L = X @ X.T, Y @ Y.T
+
+    def mask(G):
+        G = G.copy()
+        np.fill_diagonal(G, -np.inf)
+        M = np.zeros_like(G)
+        np.put_along_axis(M, np.argsort(-G, axis=1, kind="stable")[:, :k], 1.0, axis=1)
+        return M
+
+    Mk, Ml = mask(K), mask(L)
+    kl = hsic_unbiased(Mk * Ml * K, Mk * Ml * L)
+    kk = hsic_unbiased(Mk * K, Mk * K)
+    ll = hsic_unbiased(Ml * L, Ml * L)
+    assert lb.cknna(X, Y, k=k) == pytest.approx(kl / np.sqrt(kk * ll), rel=1e-9)
+
+
+# ---- prediction-based -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lam", [0.0, 0.05, 1.0])
+def test_gulp_equals_the_distance_between_ridge_hat_matrices(lam):
+    """Boix-Adsera et al. 2022: d^2 = ||H_x - H_y||_F^2, H = A (A^T A + n lam I)^+ A^T after
+    centring and scaling to ||A||_F^2 = n."""
+    X, Y = data(n=35)
+
+    def hat(A):
+        A = centred(A)
+        A = A * np.sqrt(35) / np.linalg.norm(A)
+        return A @ np.linalg.pinv(A.T @ A + 35 * lam * np.eye(A.shape[1])) @ A.T
+
+    expected = np.linalg.norm(hat(X) - hat(Y))
+    assert lb.gulp(X, Y, lam=lam) == pytest.approx(expected, rel=1e-7)
+    if lam == 0.0:
+        rho = scipy_canonical_correlations(X, Y)
+        assert lb.gulp(X, Y, lam=0.0) ** 2 == pytest.approx(5 + 7 - 2 * np.sum(rho ** 2), rel=1e-7)
+
+
+def test_regression_predictivity_matches_scikit_learn_ridge():
+    from sklearn.linear_model import Ridge
+
+    X, Y = data(n=60)
+    order = np.random.default_rng(0).permutation(60)
+    sse = sst = 0.0
+    for test in np.array_split(order, 4):
+        train = np.setdiff1d(order, test)
+        model = Ridge(alpha=2.0).fit(X[train], Y[train])
+        sse += np.sum((Y[test] - model.predict(X[test])) ** 2)
+        sst += np.sum((Y[test] - Y[train].mean(axis=0)) ** 2)
+    got = lb.regression_predictivity(X, Y, alphas=[2.0], cv=4, random_state=0)
+    assert got == pytest.approx(1 - sse / sst, abs=1e-10)
+
+
+# ---- IMD ------------------------------------------------------------------------------------
+
+def dense_knn_laplacian(A, k):
+    W = np.zeros((len(A), len(A)))
+    for i, row in enumerate(brute_knn(A, k, "euclidean")):
+        W[i, row] = W[row, i] = 1.0
+    s = 1 / np.sqrt(W.sum(axis=1))
+    return np.eye(len(A)) - s[:, None] * W * s[None, :]
+
+
+def test_knn_laplacian_and_slq_heat_trace_against_dense_eigenvalues():
+    X, _ = data(n=120, p=3)
+    L = knn_laplacian(X, 5)
+    dense = dense_knn_laplacian(X, 5)
+    np.testing.assert_allclose(L.toarray(), dense, atol=1e-14)
+    times = np.logspace(-1, 1, 16)
+    exact = np.exp(-np.outer(times, np.linalg.eigvalsh(dense))).sum(axis=1)
+    est = heat_trace_slq(L, times, n_probes=400, lanczos_steps=20, seed=0)
+    np.testing.assert_allclose(est, exact, rtol=0.03)
+
+
+def test_imd_close_to_the_exact_dense_value():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((150, 3))
+    Y = np.c_[np.cos(np.linspace(0, 6, 150)), np.sin(np.linspace(0, 6, 150)), np.zeros(150)]
+    times = np.logspace(-1, 1, 64)
+
+    def descriptor(A):
+        return np.exp(-np.outer(times, np.linalg.eigvalsh(dense_knn_laplacian(A, 5)))).mean(axis=1)
+
+    exact = np.max(np.exp(-2 * (times + 1 / times)) * np.abs(descriptor(X) - descriptor(Y)))
+    got = lb.imd(X, Y, times=times, n_probes=300, lanczos_steps=20)
+    assert got == pytest.approx(exact, rel=0.1)
+    assert lb.imd(X, X * 3.0 + 1.0) == pytest.approx(0.0, abs=1e-12)   # same graph, same probes
+
+
+def test_imd_accepts_different_sample_counts():
+    rng = np.random.default_rng(1)
+    assert lb.imd(rng.standard_normal((60, 4)), rng.standard_normal((90, 2))) >= 0.0
+
+
+# ---- disagreement ----------------------------------------------------------------------------
+
+def test_disagreement_closed_forms():
+    a = np.array([0, 1, 2, 2, 1, 0, 0, 1])
+    b = np.array([0, 1, 1, 2, 0, 0, 2, 1])
+    y = np.array([0, 1, 2, 1, 1, 0, 2, 1])
+    assert lb.disagreement(a, b) == 3 / 8
+    err = (2 / 8 + 3 / 8) / 2     # a errs at 2 inputs, b at 3
+    assert lb.disagreement(a, b, y=y) == pytest.approx((3 / 8) / err)
+    scores = np.eye(3)[a] * 5.0
+    assert lb.disagreement(scores, b) == 3 / 8
+    with pytest.raises(ValueError, match="always right"):
+        lb.disagreement(y, y, y=y)
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+PAIRED = ["procrustes_distance", "shape_distance", "cca", "rsa", "jaccard_knn", "rank_similarity",
+          "second_order_cosine", "cknna", "bures_distance", "bures_similarity", "ensd", "gulp",
+          "regression_predictivity"]
+
+
+@pytest.mark.parametrize("name", PAIRED)
+def test_mismatched_rows_nan_and_too_few_rows(name):
+    f = getattr(lb, name)
+    X, Y = data(n=12)
+    with pytest.raises(ValueError, match="same number of rows"):
+        f(X, Y[:-1])
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        f(bad, Y)
+    with pytest.raises(ValueError, match="row"):
+        f(X[:1], Y[:1])
+    with pytest.raises(TypeError):
+        f(X.astype(complex), Y)
+
+
+@pytest.mark.parametrize("name", ["procrustes_distance", "shape_distance", "cca", "bures_distance",
+                                  "bures_similarity", "ensd", "gulp", "regression_predictivity"])
+def test_constant_representation_is_an_error(name):
+    X, Y = data(n=12)
+    with pytest.raises(ValueError, match="constant"):
+        getattr(lb, name)(X, np.ones_like(Y))
+
+
+@pytest.mark.parametrize("name", ["jaccard_knn", "rank_similarity", "second_order_cosine", "cknna"])
+def test_k_must_be_below_n(name):
+    X, Y = data(n=10)
+    with pytest.raises(ValueError, match="k must be"):
+        getattr(lb, name)(X, Y, k=10)
+    with pytest.raises(ValueError, match="all zero"):
+        lb.jaccard_knn(np.vstack([X[:-1], np.zeros(5)]), Y, k=3)
+
+
+def test_bad_parameters():
+    X, Y = data(n=12)
+    with pytest.raises(ValueError, match="kind"):
+        lb.cca(X, Y, kind="sum")
+    with pytest.raises(ValueError, match="alpha"):
+        lb.shape_distance(X, Y, alpha=1.5)
+    with pytest.raises(TypeError, match="angular"):
+        lb.shape_distance(X, Y, angular="yes")
+    with pytest.raises(ValueError, match="rdm"):
+        lb.rsa(X, Y, rdm="manhattan")
+    with pytest.raises(ValueError, match="compare"):
+        lb.rsa(X, Y, compare="cosine")
+    with pytest.raises(ValueError, match="constant"):
+        lb.rsa(np.c_[X[:, :1], X[:, :1]], Y)            # a row constant across its features
+    with pytest.raises(ValueError, match="lam"):
+        lb.gulp(X, Y, lam=-1.0)
+    with pytest.raises(ValueError, match="cv"):
+        lb.regression_predictivity(X, Y, cv=7)
+    with pytest.raises(ValueError, match="times"):
+        lb.imd(X, Y, times=[0.0, 1.0])
+    with pytest.raises(ValueError, match="k must be"):
+        lb.imd(X, Y, k=12)
+    with pytest.raises(ValueError, match="same number of inputs"):
+        lb.disagreement([0, 1], [0, 1, 1])
