@@ -123,7 +123,7 @@ def latentbridge_row(args, Y, J, k, threads, device, n_comp=10):
 
     def ours():
         C = lb.precisions_from_jacobians(J)
-        state["dm"] = lb.DiffusionMaps(n_comp, **params).fit(Y, C)
+        state["dm"] = lb.DiffusionMaps(n_comp, **params).fit(Y, precisions=C)
 
     med, best = time_call(ours, args.repeat)
     try:

@@ -204,7 +204,7 @@ def test_dense_matches_numpy_algorithm1(metric):
     if metric == "mahalanobis":
         A = rng.standard_normal((n, 2, m))
         C = np.einsum("nra,nrb->nab", A, A) + 0.1 * np.eye(m)
-    dm = lb.DiffusionMaps(4, metric=metric, n_neighbors=None, k_epsilon=7).fit(Y, C)
+    dm = lb.DiffusionMaps(4, metric=metric, n_neighbors=None, k_epsilon=7).fit(Y, precisions=C)
     eps, a, phi = _dense_algorithm1(Y, C, 7, 4)
     assert dm.epsilon_ == pytest.approx(eps, rel=1e-12)
     np.testing.assert_allclose(dm.eigenvalues_, a, atol=1e-10)
@@ -225,7 +225,7 @@ def test_alpha_and_fixed_epsilon():
 
 def test_sparse_kernel_eigenvalues_vs_arpack():
     _, Y, C = _tanh_square(2500)
-    dm = lb.DiffusionMaps(6, metric="mahalanobis", n_neighbors=24, n_jobs=2, random_state=0).fit(Y, C)
+    dm = lb.DiffusionMaps(6, metric="mahalanobis", n_neighbors=24, n_jobs=2, random_state=0).fit(Y, precisions=C)
     T = dm.kernel_matrix_
     assert T.nnz < 2 * 24 * 2500 + 2500  # O(n k) memory
     ref = np.sort(eigsh(T, k=7, which="LA", tol=1e-13)[0])[::-1]
@@ -234,7 +234,7 @@ def test_sparse_kernel_eigenvalues_vs_arpack():
     phi = dm.embedding_
     np.testing.assert_allclose(np.sqrt(np.mean(phi**2, axis=0)), 1.0, rtol=1e-12)
     # same seed -> identical result; thread count does not matter either
-    dm2 = lb.DiffusionMaps(6, metric="mahalanobis", n_neighbors=24, n_jobs=1, random_state=0).fit(Y, C)
+    dm2 = lb.DiffusionMaps(6, metric="mahalanobis", n_neighbors=24, n_jobs=1, random_state=0).fit(Y, precisions=C)
     np.testing.assert_allclose(dm2.embedding_, dm.embedding_, atol=1e-12)
 
 
@@ -257,7 +257,7 @@ def test_mahalanobis_square_is_intrinsic():
     # The square seen through tanh in R^5: the Mahalanobis spectrum is the square's (1:1:2:4:4),
     # the Euclidean one is distorted by the observation map.
     _, Y, C = _tanh_square(6000, seed=1)
-    dm = lb.DiffusionMaps(5, metric="mahalanobis", n_neighbors=48, n_jobs=2, random_state=0).fit(Y, C)
+    dm = lb.DiffusionMaps(5, metric="mahalanobis", n_neighbors=48, n_jobs=2, random_state=0).fit(Y, precisions=C)
     g = -np.log(dm.eigenvalues_)
     np.testing.assert_allclose(g / g[0], [1, 1, 2, 4, 4], rtol=0.08)
     de = lb.DiffusionMaps(5, n_neighbors=48, n_jobs=2, random_state=0).fit(Y)
@@ -275,11 +275,11 @@ def test_anisotropic_metrics_warn_and_candidate_factor_fixes_them():
     C = lb.precisions_from_jacobians((1 - Y**2)[:, :, None] * W[None])
     kw = dict(metric="mahalanobis", n_neighbors=32, n_jobs=2, random_state=0)
     with pytest.warns(CandidateRecallWarning, match="anisotropic"):
-        dm = lb.DiffusionMaps(3, **kw).fit(Y, C)
+        dm = lb.DiffusionMaps(3, **kw).fit(Y, precisions=C)
     assert dm.neighbor_recall_ < 0.9
     g = -np.log(dm.eigenvalues_)
     assert g[1] / g[0] > 1.3
-    dm = lb.DiffusionMaps(3, candidate_factor=12, **kw).fit(Y, C)
+    dm = lb.DiffusionMaps(3, candidate_factor=12, **kw).fit(Y, precisions=C)
     assert dm.neighbor_recall_ > 0.97
     g = -np.log(dm.eigenvalues_)
     np.testing.assert_allclose(g / g[0], [1, 1, 2], rtol=0.08)
@@ -323,7 +323,7 @@ def test_nystrom_and_inverse_on_held_out_points():
 
 def test_mahalanobis_transform_without_precisions_is_nearest_neighbour():
     _, Y, C = _tanh_square(800, seed=2)
-    dm = lb.DiffusionMaps(3, metric="mahalanobis", n_neighbors=16, random_state=0).fit(Y, C)
+    dm = lb.DiffusionMaps(3, metric="mahalanobis", n_neighbors=16, random_state=0).fit(Y, precisions=C)
     Yt = Y[:10] + 1e-9
     np.testing.assert_array_equal(dm.transform(Yt), dm.embedding_[:10])
 
@@ -441,7 +441,7 @@ def test_fits_with_factors_equal_fits_with_precisions():
     J = (1 - Y**2)[:, :, None] * W[None]
     C, G = lb.precisions_from_jacobians(J), lb.precisions_from_jacobians(J, factors=True)
     params = dict(metric="mahalanobis", n_neighbors=16, random_state=0)
-    dense = lb.DiffusionMaps(4, **params).fit(Y, C)
+    dense = lb.DiffusionMaps(4, **params).fit(Y, precisions=C)
     low = lb.DiffusionMaps(4, **params).fit(Y, precision_factors=G)
     np.testing.assert_allclose(low.eigenvalues_, dense.eigenvalues_, rtol=1e-10, atol=0)
     assert low.epsilon_ == pytest.approx(dense.epsilon_, rel=1e-12)
@@ -510,7 +510,7 @@ def test_bad_precision_factors():
     with pytest.raises(ValueError, match="needs precisions.*or precision_factors"):
         maha.fit(Y)
     with pytest.raises(ValueError, match="either precisions .* or precision_factors .*not both"):
-        maha.fit(Y, C, precision_factors=G)
+        maha.fit(Y, precisions=C, precision_factors=G)
     with pytest.raises(ValueError, match=r"precision_factors must have shape \(n, r, m\) = \(50, r, 3\) with r >= 1"):
         maha.fit(Y, precision_factors=G[:40])
     with pytest.raises(ValueError, match=r"precision_factors must have shape"):
@@ -554,8 +554,8 @@ def test_two_networks_agree_only_in_the_mahalanobis_metric():
     (Ya, Ja), (Yb, Jb) = fa(x), fb(x)
     Ca, Cb = lb.precisions_from_jacobians(Ja), lb.precisions_from_jacobians(Jb)
     kw = dict(n_neighbors=20, random_state=0)
-    pa = lb.DiffusionMaps(2, metric="mahalanobis", **kw).fit(Ya, Ca).embedding_[:, 0]
-    pb = lb.DiffusionMaps(2, metric="mahalanobis", **kw).fit(Yb, Cb).embedding_[:, 0]
+    pa = lb.DiffusionMaps(2, metric="mahalanobis", **kw).fit(Ya, precisions=Ca).embedding_[:, 0]
+    pb = lb.DiffusionMaps(2, metric="mahalanobis", **kw).fit(Yb, precisions=Cb).embedding_[:, 0]
     assert abs(np.corrcoef(pa, pb)[0, 1]) >= 0.99
     assert abs(np.corrcoef(pa, np.cos(np.pi * (x + 1) / 2))[0, 1]) >= 0.99
     ea = lb.DiffusionMaps(2, **kw).fit(Ya).embedding_[:, 0]
@@ -571,7 +571,7 @@ def test_bursts_give_the_same_embedding():
     Y, _ = f(x)
     bursts = np.stack([f(x + 0.01 * rng.standard_normal(800))[0] for _ in range(15)], axis=1)
     C = lb.precisions_from_neighborhoods(bursts, ridge=0.1)
-    phi = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=20, random_state=0).fit(Y, C).embedding_
+    phi = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=20, random_state=0).fit(Y, precisions=C).embedding_
     assert abs(np.corrcoef(phi[:, 0], np.cos(np.pi * (x + 1) / 2))[0, 1]) >= 0.99
 
 
@@ -639,11 +639,11 @@ def test_bad_input():
     with pytest.raises(ValueError, match="needs precisions"):
         maha.fit(Y)
     with pytest.raises(ValueError, match=r"shape \(50, 3, 3\)"):
-        maha.fit(Y, C[:, :2, :2])
+        maha.fit(Y, precisions=C[:, :2, :2])
     with pytest.raises(ValueError, match="one matrix per point"):
-        maha.fit(Y, C[:40])
+        maha.fit(Y, precisions=C[:40])
     with pytest.raises(ValueError, match="only used with metric='mahalanobis'"):
-        lb.DiffusionMaps(2, n_neighbors=10).fit(Y, C)
+        lb.DiffusionMaps(2, n_neighbors=10).fit(Y, precisions=C)
     bad = Y.copy()
     bad[4, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
@@ -651,13 +651,13 @@ def test_bad_input():
     badC = C.copy()
     badC[3, 0, 0] = np.inf
     with pytest.raises(ValueError, match="NaN or infinity"):
-        maha.fit(Y, badC)
+        maha.fit(Y, precisions=badC)
     asym = C.copy()
     asym[5, 0, 1] = 1.0
     with pytest.raises(ValueError, match="not symmetric"):
-        maha.fit(Y, asym)
+        maha.fit(Y, precisions=asym)
     with pytest.raises(ValueError, match="negative eigenvalue"):
-        maha.fit(Y, -C)
+        maha.fit(Y, precisions=-C)
     with pytest.raises(ValueError, match="too|needs more than"):
         lb.DiffusionMaps(2, n_neighbors=50).fit(Y)
     with pytest.raises(ValueError, match="k_epsilon"):

@@ -249,7 +249,7 @@ def test_fit_mahalanobis(Y, data, n_neighbors, k_eps, n_comp):
     err = with_value_error(err, param_error(p) or (Y.error is None and fit_error(n, p)))
     if err is not None:
         with pytest.raises(err):
-            quiet(dm.fit, Y.array, C)
+            quiet(dm.fit, Y.array, precisions=C)
         return
     A = as_used(Y, np.float64)
     diff = A[None, :, :] - A[:, None, :]
@@ -257,7 +257,7 @@ def test_fit_mahalanobis(Y, data, n_neighbors, k_eps, n_comp):
         D = np.einsum("ija,iab,ijb->ij", diff, Cv, diff) * 2
     if not np.isfinite(D).all() or np.abs(D).max() > 1e300:
         try:
-            quiet(dm.fit, Y.array, C)
+            quiet(dm.fit, Y.array, precisions=C)
         except ValueError as e:
             assert "overflow" in str(e)
         return
@@ -266,11 +266,11 @@ def test_fit_mahalanobis(Y, data, n_neighbors, k_eps, n_comp):
     if not np.median(kth) > 1e-290:
         # zero: duplicates; below 1e-290: the quadratic forms underflow in some rounding order
         try:
-            quiet(dm.fit, Y.array, C)
+            quiet(dm.fit, Y.array, precisions=C)
         except ValueError as e:
             assert "epsilon='auto' is 0" in str(e)
         return
-    quiet(dm.fit, Y.array, C)
+    quiet(dm.fit, Y.array, precisions=C)
     assert dm.embedding_.shape == (n, n_comp) and np.isfinite(dm.embedding_).all()
     assert np.all(dm.eigenvalues_ <= 1 + 1e-9) and np.all(np.diff(dm.eigenvalues_) <= 1e-12)
     k = n - 1 if n_neighbors is None else n_neighbors

@@ -125,8 +125,8 @@ def test_diffusion_maps_cuda_matches_cpu(metric):
     X, Y, C = _tanh_square(6000, seed=4)
     prec = C if metric == "mahalanobis" else None
     kw = dict(metric=metric, n_neighbors=32, random_state=0)
-    cpu = lb.DiffusionMaps(6, device="cpu", **kw).fit(Y, prec)
-    gpu = lb.DiffusionMaps(6, device="cuda", **kw).fit(Y, prec)
+    cpu = lb.DiffusionMaps(6, device="cpu", **kw).fit(Y, precisions=prec)
+    gpu = lb.DiffusionMaps(6, device="cuda", **kw).fit(Y, precisions=prec)
     assert gpu.device_ == "cuda"
     assert gpu.epsilon_ == pytest.approx(cpu.epsilon_, rel=1e-12)
     np.testing.assert_allclose(gpu.eigenvalues_, cpu.eigenvalues_, atol=1e-9)

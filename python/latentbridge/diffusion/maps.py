@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
 from .._backend import kernels, resolve_device
 from .._base import BaseEstimator, check_is_fitted, record_features
@@ -54,7 +55,7 @@ _NYSTROM_MIN_EIGENVALUE = 1e-10
 _DENSE_MAX_POINTS = 8000
 
 
-class DiffusionMaps(BaseEstimator):
+class DiffusionMaps(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Diffusion maps with a Euclidean or per-point Mahalanobis kernel (the paper's Algorithm 1).
 
     Parameters
@@ -172,6 +173,16 @@ class DiffusionMaps(BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    @property
+    def _n_features_out(self):
+        """Output columns, for ``get_feature_names_out`` (diffusionmaps0, ...); derived."""
+        return self.embedding_.shape[1]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64"]  # coordinates are float64 always
+        return tags
+
     # -- stage 1: validation -------------------------------------------------------------------
 
     def _check_params(self):
@@ -221,13 +232,16 @@ class DiffusionMaps(BaseEstimator):
 
     # -- fit -----------------------------------------------------------------------------------
 
-    def fit(self, Y, precisions=None, *, precision_factors=None):
+    def fit(self, Y, y=None, *, precisions=None, precision_factors=None):
         """Compute the diffusion coordinates of the rows of ``Y``.
 
         Parameters
         ----------
         Y : array_like of shape (n, m)
             Points (e.g. activations of m neurons for n inputs).
+        y : None
+            Ignored: scikit-learn's target argument (pipelines pass one), so the precisions
+            are passed by keyword.
         precisions : array_like of shape (n, m, m), optional
             Per-point precision matrices; with ``metric="mahalanobis"`` this or
             ``precision_factors`` is required; rejected otherwise.
@@ -254,6 +268,7 @@ class DiffusionMaps(BaseEstimator):
             When the k-NN lists and kernel graph (about ``100 n k`` bytes) exceed
             :func:`latentbridge._validation.available_memory`.
         """
+        _check_no_precisions_as_target(y)
         threads, device = self._check_params()
         Y_in = Y
         Y = as_float_matrix(Y, "Y", dtype=np.float64, min_rows=2)
@@ -309,9 +324,9 @@ class DiffusionMaps(BaseEstimator):
                 "n_neighbors Euclidean candidates, which biases the spectrum. Raise "
                 "candidate_factor.", CandidateRecallWarning, stacklevel=3)
 
-    def fit_transform(self, Y, precisions=None, *, precision_factors=None):
+    def fit_transform(self, Y, y=None, *, precisions=None, precision_factors=None):
         """Fit and return ``embedding_`` (arguments as in :meth:`fit`)."""
-        return self.fit(Y, precisions, precision_factors=precision_factors).embedding_
+        return self.fit(Y, y, precisions=precisions, precision_factors=precision_factors).embedding_
 
     # -- out of sample -------------------------------------------------------------------------
 
@@ -409,6 +424,14 @@ class DiffusionMaps(BaseEstimator):
         check_allocation(E.shape[0] * k * (16 + 8 * (L + Y.shape[1])),
                          f"DiffusionMaps.inverse_transform neighbour lists (n_new, k) = ({E.shape[0]}, {k})")
         return _idw(self.embedding_, Y, E, k, check_n_jobs(self.n_jobs), self.device_)
+
+
+def _check_no_precisions_as_target(y):
+    """TypeError for a 3-D ``y``: precisions passed where scikit-learn puts the target."""
+    if getattr(y, "ndim", None) == 3:  # no numpy call: y may be any array-like
+        raise TypeError(
+            "fit's second argument is scikit-learn's target y (ignored); pass the precisions by "
+            "keyword: fit(Y, precisions=C) or fit(Y, precision_factors=G).")
 
 
 def _idw(X, values, Q, k, n_threads, device):

@@ -95,8 +95,10 @@ class NetworkTransformation(BaseEstimator):
         """
         rtol = check_scalar(self.degenerate_rtol, "degenerate_rtol", minimum=0.0)
         template = self._embedding_template()
-        self.dmap_a_ = clone(template).fit(Y_a, precisions_a, precision_factors=precision_factors_a)
-        self.dmap_b_ = clone(template).fit(Y_b, precisions_b, precision_factors=precision_factors_b)
+        self.dmap_a_ = clone(template).fit(Y_a, precisions=precisions_a,
+                                           precision_factors=precision_factors_a)
+        self.dmap_b_ = clone(template).fit(Y_b, precisions=precisions_b,
+                                           precision_factors=precision_factors_b)
         ia, ib = _check_pairs(pairs, self.dmap_a_.embedding_.shape[0], self.dmap_b_.embedding_.shape[0])
         self.blocks_ = _degenerate_blocks(self.dmap_a_.eigenvalues_, self.dmap_b_.eigenvalues_, rtol)
         largest = max(len(b) for b in self.blocks_)
