@@ -1,0 +1,122 @@
+"""mutmut 3.8 over the Python layer, one module at a time, each scoped to its own test files.
+
+For each module named in python_modules.toml (or on the command line) a private folder
+``<workdir>/<module>`` gets the committed package (``latentbridge/``, with the in-tree compiled
+extension copied in: read, never written), the committed ``tests/`` and the pytest settings, plus a
+``[tool.mutmut]`` section that mutates only that module and selects only its tests. mutmut runs
+there (``mutants/`` is its own), so the shared working tree is never touched. Scores come from
+mutmut's result files; mutants listed in equivalent.toml (``mutmut = "<mutant name>"``) are left
+out of the score.
+
+Usage: python .ci/mutants/mutmut_run.py [MODULE ...] [--workdir DIR] [--max-children N]
+Prints per module: killed / (killed + survived), the timeouts and the surviving mutant names
+(``mutmut show NAME`` in ``<workdir>/<module>`` prints one). Exit status 1 when a mutant survived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+# mutmut's exit-code convention (mutmut/stats.py): 1 and 3 kill, 0 survives
+KILLED, SURVIVED = {1, 3}, {0}
+TIMEOUT = {36, 24, -24, 152, 255}
+
+
+def prepare(folder, module, tests):
+    """The committed package and tests (git archive HEAD: a consistent state even while others
+    edit the working tree) plus the in-tree compiled extension, laid out for mutmut."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "HEAD", "python/latentbridge", "tests"], cwd=REPO,
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    (folder / "python" / "latentbridge").rename(folder / "latentbridge")
+    (folder / "python").rmdir()
+    for so in (REPO / "python" / "latentbridge").glob("_core*.so"):
+        shutil.copy2(so, folder / "latentbridge" / so.name)
+    with open(REPO / "pyproject.toml", "rb") as f:
+        pytest_opts = tomllib.load(f)["tool"]["pytest"]["ini_options"]
+    lines = ["[tool.pytest.ini_options]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in pytest_opts.items()]
+    lines += ["", "[tool.mutmut]",
+              'source_paths = ["latentbridge"]',
+              f'only_mutate = ["latentbridge/{module}.py"]',
+              f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
+              'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
+              "use_git_change_detection = false", ""]
+    (folder / "pyproject.toml").write_text("\n".join(lines))
+
+
+def results(folder):
+    """{mutant name: exit code} from mutmut's per-file .meta files."""
+    out = {}
+    for meta in (folder / "mutants").rglob("*.meta"):
+        data = json.loads(meta.read_text())
+        out.update(data.get("exit_code_by_key", {}))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("modules", nargs="*")
+    ap.add_argument("--workdir", default=str(REPO / "build-mutation" / "mutmut"))
+    ap.add_argument("--max-children", type=int, default=2)
+    ap.add_argument("--python", default=sys.executable)
+    args = ap.parse_args(argv)
+    with open(HERE / "python_modules.toml", "rb") as f:
+        scope = tomllib.load(f)["modules"]
+    with open(HERE / "equivalent.toml", "rb") as f:
+        equivalent = {e["mutmut"] for e in tomllib.load(f).get("equivalent", []) if "mutmut" in e}
+    modules = args.modules or list(scope)
+    unknown = [m for m in modules if m not in scope]
+    if unknown:
+        raise SystemExit(f"unknown module(s) {unknown}; add them to python_modules.toml")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    mutmut = [args.python, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())"]
+    any_survivor = False
+    rows = []
+    for module in modules:
+        folder = Path(args.workdir).resolve() / module
+        prepare(folder, module, scope[module])
+        r = subprocess.run([*mutmut, "run", "--max-children", str(args.max_children)],
+                           cwd=folder, env=env, capture_output=True, text=True)
+        (folder / "mutmut-run.log").write_text(r.stdout + r.stderr)
+        codes = results(folder)
+        if r.returncode != 0 and not codes:
+            print(f"{module}: mutmut failed (see {folder / 'mutmut-run.log'})")
+            any_survivor = True
+            continue
+        counted = {k: c for k, c in codes.items() if k not in equivalent}
+        killed = sum(c in KILLED for c in counted.values())
+        survived = sorted(k for k, c in counted.items() if c in SURVIVED)
+        timeouts = sum(c in TIMEOUT for c in counted.values())
+        other = Counter(c for c in counted.values() if c not in KILLED | SURVIVED | TIMEOUT)
+        total = killed + len(survived) + timeouts        # a timeout counts as caught
+        score = 100.0 * (killed + timeouts) / total if total else float("nan")
+        rows.append((module, killed + timeouts, total, score))
+        print(f"{module}: {killed} killed, {timeouts} timeout, {len(survived)} survived, "
+              f"{len(codes) - len(counted)} equivalent, other {dict(other)} -> {score:.1f} %",
+              flush=True)
+        for name in survived:
+            print(f"    survived: {name}")
+        any_survivor |= bool(survived)
+    print("\nmutmut score per module (killed / non-equivalent mutants):")
+    for module, k, n, score in rows:
+        print(f"  {module:14s} {k}/{n} = {score:.1f} %")
+    return 1 if any_survivor else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
