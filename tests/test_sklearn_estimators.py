@@ -16,11 +16,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import latentbridge as lb
 
 
-def _decoder(batch):
-    """A fixed non-linear decoder for RelativeGeodesic (module level: picklable, clonable)."""
-    return np.tanh(batch)
-
-
 # Checks that cannot apply, with the reason. Every latentbridge estimator validates arrays with
 # latentbridge._validation.as_float_matrix, whose documented rule is that non-real dtypes are the
 # wrong type (TypeError), not a wrong value: scikit-learn's checks expect ValueError for complex
@@ -61,7 +56,7 @@ def _expected_failed_checks(estimator):
 # scikit-learn's R^2 > 0.5 check in check_regressors_train), RelativeGeodesic uses 2 path segments.
 ESTIMATORS = [lb.Procrustes(), lb.LinearMap(), lb.RidgeMap(), lb.ICP(),
               lb.StitchingMLP(k=1, max_iter=60, learning_rate_init=1e-2, random_state=0),
-              lb.RelativeGeodesic(_decoder, n_steps=2)]
+              lb.RelativeGeodesic(np.tanh, n_steps=2)]   # a ufunc: picklable, stable test ids
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -170,7 +165,7 @@ def test_set_output_pandas(paired):
     np.testing.assert_allclose(out.to_numpy(), Ridge(alpha=1.0).fit(X, Y).predict(X), rtol=1e-9)
     assert list(est.feature_names_in_) == list(frame.columns)
     assert isinstance(est.predict(frame), np.ndarray)    # set_output changes transform only
-    geo = lb.RelativeGeodesic(_decoder, n_steps=2).set_output(transform="pandas").fit(X[:4])
+    geo = lb.RelativeGeodesic(np.tanh, n_steps=2).set_output(transform="pandas").fit(X[:4])
     assert list(geo.transform(X).columns) == [f"relativegeodesic{i}" for i in range(4)]
 
 
