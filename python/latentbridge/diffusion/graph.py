@@ -82,7 +82,7 @@ def mahalanobis_neighbors(device, Y, G, queries, query_factors, candidates, k, n
     rows of Y and ``query_factors`` of the queries (None: the rows of Y), nearest first; invalid
     (-1) candidates are skipped. On the CPU the points are visited in kd-tree order, so that
     consecutive ones share candidates that stay in cache."""
-    order = _kd_order(Y) if queries is None and device == "cpu" else None
+    order = kernels("cpu").kdtree_order(Y) if queries is None and device == "cpu" else None
     return kernels(device).mahalanobis_rerank(Y, G, queries, query_factors, candidates, k,
                                               n_threads, order)
 
@@ -123,7 +123,7 @@ def neighbor_recall(device, Y, G, idx, candidate_factor, rng, n_threads=1):
 def auto_epsilon(Y, idx, d2, k_epsilon):
     """The median over the points of the squared distance to the ``k_epsilon``-th neighbour;
     ValueError when it is 0 (duplicates, or squared distances that underflow float64)."""
-    eps = float(_core().median_kth_distance(d2, k_epsilon))
+    eps = float(kernels("cpu").median_kth_distance(d2, k_epsilon))
     if eps > 0:
         return eps
     far = np.abs(Y[idx[:, k_epsilon - 1]] - Y).max(axis=1)
@@ -147,13 +147,3 @@ def kernel_graph(device, idx, d2, epsilon, alpha, n_threads=1):
             f"alpha={alpha!r} is too large for this data: the density normalisation "
             "p^-alpha over- or underflows float64. Use alpha in [0, 1].")
     return KernelGraph(g["indptr"], g["indices"], g["data"], g["p"], g["q"])
-
-
-def _core():
-    from .. import _core
-
-    return _core
-
-
-def _kd_order(Y):
-    return _core().kdtree_order(Y)

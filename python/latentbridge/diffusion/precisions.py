@@ -12,16 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._backend import kernels
 from .._validation import as_float_matrix, check_bool, check_positive_int, check_scalar
 
 __all__ = ["precisions_from_neighborhoods", "precisions_from_jacobians", "factors_from_precisions",
            "check_precision_factors", "metric_factors", "pad_rank"]
-
-
-def _core():
-    from .. import _core
-
-    return _core
 
 
 def as_float_stack(A, name, *, n=None, shape=None):
@@ -44,7 +39,7 @@ def as_float_stack(A, name, *, n=None, shape=None):
 
 def _eigh(A, n_threads=1):
     """numpy.linalg.eigh of a stack of symmetric matrices, threaded in C++."""
-    return _core().batched_eigh(np.ascontiguousarray(A, dtype=np.float64), n_threads)
+    return kernels("cpu").batched_eigh(np.ascontiguousarray(A, dtype=np.float64), n_threads)
 
 
 # ----------------------------------------------------------------------------------------------
