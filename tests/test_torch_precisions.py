@@ -280,3 +280,19 @@ def test_burst_factors_multiply_back_to_the_truncated_pseudo_inverse():
         np.testing.assert_allclose(g.T @ g, ref, rtol=1e-6, atol=1e-7 * np.abs(ref).max())
     with pytest.raises(ValueError, match="ridge"):
         burst_precisions(net, X, perturb, ridge=0.1, factors=True)
+
+
+def test_factors_of_batches_with_different_ranks_are_zero_padded():
+    # f(x) = (x0, relu(x1)): J = diag(1, [x1 > 0]), so C = diag(1, [x1 > 0]) (closed form)
+    X = np.array([[0.3, -1.0], [0.1, -2.0], [0.5, 1.0], [-0.2, 2.0]])
+    G = jacobian_precisions(lambda x: torch.stack([x[:, 0], torch.relu(x[:, 1])], dim=1), X,
+                            factors=True, batch_size=2)
+    assert G.shape == (4, 2, 2)  # batch 0 has rank 1, batch 1 rank 2
+    C = np.einsum("nra,nrb->nab", G, G)
+    for c, x in zip(C, X):
+        np.testing.assert_allclose(c, np.diag([1.0, float(x[1] > 0)]), atol=1e-12)
+
+
+def test_progress_bar_is_shown_on_request(capsys):
+    jacobian_precisions(mlp(), np.zeros((3, 3)), batch_size=1, progress=True)
+    assert "jacobian_precisions" in capsys.readouterr().err
