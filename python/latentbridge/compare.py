@@ -14,57 +14,27 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import as_float_matrix
+from .measures import registry
 
 __all__ = ["compare_many", "ComparisonResult", "compare_pair", "METRICS"]
 
 
-def _cka(X, Y, **kw):
-    from .similarity import cka
-
-    return cka(X, Y, **kw)
-
-
-def _rtd(X, Y, **kw):
-    from .topology import rtd
-
-    kw.setdefault("seed", 0)
-    kw.setdefault("trials", 5)
-    kw.setdefault("batch", min(300, X.shape[0]))
-    return rtd(X, Y, **kw)
+def _rtd_options(X):
+    """RTD's defaults here, so that a matrix of RTD values is reproducible."""
+    return {"seed": 0, "trials": 5, "batch": min(300, X.shape[0])}
 
 
-def _svcca(X, Y, **kw):
-    from .similarity import svcca
-
-    return svcca(X, Y, **kw)
-
-
-def _pwcca(X, Y, **kw):
-    from .similarity import pwcca
-
-    return pwcca(X, Y, **kw)
-
-
-def _mutual_knn(X, Y, **kw):
-    from .similarity import mutual_knn
-
-    return mutual_knn(X, Y, **kw)
-
-
-# name -> (function, value on identical inputs, symmetric in its arguments)
-METRICS = {
-    "cka": (_cka, 1.0, True),
-    "rtd": (_rtd, 0.0, True),
-    "svcca": (_svcca, 1.0, True),
-    "pwcca": (_pwcca, 1.0, False),
-    "mutual_knn": (_mutual_knn, 1.0, True),
-}
+# name -> latentbridge.measures.MeasureInfo (func, kind, identical_value, symmetric, ...) of every
+# registered measure
+METRICS = registry()
+_DEFAULT_OPTIONS = {"rtd": _rtd_options}
 
 
 def compare_pair(X, Y, metric, options=None):
     """One similarity value between two representations (module level, so executors can pickle it)."""
-    fn = METRICS[metric][0]
-    return float(fn(X, Y, **(options or {})))
+    defaults = _DEFAULT_OPTIONS.get(metric)
+    options = {**(defaults(X) if defaults else {}), **(options or {})}
+    return float(METRICS[metric].func(X, Y, **options))
 
 
 @dataclass
@@ -180,7 +150,9 @@ def compare_many(reps, *, metrics=("cka", "rtd"), executor=None, progress=True, 
         Activations of M models (or layers) on the *same* samples in the same order; feature counts
         may differ.
     metrics : sequence of str
-        Any of ``"cka"``, ``"rtd"``, ``"svcca"``, ``"pwcca"``, ``"mutual_knn"``.
+        Any name of :func:`latentbridge.measures.registry` (``"cka"``, ``"rtd"``, ``"svcca"``,
+        ``"procrustes_distance"``, ``"rsa"``, ...). The diagonal is the measure's value on identical
+        inputs (computed when it depends on the representation, e.g. ENSD).
     executor : concurrent.futures.Executor, optional
         Runs the pairs (``executor.submit``); ``None`` runs them in this thread. A Dask
         ``distributed.Client(...).get_executor()`` runs them on a cluster.
@@ -217,13 +189,14 @@ def compare_many(reps, *, metrics=("cka", "rtd"), executor=None, progress=True, 
     result = ComparisonResult(names=names)
     jobs = []
     for metric in metrics:
-        _, self_value, symmetric = METRICS[metric]
+        self_value, symmetric = METRICS[metric].identical_value, METRICS[metric].symmetric
         mat = np.full((M, M), np.nan)
-        np.fill_diagonal(mat, self_value)
+        if self_value is not None:
+            np.fill_diagonal(mat, self_value)
         result.matrices[metric] = mat
         for i in range(M):
             for j in range(M):
-                if i == j or (symmetric and j < i):
+                if (i == j and self_value is not None) or (symmetric and j < i):
                     continue
                 jobs.append((metric, i, j))
     bar = _progress(len(jobs), "compare_many", progress)
@@ -247,7 +220,7 @@ def compare_many(reps, *, metrics=("cka", "rtd"), executor=None, progress=True, 
         if bar:
             bar.close()
     for metric in metrics:
-        if METRICS[metric][2]:
+        if METRICS[metric].symmetric:
             mat = result.matrices[metric]
             upper = np.triu_indices(M, 1)
             mat[(upper[1], upper[0])] = mat[upper]

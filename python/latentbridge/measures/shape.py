@@ -19,6 +19,9 @@ __all__ = ["procrustes_distance", "shape_distance", "bures_distance", "bures_sim
 
 def _shape_cosine(m, alpha, what):
     """cos of the angle between the partially whitened, centred representations."""
+    if alpha == 1.0:  # no whitening: ||S_xy||_* / (||X_c||_F ||Y_c||_F)
+        den = np.sqrt(np.trace(m.sxx) * np.trace(m.syy))
+        return float(np.clip(nuclear_norm(m.sxy) / den, 0.0, 1.0))
     Mx, kx = whitener(m.sxx, alpha=alpha)
     My, ky = whitener(m.syy, alpha=alpha)
     if alpha == 0.0:
