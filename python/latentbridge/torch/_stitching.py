@@ -24,7 +24,7 @@ from .._validation import as_float_matrix, check_choice, check_positive_int
 from ..evaluation import _apply_mapping
 from .._interop import to_numpy
 from ..relative import RelativeGeodesic, relative_representation
-from ._precisions import bound_call, evaluating, finite_or_raise, model_device, row_batches
+from ._model_calls import bound_call, evaluating, finite_or_raise, model_device, row_batches
 
 __all__ = ["stitched_score", "RelativeStitching"]
 
@@ -197,8 +197,8 @@ def stitched_score(mapping, X_a, head_b, target, *, score="accuracy", batch_size
                 out = run(Z[lo:hi])
             out = to_numpy(out).astype(np.float64, copy=False)
             if out.ndim < 1 or out.shape[0] != hi - lo:
-                raise ValueError(f"head_b returned shape {out.shape} for a batch of {hi - lo} rows; "
-                                 "it must give one output row per input row.")
+                raise ValueError(f"head_b returned shape {out.shape} for a batch of {hi - lo} "
+                                 "rows; it must give one output row per input row.")
             finite_or_raise(out, "head_b's outputs", b, lo, hi)
             scorer.add(out, lo, hi)
     return scorer.result(n, out[0].size)
