@@ -181,6 +181,27 @@ def test_geodesic_through_equivalent_decoders(related_spaces):
     assert np.mean(pred_b == y[200:]) > 0.8
 
 
+def test_geodesic_through_equivalent_torch_decoders(related_spaces):
+    A, B, y, idx, Q = related_spaces
+    torch.manual_seed(8)
+    decoder_b = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.Tanh()).double()
+    to_b = torch.nn.Linear(6, 6, bias=False).double()
+    with torch.no_grad():
+        to_b.weight.copy_(torch.as_tensor(3.0 * Q.T))  # z -> 3 z Q, A's space into B's
+    decoder_a = torch.nn.Sequential(to_b, decoder_b)
+    decoder_a.train()
+    st = RelativeStitching(similarity="geodesic", decoder_a=decoder_a, decoder_b=decoder_b,
+                           quantity="length", n_steps=3)
+    st.fit(B[:200], y[:200], anchors=B[idx])
+    with torch.no_grad():
+        dec = lambda Z: decoder_b(torch.as_tensor(Z)).numpy()  # noqa: E731
+        t = np.linspace(0.0, 1.0, 4)[:, None]
+        R_b = np.array([[np.sum(np.linalg.norm(np.diff(dec((1 - t) * z + t * a), axis=0), axis=1))
+                         for a in B[idx]] for z in B[200:]])  # polyline lengths, by hand
+    np.testing.assert_array_equal(st.predict(A[200:], anchors=A[idx]), st.head_.predict(R_b))
+    assert decoder_a.training and to_b.training
+
+
 def test_relative_stitching_bad_input(related_spaces):
     A, B, y, idx, _ = related_spaces
     with pytest.raises(NotFittedError):

@@ -234,7 +234,9 @@ class RelativeStitching(BaseEstimator):
         ``"geodesic"`` is :class:`latentbridge.RelativeGeodesic` (pullback energies or lengths of
         the straight latent path to each anchor, through a decoder of each network).
     decoder_a, decoder_b : callable, optional
-        With ``similarity="geodesic"``: decoders (or heads) of A's and B's latent spaces.
+        With ``similarity="geodesic"``: decoders (or heads) of A's and B's latent spaces. A
+        ``torch.nn.Module`` gets tensors of its parameters' dtype on its device and runs in eval
+        mode (restored afterwards); any other callable gets numpy arrays.
     n_steps, quantity, output_metric
         Passed to :class:`latentbridge.RelativeGeodesic` (``similarity="geodesic"`` only).
 
@@ -270,8 +272,15 @@ class RelativeStitching(BaseEstimator):
         if not callable(decoder):
             raise TypeError("similarity='geodesic' needs decoder_a and decoder_b: callables from "
                             "each network's latent codes to its outputs.")
-        return RelativeGeodesic(decoder, n_steps=self.n_steps, quantity=self.quantity,
-                                output_metric=self.output_metric).fit(anchors).transform(X)
+        geodesic = RelativeGeodesic(decoder, n_steps=self.n_steps, quantity=self.quantity,
+                                    output_metric=self.output_metric)
+        if not isinstance(decoder, torch.nn.Module):
+            return geodesic.fit(anchors).transform(X)
+        # a torch decoder gets tensors of its own dtype and device, in eval mode
+        dtype, dev = _module_dtype(decoder), model_device(decoder, None)
+        with evaluating(decoder):
+            return geodesic.fit(torch.as_tensor(anchors, dtype=dtype, device=dev)).transform(
+                torch.as_tensor(X, dtype=dtype, device=dev))
 
     def fit(self, X_b, y, *, anchors):
         """Fit the head on B's relative coordinates to ``anchors`` (B's embeddings, (k, d_B))."""
