@@ -8,9 +8,10 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.linalg import orthogonal_procrustes
+from scipy.spatial.distance import cdist
 
 import latentbridge as lb
 from _fuzz import FUZZ, as_used, first_error, matrices, truncate, with_value_error
@@ -175,3 +176,24 @@ def test_icp(X, seed, labels, max_iter):
         return
     out = est.transform(A)
     assert out.shape == B.shape and np.all(np.isfinite(out))
+
+
+@settings(parent=FUZZ, max_examples=max(4, FUZZ.max_examples // 6))
+@given(n=st.integers(2049, 2300), m=st.integers(1, 300), d=st.integers(1, 3),
+       ties=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_icp_first_matches_beyond_the_row_block(n, m, d, ties, seed):
+    """More source rows than one 2048-row distance block, optionally on an integer grid (many
+    equally near targets): every first match (identity start) is a nearest target by the brute
+    force distances, and the first history entry is the mean of those minima."""
+    rng = np.random.default_rng(seed)
+    if ties:
+        X = rng.integers(-4, 5, size=(n, d)).astype(np.float64)
+        Y = rng.integers(-4, 5, size=(m, d)).astype(np.float64)
+    else:
+        X, Y = rng.standard_normal((n, d)), rng.standard_normal((m, d))
+    icp = lb.ICP(max_iter=1).fit(X, Y)
+    D = cdist(X, Y, "sqeuclidean")
+    nearest = D.min(axis=1)
+    got = D[np.arange(n), icp.matches_]
+    assert np.all(got <= nearest + 1e-9 * (1 + nearest))
+    assert icp.history_[0] == pytest.approx(nearest.mean(), rel=1e-9, abs=1e-12)

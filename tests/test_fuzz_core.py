@@ -7,7 +7,7 @@ LATENTBRIDGE_FUZZ_EXAMPLES scales the number of cases (see tests/_fuzz.py)."""
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 
@@ -402,3 +402,47 @@ def test_similarity_scale_invariance(X, Y, kx, ky, fn):
             f(np.ldexp(A, kx), np.ldexp(B, ky))
         return
     assert f(np.ldexp(A, kx), np.ldexp(B, ky)) == pytest.approx(ref, rel=1e-7, abs=1e-9)
+
+
+def knn_sets_kdtree(A, k, metric):
+    """Exact neighbour sets of distinct continuous points from scipy's kd-tree (cosine: the
+    Euclidean order of the unit vectors), and whether no k-th neighbour is (nearly) tied."""
+    from scipy.spatial import cKDTree
+
+    if metric == "cosine":
+        A = A / np.linalg.norm(A, axis=1, keepdims=True)
+    dist, idx = cKDTree(A).query(A, k + 2)          # column 0: the point itself
+    gap_ok = bool(np.all(dist[:, k + 1] - dist[:, k] > 1e-9 * (1 + dist[:, k])))
+    return [set(r[1:k + 1]) for r in idx], gap_ok
+
+
+@settings(parent=FUZZ, max_examples=max(2, FUZZ.max_examples // 12))  # 2100 x 2100 matrices
+@given(n=st.integers(2049, 2150), d=st.integers(1, 3), ties=st.booleans(),
+       metric=st.sampled_from(("cosine", "euclidean")), k=st.integers(1, 6),
+       seed=st.integers(0, 2**32 - 1))
+def test_row_blocks_beyond_2048(n, d, ties, metric, k, seed):
+    """mutual_knn and retrieval_ranks work in blocks of 2048 query rows: sizes just above that,
+    on continuous or integer-grid (tie-heavy) data, against brute-force oracles on the full matrix."""
+    rng = np.random.default_rng(seed)
+    if ties:
+        X = rng.integers(-3, 4, size=(n, d)).astype(np.float64)
+        Y = X + rng.integers(-1, 2, size=(n, d))
+    else:
+        X = rng.standard_normal((n, d))
+        Y = X + 0.3 * rng.standard_normal((n, d))
+    # retrieval: the rank lies between the counts of surely and possibly closer candidates
+    D = cosine_oracle(X, Y) if metric == "cosine" else cdist(X, Y)
+    own = np.diag(D)[:, None]
+    margin = 1e-9 * (1.0 if metric == "cosine" else D.max())
+    lo = 1 + np.count_nonzero(D < own - margin, axis=1)
+    hi = 1 + np.count_nonzero(D < own + margin, axis=1)
+    ranks = lb.retrieval_ranks(X, Y, metric=metric)
+    assert np.all((lo <= ranks) & (ranks <= hi))
+    # mutual kNN: exact on continuous data whose k-th neighbours are not tied; invariants always
+    got = lb.mutual_knn(X, Y, k=k, metric=metric)
+    assert 0.0 <= got <= 1.0
+    if not ties:
+        sa, ok_a = knn_sets_kdtree(X, k, metric)
+        sb, ok_b = knn_sets_kdtree(Y, k, metric)
+        if ok_a and ok_b:
+            assert abs(got - np.mean([len(a & b) / k for a, b in zip(sa, sb)])) < 1e-12
