@@ -389,6 +389,16 @@ def pinv_oracle(S, tol):
     return (V[:, keep] / w[keep]) @ V[:, keep].T, w
 
 
+def check_factors(G, C, max_rank):
+    """factors=True: G (n, r, m), r <= max_rank, with G_i^T G_i the dense precision C_i."""
+    n, m, _ = C.shape
+    assert G.dtype == np.float64 and G.shape[0] == n and G.shape[2] == m
+    assert 1 <= G.shape[1] <= max(1, max_rank)
+    gram = np.einsum("nra,nrb->nab", G, G)
+    for g, c in zip(gram, C):
+        np.testing.assert_allclose(g, c, rtol=1e-10, atol=1e-10 * np.abs(c).max())
+
+
 @FUZZ
 @given(N=stacks(), ridge=st.sampled_from((0.0,) * 4 + (0.1,) * 3 + (-1.0, np.nan)),
        rank=st.sampled_from((None,) * 6 + (1, 2, 0)),
@@ -435,6 +445,12 @@ def test_precisions_from_neighborhoods(N, ridge, rank, k):
     # scaling the samples by 2^k divides the precisions by exactly 4^k
     if 1e-100 < np.abs(V).max() < 1e100 and (s[s > 0] > 1e-100).all():
         np.testing.assert_array_equal(call(np.ldexp(V, k)), np.ldexp(C, -2 * k))
+    if ridge > 0:
+        with pytest.raises(ValueError, match="not ridge"):
+            lb.precisions_from_neighborhoods(N.array, ridge=ridge, factors=True)
+    else:
+        check_factors(lb.precisions_from_neighborhoods(N.array, rank=rank, factors=True), C,
+                      min(q - 1, m))
 
 
 @FUZZ
@@ -467,6 +483,7 @@ def test_precisions_from_jacobians(J, rcond, k):
             assert not C[i].any()
     if 1e-100 < np.abs(V).max() < 1e100 and (s[s > 0] > 1e-100).all():
         np.testing.assert_array_equal(call(np.ldexp(V, k)), np.ldexp(C, -2 * k))
+    check_factors(lb.precisions_from_jacobians(J.array, rcond=rcond, factors=True), C, min(m, d))
 
 
 # ---- invariances -------------------------------------------------------------------------------
