@@ -92,6 +92,21 @@ LATENTBRIDGE_BINDINGS(rips) {
         "R-Cross-Barcode_1 from w (first representation's distances) and m = min(w, w~).");
 
     m.def(
+        "r_cross_barcode_h1_homology",
+        [](F32 w, F32 mn) {
+            const auto n = square_size(w, "r_cross_barcode", "w");
+            LATENTBRIDGE_CHECK(mn.ndim() == 2 && mn.shape(0) == n && mn.shape(1) == n,
+                               "r_cross_barcode", "w and m must have the same shape");
+            std::vector<latentbridge::Bar> bars;
+            {
+                py::gil_scoped_release nogil;
+                bars = latentbridge::r_cross_barcode_h1_homology(w.data(), mn.data(), n);
+            }
+            return to_array(bars);
+        },
+        "w"_a.noconvert(), "m"_a.noconvert(), "R-Cross-Barcode_1 by streaming homology.");
+
+    m.def(
         "r_cross_barcode_h1_batch",
         [](const std::vector<std::pair<F32, F32>>& problems, int n_threads) {
             std::vector<std::pair<const float*, latentbridge::index_t>> w_ptrs, m_ptrs;

@@ -36,4 +36,9 @@ float enclosing_radius(const float* D, index_t n);
 /// and the search for zero-persistence pairs. Throws std::invalid_argument when some m_ij > w_ij.
 std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, int n_threads = 1);
 
+/// The same barcode by streaming relative homology of the cone form, the classes kept reduced to
+/// the edges still alive (rips_cross_homology.cpp): fast where the cohomology cocycles are large
+/// cuts (a noise representation against a structured one). Single-threaded.
+std::vector<Bar> r_cross_barcode_h1_homology(const float* w, const float* m, index_t n);
+
 }  // namespace latentbridge
