@@ -26,6 +26,8 @@
 #include <limits>
 #include <numeric>
 #include <vector>
+#include <cstdio>
+#include <cstdlib>
 
 #include "latentbridge/check.hpp"
 #include "latentbridge/parallel.hpp"
@@ -74,6 +76,7 @@ public:
         inv_.assign(static_cast<std::size_t>(count), {});
         hash_.assign(static_cast<std::size_t>(count), 0);
         listed_.assign(static_cast<std::size_t>(count), 0);
+        live_.assign(static_cast<std::size_t>(count), 0);
         seen_.assign(static_cast<std::size_t>(n_), -1);
         words_ = static_cast<std::size_t>((n_ + 63) / 64);
         older_.assign(words_ * static_cast<std::size_t>(n_), 0);
@@ -88,10 +91,19 @@ public:
             add_edge(e);
         }
         for (; next_cone < cones_.size(); ++next_cone) cone_triangle(cones_[next_cone]);
+        if (std::getenv("LB_STATS")) {
+            std::size_t cs = 0, ne = 0; for (auto& c : cls_) { cs += c.size(); ne += !c.empty(); }
+            std::fprintf(stderr, "edges %zu cones %zu full_tri %llu sparse_tri %llu visited %llu kills %llu kills_cur %llu holders %llu holder_len %llu cls_total %zu nonempty %zu\n",
+              ei_.size(), cones_.size(), (unsigned long long)st_[0], (unsigned long long)st_[1], (unsigned long long)st_[2], (unsigned long long)deaths_, (unsigned long long)st_[3], (unsigned long long)st_[4], (unsigned long long)st_[5], cs, ne);
+        }
         return std::move(bars_);
     }
 
 private:
+    struct Link {
+        rank_t edge, k;  // an edge with a non-empty class, and its other vertex
+    };
+
     float w_at(rank_t e) const { return w_[ei_[e] * n_ + ej_[e]]; }
 
     /// Edges with m <= thr sorted by (m, index), their ranks in an n x n table, and the cone
@@ -130,7 +142,7 @@ private:
             cls_[e].assign(1, e);
             inv_[e].assign(1, e);
             hash_[e] = edge_key(e);
-            list_nonempty(e);
+            set_live(e);
         }
         if (coned || !triangles_full(e, i, j)) triangles_sparse(e, i, j);
         older_[static_cast<std::size_t>(i) * words_ + static_cast<std::size_t>(j >> 6)] |=
@@ -150,6 +162,7 @@ private:
             while (bits) {
                 const index_t k = static_cast<index_t>(t * 64) + __builtin_ctzll(bits);
                 bits &= bits - 1;
+                ++st_[0];
                 triangle(e, rank_[i * n_ + k], rank_[j * n_ + k], diam_[e]);
                 if (cls_[e].empty()) {
                     ++stamp_;  // triangles up to k are done; the sparse pass may see them again
@@ -166,17 +179,19 @@ private:
         ++stamp_;
         for (;;) {
             const std::uint64_t deaths = deaths_;
-            for (const index_t v : {i, j}) {
-                std::vector<rank_t>& list = nonempty_[v];
+            for (int side = 0; side < 2; ++side) {
+                const index_t v = side == 0 ? i : j;
+                const rank_t* other = &rank_[(side == 0 ? j : i) * n_];
+                std::vector<Link>& list = nonempty_[v];
                 for (std::size_t t = 0; t < list.size(); ++t) {
-                    const rank_t x = list[t];
-                    const index_t k = ei_[x] == v ? ej_[x] : ei_[x];
-                    if (k == i || k == j || seen_[k] == stamp_) continue;
-                    const rank_t a = rank_[i * n_ + k], b = rank_[j * n_ + k];
-                    if (a >= e || b >= e) continue;
-                    if (cls_[a].empty() && cls_[b].empty()) continue;
-                    seen_[k] = stamp_;
-                    triangle(e, a, b, diam_[e]);
+                    const Link l = list[t];
+                    ++st_[2];
+                    if (l.edge >= e || !live_[l.edge] || seen_[l.k] == stamp_) continue;
+                    const rank_t b = other[l.k];
+                    if (b >= e) continue;
+                    seen_[l.k] = stamp_;
+                    ++st_[1];
+                    triangle(e, l.edge, b, diam_[e]);
                 }
             }
             if (deaths == deaths_) return;
@@ -203,6 +218,8 @@ private:
     void kill(std::uint64_t h, float d) {
         ++deaths_;
         const rank_t y = bnd_.back();
+        st_[3] += inv_[y].size() == 1;
+        st_[4] += inv_[y].size();
         if (diam_[y] < d) bars_.push_back({diam_[y], d});
         std::vector<rank_t> holders;
         holders.swap(inv_[y]);
@@ -210,6 +227,7 @@ private:
             std::vector<rank_t>& c = cls_[x];
             if (!std::binary_search(c.begin(), c.end(), y)) continue;  // stale or repeated entry
             xor_sorted(c, bnd_, tmp_);
+            st_[5] += c.size() + bnd_.size();
             // the entries of bnd_ that x did not hold are new: x joins their inverse lists
             std::size_t s = 0;
             for (const rank_t a : bnd_) {
@@ -218,31 +236,33 @@ private:
             }
             c.swap(tmp_);
             hash_[x] ^= h;
-            if (!c.empty()) list_nonempty(x);
+            set_live(x);
         }
     }
 
-    /// Puts x on the non-empty lists of those of its two vertices whose list lacks it (bit 0:
-    /// the list of ei, bit 1: of ej); entries whose class has become empty are dropped lazily
-    /// when a list is compacted.
-    void list_nonempty(rank_t x) {
+    /// Records whether x's class is empty; a newly non-empty x goes on the lists of those of its
+    /// two vertices whose list lacks it (listed_ bit 0: the list of ei, bit 1: of ej). Entries of
+    /// empty classes are dropped lazily when a list is compacted.
+    void set_live(rank_t x) {
+        live_[x] = !cls_[x].empty();
+        if (!live_[x]) return;
         for (int side = 0; side < 2; ++side) {
             if (listed_[x] & (1 << side)) continue;
             listed_[x] |= static_cast<std::uint8_t>(1 << side);
             const index_t v = side == 0 ? ei_[x] : ej_[x];
-            std::vector<rank_t>& list = nonempty_[v];
+            std::vector<Link>& list = nonempty_[v];
             if (list.size() >= 64 && list.size() == list.capacity()) compact(list, v);
-            list.push_back(x);
+            list.push_back({x, static_cast<rank_t>(side == 0 ? ej_[x] : ei_[x])});
         }
     }
 
-    void compact(std::vector<rank_t>& list, index_t v) {
+    void compact(std::vector<Link>& list, index_t v) {
         std::size_t out = 0;
-        for (const rank_t x : list) {
-            if (!cls_[x].empty())
-                list[out++] = x;
+        for (const Link l : list) {
+            if (live_[l.edge])
+                list[out++] = l;
             else
-                listed_[x] &= static_cast<std::uint8_t>(ei_[x] == v ? ~1 : ~2);
+                listed_[l.edge] &= static_cast<std::uint8_t>(ei_[l.edge] == v ? ~1 : ~2);
         }
         list.resize(out);
     }
@@ -254,12 +274,13 @@ private:
     std::vector<rank_t> rank_, cones_;
     std::vector<index_t> ei_, ej_;
     std::vector<float> diam_;
-    std::vector<std::vector<rank_t>> cls_, inv_, nonempty_;
+    std::vector<std::vector<rank_t>> cls_, inv_;
+    std::vector<std::vector<Link>> nonempty_;
     std::vector<std::uint64_t> hash_, older_;
-    std::vector<std::uint8_t> listed_;
+    std::vector<std::uint8_t> listed_, live_;
     std::vector<std::int64_t> seen_;
     std::int64_t stamp_ = 0;
-    std::uint64_t deaths_ = 0;
+    std::uint64_t deaths_ = 0, st_[8] = {};
     std::size_t words_ = 0;
     std::vector<rank_t> tmp_, bnd_;
     std::vector<Bar> bars_;
