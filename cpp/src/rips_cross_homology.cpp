@@ -24,10 +24,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <numeric>
 #include <vector>
-#include <cstdio>
-#include <cstdlib>
 
 #include "latentbridge/check.hpp"
 #include "latentbridge/parallel.hpp"
@@ -91,11 +88,6 @@ public:
             add_edge(e);
         }
         for (; next_cone < cones_.size(); ++next_cone) cone_triangle(cones_[next_cone]);
-        if (std::getenv("LB_STATS")) {
-            std::size_t cs = 0, ne = 0; for (auto& c : cls_) { cs += c.size(); ne += !c.empty(); }
-            std::fprintf(stderr, "edges %zu cones %zu full_tri %llu sparse_tri %llu visited %llu kills %llu kills_cur %llu holders %llu holder_len %llu cls_total %zu nonempty %zu\n",
-              ei_.size(), cones_.size(), (unsigned long long)st_[0], (unsigned long long)st_[1], (unsigned long long)st_[2], (unsigned long long)deaths_, (unsigned long long)st_[3], (unsigned long long)st_[4], (unsigned long long)st_[5], cs, ne);
-        }
         return std::move(bars_);
     }
 
@@ -162,7 +154,6 @@ private:
             while (bits) {
                 const index_t k = static_cast<index_t>(t * 64) + __builtin_ctzll(bits);
                 bits &= bits - 1;
-                ++st_[0];
                 triangle(e, rank_[i * n_ + k], rank_[j * n_ + k], diam_[e]);
                 if (cls_[e].empty()) {
                     ++stamp_;  // triangles up to k are done; the sparse pass may see them again
@@ -185,12 +176,10 @@ private:
                 std::vector<Link>& list = nonempty_[v];
                 for (std::size_t t = 0; t < list.size(); ++t) {
                     const Link l = list[t];
-                    ++st_[2];
                     if (l.edge >= e || !live_[l.edge] || seen_[l.k] == stamp_) continue;
                     const rank_t b = other[l.k];
                     if (b >= e) continue;
                     seen_[l.k] = stamp_;
-                    ++st_[1];
                     triangle(e, l.edge, b, diam_[e]);
                 }
             }
@@ -218,16 +207,15 @@ private:
     void kill(std::uint64_t h, float d) {
         ++deaths_;
         const rank_t y = bnd_.back();
-        st_[3] += inv_[y].size() == 1;
-        st_[4] += inv_[y].size();
         if (diam_[y] < d) bars_.push_back({diam_[y], d});
         std::vector<rank_t> holders;
         holders.swap(inv_[y]);
+        std::size_t done = 0;
         for (const rank_t x : holders) {
+            if ((++done & 4095) == 0) detail::maybe_poll_interrupt();
             std::vector<rank_t>& c = cls_[x];
             if (!std::binary_search(c.begin(), c.end(), y)) continue;  // stale or repeated entry
             xor_sorted(c, bnd_, tmp_);
-            st_[5] += c.size() + bnd_.size();
             // the entries of bnd_ that x did not hold are new: x joins their inverse lists
             std::size_t s = 0;
             for (const rank_t a : bnd_) {
@@ -280,7 +268,7 @@ private:
     std::vector<std::uint8_t> listed_, live_;
     std::vector<std::int64_t> seen_;
     std::int64_t stamp_ = 0;
-    std::uint64_t deaths_ = 0, st_[8] = {};
+    std::uint64_t deaths_ = 0;
     std::size_t words_ = 0;
     std::vector<rank_t> tmp_, bnd_;
     std::vector<Bar> bars_;
