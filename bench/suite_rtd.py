@@ -9,6 +9,11 @@ Cases:
   points (one unit ring + 4 others against k unit rings, k = 1..5); giotto-ph with --rings-giotto
   (about 380 s on 2 cores).
 * ``clusters`` (--clusters): the official Clusters.ipynb experiment (300 points), RTD per k.
+* ``noise_vs_plane`` (--noise-sizes): issue 11's family, P 32-D Gaussian noise and Q a rank-2
+  cloud (2-D Gaussian times a 2 x 32 Gaussian matrix), in both argument orders.
+``--peers`` also times redzed-tda (``redzed_tda.rips(M, maxdim=1, threshold=enclosing radius)``,
+single-threaded) on the same prebuilt doubled matrix in the same run: its time, the ratio
+``redzed_s / lb_median_s``, whether its finite H1 bars equal ours, and its peak memory.
 Peak memory: the resident-set growth (sampled every 5 ms, psutil) of a fresh process during one call
 from P and Q (for giotto-ph: building the doubled matrix it needs, then ripser_parallel), after a
 small warm-up call, so the two libraries are measured the same way; ``--no-memory`` skips it.
@@ -38,6 +43,10 @@ def add_arguments(parser):
     parser.add_argument("--rings-giotto", action="store_true",
                         help="also run giotto-ph on the rings experiment (~380 s)")
     parser.add_argument("--clusters", action="store_true", help="run the clusters experiment")
+    parser.add_argument("--noise-sizes", default="",
+                        help="comma-separated N for the noise-vs-rank-2 case (e.g. 300,500)")
+    parser.add_argument("--peers", action="store_true",
+                        help="also time redzed-tda on the doubled matrix (same run, same inputs)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory measurement (one fresh process per library)")
 
@@ -54,6 +63,17 @@ def _doubled(P, Q):
     M[n:, n:] = np.minimum(r1, r2)
     M[M < r1.mean() * 1e-6] = 0
     return M
+
+
+def _redzed(M):
+    import redzed_tda
+
+    thr = float(np.min(np.max(M, axis=1)))  # the enclosing radius, as ripser and giotto-ph use
+    dgm = np.asarray(redzed_tda.rips(M, maxdim=1, threshold=thr)[1], dtype=np.float64)
+    dgm = dgm[np.isfinite(dgm[:, 1]) & (dgm[:, 1] > dgm[:, 0])]
+    # float32 values, as the other engines report them
+    dgm = dgm.astype(np.float32).astype(np.float64)
+    return dgm[np.lexsort((dgm[:, 1], dgm[:, 0]))]
 
 
 def _giotto(M, threads):
@@ -74,6 +94,9 @@ P, Q, threads = data["P"], data["Q"], int(sys.argv[3])
 if sys.argv[1] == "latentbridge":
     import latentbridge as lb
     work = lambda A, B: lb.r_cross_barcode(A, B, n_jobs=threads)
+elif sys.argv[1] == "redzed":
+    from suite_rtd import _doubled, _redzed
+    work = lambda A, B: _redzed(_doubled(A, B))
 else:
     from suite_rtd import _doubled, _giotto
     work = lambda A, B: _giotto(_doubled(A, B), threads)
@@ -119,6 +142,18 @@ def _compare(P, Q, label, n, args, run_giotto, repeat):
         row.update({"giotto_s": gt, "speedup": gt / med, "equal": bool(np.array_equal(ref, bars))})
         if not args.no_memory:
             row["giotto_peak_mb"] = _peak_rss_mb("giotto", P, Q, threads)
+    if args.peers:
+        M = _doubled(P, Q)
+        times = []
+        for _ in range(max(1, repeat)):
+            t0 = time.perf_counter()
+            ref = _redzed(M)
+            times.append(time.perf_counter() - t0)
+        rt = float(np.median(times))
+        row.update({"redzed_s": rt, "redzed_ratio": rt / med,
+                    "redzed_equal": bool(np.array_equal(ref, bars))})
+        if not args.no_memory:
+            row["redzed_peak_mb"] = _peak_rss_mb("redzed", P, Q, threads)
     return row
 
 
@@ -134,6 +169,14 @@ def run(args):
         repeat = args.repeat if n <= 1000 else 1
         rows.append(_compare(P, Q, "r_cross_1", n, args, n <= args.giotto_max, repeat))
         print(rows[-1], flush=True)
+
+    for n in [int(s) for s in args.noise_sizes.split(",") if s]:
+        P = rng.standard_normal((n, 32))
+        Q = rng.standard_normal((n, 2)) @ rng.standard_normal((2, 32))
+        for label, A, B in (("noise_vs_plane", P, Q), ("plane_vs_noise", Q, P)):
+            rows.append(_compare(A, B, label, n, args, n <= args.giotto_max and args.rings_giotto,
+                                 args.repeat))
+            print(rows[-1], flush=True)
 
     if args.rings:
         base = _rings(1, 5)

@@ -452,6 +452,17 @@ def test_core_entry_points(n, seed, n_problems, n_threads, threshold, violate):
     assert len(out) == n_problems
     for bars in out:
         np.testing.assert_array_equal(canon(bars), canon(_core.r_cross_barcode_h1(w, m, 1)))
+    # both engines against giotto-ph on the doubled matrix (finite bars; no snapping needed here:
+    # the doubled matrix is built from w and m as they are)
+    if n > 1:
+        M = np.zeros((2 * n, 2 * n))
+        M[n:, :n] = w
+        M[:n, n:] = w.T
+        M[n:, n:] = m
+        ref = giotto(M, 1)[1]
+        ref = ref[np.isfinite(ref[:, 1])]
+        for engine in ("cohomology", "homology"):
+            np.testing.assert_array_equal(canon(_core.r_cross_barcode_h1(w, m, 1, engine)), ref)
 
 
 def test_combinatorial_explosion_is_a_memory_error_not_a_hang():

@@ -80,6 +80,9 @@ def make_pair(kind, n, rng):
     elif kind == "tied":
         P = np.round(rng.standard_normal((n, 2)) * 2) / 2
         Q = np.round(rng.standard_normal((n, 2)) * 2) / 2
+    elif kind == "noise_vs_plane":  # issue 11's slow family: noise against a rank-2 cloud
+        P = rng.standard_normal((n, 32))
+        Q = rng.standard_normal((n, 2)) @ rng.standard_normal((2, 32))
     elif kind == "duplicated":
         base = rng.standard_normal((n // 2, 3))
         P = np.concatenate([base, base])[:n]
@@ -89,7 +92,7 @@ def make_pair(kind, n, rng):
     return P, Q
 
 
-KINDS = ["random", "clustered", "ringed", "tied", "duplicated"]
+KINDS = ["random", "clustered", "ringed", "tied", "duplicated", "noise_vs_plane"]
 
 
 # ---- vr_barcode ----------------------------------------------------------------------------------
@@ -205,6 +208,28 @@ def test_r_cross_barcode_matches_giotto_on_doubled_matrix(kind):
             # every bar is at most max (w - w~)_+ (notes/rtd.md 3.5)
             if len(got):
                 assert (got[:, 1] - got[:, 0]).max() <= (r1 - r2).max() + 1e-6
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("engine", ["cohomology", "homology"])
+def test_each_r_cross_engine_matches_giotto(kind, engine):
+    # r_cross_barcode picks an engine by time; each must give the doubled matrix's barcode alone
+    rng = np.random.default_rng(10 + KINDS.index(kind))
+    for n in (40, 90):
+        P, Q = make_pair(kind, n, rng)
+        for A, B in ((P, Q), (Q, P)):
+            r1, r2 = official_inputs(A, B)
+            D = doubled(r1, r2)  # snapped as the official code does
+            w = D[n:, :n].astype(np.float32)
+            m = D[n:, n:].astype(np.float32)
+            ref = giotto(D, 1)[1]
+            np.testing.assert_array_equal(canon(_core.r_cross_barcode_h1(w, m, 1, engine)), ref)
+
+
+def test_r_cross_engine_choice_is_checked():
+    w = np.zeros((3, 3), np.float32)
+    with pytest.raises(ValueError, match="engine must be"):
+        _core.r_cross_barcode_h1(w, w, 1, "fast")
 
 
 def test_r_cross_barcode_other_norms_and_metrics():

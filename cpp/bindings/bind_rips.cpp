@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include <pybind11/numpy.h>
@@ -77,19 +78,27 @@ LATENTBRIDGE_BINDINGS(rips) {
 
     m.def(
         "r_cross_barcode_h1",
-        [](F32 w, F32 mn, int n_threads) {
+        [](F32 w, F32 mn, int n_threads, const std::string& engine) {
             const auto n = square_size(w, "r_cross_barcode", "w");
             LATENTBRIDGE_CHECK(mn.ndim() == 2 && mn.shape(0) == n && mn.shape(1) == n,
                                "r_cross_barcode", "w and m must have the same shape");
+            using latentbridge::CrossEngine;
+            LATENTBRIDGE_CHECK(engine == "auto" || engine == "cohomology" || engine == "homology",
+                               "r_cross_barcode",
+                               "engine must be 'auto', 'cohomology' or 'homology'");
+            const CrossEngine which = engine == "cohomology" ? CrossEngine::cohomology
+                                      : engine == "homology" ? CrossEngine::homology
+                                                             : CrossEngine::automatic;
             std::vector<latentbridge::Bar> bars;
             {
                 py::gil_scoped_release nogil;
-                bars = latentbridge::r_cross_barcode_h1(w.data(), mn.data(), n, n_threads);
+                bars = latentbridge::r_cross_barcode_h1(w.data(), mn.data(), n, n_threads, which);
             }
             return to_array(bars);
         },
-        "w"_a.noconvert(), "m"_a.noconvert(), "n_threads"_a = 1,
-        "R-Cross-Barcode_1 from w (first representation's distances) and m = min(w, w~).");
+        "w"_a.noconvert(), "m"_a.noconvert(), "n_threads"_a = 1, "engine"_a = "auto",
+        "R-Cross-Barcode_1 from w (first representation's distances) and m = min(w, w~); engine "
+        "'auto' (cohomology under a budget, then homology), 'cohomology' or 'homology'.");
 
     m.def(
         "r_cross_barcode_h1_batch",

@@ -17,6 +17,7 @@
 #include "latentbridge/rips.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -43,6 +44,14 @@ struct Entry {
     float diam;
     simplex_t idx;
 };
+
+/// A wall-clock limit for a reduction that another engine can take over: expired() is polled
+/// between columns and during long ones, and the reduction then throws DeadlineExpired.
+struct Deadline {
+    std::chrono::steady_clock::time_point end;
+    bool expired() const { return std::chrono::steady_clock::now() > end; }
+};
+struct DeadlineExpired {};
 
 /// True when a comes later than b in the filtration (larger diameter; on ties, smaller index).
 /// Columns are reduced in this order, and as a heap comparator it puts the earliest entry on top.
@@ -140,7 +149,8 @@ private:
 template <typename Cx>
 class Reducer {
 public:
-    explicit Reducer(const Cx& cx) : cx_(cx), dense_(cx.dense_size(), -1) {
+    explicit Reducer(const Cx& cx, const Deadline* deadline = nullptr)
+        : cx_(cx), dense_(cx.dense_size(), -1), deadline_(deadline) {
         const float thr = cx.threshold();
         gap_min_ = (thr > 0.0f && thr < kInf) ? thr * 1e-3f : 1.0f;
         gap_ = (thr > 0.0f && thr < kInf) ? thr * 0.02f : kInf;
@@ -161,7 +171,7 @@ public:
                 insert_pivot(z.idx, -2 - s.idx);
                 continue;
             }
-            if ((c & 63) == 0) detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
+            if ((c & 63) == 0) poll();
             reduce_column(s, bars);
         }
     }
@@ -193,7 +203,7 @@ private:
         width0_ = std::max(gap_min_, 0.0625f * gap_);
         open_run(s, -kInf);
         for (std::uint32_t additions = 1;; ++additions) {
-            if ((additions & 255) == 0) detail::maybe_poll_interrupt();  // very long columns
+            if ((additions & 255) == 0) poll();  // very long columns
             Entry p;
             if (!pivot(p)) {
                 bars.push_back({s.diam, kInf});
@@ -212,6 +222,11 @@ private:
             gap_ = std::max(gap_min_, 0.8f * gap_ + 0.2f * (p.diam - s.diam));
             return;
         }
+    }
+
+    void poll() const {
+        detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
+        if (deadline_ && deadline_->expired()) throw DeadlineExpired{};
     }
 
     static float window_end(float start, float gap, float thr) {
@@ -394,6 +409,7 @@ private:
     std::vector<Run> runs_;
     std::vector<Head> heap_;
     float gap_ = kInf, gap_min_ = 1.0f, width0_ = kInf;
+    const Deadline* deadline_;
 };
 
 // ---- the dense Vietoris-Rips complex ------------------------------------------------------------
@@ -716,18 +732,20 @@ std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdi
     return bars;
 }
 
-std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, int n_threads) {
+namespace {
+
+/// The cohomology reduction of the cone form (throws DeadlineExpired past the deadline).
+std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, int n_threads,
+                                    const Deadline* deadline) {
     const char* op = "r_cross_barcode";
-    LATENTBRIDGE_CHECK(n >= 0, op, "negative number of points");
     std::vector<Bar> out;
-    if (n < 2) return out;
     const float thr = enclosing_radius(w, n);
     ConeComplex cx(w, m, n, thr);
 
     // An edge with w_ij == m_ij pairs with its own cone triangle (i, j, c), the earliest of its
     // cofacets, which no other column can hold before it: an emergent pair known in advance, so
     // only the edges with w~ < w (where every positive bar is born) are reduced.
-    Reducer<ConeComplex> reducer(cx);
+    Reducer<ConeComplex> reducer(cx, deadline);
     const simplex_t cone_base = cx.cone_base();
     std::vector<Entry> columns;
     for (index_t j = 1; j < n; ++j) {
@@ -763,6 +781,31 @@ std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, i
     for (const Bar& b : bars)
         if (b[1] < kInf) out.push_back(b);
     return out;
+}
+
+}  // namespace
+
+std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, int n_threads,
+                                    CrossEngine engine) {
+    LATENTBRIDGE_CHECK(n >= 0, "r_cross_barcode", "negative number of points");
+    if (n < 2) return {};
+    if (engine == CrossEngine::homology) return r_cross_barcode_h1_homology(w, m, n);
+    if (engine == CrossEngine::cohomology) return r_cross_cohomology(w, m, n, n_threads, nullptr);
+    // Two exact engines with complementary failure modes: cohomology is fastest where the
+    // cocycles stay small (similar representations, or the structured one first), streaming
+    // homology where they are large cuts (noise first, structure second: n^4 for cohomology).
+    // Cohomology runs first under a budget of kBudgetPerPair * n^2 seconds, about twice its
+    // time on the large-N families it wins; past it, homology takes over.
+    constexpr double kBudgetPerPair = 4e-6;
+    const double budget = std::max(0.05, kBudgetPerPair * static_cast<double>(n) * n);
+    const Deadline deadline{std::chrono::steady_clock::now() +
+                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                std::chrono::duration<double>(budget))};
+    try {
+        return r_cross_cohomology(w, m, n, n_threads, &deadline);
+    } catch (const DeadlineExpired&) {
+        return r_cross_barcode_h1_homology(w, m, n);
+    }
 }
 
 }  // namespace latentbridge

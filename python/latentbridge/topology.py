@@ -174,10 +174,20 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     ``min(w, w~)_ij`` and has, besides its ordinary triangles, one cone triangle at ``w_ij``.
     Only the n(n - 1)/2 edges of one block are reduced, and no 2n x 2n matrix is built.
 
+    Two exact engines reduce the cone form. Cohomology (Ripser's reduction with clearing and
+    emergent pairs) is fastest when the representative cocycles stay small; when the first
+    representation is noise and the second has structure they are cuts of O(n^2) edges and its
+    cost grows like n^4. Streaming homology, which keeps every edge's class reduced to the edges
+    still alive (the reduction-to-zero-differentials view of RedZeD [2]_), carries paths instead.
+    The cohomology engine runs first under a time budget of ``4e-6 n^2`` seconds; past it the
+    homology engine takes over. Both give the same barcode; only the time differs.
+
     References
     ----------
     .. [1] S. Barannikov, I. Trofimov, N. Balabin, E. Burnaev, "Representation Topology
        Divergence: A Method for Comparing Neural Network Representations", ICML 2022.
+    .. [2] C. Kapulkin, N. Kershaw, "RedZeD: Computing persistent homology by Reduction to Zero
+       Differentials", arXiv:2606.06310, 2026.
 
     Examples
     --------

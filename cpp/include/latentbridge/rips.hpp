@@ -27,13 +27,24 @@ std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdi
 /// Rips complex is a cone, so truncating there changes no barcode. +inf for n == 0.
 float enclosing_radius(const float* D, index_t n);
 
+/// The reductions behind r_cross_barcode_h1, all exact: `automatic` runs cohomology under a
+/// budget and hands over to homology past it.
+enum class CrossEngine { automatic, cohomology, homology };
+
 /// R-Cross-Barcode_1 from the n x n matrices w (distances of the first representation) and
 /// m = min(w, w~) (row-major float32, symmetric, zero diagonal, m <= w elementwise). Equal to
-/// the degree-1 barcode of the doubled matrix [[0, w^T], [w, m]]: computed as relative
-/// cohomology of the cone form (vertices 0..n-1 and an apex c; edges (i, j) at m_ij, ordinary
-/// triangles at their m-diameter, one cone triangle (i, j, c) at w_ij per edge), truncated at the
-/// enclosing radius of w. Returns the finite bars; n_threads parallelises the sort of the edges
-/// and the search for zero-persistence pairs. Throws std::invalid_argument when some m_ij > w_ij.
-std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, int n_threads = 1);
+/// the degree-1 barcode of the doubled matrix [[0, w^T], [w, m]]: computed on the cone form
+/// (vertices 0..n-1 and an apex c; edges (i, j) at m_ij, ordinary triangles at their
+/// m-diameter, one cone triangle (i, j, c) at w_ij per edge), truncated at the enclosing radius
+/// of w, either as relative cohomology (rips.cpp; n_threads parallelises the sort of the edges
+/// and the search for zero-persistence pairs) or as streaming relative homology
+/// (rips_cross_homology.cpp, single-threaded). Returns the finite bars. Throws
+/// std::invalid_argument when some m_ij > w_ij.
+std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, int n_threads = 1,
+                                    CrossEngine engine = CrossEngine::automatic);
+
+/// The streaming-homology engine alone: fast where the cohomology cocycles are large cuts (a
+/// noise representation against a structured one).
+std::vector<Bar> r_cross_barcode_h1_homology(const float* w, const float* m, index_t n);
 
 }  // namespace latentbridge
