@@ -35,7 +35,7 @@ def main():
     parser.add_argument("--n-fit", type=int, default=250, help="tones for anchors and fitted maps")
     parser.add_argument("--n-test", type=int, default=250, help="held-out tones")
     parser.add_argument("--n-burst", type=int, default=3, help="re-renders per tone for the precisions")
-    parser.add_argument("--burst-cents", type=float, default=5.0, help="pitch change of the bursts (std, cents)")
+    parser.add_argument("--burst-cents", type=float, default=20.0, help="pitch change of the bursts (std, cents)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for summary.json and the CKA heatmap")
     args = parser.parse_args()
