@@ -178,3 +178,104 @@ def test_verification_fits_the_map_on_the_matched_training_pairs_only():
         accs.append(np.mean((dist[test] <= t) == same[test]))
     assert acc == pytest.approx(np.mean(accs), abs=1e-12)
     assert acc > 0.9
+
+
+# ---- the threshold search and the argument checks, pinned by brute force (mutation survivors) ----
+
+def _threshold_by_brute_force(dist, same):
+    """Every cut between sorted distinct distances (and below / above all of them), scored on the
+    pairs; the first best wins (the smallest threshold among equally accurate ones)."""
+    u = np.unique(dist)
+    cands = np.r_[u[0] - 1.0, (u[1:] + u[:-1]) / 2, u[-1] + 1.0]
+    scores = [np.sum((dist <= t) == same) for t in cands]
+    return cands[int(np.argmax(scores))]
+
+
+@pytest.mark.parametrize("case", range(40))
+def test_best_threshold_against_brute_force(case):
+    from latentbridge.evaluation import _best_threshold
+
+    rng = np.random.default_rng(100 + case)
+    n = int(rng.integers(1, 12))
+    dist = rng.integers(0, 5, size=n) / 4.0 if case % 2 else rng.standard_normal(n)  # ties / not
+    same = rng.random(n) < [0.0, 1.0, 0.5, 0.8][case % 4]      # none, all, some matched
+    got = _best_threshold(dist.copy(), same.copy())
+    assert got == pytest.approx(_threshold_by_brute_force(dist, same), abs=1e-15)
+
+
+def test_stitched_accuracy_bias_and_label_range():
+    F = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    W = np.eye(2)                                       # logits = F; the bias decides row 3's class
+    assert lb.stitched_accuracy(F, [0, 1, 1], W, b_B=[0.0, 0.5]) == 1.0
+    assert lb.stitched_accuracy(F, [0, 1, 0], W, b_B=[0.5, 0.0]) == 1.0
+    assert lb.stitched_accuracy(F, [0, 1, 1], W, b_B=[0.5, 0.0]) == pytest.approx(2 / 3)
+    W3 = np.vstack([W, [0.0, 0.0]])                     # 3 classes, 2 features
+    assert lb.stitched_accuracy(F, [0, 1, 2], W3, b_B=[0.0, 0.0, 5.0]) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match=r"\[0, 3\) \(the rows of W_B\)"):
+        lb.stitched_accuracy(F, [0, 1, 3], W3)
+    with pytest.raises(ValueError, match="b_B must have n_classes = 3 entries; got 2"):
+        lb.stitched_accuracy(F, [0, 1, 2], W3, b_B=[0.0, 1.0])
+    with pytest.raises(ValueError, match=r"one label per row of F_A \(3\)"):
+        lb.stitched_accuracy(F, [0, 1], W)
+    with pytest.raises(ValueError, match=r"one label per row of F_A \(3\)"):
+        lb.stitched_accuracy(F, np.zeros((3, 1), dtype=int), W)
+    with pytest.raises(ValueError, match=r"shape \(3, 2\) but B's classifier takes 3"):
+        lb.stitched_accuracy(F, [0, 1, 2], np.ones((3, 3)))
+    # the mapped features may be float32 or non-unit: the logits are plain float64 products
+    assert lb.stitched_accuracy(F, [0, 1, 0], W, mapping=lambda Z: 3.0 * Z.astype(np.float32),
+                                b_B=[1.0, 0.0]) == 1.0
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda A, B: lb.retrieval_ranks(A, B), "X"), (lambda A, B: lb.retrieval_ranks(B, A), "Y"),
+    (lambda A, B: lb.stitched_accuracy(A, [0, 0, 0, 0], np.ones((2, 3))), "F_A"),
+    (lambda A, B: lb.stitched_accuracy(B, [0, 0, 0, 0], A), "W_B"),
+    (lambda A, B: lb.verification_accuracy(A, B, [1, 0, 1, 0], folds=2), "emb_1"),
+    (lambda A, B: lb.verification_accuracy(B, A, [1, 0, 1, 0], folds=2), "emb_2")])
+def test_errors_name_the_argument(call, name):
+    bad = np.ones((4, 3))
+    bad[1, 1] = np.nan
+    with pytest.raises(ValueError, match=rf"^{name} contains NaN"):
+        call(bad, np.ones((4, 3)))
+
+
+def test_retrieval_and_verification_option_errors():
+    X = np.ones((4, 3))
+    with pytest.raises(ValueError, match="^metric must be one of"):
+        lb.retrieval_ranks(X, X, metric="l1")
+    with pytest.raises(ValueError, match="^k must be"):
+        lb.top_k_accuracy(X, X, k=0)
+    with pytest.raises(ValueError, match=r"^emb_1 and emb_2 must have the same number of rows"):
+        lb.verification_accuracy(X, X[:3], [1, 0, 1, 0])
+    with pytest.raises(ValueError, match="fewer than 2 matched pairs"):
+        lb.verification_accuracy(np.eye(4), np.eye(4), [True, True, False, False], folds=2,
+                                 mapping=lb.LinearMap())
+    with pytest.raises(ValueError, match=r"sends emb_1 to shape \(4, 2\); expected \(4, 3\)"):
+        lb.verification_accuracy(X, X, [1, 0, 1, 0], folds=2, mapping=lambda Z: Z[:, :2])
+
+
+def test_retrieval_mixed_dtypes_and_many_blocks():
+    rng = np.random.default_rng(5)
+    X, Y = rng.standard_normal((30, 4)), rng.standard_normal((30, 4))
+    D = 1 - (X @ Y.T) / np.outer(np.linalg.norm(X, axis=1), np.linalg.norm(Y, axis=1))
+    ranks = 1 + (D < np.diag(D)[:, None]).sum(1)
+    from latentbridge.evaluation import retrieval_ranks
+
+    np.testing.assert_array_equal(retrieval_ranks(X, Y, block=4), ranks)
+    got = retrieval_ranks(X.astype(np.float32), Y)          # promoted to float64, not float32
+    np.testing.assert_array_equal(got, ranks)
+    assert got.dtype == np.int64
+    assert lb.top_k_accuracy(X, Y, k=2) == pytest.approx(np.mean(ranks <= 2))
+    assert lb.top_k_accuracy(X, Y) == pytest.approx(np.mean(ranks <= 1))
+
+
+def test_verification_with_a_callable_and_unnormalised_maps():
+    """A callable is applied as is (no fit); the mapped feature is not re-normalised but the
+    distance divides by its norm, so scaling the map changes nothing."""
+    rng = np.random.default_rng(6)
+    f1, f2, same = _pairs(rng, n_pairs=100, d=5)
+    base = lb.verification_accuracy(f1, f2, same, folds=5)
+    assert lb.verification_accuracy(f1, f2, same, folds=5, mapping=lambda Z: 0.01 * Z) == base
+    assert lb.verification_accuracy(f1, f2, same, folds=5, mapping=lambda Z: 50.0 * Z) == base
+    # an estimator with fit/transform is fitted per fold; identity-like maps keep the accuracy
+    assert lb.verification_accuracy(f1, f2, same, folds=5, mapping=lb.Procrustes()) > 0.8
