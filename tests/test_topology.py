@@ -483,3 +483,13 @@ def test_r_cross_barcode_threads_dtypes_and_read_only_inputs():
     D.setflags(write=False)
     for a, b in zip(lb.vr_barcode(D), lb.vr_barcode(D.astype(np.float32))):
         np.testing.assert_array_equal(a, b)
+
+
+def test_enclosing_radius_is_min_over_rows_of_the_row_max():
+    """The default threshold (and the simplex-count bound of vr_barcode): min_i max_j D_ij, by hand.
+    A larger value (e.g. the diameter) gives the same barcodes, only slower, so only this pins it."""
+    rng = np.random.default_rng(24)
+    X = np.concatenate([rng.standard_normal((30, 2)), [[8.0, 0.0]]])    # one far point
+    D = cdist(X, X).astype(np.float32)
+    assert _core.enclosing_radius(D) == D.max(axis=1).min()
+    assert _core.enclosing_radius(D) < D.max()
