@@ -250,6 +250,11 @@ def test_retrieval_and_verification_option_errors():
     with pytest.raises(ValueError, match="fewer than 2 matched pairs"):
         lb.verification_accuracy(np.eye(4), np.eye(4), [True, True, False, False], folds=2,
                                  mapping=lb.LinearMap())
+    # exactly 2 matched pairs in each training split is enough
+    E = np.random.default_rng(8).standard_normal((8, 2))
+    acc = lb.verification_accuracy(E, E, [True, True, False, False] * 2, folds=2,
+                                   mapping=lb.Procrustes())
+    assert 0.0 <= acc <= 1.0
     with pytest.raises(ValueError, match=r"sends emb_1 to shape \(4, 2\); expected \(4, 3\)"):
         lb.verification_accuracy(X, X, [1, 0, 1, 0], folds=2, mapping=lambda Z: Z[:, :2])
 
@@ -277,5 +282,8 @@ def test_verification_with_a_callable_and_unnormalised_maps():
     base = lb.verification_accuracy(f1, f2, same, folds=5)
     assert lb.verification_accuracy(f1, f2, same, folds=5, mapping=lambda Z: 0.01 * Z) == base
     assert lb.verification_accuracy(f1, f2, same, folds=5, mapping=lambda Z: 50.0 * Z) == base
+    # a different scale per row too: each mapped feature is divided by its own norm
+    scales = np.random.default_rng(7).uniform(0.05, 20.0, size=(100, 1))
+    assert lb.verification_accuracy(f1, f2, same, folds=5, mapping=lambda Z: scales * Z) == base
     # an estimator with fit/transform is fitted per fold; identity-like maps keep the accuracy
     assert lb.verification_accuracy(f1, f2, same, folds=5, mapping=lb.Procrustes()) > 0.8
