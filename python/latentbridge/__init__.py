@@ -40,8 +40,9 @@ __all__ += ["Procrustes", "LinearMap", "RidgeMap", "analytic_map", "class_means"
             "retrieval_ranks", "stitched_accuracy", "verification_accuracy"]
 
 from .topology import r_cross_barcode, rtd, vr_barcode
+from .rtd_lite import rtd_lite
 
-__all__ += ["vr_barcode", "r_cross_barcode", "rtd"]
+__all__ += ["vr_barcode", "r_cross_barcode", "rtd", "rtd_lite"]
 
 from . import measures
 from .measures import (bures_distance, bures_similarity, cca, cknna, disagreement, ensd, gulp, imd,

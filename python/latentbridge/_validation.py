@@ -205,7 +205,10 @@ def check_scalar(value, name, *, kind="real", minimum=None, maximum=None, includ
     base, description = _KINDS[kind]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, base):
         raise TypeError(f"{name} must be {description}; got {value!r} ({type(value).__name__}).")
-    value = int(value) if kind == "int" else float(value)
+    try:
+        value = int(value) if kind == "int" else float(value)
+    except OverflowError:   # an integer beyond float64: of the right type, out of range
+        value = np.inf if value > 0 else -np.inf
     if kind == "real" and (np.isnan(value) or (finite and np.isinf(value))):
         raise ValueError(f"{name} must be a finite number; got {value!r}.")
     low_ok = minimum is None or (value >= minimum if include_minimum else value > minimum)

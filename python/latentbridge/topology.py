@@ -9,7 +9,6 @@ independent problems on threads with the GIL released.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 import numpy as np
@@ -18,17 +17,24 @@ from . import _core
 from ._validation import (
     as_float_matrix,
     check_allocation,
+    check_bool,
     check_choice,
     check_n_jobs,
     check_positive_int,
     check_random_state,
     check_same_rows,
+    check_scalar,
 )
+from .distance import METRICS as POINT_METRICS
 from .distance import pairwise_distances
 
 __all__ = ["vr_barcode", "r_cross_barcode", "rtd"]
 
 NORMS = ("quantile", "median", "mean", None)
+# The metrics of r_cross_barcode, rtd and rtd_lite: those of pairwise_distances, or the distance
+# matrices themselves ("precomputed": weighted graphs, Algorithm 1's own input in the RTD paper)
+METRICS = POINT_METRICS + ("precomputed",)
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 def vr_barcode(D, *, maxdim=1, threshold=None):
@@ -96,17 +102,10 @@ def vr_barcode(D, *, maxdim=1, threshold=None):
     """
     maxdim = check_positive_int(maxdim, "maxdim", minimum=0, maximum=61)
     if threshold is not None:
-        if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
-            raise TypeError(f"threshold must be a real number or None; got {threshold!r}.")
-        try:
-            value = float(threshold)
-        except OverflowError:   # an int beyond float64: larger than every distance
-            value = np.inf if threshold > 0 else -np.inf
-        if np.isnan(value) or value < 0:
-            raise ValueError(f"threshold must be a non-negative number or None; got {threshold!r}.")
+        threshold = check_scalar(threshold, "threshold", minimum=0, finite=False)
         # above float32's range every edge is kept: pass +inf (a C++ narrowing cast of an
         # out-of-range double to float is undefined behaviour)
-        threshold = value if value <= float(np.finfo(np.float32).max) else np.inf
+        threshold = threshold if threshold <= _F32_MAX else np.inf
     D = _check_distance_matrix(D, "D")
     _check_float32_range(D, "D")
     n = D.shape[0]
@@ -131,17 +130,23 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     ----------
     P, Q : array_like of shape (n_samples, n_features_P) and (n_samples, n_features_Q)
         Two representations of the same samples, in the same row order (numpy arrays or
-        anything numpy converts; computed in float64).
+        anything numpy converts; computed in float64). With ``metric="precomputed"``, their
+        (n_samples, n_samples) distance matrices ``w`` and ``w~`` instead (see ``metric``).
     dim : {1, 0, 2}, default 1
         Homology degree of the barcode. Degree 1 uses the structured reduction (see Notes);
         degrees 0 and 2 reduce the doubled 2n x 2n matrix with the generic engine.
     norm : {"quantile", "median", "mean", None}, default "quantile"
         Each distance matrix is divided by its 0.9-quantile, median or mean, taken over the full
         n x n matrix (diagonal included, numpy's linear interpolation), or left as it is.
-    metric : {"euclidean", "sqeuclidean", "cosine"}, default "euclidean"
-        Metric of the distance matrices.
+    metric : {"euclidean", "sqeuclidean", "cosine", "precomputed"}, default "euclidean"
+        Metric of the distance matrices. ``"precomputed"`` takes P and Q as the weights of two
+        complete graphs on the same vertices (the input of Algorithm 1 of the RTD paper): square,
+        finite, non-negative, with a zero diagonal and symmetric up to ``1e-12`` times the
+        largest entry (the two triangles are then averaged). They are normalised like computed
+        distances.
     device : {"auto", "cpu", "cuda"}, default "auto"
-        Where the distance matrices are computed; the reduction runs on the CPU.
+        Where the distance matrices are computed (unused with ``metric="precomputed"``); the
+        reduction runs on the CPU.
     n_jobs : int, optional
         CPU threads (None: 1, -1: all CPUs).
 
@@ -156,7 +161,8 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     ValueError
         If P and Q have different numbers of rows or fewer than 2 rows, contain NaN or infinity,
         if a normalisation constant is zero, if a (normalised) distance exceeds float32's range
-        (possible with ``norm=None``), or for an unknown option.
+        (possible with ``norm=None``), or for an unknown option. With ``metric="precomputed"``
+        also if P or Q is not square, not symmetric, has a non-zero diagonal or a negative entry.
     TypeError
         For non-numeric input.
     MemoryError
@@ -198,10 +204,9 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     """
     dim = check_positive_int(dim, "dim", minimum=0, maximum=2)
     check_choice(norm, "norm", NORMS)
+    check_choice(metric, "metric", METRICS)
     n_threads = check_n_jobs(n_jobs)
-    P = as_float_matrix(P, "P", dtype=np.float64, min_rows=2)
-    Q = as_float_matrix(Q, "Q", dtype=np.float64, min_rows=2)
-    check_same_rows(P, Q, ("P", "Q"))
+    P, Q = _check_pair(P, Q, metric)
     n = P.shape[0]
     per_problem = _ENGINE_BYTES_PER_PAIR * n * n if dim == 1 else 48 * (2 * n) ** 2
     check_allocation(_DISTANCE_BYTES_PER_PAIR * n * n + per_problem,
@@ -215,13 +220,15 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
 
 
 def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", seed=None,
-        n_jobs=None, device="auto"):
+        n_jobs=None, device="auto", metric="euclidean", return_trials=False):
     """Representation Topology Divergence between two representations of the same samples.
 
     Parameters
     ----------
     P, Q : array_like of shape (n_samples, n_features_P) and (n_samples, n_features_Q)
-        Two representations of the same samples, in the same row order.
+        Two representations of the same samples, in the same row order; with
+        ``metric="precomputed"`` their (n_samples, n_samples) distance matrices, of which each
+        trial takes the rows and columns of its subset.
     trials : int, default 10
         Number of random subsets averaged.
     batch : int, default 500
@@ -241,22 +248,32 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
     n_jobs : int, optional
         CPU threads: the trials and both directions run in parallel (None: 1, -1: all CPUs).
     device : {"auto", "cpu", "cuda"}, default "auto"
-        Where the distance matrices are computed.
+        Where the distance matrices are computed (unused with ``metric="precomputed"``).
+    metric : {"euclidean", "sqeuclidean", "cosine", "precomputed"}, default "euclidean"
+        Metric of the distance matrices (see :func:`r_cross_barcode`; the checks of a
+        precomputed matrix are made once, on the whole matrix).
+    return_trials : bool, default False
+        Return the value of every trial instead of their mean, e.g. to report mean +- std as
+        the paper does.
 
     Returns
     -------
-    float
-        The mean over trials of the total length of the finite R-Cross-Barcode bars (averaged
-        over both directions when ``symmetric``).
+    float or ndarray of shape (trials,)
+        The mean over trials of the total length of the finite R-Cross-Barcode bars; with
+        ``return_trials`` the per-trial totals themselves (float64, in the order the subsets
+        are drawn), whose mean is that value. With ``symmetric``, each trial's value is already
+        the mean of its two directions, ``(RTD(P, Q) + RTD(Q, P)) / 2`` on the same subset.
 
     Raises
     ------
     ValueError
         If P and Q have different numbers of rows or fewer than 2 rows, contain NaN or
         infinity, for out-of-range trials/batch, a negative seed, a zero normalisation constant
-        or an unknown option.
+        or an unknown option; for a precomputed P or Q that is not a distance matrix (see
+        :func:`r_cross_barcode`).
     TypeError
-        For non-numeric input or a bad seed.
+        For non-numeric input, a bad seed, or a ``symmetric``/``return_trials`` that is not a
+        bool.
     MemoryError
         If the matrices of the trials held at once plus one reduction per thread exceed the
         available memory (``LATENTBRIDGE_MEMORY_LIMIT``).
@@ -291,17 +308,16 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
     batch = check_positive_int(batch, "batch", minimum=2)
     dim = check_positive_int(dim, "dim", minimum=0, maximum=2)
     check_choice(norm, "norm", NORMS)
-    if not isinstance(symmetric, (bool, np.bool_)):
-        raise TypeError(f"symmetric must be True or False; got {symmetric!r}.")
+    check_choice(metric, "metric", METRICS)
+    symmetric = check_bool(symmetric, "symmetric")
+    return_trials = check_bool(return_trials, "return_trials")
     n_threads = check_n_jobs(n_jobs)
     try:
         rng = check_random_state(seed)
     except ValueError as exc:   # numpy's message for a negative int does not name the argument
         raise ValueError(f"seed must be None, a non-negative int or a numpy Generator; got "
                          f"{seed!r} ({exc}).") from None
-    P = as_float_matrix(P, "P", dtype=np.float64, min_rows=2)
-    Q = as_float_matrix(Q, "Q", dtype=np.float64, min_rows=2)
-    check_same_rows(P, Q, ("P", "Q"))
+    P, Q = _check_pair(P, Q, metric)
     n = P.shape[0]
     if batch > n:
         warnings.warn(
@@ -327,8 +343,8 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
     for start in range(0, trials, per_group):
         problems = []
         for idx in subsets[start:start + per_group]:
-            r1 = _normalised_distances(P[idx], "P", norm, "euclidean", device, n_jobs)
-            r2 = _normalised_distances(Q[idx], "Q", norm, "euclidean", device, n_jobs)
+            r1 = _normalised_distances(P, "P", norm, metric, device, n_jobs, rows=idx)
+            r2 = _normalised_distances(Q, "Q", norm, metric, device, n_jobs, rows=idx)
             problems.append(_cross_matrices(r1, r2, ("P", "Q")))
             if symmetric:
                 problems.append(_cross_matrices(r2, r1, ("Q", "P")))
@@ -340,6 +356,8 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
         sums = [float(np.sum(b[:, 1] - b[:, 0])) for b in results]
         step = 2 if symmetric else 1
         totals += [float(np.mean(sums[t:t + step])) for t in range(0, len(sums), step)]
+    if return_trials:
+        return np.asarray(totals, dtype=np.float64)
     return float(np.mean(totals))
 
 
@@ -375,7 +393,7 @@ def _simplex_bytes(D32, maxdim, threshold):
 
 def _check_float32_range(D, name):
     """Finite values beyond float32 would become +inf (absent edges): refuse them."""
-    big = float(np.finfo(np.float32).max)
+    big = _F32_MAX
     finite = np.isfinite(D)
     if np.any(np.abs(D[finite]) > big):
         raise ValueError(
@@ -383,10 +401,20 @@ def _check_float32_range(D, name):
             "persistence engine) cannot hold; rescale the data (or use norm='quantile').")
 
 
-def _check_distance_matrix(D, name):
-    D = as_float_matrix(D, name, allow_nonfinite=True)
+def _check_distance_matrix(D, name, *, precomputed=False):
+    """D checked as a distance matrix: square, no NaN, >= 0, zero diagonal, symmetric.
+
+    For :func:`vr_barcode` (``precomputed=False``): ``+inf`` entries are absent edges, the
+    dtype is kept and symmetry is checked to ``rtol=1e-6`` (the engine reads one triangle).
+    For ``metric="precomputed"`` (``precomputed=True``): float64, at least 2 rows, finite,
+    symmetric up to ``1e-12`` times the largest entry, and returned as ``(D + D.T) / 2``
+    (``D`` itself when it is exactly symmetric).
+    """
+    where = " with metric='precomputed'" if precomputed else ""
+    D = as_float_matrix(D, name, dtype=np.float64 if precomputed else None,
+                        min_rows=2 if precomputed else 1, allow_nonfinite=not precomputed)
     if D.shape[0] != D.shape[1]:
-        raise ValueError(f"{name} must be a square distance matrix; got shape {D.shape}.")
+        raise ValueError(f"{name} must be a square distance matrix{where}; got shape {D.shape}.")
     if np.isnan(D).any():
         bad = np.argwhere(np.isnan(D))[0]
         raise ValueError(f"{name} contains NaN (first at row {bad[0]}, column {bad[1]}).")
@@ -397,6 +425,14 @@ def _check_distance_matrix(D, name):
             f"{name} must have a zero diagonal (vertex weights are not supported); set "
             f"np.fill_diagonal({name}, 0) if the diagonal holds round-off."
         )
+    if precomputed:
+        asymmetry = float(np.max(np.abs(D - D.T)))
+        if asymmetry > 1e-12 * float(np.max(D)):
+            raise ValueError(
+                f"{name} must be symmetric{where} (to 1e-12 of its largest entry; the largest "
+                f"difference |{name}[i, j] - {name}[j, i]| is {asymmetry:.3g}); pass "
+                f"({name} + {name}.T) / 2 if it holds round-off.")
+        return (D + D.T) / 2
     finite = np.isfinite(D)
     if not np.array_equal(finite, finite.T) or not np.allclose(
             np.where(finite, D, 0), np.where(finite, D, 0).T, rtol=1e-6, atol=1e-12):
@@ -405,9 +441,31 @@ def _check_distance_matrix(D, name):
     return D
 
 
-def _normalised_distances(X, name, norm, metric, device, n_jobs):
-    r = pairwise_distances(X, metric=metric, device=device, n_jobs=n_jobs)
-    r = np.asarray(r, dtype=np.float64)
+def _check_pair(P, Q, metric):
+    """The two inputs of r_cross_barcode/rtd/rtd_lite: float64 point clouds, or distance matrices
+    for ``metric="precomputed"``, with the same number of rows."""
+    if metric == "precomputed":
+        P = _check_distance_matrix(P, "P", precomputed=True)
+        Q = _check_distance_matrix(Q, "Q", precomputed=True)
+    else:
+        P = as_float_matrix(P, "P", dtype=np.float64, min_rows=2)
+        Q = as_float_matrix(Q, "Q", dtype=np.float64, min_rows=2)
+    check_same_rows(P, Q, ("P", "Q"))
+    return P, Q
+
+
+def _normalised_distances(X, name, norm, metric, device, n_jobs, rows=None):
+    """The float64 distance matrix of X (of its ``rows``), divided by the constant of ``norm``.
+
+    X is a point cloud checked by :func:`_check_pair`, or for ``metric="precomputed"`` its
+    checked distance matrix (of which the rows and columns ``rows`` are taken; always a copy).
+    """
+    if metric == "precomputed":
+        r = np.array(X if rows is None else X[np.ix_(rows, rows)], dtype=np.float64)
+    else:
+        r = pairwise_distances(X if rows is None else X[rows], metric=metric, device=device,
+                               n_jobs=n_jobs)
+        r = np.asarray(r, dtype=np.float64)
     if norm is None:
         return r
     if norm == "quantile":
@@ -422,7 +480,8 @@ def _normalised_distances(X, name, norm, metric, device, n_jobs):
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(
             f"the {what} of {name}'s pairwise distances is {scale}, so norm={norm!r} cannot "
-            f"scale them (too many coinciding rows in {name}); use norm=None or another norm."
+            f"scale them (too many coinciding rows in {name}, or zero entries in a precomputed "
+            f"{name}); use norm=None or another norm."
         )
     r /= scale
     return r

@@ -80,6 +80,7 @@ _TABLE = (
     ("pwcca", "similarity", 1.0, False, False, ("isotropic_scaling", "translation", "permutation")),
     ("mutual_knn", "similarity", 1.0, True, False, _ANGULAR),
     ("rtd", "distance", 0.0, True, False, _RIGID),
+    ("rtd_lite", "distance", 0.0, True, False, _RIGID),
     ("procrustes_distance", "distance", 0.0, True, True, _RIGID),
     ("shape_distance", "distance", 0.0, True, True, _RIGID),
     ("cca", "similarity", 1.0, True, False, INVARIANCES),
@@ -101,16 +102,24 @@ _TABLE = (
 
 def _functions():
     from .. import similarity, topology
+    from ..rtd_lite import rtd_lite   # the module's name is shadowed by the function's
 
     found = {name: globals().get(name) for name, *_ in _TABLE}
     for name in ("cka", "minibatch_cka", "svcca", "pwcca", "mutual_knn"):
         found[name] = getattr(similarity, name)
     found["rtd"] = topology.rtd
+    found["rtd_lite"] = rtd_lite
     return found
 
 
 def registry():
     """Every registered measure: a new dict name -> :class:`MeasureInfo` on each call.
+
+    Returns
+    -------
+    dict of str to MeasureInfo
+        The measure's name -> its function, kind, identical value, symmetry, metric flag and
+        invariances; a fresh dict on each call, so editing it changes nothing registered.
 
     Examples
     --------
