@@ -64,6 +64,7 @@ class ComparisonResult:
 
     @property
     def metrics(self):
+        """The metric names, in the order of ``matrices`` (a new list)."""
         return list(self.matrices)
 
     @property

@@ -39,7 +39,15 @@ ARCHITECTURES = {
 
 @dataclass(frozen=True)
 class DigitsData:
-    """The digits images scaled to [0, 1] (rows are 64 pixels), split into train and test."""
+    """The digits images scaled to [0, 1] (rows are 64 pixels), split into train and test.
+
+    Attributes
+    ----------
+    X_train, X_test : ndarray of shape (n, 64)
+        Pixel intensities in [0, 1] of the training and held-out images.
+    y_train, y_test : ndarray of shape (n,), int
+        Their digit labels 0..9.
+    """
 
     X_train: np.ndarray
     X_test: np.ndarray
@@ -73,6 +81,7 @@ class DigitsNetwork:
 
     @property
     def feature_dim(self):
+        """Width of the penultimate features (the classifier's input), ``W.shape[1]``."""
         return int(self.W.shape[1])
 
     def features(self, X):

@@ -36,6 +36,8 @@ def retrieval_ranks(X, Y, *, metric="cosine", block=2048):
     X : array (n, d)  queries
     Y : array (n, d)  candidates; Y[i] is the match of X[i]
     metric : {"cosine", "euclidean"}
+    block : int, default 2048
+        Query rows per block of distances (memory O(block * n)); the ranks do not depend on it.
 
     Returns
     -------

@@ -37,6 +37,24 @@ def plot_barcode(bars, *, ax=None, title=None, color="C0", max_bars=200):
 
     Longest bars first; at most ``max_bars`` are drawn. Infinite deaths are drawn to the right edge
     with an arrow.
+
+    Parameters
+    ----------
+    bars : array_like of shape (k, 2)
+        ``[birth, death]`` rows, e.g. one degree of :func:`latentbridge.vr_barcode`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure when None.
+    title : str, optional
+        Axes title (default: "barcode (k bars)").
+    color : matplotlib color, default "C0"
+        Colour of the bars.
+    max_bars : int, default 200
+        Draw only this many of the longest bars.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn into.
     """
     bars = np.asarray(bars, dtype=np.float64).reshape(-1, 2)
     ax = _axes(ax, (6, 4))
@@ -56,7 +74,28 @@ def plot_barcode(bars, *, ax=None, title=None, color="C0", max_bars=200):
 
 
 def plot_embedding(embedding, *, labels=None, ax=None, title=None, components=(0, 1), cmap="tab10"):
-    """Scatter two columns of an embedding, coloured by ``labels`` when given."""
+    """Scatter two columns of an embedding, coloured by ``labels`` when given.
+
+    Parameters
+    ----------
+    embedding : array_like of shape (n, k), k >= 2
+        Rows are points, e.g. :class:`latentbridge.DiffusionMaps` coordinates.
+    labels : array_like of shape (n,), optional
+        Colour values (a legend is drawn for at most 20 distinct labels).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure when None.
+    title : str, optional
+        Axes title (default: "embedding").
+    components : tuple of two int, default (0, 1)
+        The columns on the x and y axes.
+    cmap : str, default "tab10"
+        Colour map of the labels.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn into.
+    """
     emb = np.asarray(embedding, dtype=np.float64)
     if emb.ndim != 2 or emb.shape[1] < 2:
         raise ValueError(f"embedding must be 2-D with at least two columns; got shape {emb.shape}.")
@@ -72,7 +111,28 @@ def plot_embedding(embedding, *, labels=None, ax=None, title=None, components=(0
 
 
 def plot_similarity_matrix(matrix, names=None, *, ax=None, title=None, cmap="viridis", annotate=True):
-    """Heat map of an M x M similarity matrix (or a ComparisonResult and its first metric)."""
+    """Heat map of an M x M similarity matrix (or a ComparisonResult and its first metric).
+
+    Parameters
+    ----------
+    matrix : array_like of shape (M, M) or ComparisonResult
+        The matrix; a :class:`latentbridge.ComparisonResult` gives its first metric and its names.
+    names : sequence of str, optional
+        Row and column labels (default: 0..M-1, or the result's names).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure when None.
+    title : str, optional
+        Axes title (default: the metric, or "similarity").
+    cmap : str, default "viridis"
+        Colour map.
+    annotate : bool, default True
+        Write the values in the cells.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn into.
+    """
     if hasattr(matrix, "matrices"):
         names = names or matrix.names
         title = title or matrix.metrics[0]
@@ -102,10 +162,23 @@ def plot_layer_similarity(result, metric=None, *, ax=None, title=None, cmap="mag
     ----------
     result : ComparisonResult
         A (possibly rectangular) result; ``metric`` picks the matrix (default: its first metric).
+    metric : str, optional
+        The metric to draw; ValueError when the result lacks it.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure when None.
+    title : str, optional
+        Axes title (default: "<metric>: layers of <label_a> x <label_b>").
+    cmap : str, default "magma"
+        Colour map.
     annotate : bool, optional
         Write the values in the cells (default: when the matrix has at most 12 x 12 cells).
     label_a, label_b : str
         Axis titles.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn into.
     """
     if not hasattr(result, "matrices"):
         raise TypeError(f"result must be a ComparisonResult; got {type(result).__name__}.")
