@@ -157,3 +157,12 @@ def test_result_round_trip_and_heatmap(tmp_path):
     assert [t.get_text() for t in ax.get_yticklabels()] == res.names
     assert [t.get_text() for t in ax.get_xticklabels()] == res.columns
     assert ax.images[0].get_array().shape == (5, 3)
+
+
+def test_progress_is_shown_when_asked(capsys):
+    a, b = nets()
+    lbt.compare_layers(a, b, torch.randn(40, 5), batch_size=10, metrics=("cka", "mutual_knn"), progress=True)
+    err = capsys.readouterr().err
+    assert "compare_layers" in err and "sampled measures" in err
+    lbt.compare_layers(a, b, torch.randn(40, 5), progress=False)
+    assert capsys.readouterr().err == ""

@@ -9,6 +9,7 @@ the same pieces into its statistics instead of keeping the activations.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import warnings
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from .._validation import check_choice, check_positive_int
+from ._model_calls import evaluating, progress_bar
 
 __all__ = ["activations", "iter_batches", "LayerRecorder", "pool_output", "resolve_layers", "Batch"]
 
@@ -170,32 +172,27 @@ class LayerRecorder:
     def __init__(self, model, layers, *, device=None, model_name="model"):
         self.model, self.layers, self.model_name = model, list(layers), model_name
         self.device = None if device is None else torch.device(device)
-        self._handles, self._outputs = [], {}
+        self._outputs = {}
 
     def __enter__(self):
-        self._training = {m: m.training for m in self.model.modules()}
-        self._home, self.dtype = _model_device_dtype(self.model)
-        modules = dict(self.model.named_modules())
+        self._stack = contextlib.ExitStack()
         try:
+            self._stack.enter_context(evaluating(self.model))  # eval mode, flags restored on exit
+            self._home, self.dtype = _model_device_dtype(self.model)
+            modules = dict(self.model.named_modules())
             for layer in self.layers:
-                self._handles.append(modules[layer].register_forward_hook(self._hook(layer)))
+                self._stack.callback(modules[layer].register_forward_hook(self._hook(layer)).remove)
             if self.device is not None and self.device != self._home:
+                self._stack.callback(self.model.to, self._home)
                 self.model.to(self.device)
-            self.model.eval()
         except BaseException:
-            self.__exit__(None, None, None)
+            self._stack.close()
             raise
         return self
 
     def __exit__(self, *exc):
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
-        for m, flag in self._training.items():
-            m.training = flag
-        if self.device is not None and self.device != self._home:
-            self.model.to(self._home)
         self._outputs = {}
+        self._stack.close()
         return False
 
     def _hook(self, layer):
@@ -327,12 +324,11 @@ def check_pool(pool, layout):
 
 # ---- the public function ----------------------------------------------------------------------
 
-def _progress(enabled, total, desc):
-    if not enabled:
-        return None
-    from ..compare import _progress as make
-
-    return make(total, desc, True)
+def batch_count(inputs, batch_size):
+    """How many batches ``inputs`` gives, when that is known in advance (else None)."""
+    if isinstance(inputs, (torch.Tensor, np.ndarray)):
+        return -(-len(inputs) // batch_size)
+    return len(inputs) if hasattr(inputs, "__len__") else None
 
 
 def activations(model, inputs, layers, *, pool="mean", layout=None, batch_size=256, max_samples=None,
@@ -403,29 +399,23 @@ def activations(model, inputs, layers, *, pool="mean", layout=None, batch_size=2
         max_samples = check_positive_int(max_samples, "max_samples", minimum=2)
     chunks = {layer: [] for layer in layers}
     seen = 0
-    total = -(-len(inputs) // batch_size) if isinstance(inputs, (torch.Tensor, np.ndarray)) else \
-        (len(inputs) if hasattr(inputs, "__len__") else None)
-    bar = _progress(progress, total, "activations")
-    try:
-        with LayerRecorder(model, layers, device=device) as record:
-            for index, batch in enumerate(iter_batches(inputs, batch_size)):
-                outputs = record(batch, index)
-                keep = batch.size if max_samples is None else min(batch.size, max_samples - seen)
-                for layer, t in outputs.items():
-                    where = f"layer {layer!r}, batch {index}"
-                    if t.ndim == 0 or t.shape[0] != batch.size:
-                        raise ValueError(f"{where}: the output's first axis ({tuple(t.shape)}) is not the "
-                                         f"batch ({batch.size} samples); use a callable pool.")
-                    pooled = to_numpy_features(pool_output(t, pool, layout=layout, mask=batch.mask,
-                                                           where=where)[:keep], where)
-                    check_width(chunks[layer][0] if chunks[layer] else None, pooled, where)
-                    chunks[layer].append(pooled)
-                seen += keep
-                if bar:
-                    bar.update(1)
-                if max_samples is not None and seen >= max_samples:
-                    break
-    finally:
-        if bar:
-            bar.close()
+    with LayerRecorder(model, layers, device=device) as record:
+        batches = progress_bar(iter_batches(inputs, batch_size), progress, batch_count(inputs, batch_size),
+                               "activations")
+        for index, batch in enumerate(batches):
+            outputs = record(batch, index)
+            keep = batch.size if max_samples is None else min(batch.size, max_samples - seen)
+            for layer, t in outputs.items():
+                where = f"layer {layer!r}, batch {index}"
+                if t.ndim == 0 or t.shape[0] != batch.size:
+                    raise ValueError(f"{where}: the output's first axis ({tuple(t.shape)}) is not the "
+                                     f"batch ({batch.size} samples); use a callable pool.")
+                pooled = to_numpy_features(pool_output(t, pool, layout=layout, mask=batch.mask,
+                                                       where=where)[:keep], where)
+                check_width(chunks[layer][0] if chunks[layer] else None, pooled, where)
+                chunks[layer].append(pooled)
+            seen += keep
+            if max_samples is not None and seen >= max_samples:
+                batches.close()
+                break
     return {layer: np.concatenate(parts, axis=0) for layer, parts in chunks.items()}

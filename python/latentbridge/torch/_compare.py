@@ -14,6 +14,7 @@ from .._validation import check_allocation, check_positive_int, check_random_sta
 from ..compare import METRICS, ComparisonResult, compare_pair
 from ._activations import (
     LayerRecorder,
+    batch_count,
     check_pool,
     check_width,
     iter_batches,
@@ -21,6 +22,7 @@ from ._activations import (
     resolve_layers,
     to_numpy_features,
 )
+from ._model_calls import progress_bar
 
 __all__ = ["compare_layers"]
 
@@ -185,32 +187,24 @@ def compare_layers(model_a, model_b, inputs, *, layers_a=None, layers_b=None, me
 
     stats, reservoir = None, (_Reservoir(max_samples, rng) if sampled else None)
     firsts_a, firsts_b, n_samples = {}, {}, 0
-    from ._activations import _progress
-
-    bar = _progress(progress, len(inputs) if hasattr(inputs, "__len__") and
-                    not isinstance(inputs, (torch.Tensor, np.ndarray)) else None, "compare_layers")
-    try:
-        with contextlib.ExitStack() as stack:
-            rec_a = stack.enter_context(LayerRecorder(model_a, layers_a, device=device, model_name="model_a"))
-            rec_b = stack.enter_context(LayerRecorder(model_b, layers_b, device=device, model_name="model_b"))
-            for index, batch_a, batch_b in _paired_batches(inputs, inputs_b, batch_size):
-                fa = _pooled(rec_a(batch_a, index), (index, batch_a), pool, layout, "model_a", firsts_a)
-                fb = _pooled(rec_b(batch_b, index), (index, batch_b), pool, layout, "model_b", firsts_b)
-                if streamed:
-                    if stats is None:
-                        stats = StreamingLinearCKA([fa[k].shape[1] for k in layers_a],
-                                                   [fb[k].shape[1] for k in layers_b],
-                                                   debiased=bool(options["cka"].get("debiased", False)))
-                    stats.update([fa[k] for k in layers_a], [fb[k] for k in layers_b])
-                if reservoir is not None:
-                    reservoir.add({**{("a", k): v for k, v in fa.items()},
-                                   **{("b", k): v for k, v in fb.items()}})
-                n_samples += batch_a.size
-                if bar:
-                    bar.update(1)
-    finally:
-        if bar:
-            bar.close()
+    with contextlib.ExitStack() as stack:
+        rec_a = stack.enter_context(LayerRecorder(model_a, layers_a, device=device, model_name="model_a"))
+        rec_b = stack.enter_context(LayerRecorder(model_b, layers_b, device=device, model_name="model_b"))
+        batches = progress_bar(_paired_batches(inputs, inputs_b, batch_size), progress,
+                               batch_count(inputs, batch_size), "compare_layers")
+        for index, batch_a, batch_b in batches:
+            fa = _pooled(rec_a(batch_a, index), (index, batch_a), pool, layout, "model_a", firsts_a)
+            fb = _pooled(rec_b(batch_b, index), (index, batch_b), pool, layout, "model_b", firsts_b)
+            if streamed:
+                if stats is None:
+                    stats = StreamingLinearCKA([fa[k].shape[1] for k in layers_a],
+                                               [fb[k].shape[1] for k in layers_b],
+                                               debiased=bool(options["cka"].get("debiased", False)))
+                stats.update([fa[k] for k in layers_a], [fb[k] for k in layers_b])
+            if reservoir is not None:
+                reservoir.add({**{("a", k): v for k, v in fa.items()},
+                               **{("b", k): v for k, v in fb.items()}})
+            n_samples += batch_a.size
     if n_samples < 2:
         raise ValueError(f"inputs gave {n_samples} sample; comparing layers needs at least 2.")
 
@@ -225,19 +219,12 @@ def compare_layers(model_a, model_b, inputs, *, layers_a=None, layers_b=None, me
     if sampled:
         subsample = reservoir.arrays()
         result.info["n_subsample"] = int(next(iter(subsample.values())).shape[0])
+        for m in sampled:
+            result.matrices[m] = np.full((len(layers_a), len(layers_b)), np.nan)
         pairs = [(m, i, j) for m in sampled for i in range(len(layers_a)) for j in range(len(layers_b))]
-        bar = _progress(progress, len(pairs), "compare_layers: sampled measures")
-        try:
-            for m in sampled:
-                result.matrices[m] = np.full((len(layers_a), len(layers_b)), np.nan)
-            for m, i, j in pairs:
-                result.matrices[m][i, j] = compare_pair(subsample[("a", layers_a[i])],
-                                                        subsample[("b", layers_b[j])], m, options[m])
-                if bar:
-                    bar.update(1)
-        finally:
-            if bar:
-                bar.close()
+        for m, i, j in progress_bar(pairs, progress, len(pairs), "compare_layers: sampled measures"):
+            result.matrices[m][i, j] = compare_pair(subsample[("a", layers_a[i])],
+                                                    subsample[("b", layers_b[j])], m, options[m])
     result.matrices = {m: result.matrices[m] for m in metrics}
     return result
 

@@ -8,7 +8,7 @@
 * ``device=None`` means the module's own device, else the CPU (:func:`model_device`).
 * Inputs ``(n, *input_shape)``: tensors stay tensors, anything else becomes a checked numpy array;
   the compute dtype is float64 for float64 inputs and float32 otherwise (:func:`as_model_input`).
-* Work goes in row batches with an optional tqdm bar (:func:`row_batches`); non-finite results
+* Work goes in row batches with an optional progress bar (:func:`row_batches`, :func:`progress_bar`); non-finite results
   name the batch and its samples (:func:`finite_or_raise`).
 """
 
@@ -74,15 +74,20 @@ def bound_call(model, dtype, device):
 
 
 def progress_bar(iterable, enabled, total, desc):
-    """``tqdm(iterable)`` when ``enabled`` (tqdm is then required), else the iterable itself."""
-    if not enabled:
-        return iterable
+    """Yield from ``iterable``, showing progress when ``enabled`` (tqdm when installed, else a counter
+    on stderr: the same rule as :func:`latentbridge.compare_many`)."""
+    from ..compare import _progress
+
+    bar = _progress(total, desc, enabled)
+    if bar is None:
+        yield from iterable
+        return
     try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        raise ImportError("progress=True needs tqdm: pip install tqdm (or pass progress=False).") \
-            from None
-    return tqdm(iterable, total=total, desc=desc)
+        for item in iterable:
+            yield item
+            bar.update(1)
+    finally:
+        bar.close()
 
 
 def as_model_input(X, name="X"):
