@@ -39,7 +39,7 @@ def cuda_available():
     Returns
     -------
     bool
-        The first element of :func:`cuda_status`; ``show_config()`` prints the reason when False.
+        The first element of ``latentbridge._backend.cuda_status()``; ``show_config()`` prints the reason when False.
     """
     return cuda_status()[0]
 
@@ -112,7 +112,7 @@ def show_config(file=None):
     Parameters
     ----------
     file : file-like, optional
-        Where to print (default ``sys.stdout``); :func:`config` returns the same as a dict.
+        Where to print (default ``sys.stdout``); ``latentbridge._backend.config()`` returns the same as a dict.
     """
     cfg = config()
     width = max(len(k) for k in cfg)

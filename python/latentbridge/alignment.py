@@ -259,8 +259,8 @@ class RidgeMap(_AffineMap):
     Minimises ``||Y - X W - 1 b^T||_F^2 + alpha ||W||_F^2`` (intercept not penalised): the same
     estimator as scikit-learn's ``Ridge(alpha, fit_intercept=True)``. Only the sufficient
     statistics ``X^T X``, ``X^T Y``, column sums and ``sum ||y||^2`` are kept (float64,
-    O(p^2 + p q) memory), so :meth:`partial_fit` over row chunks of any total size gives the same
-    map as :meth:`fit` on the concatenation (McNeely-White et al. fit 1.3M ImageNet features this
+    O(p^2 + p q) memory), so :meth:`RidgeMap.partial_fit` over row chunks of any total size gives the same
+    map as :meth:`RidgeMap.fit` on the concatenation (McNeely-White et al. fit 1.3M ImageNet features this
     way).
 
     Parameters

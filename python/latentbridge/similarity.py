@@ -386,7 +386,7 @@ def pwcca(X, Y):
 
     Definition used here: centre the columns; canonical correlations rho_i (i < k = min of the
     ranks) and X's canonical variates h_i (unit-norm n-vectors) from the SVD of U_x^T U_y; weights
-    alpha_i = sum_j |<h_i, x_j>| over X's centred columns x_j, normalised to sum 1;
+    ``alpha_i = sum_j |<h_i, x_j>|`` over X's centred columns x_j, normalised to sum 1;
     ``PWCCA = sum_i alpha_i rho_i``. The weights come from X, so pwcca(X, Y) != pwcca(Y, X) in
     general (as in the original).
 

@@ -64,7 +64,7 @@ class DiffusionMaps(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Number of non-trivial eigenpairs kept (the constant eigenvector is excluded).
     metric : {"euclidean", "mahalanobis"}, default "euclidean"
         ``"mahalanobis"`` uses ``d2_ij = (y_i - y_j)^T (C_i + C_j) (y_i - y_j)`` with the precision
-        matrices (or their factors) passed to :meth:`fit` (datafold and Singer-Coifman use
+        matrices (or their factors) passed to :meth:`DiffusionMaps.fit` (datafold and Singer-Coifman use
         ``0.5 (C_i + C_j)``; the factor is absorbed by ``epsilon="auto"``).
     epsilon : "auto" or float, default "auto"
         Kernel ``exp(-d2 / (2 epsilon))``. ``"auto"``: the median over the points of ``d2`` to the
@@ -88,7 +88,7 @@ class DiffusionMaps(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     candidate_factor : int, default 3
         Mahalanobis only: neighbours are re-ranked among ``candidate_factor * n_neighbors``
         Euclidean candidates. Raise it when ``neighbor_recall_`` is low (strongly anisotropic
-        metrics, :class:`CandidateRecallWarning`); the re-ranking cost grows linearly with it.
+        metrics, :class:`~latentbridge.diffusion.CandidateRecallWarning`); the re-ranking cost grows linearly with it.
     tol : float, default 1e-8
         Residual tolerance of the Lanczos eigensolver, ``|T v - a v| <= tol`` (T's largest
         eigenvalue is 1).
@@ -266,7 +266,7 @@ class DiffusionMaps(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             A parameter of the wrong type (e.g. a string ``alpha``), non-numeric arrays.
         MemoryError
             When the k-NN lists and kernel graph (about ``100 n k`` bytes) exceed
-            :func:`latentbridge._validation.available_memory`.
+            ``latentbridge._validation.available_memory()``.
         """
         _check_no_precisions_as_target(y)
         threads, device = self._check_params()

@@ -29,7 +29,7 @@ class NetworkTransformation(BaseEstimator):
     Parameters
     ----------
     diffusion_maps : DiffusionMaps, optional
-        The embedding of each network, cloned twice in :meth:`fit` (its parameters are reachable
+        The embedding of each network, cloned twice in :meth:`NetworkTransformation.fit` (its parameters are reachable
         as ``diffusion_maps__n_components`` and so on). Default
         ``DiffusionMaps(n_components=1, metric="mahalanobis")``. ``n_components`` is the
         dimension of the map (the intrinsic dimension, after harmonics are removed).

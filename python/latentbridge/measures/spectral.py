@@ -96,7 +96,7 @@ def imd(X, Y, *, k=5, n_probes=100, lanczos_steps=10, times=None, random_state=0
 
     Each cloud becomes its symmetrised unweighted k-NN graph (Euclidean) with normalised Laplacian
     L; its heat-trace descriptor ``h(t) = tr exp(-t L) / n`` (the "empty graph" normalisation) is
-    estimated by stochastic Lanczos quadrature (:func:`heat_trace_slq`), and
+    estimated by stochastic Lanczos quadrature (``heat_trace_slq``), and
 
     ``IMD(X, Y) = max_t exp(-2 (t + 1/t)) |h_X(t) - h_Y(t)|`` over ``times``.
 

@@ -116,7 +116,7 @@ def jacobian_precisions(f, X, *, rcond=None, factors=False, batch_size=64, devic
         floating buffers are read as copies in the compute dtype on ``device``
         (``torch.func.functional_call``); a plain callable is called as it is and must accept
         inputs of that dtype and device.
-    X : torch.Tensor or array_like of shape (n, *input_shape)
+    X : torch.Tensor or array_like of shape ``(n, *input_shape)``
         The samples. Computation runs in float64 when X is float64, else in float32; the
         precisions are always computed in float64 from the Jacobians.
     rcond : float, optional
@@ -207,7 +207,7 @@ def burst_precisions(f, X, perturb, *, n_burst=16, seed=0, rank=None, rcond=None
     f : torch.nn.Module or callable
         Maps a batch ``(b, *input_shape)`` to ``(b, m)`` (trailing output dims flattened); see
         :func:`jacobian_precisions` for how modules are run.
-    X : torch.Tensor or array_like of shape (n, *input_shape)
+    X : torch.Tensor or array_like of shape ``(n, *input_shape)``
         The samples (compute dtype: float64 when X is float64, else float32).
     perturb : callable
         ``perturb(X_batch, rng) -> X_batch'``: ``X_batch`` holds each sample of the batch repeated
