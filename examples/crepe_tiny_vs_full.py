@@ -36,11 +36,13 @@ def main():
     parser.add_argument("--n-test", type=int, default=250, help="held-out tones")
     parser.add_argument("--n-burst", type=int, default=3, help="re-renders per tone for the precisions")
     parser.add_argument("--burst-cents", type=float, default=20.0, help="pitch change of the bursts (std, cents)")
+    parser.add_argument("--neighbors", type=int, default=8, help="neighbours of the diffusion maps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for summary.json and the CKA heatmap")
     args = parser.parse_args()
     run_real_demo(args.out, quick=args.quick, n_fit=args.n_fit, n_test=args.n_test, n_burst=args.n_burst,
-                  burst_cents=args.burst_cents, seed=args.seed)
+                  burst_cents=args.burst_cents, n_neighbors=args.neighbors,
+                  seed=args.seed)
 
 
 if __name__ == "__main__":

@@ -330,7 +330,7 @@ def _best_spearman(E, target):
 
 
 def run_real_demo(out=None, *, quick=False, n_fit=250, n_test=250, n_burst=3, burst_cents=20.0, pca_dims=16,
-                  seed=0, progress=True, n_jobs=-1, stream=None):
+                  n_neighbors=8, seed=0, progress=True, n_jobs=-1, stream=None):
     """CREPE tiny (A) vs CREPE full (B), two real pitch networks, compared end to end.
 
     Tones of known pitch (:func:`latentbridge.datasets.pitch_tones`): ``n_fit`` for anchors and
@@ -340,8 +340,10 @@ def run_real_demo(out=None, *, quick=False, n_fit=250, n_test=250, n_burst=3, bu
     relative representations; Euclidean and Mahalanobis diffusion maps of each network's features
     (first ``pca_dims`` principal components), the precisions from bursts of ``n_burst`` re-renders
     of each tone with its pitch moved by ``burst_cents`` cents (standard deviation) and the nuisance
-    fixed (plus the tone itself), as a truncated pseudo-inverse of rank 1 and with a ridge of 0.03, scored by the best |Spearman| of 3 coordinates with log-pitch; NetworkTransformation
-    tiny -> full on held-out tones, read by full's head.
+    fixed (plus the tone itself), as a truncated pseudo-inverse of rank 1 and with a ridge of 0.03,
+    scored by the best |Spearman| of 3 coordinates with log-pitch; NetworkTransformation tiny ->
+    full on held-out tones, read by full's head. The diffusion maps use ``n_neighbors`` neighbours
+    (small: the features' pitch curve bends fast and wider graphs short-cut it).
 
     Returns the summary dict (also printed, and written to ``out``/summary.json when ``out`` is set).
     """
@@ -374,7 +376,8 @@ def run_real_demo(out=None, *, quick=False, n_fit=250, n_test=250, n_burst=3, bu
         def pitch_score(P, f0):
             return pitch_accuracy(decode_pitch(P), f0)
 
-        s = {"n_fit": n_fit, "n_test": n_test, "n_burst": n_burst, "burst_cents": burst_cents, "layers": REAL_LAYERS,
+        s = {"n_fit": n_fit, "n_test": n_test, "n_burst": n_burst, "burst_cents": burst_cents,
+             "n_neighbors": n_neighbors, "layers": REAL_LAYERS,
              "accuracy": {name: float(stitched_score(None, F[name]["test"], heads[name], test.f0, score=pitch_score))
                           for name in nets}}
 
@@ -418,7 +421,8 @@ def run_real_demo(out=None, *, quick=False, n_fit=250, n_test=250, n_burst=3, bu
                               noise_seeds=np.repeat(test.noise_seeds, n_burst))
         # small neighbourhoods: the pitch curve of the features bends fast, and wider graphs
         # short-cut it (the README's table: k = 8 .. 32)
-        dm_kw = {"n_components": 3, "n_neighbors": 8, "k_epsilon": 8, "random_state": seed, "n_jobs": n_jobs}
+        dm_kw = {"n_components": 3, "n_neighbors": n_neighbors, "k_epsilon": min(10, n_neighbors),
+                 "random_state": seed, "n_jobs": n_jobs}
         s["dmaps"] = {}
         for name, net in nets.items():
             mean, V = _pca_basis(F[name]["fit"], pca_dims)
@@ -483,7 +487,7 @@ def _real_lines(s):
     yield ("relative representations (64 anchors), cross-model retrieval MRR: "
            + ", ".join(f"{k} {v:.4f}" for k, v in s["relative_mrr"].items()))
     yield ""
-    yield (f"diffusion maps of the features (PCA 16, 8 neighbours): best |Spearman| of 3 coordinates with log-pitch; bursts of "
+    yield (f"diffusion maps of the features (PCA 16, {s['n_neighbors']} neighbours): best |Spearman| of 3 coordinates with log-pitch; bursts of "
            f"{s['n_burst']} re-renders, pitch moved by {s['burst_cents']:g} cents (std)")
     labels = list(next(iter(s["dmaps"].values())))
     yield "  network " + "".join(f"{k:>24}" for k in labels)
