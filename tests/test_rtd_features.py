@@ -256,6 +256,23 @@ def test_rtd_lite_matches_the_brute_force_definition(n, seed, noise):
     assert total == pytest.approx(2 * value, rel=1e-10)
 
 
+def test_rtd_lite_barcodes_on_many_small_shapes_against_the_brute_force():
+    """Random sizes and shapes of trees: clouds in 1-D (path-shaped trees, long paths to climb),
+    clusters, and unrelated pairs (w and w~ trees far apart)."""
+    rng = np.random.default_rng(21)
+    for case in range(40):
+        n = int(rng.integers(3, 25))
+        d_p, d_q = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        P = rng.standard_normal((n, d_p)) + 4 * rng.integers(0, 3, size=(n, 1)) * (case % 2)
+        Q = rng.standard_normal((n, d_q)) if case % 3 else P[:, :1] + 0.3 * rng.random((n, 1))
+        value, bars = lb.rtd_lite(P, Q, return_barcodes=True)
+        ref_value, ref_bars = brute_force_rtd_lite(quantile_normalised(cdist(P, P)),
+                                                   quantile_normalised(cdist(Q, Q)))
+        assert value == pytest.approx(ref_value, rel=1e-10), case
+        for key in bars:
+            np.testing.assert_allclose(bars[key], ref_bars[key], rtol=1e-12, err_msg=str(case))
+
+
 @pytest.mark.parametrize("norm", ["median", "mean", None])
 @pytest.mark.parametrize("metric", ["sqeuclidean", "cosine", "precomputed"])
 def test_rtd_lite_norms_and_metrics_against_the_brute_force(norm, metric):
