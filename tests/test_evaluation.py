@@ -287,3 +287,42 @@ def test_verification_with_a_callable_and_unnormalised_maps():
     assert lb.verification_accuracy(f1, f2, same, folds=5, mapping=lambda Z: scales * Z) == base
     # an estimator with fit/transform is fitted per fold; identity-like maps keep the accuracy
     assert lb.verification_accuracy(f1, f2, same, folds=5, mapping=lb.Procrustes()) > 0.8
+
+
+def test_verification_threshold_is_inclusive_on_exact_distances():
+    """Distances 0, 2 (cos 1, -1) and 1 (orthogonal) are exact. Fold 0 trains fold 1's threshold
+    at the midpoint 1, and fold 1's pairs lie exactly at 1: "same" is predicted for dist <= t."""
+    e1 = np.tile([1.0, 0.0], (4, 1))
+    e2 = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    same = [True, False, True, True]
+    # fold 1 (test, both at 1 <= 1): 2/2; fold 0 (t = 1 + 1 from fold 1's two equal distances):
+    # dist 0 -> same (right), dist 2 <= 2 -> same (wrong): 1/2
+    acc, std = lb.verification_accuracy(e1, e2, same, folds=2, return_std=True)
+    assert acc == 0.75 and std == 0.25
+
+
+class _TransformOnly:
+    """Already fitted elsewhere: transform but no fit, so it is applied as is."""
+
+    def transform(self, X):
+        return np.asarray(X)[:, ::-1]
+
+
+def test_verification_applies_a_transform_only_object_and_zero_rows():
+    rng = np.random.default_rng(9)
+    f1, f2, same = _pairs(rng, n_pairs=60, d=4)
+    flipped = lb.verification_accuracy(f1, f2[:, ::-1], same, folds=3, mapping=_TransformOnly())
+    assert flipped == lb.verification_accuracy(f1, f2, same, folds=3)
+    # a map that sends some features to zero: their cosine distance is 1 (not NaN)
+    zero = np.arange(60) % 4 == 0
+    u1 = f1 / np.linalg.norm(f1, axis=1, keepdims=True)
+    u2 = f2 / np.linalg.norm(f2, axis=1, keepdims=True)
+    dist = np.where(zero, 1.0, 1.0 - (u1 * u2).sum(1))
+    accs = []
+    for test in np.array_split(np.arange(60), 3):
+        train = np.setdiff1d(np.arange(60), test)
+        t = _threshold_by_brute_force(dist[train], same[train])
+        accs.append(np.mean((dist[test] <= t) == same[test]))
+    got = lb.verification_accuracy(f1, f2, same, folds=3, mapping=lambda Z: np.where(
+        zero[:, None], 0.0, Z))
+    assert got == pytest.approx(np.mean(accs), abs=1e-12)
