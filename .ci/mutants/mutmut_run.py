@@ -6,7 +6,8 @@ extension copied in: read, never written), the committed ``tests/`` and the pyte
 ``[tool.mutmut]`` section that mutates only that module and selects only its tests. mutmut runs
 there (``mutants/`` is its own), so the shared working tree is never touched. Scores come from
 mutmut's result files; mutants listed in equivalent.toml (``mutmut = "<mutant name>"``) are left
-out of the score.
+out of the score (``mutmut = [names]``, each prefixed by the entry's ``prefix``). mutmut numbers
+its mutants per function, so these names hold for the module version they were written against.
 
 Usage: python .ci/mutants/mutmut_run.py [MODULE ...] [--workdir DIR] [--max-children N]
 Prints per module: killed / (killed + survived), the timeouts and the surviving mutant names
@@ -76,8 +77,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     with open(HERE / "python_modules.toml", "rb") as f:
         scope = tomllib.load(f)["modules"]
+    equivalent = set()
     with open(HERE / "equivalent.toml", "rb") as f:
-        equivalent = {e["mutmut"] for e in tomllib.load(f).get("equivalent", []) if "mutmut" in e}
+        for e in tomllib.load(f).get("equivalent", []):
+            names = e.get("mutmut", [])
+            prefix = e.get("prefix", "")
+            equivalent.update(prefix + n for n in ([names] if isinstance(names, str) else names))
     modules = args.modules or list(scope)
     unknown = [m for m in modules if m not in scope]
     if unknown:
