@@ -166,16 +166,16 @@ def test_eigsh_matches_arpack(degree, reorder):
     z = np.sqrt(g["q"])
     z = (z / np.linalg.norm(z))[:, None]
     np.testing.assert_allclose(T @ z[:, 0], z[:, 0], atol=1e-13)  # the trivial eigenvector
-    vals, vecs, info = _core.eigsh_largest(g["indptr"], g["indices"], g["data"], nev, z, 0, 1e-10,
-                                           0, 7, 2, 200, degree, reorder)
+    opt = _core.EigshOptions(tol=1e-10, seed=7, n_threads=2, poly_degree=degree, reorder=reorder)
+    vals, vecs, info = _core.eigsh_largest(g["indptr"], g["indices"], g["data"], nev, z, opt)
     assert info["converged"]
     np.testing.assert_allclose(vals, ref[1:], atol=1e-8)
     np.testing.assert_allclose(vecs.T @ vecs, np.eye(nev), atol=1e-8)
     resid = np.linalg.norm(T @ vecs - vecs * vals, axis=0)
     assert resid.max() < 1e-8
     # without deflation the trivial eigenvalue 1 comes first
-    vals2, _, _ = _core.eigsh_largest(g["indptr"], g["indices"], g["data"], nev + 1, None, 0, 1e-10,
-                                      0, 7, 1, 200, degree, reorder)
+    opt.n_threads = 1
+    vals2, _, _ = _core.eigsh_largest(g["indptr"], g["indices"], g["data"], nev + 1, None, opt)
     np.testing.assert_allclose(vals2, ref, atol=1e-8)
 
 

@@ -40,7 +40,8 @@ def solve(T, nev, deflate=None, degree=1, reorder=False, seed=3):
     return _core.eigsh_largest(T.indptr.astype(np.int64), T.indices.astype(np.int32),
                                T.data.astype(np.float64), nev,
                                None if deflate is None else np.ascontiguousarray(deflate[:, None]),
-                               0, TOL, 0, seed, 2, 100, degree, reorder)
+                               _core.EigshOptions(tol=TOL, seed=seed, n_threads=2, dense_below=100,
+                                                  poly_degree=degree, reorder=reorder))
 
 
 @pytest.fixture(scope="module")

@@ -108,7 +108,7 @@ def test_eigsh_matches_cpu(n, degree):
     g = _core.diffusion_graph(idx, d2, _core.median_kth_distance(d2, 6), 1.0, 2)
     z = np.sqrt(g["q"])
     z = (z / np.linalg.norm(z))[:, None]
-    args = (g["indptr"], g["indices"], g["data"], 8, z, 0, 1e-10, 0, 7, 1, 200, degree, True)
+    args = (g["indptr"], g["indices"], g["data"], 8, z, _core.EigshOptions(tol=1e-10, seed=7, poly_degree=degree))
     ref_v, ref_x, ref_info = _core.eigsh_largest(*args)
     got_v, got_x, info = _cuda().eigsh_largest(*args)
     assert info["converged"] and ref_info["converged"]

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "latentbridge/distance.hpp"
-#include "latentbridge/gemm.hpp"
+#include "latentbridge/detail/gemm.hpp"
 
 namespace lb = latentbridge;
 

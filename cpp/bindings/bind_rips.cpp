@@ -1,19 +1,19 @@
 // Bindings of the Vietoris-Rips engine and the R-Cross-Barcode reduction: float32 C-contiguous
 // square matrices in (the Python layer converts once), (k, 2) float64 bar arrays out, the GIL
 // released around all C++ work; the batch entry point runs independent problems on threads.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
 
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
-
-#include "latentbridge/bindings.hpp"
-#include "latentbridge/check.hpp"
-#include "latentbridge/parallel.hpp"
+#include "bindings.hpp"
+#include "latentbridge/detail/check.hpp"
+#include "latentbridge/detail/parallel.hpp"
 #include "latentbridge/rips.hpp"
 
 namespace py = pybind11;
@@ -41,7 +41,7 @@ latentbridge::index_t square_size(const F32& a, const char* op, const char* name
 
 }  // namespace
 
-LATENTBRIDGE_BINDINGS(rips) {
+void latentbridge::bind::bind_rips(py::module_& m) {
     m.def(
         "rips_barcodes",
         [](F32 D, int maxdim, py::object threshold) {
@@ -67,6 +67,26 @@ LATENTBRIDGE_BINDINGS(rips) {
         "D"_a.noconvert(), "maxdim"_a = 1, "threshold"_a = py::none(),
         "Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 "
         "distance matrix; threshold None = its enclosing radius.");
+
+    m.def("rips_workspace_bytes", &latentbridge::rips_workspace_bytes, "n"_a, "maxdim"_a,
+          "Bytes rips_barcodes holds for an n x n matrix in degrees up to min(maxdim, 1).");
+
+    m.def(
+        "rips_simplex_bytes",
+        [](F32 D, int maxdim, py::object threshold) {
+            const auto n = square_size(D, "rips_simplex_bytes", "D");
+            const float thr = threshold.is_none() ? latentbridge::enclosing_radius(D.data(), n)
+                                                  : threshold.cast<float>();
+            py::gil_scoped_release nogil;
+            return latentbridge::rips_simplex_bytes(D.data(), n, maxdim, thr);
+        },
+        "D"_a.noconvert(), "maxdim"_a, "threshold"_a = py::none(),
+        "Upper bound on the bytes of the simplex lists of degrees 2..maxdim (threshold None = the "
+        "enclosing radius of D).");
+
+    m.def("r_cross_workspace_bytes", &latentbridge::r_cross_workspace_bytes, "n"_a,
+          "Bytes of the larger of r_cross_barcode_h1's two engines for n points (without the "
+          "data-dependent homology classes).");
 
     m.def(
         "enclosing_radius",
@@ -106,9 +126,9 @@ LATENTBRIDGE_BINDINGS(rips) {
             std::vector<std::pair<const float*, latentbridge::index_t>> w_ptrs, m_ptrs;
             for (const auto& pr : problems) {
                 const auto n = square_size(pr.first, "r_cross_barcode", "w");
-                LATENTBRIDGE_CHECK(pr.second.ndim() == 2 && pr.second.shape(0) == n &&
-                                       pr.second.shape(1) == n,
-                                   "r_cross_barcode", "w and m must have the same shape");
+                LATENTBRIDGE_CHECK(
+                    pr.second.ndim() == 2 && pr.second.shape(0) == n && pr.second.shape(1) == n,
+                    "r_cross_barcode", "w and m must have the same shape");
                 w_ptrs.emplace_back(pr.first.data(), n);
                 m_ptrs.emplace_back(pr.second.data(), n);
             }

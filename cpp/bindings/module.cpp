@@ -1,17 +1,15 @@
-// The _core extension module: runs every binding group registered with LATENTBRIDGE_BINDINGS
-// (in name order, so the module's layout does not depend on link order), adds build information and
-// installs the interrupt poll of parallel.hpp (Ctrl-C during a long kernel raises KeyboardInterrupt).
-#include <algorithm>
+// The _core extension module: calls the binding groups of bindings.hpp, adds build information and
+// installs the interrupt poll of parallel.hpp (Ctrl-C during a long kernel raises
+// KeyboardInterrupt).
+#include <pybind11/stl.h>
+
+#include <Eigen/Core>
 #include <atomic>
 #include <thread>
 
-#include <Eigen/Core>
-
-#include <pybind11/stl.h>
-
-#include "latentbridge/bindings.hpp"
-#include "latentbridge/gemm.hpp"
-#include "latentbridge/parallel.hpp"
+#include "bindings.hpp"
+#include "latentbridge/detail/gemm.hpp"
+#include "latentbridge/detail/parallel.hpp"
 
 #ifndef LATENTBRIDGE_VERSION
 #define LATENTBRIDGE_VERSION "dev"
@@ -39,14 +37,14 @@ void python_interrupt_poll() {
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "latentbridge C++ core (private: use the latentbridge package)";
-    auto registry = latentbridge::binding_registry();
-    std::sort(registry.begin(), registry.end());
-    for (const auto& entry : registry) entry.second(m);
+    namespace lbb = latentbridge::bind;
+    lbb::bind_diffusion(m);
+    lbb::bind_distance(m);
+    lbb::bind_rips(m);
+    lbb::bind_stats(m);
 
-    main_thread_ident = py::module_::import("threading")
-                            .attr("main_thread")()
-                            .attr("ident")
-                            .cast<unsigned long>();
+    main_thread_ident =
+        py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
     latentbridge::interrupt_poll().store(&python_interrupt_poll, std::memory_order_release);
 
     m.def("build_info", [] {

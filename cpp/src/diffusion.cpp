@@ -2,15 +2,15 @@
 // O(n k): the candidates, the kept lists and the CSR graph; no n x n matrix is ever formed.
 #include "latentbridge/diffusion.hpp"
 
+#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
 
-#include <Eigen/Dense>
-
-#include "latentbridge/check.hpp"
-#include "latentbridge/parallel.hpp"
+#include "latentbridge/detail/check.hpp"
+#include "latentbridge/detail/parallel.hpp"
+#include "latentbridge/eigsh.hpp"
 
 namespace latentbridge {
 namespace {
@@ -56,10 +56,12 @@ void mahalanobis_rerank(const double* Y, const double* G, index_t n, index_t m, 
                     // canonical order (lo, hi) so that d2(i, j) and d2(j, i) are the same bits
                     const index_t lo = std::min(i, j), hi = std::max(i, j);
                     for (index_t t = 0; t < m; ++t) diff[t] = Y[hi * m + t] - Y[lo * m + t];
-                    v = form(G + lo * r * m, diff.data(), r, m) + form(G + hi * r * m, diff.data(), r, m);
+                    v = form(G + lo * r * m, diff.data(), r, m) +
+                        form(G + hi * r * m, diff.data(), r, m);
                 } else {
                     for (index_t t = 0; t < m; ++t) diff[t] = Y[j * m + t] - Yq[i * m + t];
-                    v = form(Gq + i * r * m, diff.data(), r, m) + form(G + j * r * m, diff.data(), r, m);
+                    v = form(Gq + i * r * m, diff.data(), r, m) +
+                        form(G + j * r * m, diff.data(), r, m);
                 }
                 buf[cnt++] = {v, j};
             }
@@ -108,9 +110,12 @@ void check_graph_args(const index_t* idx, const double* d2, index_t n, index_t k
                       double alpha) {
     const char* op = "diffusion_graph";
     LATENTBRIDGE_CHECK(n >= 1 && k >= 0, op, "need n >= 1 and k >= 0");
-    LATENTBRIDGE_CHECK(n < std::numeric_limits<std::int32_t>::max(), op, "too many points for 32-bit indices");
-    LATENTBRIDGE_CHECK(epsilon > 0 && std::isfinite(epsilon), op, "epsilon must be positive and finite");
-    LATENTBRIDGE_CHECK(alpha >= 0 && std::isfinite(alpha), op, "alpha must be non-negative and finite");
+    LATENTBRIDGE_CHECK(n < std::numeric_limits<std::int32_t>::max(), op,
+                       "too many points for 32-bit indices");
+    LATENTBRIDGE_CHECK(epsilon > 0 && std::isfinite(epsilon), op,
+                       "epsilon must be positive and finite");
+    LATENTBRIDGE_CHECK(alpha >= 0 && std::isfinite(alpha), op,
+                       "alpha must be non-negative and finite");
     for (index_t i = 0; i < n; ++i) {
         for (index_t t = 0; t < k; ++t) {
             const index_t j = idx[i * k + t];
@@ -214,6 +219,10 @@ DiffusionGraph diffusion_graph(const index_t* idx, const double* d2, index_t n, 
                 g.values[e] *= iq[i] * iq[g.indices[e]];
     });
     return g;
+}
+
+std::int64_t diffusion_workspace_bytes(index_t n, index_t k, index_t kc, index_t nev) {
+    return 88 * n * k + 16 * n * kc + eigsh_workspace_bytes(n, nev, 1, EigshOptions{});
 }
 
 }  // namespace latentbridge

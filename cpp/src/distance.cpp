@@ -8,9 +8,9 @@
 #include <cmath>
 #include <vector>
 
-#include "latentbridge/check.hpp"
-#include "latentbridge/gemm.hpp"
-#include "latentbridge/parallel.hpp"
+#include "latentbridge/detail/check.hpp"
+#include "latentbridge/detail/gemm.hpp"
+#include "latentbridge/detail/parallel.hpp"
 
 namespace latentbridge {
 namespace {
@@ -61,7 +61,8 @@ void pairwise_distances(const T* X, index_t n, const T* Y, index_t m, index_t d,
                 double acc = 0.0;
                 for (index_t k = 0; k < d; ++k) {
                     // the same rounding as the packed operand of the kernel
-                    const double v = cosine ? Z[i * d + k] : static_cast<T>(Z[i * d + k] - shift[k]);
+                    const double v =
+                        cosine ? Z[i * d + k] : static_cast<T>(Z[i * d + k] - shift[k]);
                     acc += v * v;
                 }
                 nz[i] = acc;
@@ -75,7 +76,8 @@ void pairwise_distances(const T* X, index_t n, const T* Y, index_t m, index_t d,
     if (cosine) {
         auto inv = [](const std::vector<double>& v) {
             std::vector<double> r(v.size());
-            for (std::size_t i = 0; i < v.size(); ++i) r[i] = v[i] > 0 ? 1.0 / std::sqrt(v[i]) : 0.0;
+            for (std::size_t i = 0; i < v.size(); ++i)
+                r[i] = v[i] > 0 ? 1.0 / std::sqrt(v[i]) : 0.0;
             return r;
         };
         inx = inv(nx);
@@ -128,7 +130,8 @@ void pairwise_distances(const T* X, index_t n, const T* Y, index_t m, index_t d,
             for (index_t jj = 0; jj < cols; ++jj) {
                 const index_t j = j0 + jj;
                 const index_t ii_end = std::min(rows, j - i0);  // rows i < j
-                for (index_t ii = 0; ii < ii_end; ++ii) out[j * m + i0 + ii] = out[(i0 + ii) * m + j];
+                for (index_t ii = 0; ii < ii_end; ++ii)
+                    out[j * m + i0 + ii] = out[(i0 + ii) * m + j];
             }
         }
     });

@@ -18,8 +18,8 @@
 // traffic. Convergence is tested with the true residual ||A x - theta x|| after a Rayleigh-Ritz
 // step with A on the candidate vectors, so the filter never affects the accuracy.
 #include "latentbridge/eigsh.hpp"
-#include "latentbridge/lanczos.hpp"
 
+#include <Eigen/Dense>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -28,10 +28,9 @@
 #include <utility>
 #include <vector>
 
-#include <Eigen/Dense>
-
-#include "latentbridge/check.hpp"
-#include "latentbridge/parallel.hpp"
+#include "latentbridge/detail/check.hpp"
+#include "latentbridge/detail/lanczos.hpp"
+#include "latentbridge/detail/parallel.hpp"
 
 namespace latentbridge {
 namespace {
@@ -53,16 +52,24 @@ struct Chunks {
 void spmv_rows(const CsrView& A, const double* x, double* y, index_t r0, index_t r1) {
     for (index_t i = r0; i < r1; ++i) {
         double acc = 0.0;
-        for (std::int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) acc += A.data[e] * x[A.indices[e]];
+        for (std::int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e)
+            acc += A.data[e] * x[A.indices[e]];
         y[i] = acc;
     }
+}
+
+/// y = A x with n_threads threads.
+void csr_matvec(const CsrView& A, const double* x, double* y, int n_threads) {
+    const Chunks ch(A.n);
+    parallel_for(ch.count, n_threads,
+                 [&](index_t c, int) { spmv_rows(A, x, y, ch.begin(c), ch.begin(c) + ch.len(c)); });
 }
 
 // The CPU backend: the basis in one column-major matrix, products and projections by fixed row
 // chunks (reduced in chunk order, so results do not depend on the thread count), the last SpMV of
 // each step fused with the first projection.
 class CpuBackend final : public LanczosBackend {
-  public:
+   public:
     CpuBackend(const CsrView& A, index_t cols, bool filtered, int n_threads)
         : A_(A), n_(A.n), chunks_(A.n) {
         B_.resize(n_, cols);
@@ -115,7 +122,8 @@ class CpuBackend final : public LanczosBackend {
                 spmv_rows(A_, cc, out, r0, r0 + len);
                 if (filtered) {
                     if (d == 1) {
-                        for (index_t i = r0; i < r0 + len; ++i) out[i] = (out[i] - f.center * cc[i]) / f.half;
+                        for (index_t i = r0; i < r0 + len; ++i)
+                            out[i] = (out[i] - f.center * cc[i]) / f.half;
                     } else {
                         for (index_t i = r0; i < r0 + len; ++i)
                             out[i] = 2.0 * (out[i] - f.center * cc[i]) / f.half - pp[i];
@@ -136,7 +144,8 @@ class CpuBackend final : public LanczosBackend {
     void project_w(index_t nb, double* h) override {
         parallel_for(chunks_.count, threads_, [&](index_t c, int) {
             const index_t r0 = chunks_.begin(c), len = chunks_.len(c);
-            partial_.col(c).head(nb).noalias() = B_.block(r0, 0, len, nb).transpose() * w_.segment(r0, len);
+            partial_.col(c).head(nb).noalias() =
+                B_.block(r0, 0, len, nb).transpose() * w_.segment(r0, len);
         });
         Eigen::Map<Vec>(h, nb) = partial_.leftCols(chunks_.count).topRows(nb).rowwise().sum();
     }
@@ -162,22 +171,26 @@ class CpuBackend final : public LanczosBackend {
     }
     void ritz_gram(index_t first, index_t nev, double* G) override {
         AX_.resize(n_, nev);
-        for (index_t c = 0; c < nev; ++c) csr_matvec(A_, B_.col(first + c).data(), AX_.col(c).data(), threads_);
+        for (index_t c = 0; c < nev; ++c)
+            csr_matvec(A_, B_.col(first + c).data(), AX_.col(c).data(), threads_);
         Eigen::Map<Mat>(G, nev, nev) = B_.middleCols(first, nev).transpose() * AX_;
     }
-    void ritz_rotate(index_t first, index_t nev, const double* R, const double* theta, double* res) override {
+    void ritz_rotate(index_t first, index_t nev, const double* R, const double* theta,
+                     double* res) override {
         const Eigen::Map<const Mat> Rm(R, nev, nev);
         out_ = B_.middleCols(first, nev) * Rm;
         const Mat AXR = AX_ * Rm;
         for (index_t c = 0; c < nev; ++c) res[c] = (AXR.col(c) - theta[c] * out_.col(c)).norm();
     }
-    void output_from_basis(index_t first, index_t nev) override { out_ = B_.middleCols(first, nev); }
+    void output_from_basis(index_t first, index_t nev) override {
+        out_ = B_.middleCols(first, nev);
+    }
     void download_output(index_t nev, double* vectors) override {
         for (index_t i = 0; i < n_; ++i)
             for (index_t c = 0; c < nev; ++c) vectors[i * nev + c] = out_(i, c);
     }
 
-  private:
+   private:
     const CsrView& A_;
     index_t n_;
     Chunks chunks_;
@@ -188,7 +201,7 @@ class CpuBackend final : public LanczosBackend {
 
 // The algorithm, on any backend. B = [Z | V | residual]: nd deflated columns, m Lanczos vectors.
 class Lanczos {
-  public:
+   public:
     Lanczos(LanczosBackend& be, index_t n, index_t nev, index_t nd, const EigshOptions& opt)
         : be_(be), n_(n), nev_(nev), nd_(nd), opt_(opt) {
         m_ = lanczos_basis_size(n, nev, nd, opt);
@@ -223,10 +236,12 @@ class Lanczos {
         for (;;) {
             for (index_t j = k; j < m_; ++j) {
                 const index_t col = nd_ + j;
-                step(col, res);  // w = op(v_j) orthogonalised against B[:, :col+1]; h_ its coefficients
+                step(col,
+                     res);  // w = op(v_j) orthogonalised against B[:, :col+1]; h_ its coefficients
                 for (index_t i = 0; i <= j; ++i) H(i, j) = H(j, i) = h_(nd_ + i);
                 double beta = be_.w_norm();
-                const double scale = std::max(1.0, H.topLeftCorner(j + 1, j + 1).cwiseAbs().maxCoeff());
+                const double scale =
+                    std::max(1.0, H.topLeftCorner(j + 1, j + 1).cwiseAbs().maxCoeff());
                 if (beta <= 1e-12 * scale) {  // invariant subspace: continue from a fresh vector
                     beta = 0.0;
                     random_start(col + 1, gen);
@@ -301,7 +316,7 @@ class Lanczos {
         return res;
     }
 
-  private:
+   private:
     // One Gram-Schmidt pass of column col against B[:, :nb] (nothing when nb == 0).
     void orthogonalise_column(index_t col, index_t nb) {
         if (nb == 0) return;
@@ -347,8 +362,9 @@ class Lanczos {
     }
 
     // Chebyshev filter from the Ritz values of the plain cycles: the damped interval is
-    // [lo, cut] with lo below the smallest Ritz value and cut = theta_nev - 0.3 (theta_1 - theta_nev)
-    // (below the nev-th eigenvalue, since Ritz values are lower bounds of the top eigenvalues).
+    // [lo, cut] with lo below the smallest Ritz value and cut = theta_nev - 0.3 (theta_1 -
+    // theta_nev) (below the nev-th eigenvalue, since Ritz values are lower bounds of the top
+    // eigenvalues).
     bool setup_filter(const Vec& theta) {
         const double top = theta(0), wanted = theta(nev_ - 1), bottom = theta(theta.size() - 1);
         const double cut = wanted - 0.3 * (top - wanted);
@@ -400,7 +416,8 @@ EigshResult dense_eigsh(const CsrView& A, index_t nev, const double* Z, index_t 
     const index_t n = A.n;
     Mat D = Mat::Zero(n, n);
     for (index_t i = 0; i < n; ++i)
-        for (std::int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) D(i, A.indices[e]) += A.data[e];
+        for (std::int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e)
+            D(i, A.indices[e]) += A.data[e];
     D = 0.5 * (D + D.transpose()).eval();
     Mat Q;  // orthonormal basis of the complement of Z
     if (nd > 0) {
@@ -441,7 +458,8 @@ std::vector<std::int32_t> rcm_order(const CsrView& A) {
     std::vector<char> seen(static_cast<std::size_t>(n), 0);
     std::vector<std::pair<std::int64_t, std::int32_t>> nbrs;
     // BFS from `start`, appending to `out` (when given) or just returning the last node reached.
-    auto bfs = [&](std::int32_t start, std::vector<std::int32_t>* out, std::vector<char>& mark, char value) {
+    auto bfs = [&](std::int32_t start, std::vector<std::int32_t>* out, std::vector<char>& mark,
+                   char value) {
         std::vector<std::int32_t> local;
         std::vector<std::int32_t>& q = out ? *out : local;
         const std::size_t head0 = q.size();
@@ -479,13 +497,6 @@ std::vector<std::int32_t> rcm_order(const CsrView& A) {
 
 }  // namespace
 
-void csr_matvec(const CsrView& A, const double* x, double* y, int n_threads) {
-    const Chunks ch(A.n);
-    parallel_for(ch.count, n_threads, [&](index_t c, int) {
-        spmv_rows(A, x, y, ch.begin(c), ch.begin(c) + ch.len(c));
-    });
-}
-
 int lanczos_filter_degree(index_t n, index_t n_deflate, const EigshOptions& opt) {
     int degree = opt.poly_degree;
     if (degree < 0) degree = (n - n_deflate) >= 20000 ? 11 : 1;
@@ -496,6 +507,14 @@ int lanczos_filter_degree(index_t n, index_t n_deflate, const EigshOptions& opt)
 index_t lanczos_basis_size(index_t n, index_t nev, index_t n_deflate, const EigshOptions& opt) {
     const index_t m = opt.ncv > 0 ? opt.ncv : std::max<index_t>(2 * nev + 1, nev + 32);
     return std::min<index_t>(m, n - n_deflate - 1);
+}
+
+std::int64_t eigsh_workspace_bytes(index_t n, index_t nev, index_t n_deflate,
+                                   const EigshOptions& opt) {
+    if (eigsh_use_dense(n, nev, n_deflate, opt)) return 24 * n * n;
+    const index_t basis = n_deflate + lanczos_basis_size(n, nev, n_deflate, opt) + 1;
+    const index_t filter = lanczos_filter_degree(n, n_deflate, opt) > 1 ? 3 : 0;
+    return 8 * n * (basis + 1 + filter);
 }
 
 bool eigsh_use_dense(index_t n, index_t nev, index_t n_deflate, const EigshOptions& opt) {
@@ -513,7 +532,8 @@ void check_eigsh_args(const CsrView& A, index_t nev, index_t n_deflate, const Ei
         LATENTBRIDGE_CHECK(A.indptr[i] <= A.indptr[i + 1], op, "indptr must be non-decreasing");
     }
     for (std::int64_t e = 0; e < A.indptr[A.n]; ++e) {
-        LATENTBRIDGE_CHECK(A.indices[e] >= 0 && A.indices[e] < A.n, op, "column index out of range");
+        LATENTBRIDGE_CHECK(A.indices[e] >= 0 && A.indices[e] < A.n, op,
+                           "column index out of range");
         LATENTBRIDGE_CHECK(std::isfinite(A.data[e]), op, "matrix entries must be finite");
     }
 }
@@ -546,7 +566,8 @@ EigshResult eigsh_largest(const CsrView& A, index_t nev, const double* Z, index_
     std::vector<std::int32_t> inv(static_cast<std::size_t>(n));
     for (index_t p = 0; p < n; ++p) inv[order[p]] = static_cast<std::int32_t>(p);
     std::vector<std::int64_t> indptr(static_cast<std::size_t>(n + 1), 0);
-    for (index_t p = 0; p < n; ++p) indptr[p + 1] = indptr[p] + (A.indptr[order[p] + 1] - A.indptr[order[p]]);
+    for (index_t p = 0; p < n; ++p)
+        indptr[p + 1] = indptr[p] + (A.indptr[order[p] + 1] - A.indptr[order[p]]);
     std::vector<std::int32_t> indices(static_cast<std::size_t>(indptr[n]));
     std::vector<double> data(static_cast<std::size_t>(indptr[n]));
     parallel_for((n + 4095) / 4096, opt.n_threads, [&](index_t b, int) {
@@ -554,7 +575,8 @@ EigshResult eigsh_largest(const CsrView& A, index_t nev, const double* Z, index_
         for (index_t p = b * 4096; p < std::min(n, (b + 1) * 4096); ++p) {
             const index_t i = order[p];
             row.clear();
-            for (std::int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) row.emplace_back(inv[A.indices[e]], A.data[e]);
+            for (std::int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e)
+                row.emplace_back(inv[A.indices[e]], A.data[e]);
             std::sort(row.begin(), row.end());
             std::int64_t pos = indptr[p];
             for (const auto& c : row) {

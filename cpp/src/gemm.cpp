@@ -1,16 +1,16 @@
 // Run-time choice among the dot-tile kernels compiled for several instruction sets.
-#include "latentbridge/gemm.hpp"
+#include "latentbridge/detail/gemm.hpp"
 
 #include <atomic>
 #include <cstdlib>
 
-#include "latentbridge/check.hpp"
+#include "latentbridge/detail/check.hpp"
 
 namespace latentbridge {
-#define LB_DECLARE_ISA(name)                            \
-    namespace name {                                    \
-    const DotTileKernel<float>& dot_tile_f32();         \
-    const DotTileKernel<double>& dot_tile_f64();        \
+#define LB_DECLARE_ISA(name)                     \
+    namespace name {                             \
+    const DotTileKernel<float>& dot_tile_f32();  \
+    const DotTileKernel<double>& dot_tile_f64(); \
     }
 LB_DECLARE_ISA(generic)
 #if defined(LATENTBRIDGE_X86_DISPATCH)
@@ -86,7 +86,8 @@ std::string simd_isa() { return selected().load()->name; }
 void set_simd_isa(const std::string& name) {
     for (const auto& e : kIsas) {
         if (name == e.name) {
-            LATENTBRIDGE_CHECK(e.supported(), "set_simd_isa", name + " is not supported by this CPU");
+            LATENTBRIDGE_CHECK(e.supported(), "set_simd_isa",
+                               name + " is not supported by this CPU");
             selected().store(&e);
             return;
         }

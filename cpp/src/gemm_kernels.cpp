@@ -1,11 +1,11 @@
 // Dot-tile kernels, compiled once per instruction set (LATENTBRIDGE_ISA = generic | avx2 | avx512,
-// with matching compiler flags; see CMakeLists.txt). Written with GCC/Clang vector extensions so one
-// source yields SSE2, AVX2+FMA and AVX-512 code. Only this translation unit's own symbols live in the
-// ISA namespace; it uses no out-of-line library templates, so no ISA-specific code can leak into
-// other translation units through the linker.
+// with matching compiler flags; see CMakeLists.txt). Written with GCC/Clang vector extensions so
+// one source yields SSE2, AVX2+FMA and AVX-512 code. Only this translation unit's own symbols live
+// in the ISA namespace; it uses no out-of-line library templates, so no ISA-specific code can leak
+// into other translation units through the linker.
 #include <cstddef>
 
-#include "latentbridge/gemm.hpp"
+#include "latentbridge/detail/gemm.hpp"
 
 #ifndef LATENTBRIDGE_ISA
 #error "compile gemm_kernels.cpp with -DLATENTBRIDGE_ISA=<name>"
@@ -53,8 +53,8 @@ struct Blocking {
     static constexpr index_t KC = 256;
     static constexpr index_t MC = MR * (sizeof(T) == 4 ? 12 : 8);
     static constexpr index_t NC = NR * (kVecBytes == 64 ? 16 : 32);
-    static constexpr std::size_t work = static_cast<std::size_t>(MC * KC + KC * NC + 2 * MR * NR) +
-                                        64 / sizeof(T);
+    static constexpr std::size_t work =
+        static_cast<std::size_t>(MC * KC + KC * NC + 2 * MR * NR) + 64 / sizeof(T);
 };
 
 template <typename T>
@@ -85,7 +85,8 @@ void pack(const T* X, index_t ldx, index_t rows, index_t k0, index_t kc, const T
     }
 }
 
-// acc[MR x NR] = A_panel (kc x MR) ^T * B_panel (kc x NR); then C (+)= acc for the valid mr x nr part.
+// acc[MR x NR] = A_panel (kc x MR) ^T * B_panel (kc x NR); then C (+)= acc for the valid mr x nr
+// part.
 template <typename T>
 inline void micro_kernel(index_t kc, const T* __restrict A, const T* __restrict B, T* C,
                          index_t ldc, int mr, int nr, bool accumulate, T* spill) {
@@ -205,16 +206,26 @@ void cos_epilogue(const T* __restrict c, const double* __restrict iny, double in
 
 const DotTileKernel<float>& dot_tile_f32() {
     using Bk = Blocking<float>;
-    static const DotTileKernel<float> k{LB_STR(LATENTBRIDGE_ISA), Bk::MC, Bk::NC, Bk::KC, Bk::work,
-                                        &dot_tile<float>, &sq_epilogue<float>,
+    static const DotTileKernel<float> k{LB_STR(LATENTBRIDGE_ISA),
+                                        Bk::MC,
+                                        Bk::NC,
+                                        Bk::KC,
+                                        Bk::work,
+                                        &dot_tile<float>,
+                                        &sq_epilogue<float>,
                                         &cos_epilogue<float>};
     return k;
 }
 
 const DotTileKernel<double>& dot_tile_f64() {
     using Bk = Blocking<double>;
-    static const DotTileKernel<double> k{LB_STR(LATENTBRIDGE_ISA), Bk::MC, Bk::NC, Bk::KC, Bk::work,
-                                         &dot_tile<double>, &sq_epilogue<double>,
+    static const DotTileKernel<double> k{LB_STR(LATENTBRIDGE_ISA),
+                                         Bk::MC,
+                                         Bk::NC,
+                                         Bk::KC,
+                                         Bk::work,
+                                         &dot_tile<double>,
+                                         &sq_epilogue<double>,
                                          &cos_epilogue<double>};
     return k;
 }

@@ -10,9 +10,9 @@
 #include <utility>
 #include <vector>
 
-#include "latentbridge/check.hpp"
-#include "latentbridge/gemm.hpp"
-#include "latentbridge/parallel.hpp"
+#include "latentbridge/detail/check.hpp"
+#include "latentbridge/detail/gemm.hpp"
+#include "latentbridge/detail/parallel.hpp"
 
 namespace latentbridge {
 namespace {
@@ -48,7 +48,8 @@ struct TopK {
         const Cand c{dist, j};
         if (!(c < bound)) return;
         buf.push_back(c);
-        if (static_cast<index_t>(buf.size()) == k && bound.first == std::numeric_limits<double>::infinity()) {
+        if (static_cast<index_t>(buf.size()) == k &&
+            bound.first == std::numeric_limits<double>::infinity()) {
             bound = *std::max_element(buf.begin(), buf.end());
         } else if (static_cast<index_t>(buf.size()) >= 2 * k) {
             cut();
@@ -70,8 +71,9 @@ struct TopK {
 };
 
 class KdTree {
-public:
-    KdTree(const double* X, index_t n, index_t d, index_t leaf_size = 24) : d_(d), leaf_(leaf_size) {
+   public:
+    KdTree(const double* X, index_t n, index_t d, index_t leaf_size = 24)
+        : d_(d), leaf_(leaf_size) {
         perm_.resize(static_cast<std::size_t>(n));
         std::iota(perm_.begin(), perm_.end(), index_t(0));
         nodes_.reserve(static_cast<std::size_t>(2 * (n / leaf_size + 1)));
@@ -85,7 +87,7 @@ public:
 
     void query(const double* q, index_t exclude, TopK& top) const { search(0, q, exclude, top); }
 
-private:
+   private:
     struct Node {
         index_t begin, end, left, right;
     };
@@ -93,8 +95,10 @@ private:
     index_t build(const double* X, index_t begin, index_t end) {
         const index_t id = static_cast<index_t>(nodes_.size());
         nodes_.push_back({begin, end, -1, -1});
-        std::vector<double> lo(static_cast<std::size_t>(d_), std::numeric_limits<double>::infinity());
-        std::vector<double> hi(static_cast<std::size_t>(d_), -std::numeric_limits<double>::infinity());
+        std::vector<double> lo(static_cast<std::size_t>(d_),
+                               std::numeric_limits<double>::infinity());
+        std::vector<double> hi(static_cast<std::size_t>(d_),
+                               -std::numeric_limits<double>::infinity());
         for (index_t i = begin; i < end; ++i) {
             const double* x = X + perm_[i] * d_;
             for (index_t t = 0; t < d_; ++t) {

@@ -25,8 +25,8 @@
 #include <string>
 #include <vector>
 
-#include "latentbridge/check.hpp"
-#include "latentbridge/parallel.hpp"
+#include "latentbridge/detail/check.hpp"
+#include "latentbridge/detail/parallel.hpp"
 
 #if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
 #include <emmintrin.h>
@@ -64,7 +64,7 @@ struct Later {
 
 /// Binomial coefficients C(x, k) for 0 <= x <= n, 0 <= k <= kmax, checked against int64 overflow.
 class Binomial {
-public:
+   public:
     Binomial(index_t n, int kmax, const char* op)
         : n_(n), table_(static_cast<std::size_t>((kmax + 1) * (n + 1)), 0) {
         constexpr simplex_t kMax = std::numeric_limits<simplex_t>::max();
@@ -83,7 +83,7 @@ public:
     }
     simplex_t operator()(index_t x, int k) const { return table_[k * (n_ + 1) + x]; }
 
-private:
+   private:
     simplex_t& at(index_t x, int k) { return table_[k * (n_ + 1) + x]; }
     index_t n_;
     std::vector<simplex_t> table_;
@@ -92,7 +92,7 @@ private:
 /// Open-addressing hash map (linear probing, key and value side by side) from a pivot's simplex
 /// index to the code of its column.
 class PivotMap {
-public:
+   public:
     PivotMap() { rehash(1 << 10); }
     std::int64_t find(simplex_t key) const {
         std::size_t h = mix(key) & mask_;
@@ -115,7 +115,7 @@ public:
         if (cap > slots_.size()) rehash(cap);
     }
 
-private:
+   private:
     static constexpr simplex_t kEmpty = -1;
     struct Slot {
         simplex_t key;
@@ -148,7 +148,7 @@ private:
 /// emergent pair), -2 - the index of its simplex.
 template <typename Cx>
 class Reducer {
-public:
+   public:
     explicit Reducer(const Cx& cx, const Deadline* deadline = nullptr)
         : cx_(cx), dense_(cx.dense_size(), -1), deadline_(deadline) {
         const float thr = cx.threshold();
@@ -181,7 +181,7 @@ public:
     /// Records a pair known in advance: column `s` has pivot `idx` without any reduction.
     void preset_emergent(simplex_t idx, simplex_t s) { insert_pivot(idx, -2 - s); }
 
-private:
+   private:
     struct Column {
         Entry s;
         std::int64_t off, len;  // the other simplices of the column's combination, in pool_
@@ -415,7 +415,7 @@ private:
 // ---- the dense Vietoris-Rips complex ------------------------------------------------------------
 
 class RipsComplex {
-public:
+   public:
     RipsComplex(const float* D, index_t n, float threshold, int maxdim)
         : n_(n), thr_(threshold), binom_(n, maxdim + 2, "vr_barcode"), dist_(n * n, 0.0f) {
         for (index_t i = 0; i < n; ++i)
@@ -497,7 +497,7 @@ public:
 
     static constexpr int kMaxVertices = 64;
 
-private:
+   private:
     index_t n_;
     float thr_;
     Binomial binom_;
@@ -537,7 +537,7 @@ inline void window_scan(const float* mi, const float* mj, index_t a, index_t b, 
 }
 
 class ConeComplex {
-public:
+   public:
     ConeComplex(const float* w, const float* m, index_t n, float threshold)
         : w_(w), m_(m), n_(n), thr_(threshold), binom_(n + 1, 3, "r_cross_barcode") {
         cone_base_ = binom_(n, 3);
@@ -615,7 +615,7 @@ public:
         return false;
     }
 
-private:
+   private:
     const float* w_;
     const float* m_;
     index_t n_;
@@ -806,6 +806,53 @@ std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, i
     } catch (const DeadlineExpired&) {
         return r_cross_barcode_h1_homology(w, m, n);
     }
+}
+
+std::int64_t rips_workspace_bytes(index_t n, int maxdim) { return (maxdim <= 0 ? 36 : 60) * n * n; }
+
+double rips_simplex_bytes(const float* D, index_t n, int maxdim, float threshold) {
+    if (maxdim < 2 || n == 0) return 0.0;
+    // histogram of the vertex degrees in the threshold graph (the diagonal, 0 <= threshold, is
+    // not an edge)
+    std::vector<index_t> count_of_degree(static_cast<std::size_t>(n), 0);
+    for (index_t i = 0; i < n; ++i) {
+        index_t deg = 0;
+        for (index_t j = 0; j < n; ++j) {
+            const float d = D[i * n + j];
+            deg += j != i && d <= threshold && d < std::numeric_limits<float>::infinity();
+        }
+        ++count_of_degree[static_cast<std::size_t>(deg)];
+    }
+    // C(deg, s - 1) for every degree, updated from s - 1 to s by C(d, r + 1) = C(d, r) (d - r) / (r
+    // + 1)
+    std::vector<long double> binom(static_cast<std::size_t>(n), 1.0L);  // r = 0
+    auto cliques = [&](int s) {
+        long double total = 0.0L;
+        for (index_t d = 0; d < n; ++d) total += count_of_degree[d] * binom[d];
+        return std::floor(total / s);
+    };
+    auto advance = [&](int r) {  // binom: C(d, r) -> C(d, r + 1)
+        for (index_t d = 0; d < n; ++d) binom[d] = d > r ? binom[d] * (d - r) / (r + 1) : 0.0L;
+    };
+    advance(0);  // C(d, 1): cliques(2) = the edges
+    long double prev = cliques(2), worst = 0.0L;
+    for (int k = 2; k <= maxdim; ++k) {
+        advance(k - 1);  // C(d, k): cliques(k + 1)
+        const long double next = cliques(k + 1);
+        worst = std::max(worst, next + prev);
+        prev = next;
+    }
+    const long double bytes = 56.0L * worst;
+    const long double cap = std::numeric_limits<double>::max();
+    return static_cast<double>(bytes < cap ? bytes : cap);
+}
+
+std::int64_t r_cross_workspace_bytes(index_t n) {
+    const std::int64_t edges = n * (n - 1) / 2;
+    const std::int64_t cohomology = 48 * edges;
+    const std::int64_t words = (n + 63) / 64;
+    const std::int64_t homology = 82 * edges + 4 * n * n + 8 * words * n;
+    return std::max(cohomology, homology);
 }
 
 }  // namespace latentbridge

@@ -26,8 +26,8 @@
 #include <limits>
 #include <vector>
 
-#include "latentbridge/check.hpp"
-#include "latentbridge/parallel.hpp"
+#include "latentbridge/detail/check.hpp"
+#include "latentbridge/detail/parallel.hpp"
 #include "latentbridge/rips.hpp"
 
 namespace latentbridge {
@@ -62,7 +62,7 @@ void xor_sorted(const std::vector<rank_t>& a, const std::vector<rank_t>& b,
 }
 
 class ConeHomology {
-public:
+   public:
     ConeHomology(const float* w, const float* m, index_t n, float thr)
         : w_(w), m_(m), n_(n), thr_(thr) {}
 
@@ -91,7 +91,7 @@ public:
         return std::move(bars_);
     }
 
-private:
+   private:
     struct Link {
         rank_t edge, k;  // an edge with a non-empty class, and its other vertex
     };

@@ -8,9 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "latentbridge/check.hpp"
-#include "latentbridge/gemm.hpp"
-#include "latentbridge/parallel.hpp"
+#include "latentbridge/detail/check.hpp"
+#include "latentbridge/detail/gemm.hpp"
+#include "latentbridge/detail/parallel.hpp"
 
 namespace latentbridge {
 namespace {
@@ -49,8 +49,6 @@ void add_row_sums(const double* M, index_t rows, index_t cols, double* sums) {
 }
 
 }  // namespace
-
-index_t cross_accumulate_block_rows() { return kBlockRows; }
 
 template <typename T>
 void cross_accumulate(const T* A, index_t n, index_t p, const double* a, const T* B, index_t q,

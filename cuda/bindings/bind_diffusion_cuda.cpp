@@ -1,8 +1,8 @@
 // CUDA bindings of the diffusion-map kernels: the same names, signatures and checks as _core's
-// (bind_diffusion_ops.hpp). n_threads is accepted and ignored; so is mahalanobis_rerank's cache-order
-// hint (it never changes the result).
-#include "latentbridge/bind_diffusion_ops.hpp"
-#include "latentbridge/bindings.hpp"
+// (bind_diffusion_ops.hpp). n_threads is accepted and ignored; so is mahalanobis_rerank's
+// cache-order hint (it never changes the result).
+#include "bind_diffusion_ops.hpp"
+#include "bindings.hpp"
 #include "latentbridge_cuda/diffusion.hpp"
 #include "latentbridge_cuda/eigsh.hpp"
 
@@ -11,25 +11,25 @@ using lb::index_t;
 
 namespace {
 
-void knn_cuda(const double* X, index_t n, index_t d, const double* Q, index_t nq, index_t k, index_t* idx,
-              double* d2, int /*n_threads*/, int /*method*/) {
+void knn_cuda(const double* X, index_t n, index_t d, const double* Q, index_t nq, index_t k,
+              index_t* idx, double* d2, int /*n_threads*/, int /*method*/) {
     lb::cuda::knn_sqeuclidean(X, n, d, Q, nq, k, idx, d2);
 }
 
-void rerank_cuda(const double* Y, const double* G, index_t n, index_t m, index_t r, const double* Yq,
-                 const double* Gq, index_t nq, const index_t* cand, index_t kc, index_t k, index_t* idx,
-                 double* d2, int /*n_threads*/, const index_t* /*order*/) {
+void rerank_cuda(const double* Y, const double* G, index_t n, index_t m, index_t r,
+                 const double* Yq, const double* Gq, index_t nq, const index_t* cand, index_t kc,
+                 index_t k, index_t* idx, double* d2, int /*n_threads*/, const index_t* /*order*/) {
     lb::cuda::mahalanobis_rerank(Y, G, n, m, r, Yq, Gq, nq, cand, kc, k, idx, d2);
 }
 
-lb::DiffusionGraph graph_cuda(const index_t* idx, const double* d2, index_t n, index_t k, double epsilon,
-                              double alpha, int /*n_threads*/) {
+lb::DiffusionGraph graph_cuda(const index_t* idx, const double* d2, index_t n, index_t k,
+                              double epsilon, double alpha, int /*n_threads*/) {
     return lb::cuda::diffusion_graph(idx, d2, n, k, epsilon, alpha);
 }
 
 }  // namespace
 
-LATENTBRIDGE_BINDINGS(diffusion_cuda) {
+void lb::bind::bind_diffusion_cuda(pybind11::module_& m) {
     lb::bind::def_knn_sqeuclidean(m, &knn_cuda);
     lb::bind::def_mahalanobis_rerank(m, &rerank_cuda);
     lb::bind::def_diffusion_graph(m, &graph_cuda);

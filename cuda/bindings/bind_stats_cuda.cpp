@@ -1,7 +1,7 @@
 // CUDA bindings of the streamed sufficient statistics: the same name, signature and checks as
 // _core's cross_accumulate (bind_ops.hpp); n_threads is accepted and ignored.
-#include "latentbridge/bind_ops.hpp"
-#include "latentbridge/bindings.hpp"
+#include "bind_ops.hpp"
+#include "bindings.hpp"
 #include "latentbridge_cuda/stats.hpp"
 
 namespace {
@@ -15,7 +15,7 @@ void cross_accumulate_cuda(const T* A, latentbridge::index_t n, latentbridge::in
 
 }  // namespace
 
-LATENTBRIDGE_BINDINGS(stats_cuda) {
+void latentbridge::bind::bind_stats_cuda(pybind11::module_& m) {
     latentbridge::bind::def_cross_accumulate<float>(m, &cross_accumulate_cuda<float>);
     latentbridge::bind::def_cross_accumulate<double>(m, &cross_accumulate_cuda<double>);
 }

@@ -1,14 +1,12 @@
 // The _cuda extension module: the same op names and signatures as _core (the Python layer picks the
 // module, never the signature), plus device discovery for the lazy probe and a device-pointer entry
 // point for torch/cupy arrays. Host compiler only: CUDA stays behind latentbridge_cuda/api.hpp.
-#include <algorithm>
-
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "latentbridge/bind_ops.hpp"
-#include "latentbridge/bindings.hpp"
-#include "latentbridge/check.hpp"
+#include "bind_ops.hpp"
+#include "bindings.hpp"
+#include "latentbridge/detail/check.hpp"
 #include "latentbridge_cuda/api.hpp"
 
 #ifndef LATENTBRIDGE_VERSION
@@ -29,14 +27,14 @@ void pairwise_distances_cuda(const T* X, lb::index_t n, const T* Y, lb::index_t 
 
 }  // namespace
 
-LATENTBRIDGE_BINDINGS(distance) {
+void lb::bind::bind_distance_cuda(py::module_& m) {
     lb::bind::def_pairwise_distances<float>(m, &pairwise_distances_cuda<float>);
     lb::bind::def_pairwise_distances<double>(m, &pairwise_distances_cuda<double>);
     m.def(
         "pairwise_distances_device",
-        [](std::uintptr_t X, std::uintptr_t Y, std::uintptr_t out, lb::index_t n, lb::index_t m_rows,
-           lb::index_t d, bool double_precision, const std::string& metric, std::uintptr_t stream,
-           int device) {
+        [](std::uintptr_t X, std::uintptr_t Y, std::uintptr_t out, lb::index_t n,
+           lb::index_t m_rows, lb::index_t d, bool double_precision, const std::string& metric,
+           std::uintptr_t stream, int device) {
             LATENTBRIDGE_CHECK(X != 0 && out != 0, "pairwise_distances_device", "null pointer");
             const auto metric_id = lb::bind::parse_metric(metric);
             py::gil_scoped_release nogil;
@@ -57,9 +55,11 @@ LATENTBRIDGE_BINDINGS(distance) {
 
 PYBIND11_MODULE(_cuda, m) {
     m.doc() = "latentbridge CUDA kernels (private: use the latentbridge package)";
-    auto registry = lb::binding_registry();
-    std::sort(registry.begin(), registry.end());
-    for (const auto& entry : registry) entry.second(m);
+    // one EigshOptions class for both modules: _core registers it, eigsh_largest here accepts it
+    m.attr("EigshOptions") = py::module_::import("latentbridge._core").attr("EigshOptions");
+    lb::bind::bind_distance_cuda(m);
+    lb::bind::bind_stats_cuda(m);
+    lb::bind::bind_diffusion_cuda(m);
     m.def("device_count", &lb::cuda::device_count,
           "(number of usable CUDA devices, message explaining a zero); never raises.");
     m.def("device_name", &lb::cuda::device_name, "device"_a = 0);

@@ -50,7 +50,7 @@
 #include <vector>
 
 #include "check.cuh"
-#include "latentbridge/check.hpp"
+#include "latentbridge/detail/check.hpp"
 #include "latentbridge_cuda/diffusion.hpp"
 
 namespace latentbridge {

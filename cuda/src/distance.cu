@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "check.cuh"
-#include "latentbridge/check.hpp"
+#include "latentbridge/detail/check.hpp"
 #include "latentbridge/distance.hpp"
 #include "latentbridge_cuda/api.hpp"
 

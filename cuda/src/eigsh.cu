@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "check.cuh"
-#include "latentbridge/check.hpp"
-#include "latentbridge/lanczos.hpp"
+#include "latentbridge/detail/check.hpp"
+#include "latentbridge/detail/lanczos.hpp"
 #include "latentbridge_cuda/eigsh.hpp"
 
 namespace latentbridge {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "check.cuh"
-#include "latentbridge/check.hpp"
+#include "latentbridge/detail/check.hpp"
 #include "latentbridge_cuda/stats.hpp"
 
 namespace latentbridge {

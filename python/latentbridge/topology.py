@@ -109,15 +109,13 @@ def vr_barcode(D, *, maxdim=1, threshold=None):
     D = _check_distance_matrix(D, "D")
     _check_float32_range(D, "D")
     n = D.shape[0]
-    # the float32 copy, the engine's symmetric copy and its edge list (16 bytes an edge); from
-    # degree 1 on, the H1 columns and the reducer's tables (measured: about 36 n^2 bytes
-    # for maxdim=0 and 60 n^2 for maxdim >= 1, temporaries of the validation included).
-    # The simplex lists of degree >= 2 are bounded separately below.
-    check_allocation((36 if maxdim == 0 else 60) * n * n,
+    # the engine's copies, edges and H1 tables (the C++ resource model); the simplex lists of
+    # degree >= 2 are bounded separately below.
+    check_allocation(_core.rips_workspace_bytes(n, maxdim),
                      f"vr_barcode matrices and edges for D ({n}, {n})")
     D32 = np.ascontiguousarray(D, dtype=np.float32)
     if maxdim >= 2 and math.comb(n, maxdim + 2) < 2**63:   # else the engine raises OverflowError
-        check_allocation(_simplex_bytes(D32, maxdim, threshold),
+        check_allocation(_core.rips_simplex_bytes(D32, maxdim, threshold),
                          f"vr_barcode simplices of degrees 2..{maxdim} for D ({n}, {n})")
     return [_sorted(b) for b in _core.rips_barcodes(D32, maxdim, threshold)]
 
@@ -208,7 +206,7 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     n_threads = check_n_jobs(n_jobs)
     P, Q = _check_pair(P, Q, metric)
     n = P.shape[0]
-    per_problem = _ENGINE_BYTES_PER_PAIR * n * n if dim == 1 else 48 * (2 * n) ** 2
+    per_problem = _core.r_cross_workspace_bytes(n) if dim == 1 else _core.rips_workspace_bytes(2 * n, dim)
     check_allocation(_DISTANCE_BYTES_PER_PAIR * n * n + per_problem,
                      f"r_cross_barcode distance matrices and reduction for ({n}, {n})")
     r1 = _normalised_distances(P, "P", norm, metric, device, n_jobs)
@@ -334,7 +332,8 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
     per_group = max((n_threads + 1) // 2, min(trials, (1 << 28) // (16 * size * size)), 1)
     per_group = min(per_group, trials)
     directions = 2 if symmetric else 1
-    engine = _ENGINE_BYTES_PER_PAIR * size * size if dim == 1 else 48 * (2 * size) ** 2
+    engine = (_core.r_cross_workspace_bytes(size) if dim == 1
+              else _core.rips_workspace_bytes(2 * size, dim))
     check_allocation(
         per_group * directions * 8 * size * size                   # the (w, m) pairs held
         + _DISTANCE_BYTES_PER_PAIR * size * size                   # one subset's distances
@@ -365,30 +364,6 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
 
 # Bytes per n^2 of the two float64 distance matrices, their float64 minimum and the float32 (w, m)
 _DISTANCE_BYTES_PER_PAIR = 8 + 8 + 8 + 4 + 4 + 2
-# Bytes per n^2 of the structured H1 reduction: one 16-byte column and one 8-byte zero-persistence
-# candidate per edge (n^2 / 2 edges), plus the reducer's pivot tables (about as much again)
-_ENGINE_BYTES_PER_PAIR = 24
-
-
-def _simplex_bytes(D32, maxdim, threshold):
-    """Upper bound on the bytes of the simplex lists the engine stores for degrees 2..maxdim.
-
-    A simplex with s vertices is a clique of the threshold graph: counted once from each vertex,
-    there are at most sum_v C(deg_v, s - 1) / s of them. Degree k keeps the (k+1)-vertex columns
-    and, to seed the next degree, the k-vertex simplices (16 bytes each; 56 with the sort and
-    the reducer's tables, measured on dense random clouds). With a high maxdim on a dense
-    complex this explodes combinatorially: the estimate turns that hang into a MemoryError
-    naming the size.
-    """
-    thr = _core.enclosing_radius(D32) if threshold is None else np.float32(threshold)
-    # edges within the threshold (+inf entries are absent); the diagonal is 0 <= thr
-    deg = np.count_nonzero((D32 <= thr) & (D32 < np.inf), axis=1) - 1
-    values, counts = np.unique(deg, return_counts=True)
-
-    def cliques(s):
-        return sum(int(c) * math.comb(int(v), s - 1) for v, c in zip(values, counts)) // s
-    worst = max(cliques(k + 1) + cliques(k) for k in range(2, maxdim + 1))
-    return 56 * worst
 
 
 def _check_float32_range(D, name):

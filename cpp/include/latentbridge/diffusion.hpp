@@ -1,7 +1,8 @@
 // Building blocks of (Mahalanobis) diffusion maps on a sparse neighbourhood graph: exact re-ranking
 // of Euclidean candidates by the pairwise quadratic form (y_i - y_j)^T (C_i + C_j) (y_i - y_j) with
-// low-rank factors C_i = G_i^T G_i, the symmetric union kernel graph in CSR form, and its alpha- and
-// symmetric normalisation (Coifman & Lafon 2006; Bertalan, Dietrich, Kevrekidis et al., Algorithm 1).
+// low-rank factors C_i = G_i^T G_i, the symmetric union kernel graph in CSR form, and its alpha-
+// and symmetric normalisation (Coifman & Lafon 2006; Bertalan, Dietrich, Kevrekidis et al.,
+// Algorithm 1).
 #pragma once
 
 #include <cstdint>
@@ -36,11 +37,11 @@ double median_kth_distance(const double* d2, index_t n, index_t k, index_t k_eps
 /// Symmetric normalised diffusion kernel on the union of the k-NN lists (plus the diagonal).
 struct DiffusionGraph {
     index_t n = 0;
-    std::vector<std::int64_t> indptr;  ///< n + 1 row offsets
-    std::vector<std::int32_t> indices; ///< column indices, sorted within each row
-    std::vector<double> values;        ///< T = Q^-1/2 W Q^-1/2, exactly symmetric
-    std::vector<double> p;             ///< kernel row sums p = K 1 (K includes K_ii = 1)
-    std::vector<double> q;             ///< row sums q = W 1 of W = P^-alpha K P^-alpha
+    std::vector<std::int64_t> indptr;   ///< n + 1 row offsets
+    std::vector<std::int32_t> indices;  ///< column indices, sorted within each row
+    std::vector<double> values;         ///< T = Q^-1/2 W Q^-1/2, exactly symmetric
+    std::vector<double> p;              ///< kernel row sums p = K 1 (K includes K_ii = 1)
+    std::vector<double> q;              ///< row sums q = W 1 of W = P^-alpha K P^-alpha
 };
 
 /// The argument checks of diffusion_graph (shared with the CUDA implementation): n, k, epsilon,
@@ -53,5 +54,13 @@ void check_graph_args(const index_t* idx, const double* d2, index_t n, index_t k
 /// W = P^-alpha K P^-alpha and T = Q^-1/2 W Q^-1/2.
 DiffusionGraph diffusion_graph(const index_t* idx, const double* d2, index_t n, index_t k,
                                double epsilon, double alpha, int n_threads);
+
+/// Bytes of the working arrays of a diffusion map of n points with k neighbours, kc Euclidean
+/// candidates per point (kc = k without a metric) and nev eigenpairs: per (point, neighbour)
+/// 88 bytes -- the k-NN lists (int64 index + float64 distance, 16), the caller's copies of them
+/// (16), diffusion_graph's directed edge list (int32, float64) in both directions (32) and its
+/// CSR of up to 2 n k entries (int32 index + float64 value, 24) -- plus 16 n kc for the candidate
+/// lists and eigsh_workspace_bytes(n, nev, 1, EigshOptions{}) (the trivial eigenvector deflated).
+std::int64_t diffusion_workspace_bytes(index_t n, index_t k, index_t kc, index_t nev);
 
 }  // namespace latentbridge

@@ -18,8 +18,8 @@ constexpr double distance_recompute_ratio() {
 /// Distances between the rows of X (n x d, row-major) and Y (m x d, row-major) into out (n x m,
 /// row-major). Y == nullptr means Y = X: the result is then exactly symmetric with an exactly zero
 /// diagonal. Euclidean results are never negative. Cosine distance is 1 - cos, with rows of zero
-/// norm at distance 1 from everything but themselves (scikit-learn's convention), clipped to [0, 2].
-/// T is float or double; norms and the epilogue are evaluated in double.
+/// norm at distance 1 from everything but themselves (scikit-learn's convention), clipped to [0,
+/// 2]. T is float or double; norms and the epilogue are evaluated in double.
 template <typename T>
 void pairwise_distances(const T* X, index_t n, const T* Y, index_t m, index_t d, Metric metric,
                         T* out, int n_threads);

@@ -21,14 +21,14 @@ struct CsrView {
 };
 
 struct EigshOptions {
-    index_t ncv = 0;              ///< Lanczos basis size; 0 = max(2 nev + 1, nev + 32), capped by n
-    double tol = 1e-10;           ///< residual ||A x - theta x|| <= tol * max(1, |theta_max|)
-    index_t max_matvec = 0;       ///< 0 = max(100000, 200 ncv)
-    std::uint64_t seed = 0;       ///< seed of the random start vector
+    index_t ncv = 0;         ///< Lanczos basis size; 0 = max(2 nev + 1, nev + 32), capped by n
+    double tol = 1e-10;      ///< residual ||A x - theta x|| <= tol * max(1, |theta_max|)
+    index_t max_matvec = 0;  ///< 0 = max(100000, 200 ncv)
+    std::uint64_t seed = 0;  ///< seed of the random start vector
     int n_threads = 1;
-    index_t dense_below = 200;    ///< use a dense eigensolver when n - n_deflate < this
-    int poly_degree = -1;         ///< Chebyshev filter degree (odd); 1 = plain Lanczos, -1 = auto
-    bool reorder = true;          ///< solve on the reverse Cuthill-McKee reordering (cache locality)
+    index_t dense_below = 200;  ///< use a dense eigensolver when n - n_deflate < this
+    int poly_degree = -1;       ///< Chebyshev filter degree (odd); 1 = plain Lanczos, -1 = auto
+    bool reorder = true;        ///< solve on the reverse Cuthill-McKee reordering (cache locality)
 };
 
 struct EigshResult {
@@ -50,7 +50,16 @@ struct EigshResult {
 EigshResult eigsh_largest(const CsrView& A, index_t nev, const double* Z, index_t n_deflate,
                           const EigshOptions& opt);
 
-/// y = A x with n_threads threads.
-void csr_matvec(const CsrView& A, const double* x, double* y, int n_threads);
+/// Lanczos basis size used for (n, nev, n_deflate, opt): opt.ncv or max(2 nev + 1, nev + 32),
+/// capped by n - n_deflate - 1.
+index_t lanczos_basis_size(index_t n, index_t nev, index_t n_deflate, const EigshOptions& opt);
+
+/// Bytes of the n-vectors eigsh_largest allocates, besides the matrix and the result: with the
+/// dense solver (eigsh_use_dense) the n x n matrix, the basis of the complement of Z and the
+/// projected matrix, 24 n^2; with Lanczos the basis of n_deflate + ncv + 1 columns, the work
+/// vector and, with the Chebyshev filter, its three recurrence vectors, 8 n per vector. The
+/// reordered copy of the matrix (opt.reorder: 12 bytes a non-zero) is not included.
+std::int64_t eigsh_workspace_bytes(index_t n, index_t nev, index_t n_deflate,
+                                   const EigshOptions& opt);
 
 }  // namespace latentbridge

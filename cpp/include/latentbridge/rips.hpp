@@ -43,6 +43,32 @@ enum class CrossEngine { automatic, cohomology, homology };
 std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, int n_threads = 1,
                                     CrossEngine engine = CrossEngine::automatic);
 
+/// Bytes rips_barcodes holds for an n x n matrix besides the input, in degrees up to
+/// min(maxdim, 1): its symmetric float32 copy and the edge list (16 bytes an edge), from degree 1
+/// on the H1 columns and the reducer's tables. Measured peaks of vr_barcode (with the caller's
+/// float32 copy and validation temporaries): 36 n^2 for maxdim = 0, 60 n^2 for maxdim >= 1.
+/// The simplices of degrees >= 2 are bounded by rips_simplex_bytes.
+std::int64_t rips_workspace_bytes(index_t n, int maxdim);
+
+/// Upper bound on the bytes of the simplex lists rips_barcodes stores for degrees 2..maxdim of D
+/// (n x n, row-major float32) truncated at `threshold`. A simplex with s vertices is a clique of
+/// the threshold graph; counted once from each of its vertices there are at most
+/// sum_v C(deg_v, s - 1) / s of them (deg_v: the neighbours of v within the threshold, +inf
+/// entries absent). Degree k keeps the (k + 1)-vertex columns and, to seed the next degree, the
+/// k-vertex simplices: 56 bytes each with the sort and the reducer's tables (measured on dense
+/// random clouds). Returns 56 max_{2 <= k <= maxdim} (cliques(k + 1) + cliques(k)) as a double
+/// (it grows combinatorially; saturates at the largest finite double); 0 for maxdim < 2.
+double rips_simplex_bytes(const float* D, index_t n, int maxdim, float threshold);
+
+/// Bytes of the larger of the two engines of r_cross_barcode_h1 for n points, E = n (n - 1) / 2
+/// edges (the engines run one after the other, so the peak is the larger): cohomology keeps a
+/// 16-byte column and an 8-byte zero-persistence candidate per edge plus the reducer's pivot
+/// tables, 48 E; streaming homology keeps per edge its end points (16), filtration value (4), cone
+/// entry (4), class and inverse-index headers (48), hash (8) and two flags (2), 82 E, plus the n x
+/// n table of 32-bit edge ranks and an n x n bit set. The contents of the homology classes depend
+/// on the data and are not included (noise against a plane, 1200 points: about 290 n^2 more).
+std::int64_t r_cross_workspace_bytes(index_t n);
+
 /// The streaming-homology engine alone: fast where the cohomology cocycles are large cuts (a
 /// noise representation against a structured one).
 std::vector<Bar> r_cross_barcode_h1_homology(const float* w, const float* m, index_t n);

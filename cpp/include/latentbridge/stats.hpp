@@ -19,7 +19,4 @@ template <typename T>
 void cross_accumulate(const T* A, index_t n, index_t p, const double* a, const T* B, index_t q,
                       const double* b, double* C, double* sum_a, double* sum_b, int n_threads);
 
-/// Throughput probe for benchmarks: rows of the k-block used by cross_accumulate.
-index_t cross_accumulate_block_rows();
-
 }  // namespace latentbridge

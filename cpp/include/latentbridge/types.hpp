@@ -1,5 +1,6 @@
-// Basic types shared by the latentbridge C++ core: the index type and the distance metric. Kept free
-// of Eigen so the per-ISA kernel translation units include no library templates (see eigen.hpp).
+// Basic types shared by the latentbridge C++ core: the index type and the distance metric. Kept
+// free of Eigen so the per-ISA kernel translation units include no library templates (see
+// eigen.hpp).
 #pragma once
 
 #include <cstdint>

@@ -40,7 +40,6 @@ from .precisions import metric_factors, pad_rank
 from .spectrum import (
     diffusion_spectrum,
     harmonic_residuals,
-    lanczos_basis_size,
     n_candidate_eigenpairs,
     non_harmonic_columns,
 )
@@ -277,8 +276,7 @@ class DiffusionMaps(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         k, n_eig = self._check_sizes(n)
         kc = k if G is None else min(n - 1, self.candidate_factor * k)
         check_allocation(
-            n * k * (16 + 16 + 32 + 24) + n * kc * 16 + n * (lanczos_basis_size(n_eig) + 2) * 8
-            + (n * n * 24 if n <= 200 else 0),
+            kernels("cpu").diffusion_workspace_bytes(n, k, kc, n_eig),
             f"DiffusionMaps.fit k-NN lists and kernel graph (n, n_neighbors) = ({n}, {k}) float64")
         rng = check_random_state(self.random_state)
 

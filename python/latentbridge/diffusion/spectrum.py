@@ -20,18 +20,13 @@ import numpy as np
 from .._backend import kernels
 from .exceptions import DisconnectedGraphWarning, EigensolverWarning
 
-__all__ = ["lanczos_basis_size", "diffusion_spectrum", "harmonic_residuals",
-           "non_harmonic_columns", "n_candidate_eigenpairs"]
+__all__ = ["diffusion_spectrum", "harmonic_residuals", "non_harmonic_columns",
+           "n_candidate_eigenpairs"]
 
 #: Largest eigenvalue (after the trivial one) that still counts as "below 1" (connected graph).
 _CONNECTED_TOL = 1e-9
 #: Points used by the local-linear-regression harmonic test (a random subsample beyond this).
 _LLR_SUBSAMPLE = 2000
-
-
-def lanczos_basis_size(n_eig):
-    """Lanczos vectors the eigensolver keeps for ``n_eig`` eigenpairs (for memory estimates)."""
-    return max(2 * n_eig + 1, n_eig + 32)
 
 
 def n_candidate_eigenpairs(n_components, remove_harmonics, n_points):
@@ -73,8 +68,9 @@ def diffusion_spectrum(device, graph, n_eig, *, tol, seed, n_threads=1):
     """
     sq = np.sqrt(graph.degree)
     deflate = (sq / np.linalg.norm(sq))[:, None]
-    vals, vecs, info = kernels(device).eigsh_largest(
-        graph.indptr, graph.indices, graph.data, n_eig, deflate, 0, tol, 0, seed, n_threads)
+    ops = kernels(device)
+    vals, vecs, info = ops.eigsh_largest(graph.indptr, graph.indices, graph.data, n_eig, deflate,
+                                         ops.EigshOptions(tol=tol, seed=seed, n_threads=n_threads))
     if not info["converged"]:
         warnings.warn(
             f"the eigensolver stopped after {info['n_matvec']} products with residual "

@@ -5,12 +5,12 @@
 // anything else is rejected, never copied. The GIL is released around the implementation.
 #pragma once
 
-#include <string>
-
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include "latentbridge/check.hpp"
+#include <string>
+
+#include "latentbridge/detail/check.hpp"
 #include "latentbridge/types.hpp"
 
 namespace latentbridge {
@@ -60,8 +60,7 @@ void def_pairwise_distances(py::module_& m, Impl impl) {
             impl(xptr, n, yptr, rows_y, d, metric_id, optr, n_threads);
         },
         "X"_a.noconvert(), "Y"_a.none(true), "out"_a.noconvert(), "metric"_a = "euclidean",
-        "n_threads"_a = 1,
-        "Distances between the rows of X and Y (None: Y = X) written into out.");
+        "n_threads"_a = 1, "Distances between the rows of X and Y (None: Y = X) written into out.");
 }
 
 /// A float64 C-contiguous vector of length len, or null for None.
@@ -110,9 +109,8 @@ void def_cross_accumulate(py::module_& m, Impl impl) {
             py::gil_scoped_release nogil;
             impl(aptr, n, p, ap, bptr, q, bp, cptr, sap, sbp, n_threads);
         },
-        "A"_a.noconvert(), "a"_a.none(true), "B"_a.none(true), "b"_a.none(true),
-        "C"_a.noconvert(), "sum_a"_a.none(true) = py::none(), "sum_b"_a.none(true) = py::none(),
-        "n_threads"_a = 1,
+        "A"_a.noconvert(), "a"_a.none(true), "B"_a.none(true), "b"_a.none(true), "C"_a.noconvert(),
+        "sum_a"_a.none(true) = py::none(), "sum_b"_a.none(true) = py::none(), "n_threads"_a = 1,
         "C += (A - a)^T (B - b) in float64 (B None: B = A, C made exactly symmetric); sum_a/sum_b "
         "+= column sums of the shifted chunks.");
 }

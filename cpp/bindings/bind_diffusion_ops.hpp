@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "latentbridge/bind_ops.hpp"
-#include "latentbridge/check.hpp"
+#include "bind_ops.hpp"
+#include "latentbridge/detail/check.hpp"
 #include "latentbridge/diffusion.hpp"
 #include "latentbridge/eigsh.hpp"
 #include "latentbridge/types.hpp"
@@ -44,7 +44,8 @@ void def_knn_sqeuclidean(py::module_& m, Impl impl) {
             const char* op = "knn_sqeuclidean";
             LATENTBRIDGE_CHECK(X.ndim() == 2, op, "X must be 2-D");
             const index_t n = X.shape(0), d = X.shape(1);
-            auto Qa = optional_array<double>(Q, op, "Q must be a C-contiguous float64 array or None");
+            auto Qa =
+                optional_array<double>(Q, op, "Q must be a C-contiguous float64 array or None");
             const double* qptr = nullptr;
             index_t nq = n;
             if (!Q.is_none()) {
@@ -61,7 +62,8 @@ void def_knn_sqeuclidean(py::module_& m, Impl impl) {
                 py::gil_scoped_release nogil;
                 impl(X.data(), n, d, qptr, nq, k, idx.data(), d2.data(), n_threads, method);
             }
-            return py::make_tuple(to_numpy(std::move(idx), {nq, k}), to_numpy(std::move(d2), {nq, k}));
+            return py::make_tuple(to_numpy(std::move(idx), {nq, k}),
+                                  to_numpy(std::move(d2), {nq, k}));
         },
         "X"_a.noconvert(), "Q"_a.none(true), "k"_a, "n_threads"_a = 1, "method"_a = 0,
         "Exact k nearest neighbours (squared Euclidean) of the rows of Q (None: X, self excluded) "
@@ -69,40 +71,47 @@ void def_knn_sqeuclidean(py::module_& m, Impl impl) {
         "method: 0 auto, 1 kd-tree, 2 brute force.");
 }
 
-/// mahalanobis_rerank with impl(Y, G, n, m, r, Yq, Gq, nq, cand, kc, k, idx, d2, n_threads, order), as
-/// latentbridge::mahalanobis_rerank.
+/// mahalanobis_rerank with impl(Y, G, n, m, r, Yq, Gq, nq, cand, kc, k, idx, d2, n_threads, order),
+/// as latentbridge::mahalanobis_rerank.
 template <typename Impl>
 void def_mahalanobis_rerank(py::module_& m, Impl impl) {
     using namespace pybind11::literals;
     m.def(
         "mahalanobis_rerank",
-        [impl](CArray<double> Y, CArray<double> G, py::object Yq, py::object Gq, CArray<index_t> cand,
-           index_t k, int n_threads, py::object order) {
+        [impl](CArray<double> Y, CArray<double> G, py::object Yq, py::object Gq,
+               CArray<index_t> cand, index_t k, int n_threads, py::object order) {
             const char* op = "mahalanobis_rerank";
             LATENTBRIDGE_CHECK(Y.ndim() == 2 && G.ndim() == 3, op, "Y must be 2-D and G 3-D");
             const index_t n = Y.shape(0), mdim = Y.shape(1), r = G.shape(1);
-            LATENTBRIDGE_CHECK(G.shape(0) == n && G.shape(2) == mdim, op, "G must have shape (n, r, m)");
-            auto Yqa = optional_array<double>(Yq, op, "Yq must be a C-contiguous float64 array or None");
-            auto Gqa = optional_array<double>(Gq, op, "Gq must be a C-contiguous float64 array or None");
+            LATENTBRIDGE_CHECK(G.shape(0) == n && G.shape(2) == mdim, op,
+                               "G must have shape (n, r, m)");
+            auto Yqa =
+                optional_array<double>(Yq, op, "Yq must be a C-contiguous float64 array or None");
+            auto Gqa =
+                optional_array<double>(Gq, op, "Gq must be a C-contiguous float64 array or None");
             LATENTBRIDGE_CHECK(Yq.is_none() == Gq.is_none(), op, "give both Yq and Gq, or neither");
             index_t nq = n;
             const double *yq = nullptr, *gq = nullptr;
             if (!Yq.is_none()) {
                 nq = Yqa.shape(0);
-                LATENTBRIDGE_CHECK(Yqa.ndim() == 2 && Yqa.shape(1) == mdim, op, "Yq must be (nq, m)");
+                LATENTBRIDGE_CHECK(Yqa.ndim() == 2 && Yqa.shape(1) == mdim, op,
+                                   "Yq must be (nq, m)");
                 LATENTBRIDGE_CHECK(Gqa.ndim() == 3 && Gqa.shape(0) == nq && Gqa.shape(1) == r &&
                                        Gqa.shape(2) == mdim,
                                    op, "Gq must be (nq, r, m)");
                 yq = Yqa.data();
                 gq = Gqa.data();
             }
-            LATENTBRIDGE_CHECK(cand.ndim() == 2 && cand.shape(0) == nq, op, "cand must be (nq, kc)");
+            LATENTBRIDGE_CHECK(cand.ndim() == 2 && cand.shape(0) == nq, op,
+                               "cand must be (nq, kc)");
             const index_t kc = cand.shape(1);
             LATENTBRIDGE_CHECK(k >= 1 && k <= kc, op, "k must be in [1, kc]");
-            auto ord = optional_array<index_t>(order, op, "order must be a C-contiguous int64 array or None");
+            auto ord = optional_array<index_t>(order, op,
+                                               "order must be a C-contiguous int64 array or None");
             const index_t* optr = nullptr;
             if (!order.is_none()) {
-                LATENTBRIDGE_CHECK(ord.ndim() == 1 && ord.shape(0) == nq, op, "order must have length nq");
+                LATENTBRIDGE_CHECK(ord.ndim() == 1 && ord.shape(0) == nq, op,
+                                   "order must have length nq");
                 optr = ord.data();
                 std::vector<char> seen(static_cast<std::size_t>(nq), 0);
                 for (index_t t = 0; t < nq; ++t) {
@@ -115,14 +124,16 @@ void def_mahalanobis_rerank(py::module_& m, Impl impl) {
             std::vector<double> d2(static_cast<std::size_t>(nq * k));
             {
                 py::gil_scoped_release nogil;
-                impl(Y.data(), G.data(), n, mdim, r, yq, gq, nq, cand.data(), kc, k, idx.data(), d2.data(),
-                     n_threads, optr);
+                impl(Y.data(), G.data(), n, mdim, r, yq, gq, nq, cand.data(), kc, k, idx.data(),
+                     d2.data(), n_threads, optr);
             }
-            return py::make_tuple(to_numpy(std::move(idx), {nq, k}), to_numpy(std::move(d2), {nq, k}));
+            return py::make_tuple(to_numpy(std::move(idx), {nq, k}),
+                                  to_numpy(std::move(d2), {nq, k}));
         },
         "Y"_a.noconvert(), "G"_a.noconvert(), "Yq"_a.none(true), "Gq"_a.none(true),
         "cand"_a.noconvert(), "k"_a, "n_threads"_a = 1, "order"_a.none(true) = py::none(),
-        "Keep the k candidates with the smallest (y_q - y_j)^T (G_q^T G_q + G_j^T G_j) (y_q - y_j).");
+        "Keep the k candidates with the smallest (y_q - y_j)^T (G_q^T G_q + G_j^T G_j) (y_q - "
+        "y_j).");
 }
 
 /// diffusion_graph with impl(idx, d2, n, k, epsilon, alpha, n_threads) -> DiffusionGraph.
@@ -131,7 +142,8 @@ void def_diffusion_graph(py::module_& m, Impl impl) {
     using namespace pybind11::literals;
     m.def(
         "diffusion_graph",
-        [impl](CArray<index_t> idx, CArray<double> d2, double epsilon, double alpha, int n_threads) {
+        [impl](CArray<index_t> idx, CArray<double> d2, double epsilon, double alpha,
+               int n_threads) {
             const char* op = "diffusion_graph";
             LATENTBRIDGE_CHECK(idx.ndim() == 2 && d2.ndim() == 2 && idx.shape(0) == d2.shape(0) &&
                                    idx.shape(1) == d2.shape(1),
@@ -155,38 +167,33 @@ void def_diffusion_graph(py::module_& m, Impl impl) {
         "Symmetric normalised kernel T = Q^-1/2 W Q^-1/2 (CSR) on the union of the k-NN lists.");
 }
 
-/// eigsh_largest with impl(CsrView, nev, Z | nullptr, n_deflate, EigshOptions) -> EigshResult.
+/// eigsh_largest(indptr, indices, data, nev, deflate=None, options=EigshOptions()) with
+/// impl(CsrView, nev, Z | nullptr, n_deflate, EigshOptions) -> EigshResult. EigshOptions must be
+/// registered first (bind_eigsh_options in _core; _cuda takes _core's class).
 template <typename Impl>
 void def_eigsh_largest(py::module_& m, Impl impl) {
     using namespace pybind11::literals;
     m.def(
         "eigsh_largest",
-        [impl](CArray<std::int64_t> indptr, CArray<std::int32_t> indices, CArray<double> data, index_t nev,
-           py::object deflate, index_t ncv, double tol, index_t max_matvec, std::uint64_t seed,
-           int n_threads, index_t dense_below, int poly_degree, bool reorder) {
+        [impl](CArray<std::int64_t> indptr, CArray<std::int32_t> indices, CArray<double> data,
+               index_t nev, py::object deflate, const EigshOptions& opt) {
             const char* op = "eigsh_largest";
-            LATENTBRIDGE_CHECK(indptr.ndim() == 1 && indptr.shape(0) >= 2, op, "indptr must be 1-D (n + 1)");
+            LATENTBRIDGE_CHECK(indptr.ndim() == 1 && indptr.shape(0) >= 2, op,
+                               "indptr must be 1-D (n + 1)");
             const index_t n = indptr.shape(0) - 1;
-            LATENTBRIDGE_CHECK(indices.ndim() == 1 && data.ndim() == 1 && indices.shape(0) == data.shape(0),
-                               op, "indices and data must be 1-D of the same length");
+            LATENTBRIDGE_CHECK(
+                indices.ndim() == 1 && data.ndim() == 1 && indices.shape(0) == data.shape(0), op,
+                "indices and data must be 1-D of the same length");
             LATENTBRIDGE_CHECK(indptr.at(0) == 0 && indptr.at(n) == indices.shape(0), op,
                                "indptr must start at 0 and end at nnz");
-            auto Z = optional_array<double>(deflate, op, "deflate must be a C-contiguous float64 array or None");
+            auto Z = optional_array<double>(deflate, op,
+                                            "deflate must be a C-contiguous float64 array or None");
             index_t nd = 0;
             if (!deflate.is_none()) {
                 LATENTBRIDGE_CHECK(Z.ndim() == 2 && Z.shape(0) == n, op, "deflate must be (n, r)");
                 nd = Z.shape(1);
             }
             CsrView A{n, indptr.data(), indices.data(), data.data()};
-            EigshOptions opt;
-            opt.ncv = ncv;
-            opt.tol = tol;
-            opt.max_matvec = max_matvec;
-            opt.seed = seed;
-            opt.n_threads = n_threads;
-            opt.dense_below = dense_below;
-            opt.poly_degree = poly_degree;
-            opt.reorder = reorder;
             EigshResult r;
             {
                 py::gil_scoped_release nogil;
@@ -205,11 +212,10 @@ void def_eigsh_largest(py::module_& m, Impl impl) {
                                   to_numpy(std::move(r.vectors), {n, nev}), info);
         },
         "indptr"_a.noconvert(), "indices"_a.noconvert(), "data"_a.noconvert(), "nev"_a,
-        "deflate"_a.none(true) = py::none(), "ncv"_a = 0, "tol"_a = 1e-10, "max_matvec"_a = 0,
-        "seed"_a = 0, "n_threads"_a = 1, "dense_below"_a = 200, "poly_degree"_a = -1, "reorder"_a = true,
+        "deflate"_a.none(true) = py::none(), "options"_a = EigshOptions{},
         "Largest nev eigenpairs of a symmetric CSR matrix (thick-restart Lanczos, float64), in the "
-        "orthogonal complement of the columns of deflate; returns (values desc, vectors (n, nev), info). "
-        "poly_degree: Chebyshev filter degree (1: plain Lanczos; -1: automatic).");
+        "orthogonal complement of the columns of deflate; returns (values desc, vectors (n, nev), "
+        "info). options: an EigshOptions (basis size, tolerance, seed, threads, filter).");
 }
 
 }  // namespace bind

@@ -15,7 +15,7 @@ namespace latentbridge {
 }  // namespace latentbridge
 
 /// Defence-in-depth check of a cheap invariant; the Python layer validates first.
-#define LATENTBRIDGE_CHECK(cond, op, what)                  \
-    do {                                                    \
-        if (!(cond)) ::latentbridge::fail((op), (what));    \
+#define LATENTBRIDGE_CHECK(cond, op, what)               \
+    do {                                                 \
+        if (!(cond)) ::latentbridge::fail((op), (what)); \
     } while (0)

@@ -61,7 +61,8 @@ inline void maybe_poll_interrupt() {
 template <typename F>
 void parallel_for(index_t n_tasks, int n_threads, F&& f) {
     if (n_tasks <= 0) return;
-    const int workers = static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_tasks)));
+    const int workers =
+        static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_tasks)));
     if (workers == 1) {
         for (index_t t = 0; t < n_tasks; ++t) {
             detail::maybe_poll_interrupt();
@@ -75,8 +76,8 @@ void parallel_for(index_t n_tasks, int n_threads, F&& f) {
     std::mutex error_mutex;
     auto body = [&](int worker) {
         try {
-            for (index_t t = next.fetch_add(1); t < n_tasks && !stop.load(std::memory_order_relaxed);
-                 t = next.fetch_add(1)) {
+            for (index_t t = next.fetch_add(1);
+                 t < n_tasks && !stop.load(std::memory_order_relaxed); t = next.fetch_add(1)) {
                 if (worker == 0) detail::maybe_poll_interrupt();
                 f(t, worker);
             }
