@@ -326,3 +326,16 @@ def test_verification_applies_a_transform_only_object_and_zero_rows():
     got = lb.verification_accuracy(f1, f2, same, folds=3, mapping=lambda Z: np.where(
         zero[:, None], 0.0, Z))
     assert got == pytest.approx(np.mean(accs), abs=1e-12)
+
+
+def test_top_k_metric_folds_bound_and_pair_count_message():
+    # Euclidean and cosine ranks differ here: the metric must reach retrieval_ranks
+    X = np.array([[1.0, 0.0], [10.0, 0.0]])
+    Y = np.array([[5.0, 0.0], [0.0, 1.0]])      # cosine: y0 is x0's match; Euclidean: y1 is nearer
+    assert lb.top_k_accuracy(X, Y, k=1, metric="cosine") == 0.5
+    assert lb.top_k_accuracy(X, Y, k=1, metric="euclidean") == 0.0
+    f = np.ones((20, 3))
+    with pytest.raises(ValueError, match="folds"):
+        lb.verification_accuracy(f, f, np.ones(20, bool), folds=21)
+    with pytest.raises(ValueError, match=r"one entry per pair \(20\)"):
+        lb.verification_accuracy(f, f, np.ones(5, bool))
