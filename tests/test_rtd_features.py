@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import cdist
+from test_topology import doubled
 
 import latentbridge as lb
-from test_topology import doubled
 
 gph = pytest.importorskip("gph")
 

@@ -81,8 +81,8 @@ def rtd_lite(P, Q, *, norm="quantile", metric="euclidean", return_barcodes=False
     has the weight ``a_e`` at which the two components are first joined. That edge is then
     replaced by e at weight 0, which keeps S a minimum spanning tree. S is a rooted tree whose
     paths are found by climbing from both ends, so an edge costs the length of its path, at most
-    n: O(n^2) in all (measured: about as long as the value itself). Distances are not rounded to float32 and are not snapped to
-    zero, unlike :func:`latentbridge.rtd`'s reduction.
+    n: O(n^2) in all (measured: about as long as the value itself). Distances are not rounded
+    to float32 and are not snapped to zero, unlike :func:`latentbridge.rtd`'s reduction.
 
     References
     ----------
