@@ -10,11 +10,11 @@ of equidistant neighbours (k = 5, 6, 10 on a square grid; any k on a 3-D grid) e
 
 import numpy as np
 import pytest
+from _fuzz import FUZZ
 from hypothesis import given
 from hypothesis import strategies as st
 
 from latentbridge import _core
-from _fuzz import FUZZ
 
 KDTREE, BRUTE = 1, 2
 
