@@ -7,7 +7,6 @@ import itertools
 import warnings
 
 import numpy as np
-import torch
 
 from .._streaming_cka import StreamingLinearCKA
 from .._validation import check_allocation, check_positive_int, check_random_state

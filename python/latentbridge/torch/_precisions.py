@@ -131,7 +131,7 @@ def jacobian_precisions(f, X, *, rcond=None, factors=False, batch_size=64, devic
         Where the model runs; default the device of the module's first parameter (the CPU for a
         plain callable).
     progress : bool, default False
-        A tqdm progress bar over the batches.
+        A progress bar over the batches (tqdm when installed, else a counter on stderr).
 
     Returns
     -------
@@ -228,7 +228,7 @@ def burst_precisions(f, X, perturb, *, n_burst=16, seed=0, rank=None, rcond=None
     device : str or torch.device, optional
         As in :func:`jacobian_precisions`.
     progress : bool, default False
-        A tqdm progress bar over the batches.
+        A progress bar over the batches (tqdm when installed, else a counter on stderr).
 
     Returns
     -------
