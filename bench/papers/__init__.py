@@ -269,3 +269,66 @@ def train_autoencoder(X, arch, latent, seed, *, epochs, image_shape=None, lr=2e-
     train(model, torch.nn.functional.mse_loss, X, X, seed=seed, epochs=epochs, lr=lr,
           batch_size=batch_size)
     return enc, dec
+
+
+CLASSIFIERS = {  # architecture -> width of the features (the input of the linear head)
+    "mlp-relu": 64, "mlp-tanh": 48, "cnn-small": 32, "cnn-gap": 64, "cnn-bn": 40,
+}
+
+
+def classifier(arch, seed, n_inputs=64, image_shape=(8, 8), n_classes=10):
+    """(body, head) torch modules on flat rows: ``head(body(x))`` are the logits.
+
+    Architectures (``CLASSIFIERS`` gives the feature widths): ``mlp-relu`` 64-128-64 (ReLU),
+    ``mlp-tanh`` 64-96-48 (tanh), ``cnn-small`` two 3x3 convolutions (8, 16 channels, the second with
+    stride 2) and a 32-unit ReLU layer, ``cnn-gap`` two 3x3 convolutions (32, 64 channels) with max
+    pooling and global average pooling, ``cnn-bn`` two convolutions (16, 32) with batch norm and a
+    40-unit ReLU layer. The body is an ``nn.Sequential`` whose ReLU/tanh/pooling outputs are the
+    layers seed 004 compares.
+    """
+    torch = torch_module()
+    nn = torch.nn
+    if arch not in CLASSIFIERS:
+        raise ValueError(f"arch must be one of {sorted(CLASSIFIERS)}; got {arch!r}.")
+    torch.manual_seed(seed)
+    img = _shaped(torch, (1, *image_shape))
+    h, w = image_shape
+    if arch == "mlp-relu":
+        body = nn.Sequential(nn.Linear(n_inputs, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU())
+    elif arch == "mlp-tanh":
+        body = nn.Sequential(nn.Linear(n_inputs, 96), nn.Tanh(), nn.Linear(96, 48), nn.Tanh())
+    elif arch == "cnn-small":
+        body = nn.Sequential(img, nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
+                             nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(16 * (h // 2) * (w // 2), 32), nn.ReLU())
+    elif arch == "cnn-gap":
+        body = nn.Sequential(img, nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    else:
+        body = nn.Sequential(img, nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                             nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32),
+                             nn.ReLU(), nn.Flatten(), nn.Linear(32 * (h // 2) * (w // 2), 40),
+                             nn.ReLU())
+    head = nn.Linear(CLASSIFIERS[arch], n_classes)
+    return body, head
+
+
+def train_classifier(X, y, arch, seed, *, epochs, lr=2e-3, batch_size=64, on_epoch=None):
+    """Train ``classifier(arch, seed)`` with cross-entropy; returns (body, head) in eval mode.
+
+    ``epochs=0`` leaves the random initial weights (the random-weights control).
+    """
+    torch = torch_module()
+    body, head = classifier(arch, seed)
+    model = torch.nn.Sequential(body, head)
+    train(model, torch.nn.functional.cross_entropy, X, np.asarray(y, dtype=np.int64), seed=seed,
+          epochs=epochs, lr=lr, batch_size=batch_size, on_epoch=on_epoch)
+    model.eval()
+    return body, head
+
+
+def head_weights(head):
+    """``(W, b)`` of a torch ``nn.Linear`` head as float64 numpy arrays ((n_classes, d), (n_classes,))."""
+    return (head.weight.detach().double().numpy().copy(),
+            head.bias.detach().double().numpy().copy())
