@@ -8,6 +8,9 @@ here) on inputs with distinct distances, and the engines against one another.
 
 import numpy as np
 import pytest
+from _fuzz import FUZZ
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 from test_topology import doubled, official_inputs
 
@@ -221,6 +224,47 @@ def test_r_cross_pairs_precomputed():
     ref_bars, ref_pairs = lb.r_cross_barcode(P, Q, return_pairs=True)
     np.testing.assert_allclose(bars, ref_bars, rtol=1e-6)
     np.testing.assert_array_equal(pairs, ref_pairs)
+
+
+def test_r_cross_pairs_do_not_depend_on_threads():
+    P, Q = cross_problem(8, 60)
+    bars, pairs = lb.r_cross_barcode(P, Q, return_pairs=True)
+    bars2, pairs2 = lb.r_cross_barcode(P, Q, return_pairs=True, n_jobs=2)
+    np.testing.assert_array_equal(bars, bars2)
+    np.testing.assert_array_equal(pairs, pairs2)
+
+
+# ---- heavy ties: every engine's edges still have the bars' lengths ---------------------------------
+
+def tied_matrix(seed, n, levels):
+    """A symmetric n x n matrix of small integers (massive ties), zero diagonal."""
+    rng = np.random.default_rng(seed)
+    A = rng.integers(1, levels + 1, size=(n, n)).astype(np.float32)
+    A = np.triu(A, 1)
+    return A + A.T
+
+
+@FUZZ
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 12), levels=st.integers(1, 4))
+def test_vr_pairs_lengths_under_ties(seed, n, levels):
+    D = tied_matrix(seed, n, levels)
+    bars, pairs = lb.vr_barcode(D, maxdim=2, return_pairs=True)
+    for k in range(3):
+        check_lengths(D, bars[k], pairs[k], k)
+
+
+@FUZZ
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 12), levels=st.integers(1, 4))
+def test_r_cross_pairs_lengths_under_ties(seed, n, levels):
+    w = tied_matrix(seed, n, levels)
+    m = np.minimum(w, tied_matrix(seed + 1, n, levels))
+    M = np.zeros((2 * n, 2 * n))
+    M[n:, :n] = w
+    M[:n, n:] = w.T
+    M[n:, n:] = m
+    for engine in ("cohomology", "homology"):
+        bars, pairs = _core.r_cross_barcode_h1(w, m, 1, engine, return_pairs=True)
+        check_lengths(M, bars, pairs, 1)
 
 
 def test_pairs_of_empty_barcodes_have_the_right_shape():
