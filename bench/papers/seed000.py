@@ -41,10 +41,10 @@ import numpy as np
 from . import check_seed, check_size, require, row, torch_module, torch_threads
 
 SIZES = {
-    "full": {"steps": 2000, "n_fit": 600, "n_test": 300, "n_43": 100_000, "n_43_train": 4000,
-             "steps_43": 1500, "angles": 360, "ae_epochs": 120},
-    "smoke": {"steps": 400, "n_fit": 150, "n_test": 60, "n_43": 1200, "n_43_train": 800,
-              "steps_43": 200, "angles": 60, "ae_epochs": 15},
+    "full": {"steps": 2000, "steps_42": 4000, "n_fit": 600, "n_test": 300, "n_43": 100_000,
+             "n_43_train": 4000, "steps_43": 1500, "angles": 360, "ae_epochs": 120},
+    "smoke": {"steps": 400, "steps_42": 300, "n_fit": 150, "n_test": 60, "n_43": 1200,
+              "n_43_train": 800, "steps_43": 200, "angles": 60, "ae_epochs": 15},
 }
 
 
@@ -204,8 +204,8 @@ def _experiment_42(cfg, seed):
     u = np.linspace(0.0, 1.0, 200)[:, None]
     g = np.sin(2 * np.pi * u)
     net_a, net_b = _mlp([1, 3, 1], seed + 2), _mlp([1, 3, 1], seed + 3)
-    loss_a = _fit_full_batch(net_a, u, g, cfg["steps"] * 2, lr=2e-2)           # A sees x = u in D1
-    loss_b = _fit_full_batch(net_b, _s_map(u), g, cfg["steps"] * 2, lr=2e-2)   # B sees x' = S(u) in D2
+    loss_a = _fit_full_batch(net_a, u, g, cfg["steps_42"], lr=2e-2)           # A sees x = u in D1
+    loss_b = _fit_full_batch(net_b, _s_map(u), g, cfg["steps_42"], lr=2e-2)   # B sees x' = S(u) in D2
     hidden_a = lambda U: net_a[:2](U)                                          # noqa: E731
     hidden_b = lambda U: net_b[:2](_s_map(U, torch))                           # noqa: E731
     rng = np.random.default_rng(seed + 1)
