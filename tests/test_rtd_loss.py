@@ -81,30 +81,37 @@ def test_float32_input_gives_a_float32_loss():
     P, Q = clouds(6, n=20)
     loss = rtd_loss(P.detach().float().requires_grad_(), Q.detach().float())
     assert loss.dtype == torch.float32
+    Z = Q.detach().bfloat16().requires_grad_()
+    loss = rtd_loss(P.detach().bfloat16(), Z)
+    loss.backward()
+    assert loss.dtype == Z.grad.dtype == torch.bfloat16
 
 
 def test_a_small_autoencoder_learns_its_input_topology():
     torch.manual_seed(0)
-    # 48 points on a circle embedded in R^8, with a little noise
-    t = torch.linspace(0, 2 * np.pi, 49)[:-1]
+    # 32 points on a circle embedded in R^8, with a little noise
+    t = torch.linspace(0, 2 * np.pi, 33)[:-1]
     basis = torch.linalg.qr(torch.randn(8, 2))[0].T
-    X = torch.stack([t.cos(), t.sin()], 1) @ basis + 0.02 * torch.randn(48, 8)
+    X = torch.stack([t.cos(), t.sin()], 1) @ basis + 0.02 * torch.randn(32, 8)
     encoder = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
     decoder = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 8))
-    opt = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=1e-2)
+    params = [*encoder.parameters(), *decoder.parameters()]
     history = []
-    for _ in range(60):
+    for _ in range(40):     # plain gradient descent (torch.optim's first import costs ~2 s)
         Z = encoder(X)
         topo = rtd_loss(X, Z)
         loss = torch.mean((decoder(Z) - X) ** 2) + topo
-        opt.zero_grad()
+        for prm in params:
+            prm.grad = None
         loss.backward()
-        opt.step()
+        with torch.no_grad():
+            for prm in params:
+                prm -= 0.1 * prm.grad
         history.append(topo.item())
     start, end = np.mean(history[:5]), np.mean(history[-5:])
-    assert end < 0.7 * start, (start, end)
+    assert end < 0.5 * start, (start, end)     # measured: 0.50 -> 0.15 (seeds 0-2: 3-4x less)
     Z = encoder(X).detach().numpy()
-    assert lb.rtd(X.numpy(), Z, trials=1, batch=48) < 0.7 * start
+    assert lb.rtd(X.numpy(), Z, trials=1, batch=32) < 0.5 * start
 
 
 # ---- bad input -----------------------------------------------------------------------------------

@@ -120,13 +120,16 @@ def _check_points(X, name):
     if not X.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor; got {X.dtype}. Convert it with "
                         f"{name}.double() or {name}.float().")
-    # NaN/inf, shape and row checks with the package's messages (on a detached host copy)
-    as_float_matrix(X.detach().cpu().numpy(), name, min_rows=2)
+    # NaN/inf, shape and row checks with the package's messages (on a detached float64 host copy:
+    # numpy has no bfloat16)
+    as_float_matrix(X.detach().to("cpu", torch.float64).numpy(), name, min_rows=2)
     return X
 
 
 def _normalised_distances(X, name, norm):
     """Euclidean distances of X's rows divided by the constant of ``norm`` (differentiable)."""
+    if X.dtype not in (torch.float32, torch.float64):   # half precisions: cdist lacks them
+        X = X.float()
     r = torch.cdist(X, X, compute_mode="donot_use_mm_for_euclid_dist")
     if norm is None:
         return r
