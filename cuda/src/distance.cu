@@ -44,7 +44,10 @@ struct Tiling {
     static constexpr int THREADS = 32 * WARP_ROWS * WARP_COLS;
     static constexpr int V = 16 / static_cast<int>(sizeof(T));
     static constexpr int TM = BM / (WARP_ROWS * LANE_ROWS), TN = BN / (WARP_COLS * LANE_COLS);
-    static constexpr int PAD = V;  // transposed stores and vector reads without bank conflicts
+    // Rows of a panel padded by V elements: a warp's transposed stores (store_panel) then fall in
+    // distinct banks (float: bank (4 k + row) mod 32; double: bank pair (2 k + row) mod 16) and
+    // the rows stay 16-byte aligned for the vector reads.
+    static constexpr int PAD = V;
     static constexpr int A_LOADS = BM * BK / (V * THREADS), B_LOADS = BN * BK / (V * THREADS);
     static_assert(TM % V == 0 && TN % V == 0 && BK % V == 0, "chunks of whole vectors");
     static_assert(A_LOADS * V * THREADS == BM * BK && B_LOADS * V * THREADS == BN * BK,
