@@ -90,10 +90,11 @@ def geodesic_energies_optimised(decoder, z0, z1, segments, iters, seed):
 
 def run(size="full", seed=0):
     """Run the experiment; returns rows (experiment, quantity, ours, published, note)."""
-    import latentbridge as lb
     from scipy.stats import spearmanr
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression, Ridge
+
+    import latentbridge as lb
 
     cfg = SIZES[check_size(size)]
     seed = check_seed(seed)

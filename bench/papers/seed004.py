@@ -77,9 +77,10 @@ def rings_cloud(n_unit, n_rings=5, per_ring=100):
 
 
 def _synthetic_rows(cfg, seed):
+    from scipy.stats import kendalltau
+
     import latentbridge as lb
     from latentbridge.measures import imd
-    from scipy.stats import kendalltau
 
     measures = {"1 - CKA": lambda P, Q: 1 - lb.cka(P, Q),
                 "1 - SVCCA": lambda P, Q: 1 - lb.svcca(P, Q),
@@ -145,9 +146,10 @@ def run(size="full", seed=0, out_dir=None):
 
     Plots go to ``out_dir`` (default bench/results).
     """
+    from scipy.stats import kendalltau, pearsonr
+
     import latentbridge as lb
     from latentbridge.measures import disagreement
-    from scipy.stats import kendalltau, pearsonr
 
     cfg = SIZES[check_size(size)]
     seed = check_seed(seed)
