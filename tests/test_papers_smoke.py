@@ -183,3 +183,20 @@ def test_runner_reports_missing_packages_and_bad_arguments(monkeypatch, capsys):
         suite_papers.run(_args(paper="9"))
     with pytest.raises(SystemExit, match="papers: seed must be"):
         suite_papers.run(_args(seed=-1))
+
+
+def test_mnist1d_is_generated_offline_and_leaves_global_rngs_alone():
+    pytest.importorskip("mnist1d", reason="MNIST-1D needs pip install --no-deps mnist1d")
+    import random
+
+    np.random.seed(123)
+    random.seed(123)
+    before = (np.random.random(), random.random())
+    np.random.seed(123)
+    random.seed(123)
+    Xtr, Xte, ytr, yte = papers.mnist1d_data(100, seed=3)
+    assert Xtr.shape == (80, 40) and Xte.shape == (20, 40)
+    assert set(np.unique(np.concatenate([ytr, yte]))) <= set(range(10))
+    assert (np.random.random(), random.random()) == before
+    again = papers.mnist1d_data(100, seed=3)
+    assert np.array_equal(again[0], Xtr)
