@@ -34,6 +34,13 @@ KILLED, SURVIVED = {1, 3}, {0}
 TIMEOUT = {36, 24, -24, 152, 255}
 
 
+def mutate_pattern(module):
+    """mutmut's glob for a module (``similarity``: one file) or a package (``measures``: its files)."""
+    if (REPO / "python" / "latentbridge" / module).is_dir():
+        return f"latentbridge/{module}/*"
+    return f"latentbridge/{module}.py"
+
+
 def prepare(folder, module, tests):
     """The committed package and tests (git archive HEAD: a consistent state even while others
     edit the working tree) plus the in-tree compiled extension, laid out for mutmut."""
@@ -53,7 +60,7 @@ def prepare(folder, module, tests):
     lines += [f"{k} = {json.dumps(v)}" for k, v in pytest_opts.items()]
     lines += ["", "[tool.mutmut]",
               'source_paths = ["latentbridge"]',
-              f'only_mutate = ["latentbridge/{module}.py"]',
+              f'only_mutate = ["{mutate_pattern(module)}"]',
               f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
               'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
               "use_git_change_detection = false", ""]
