@@ -44,8 +44,10 @@ latentbridge::index_t square_size(const F32& a, const char* op, const char* name
 void latentbridge::bind::bind_rips(py::module_& m) {
     m.def(
         "rips_barcodes",
-        [](F32 D, int maxdim, py::object threshold) {
+        [](F32 D, int maxdim, py::object threshold, const std::string& engine, int n_threads) {
             const auto n = square_size(D, "vr_barcode", "D");
+            LATENTBRIDGE_CHECK(engine == "auto" || engine == "cohomology" || engine == "homology",
+                               "vr_barcode", "engine must be 'auto', 'cohomology' or 'homology'");
             const float* d = D.data();
             const bool automatic = threshold.is_none();
             // needs the GIL; a double beyond float's range becomes +inf (a narrowing cast of an
@@ -58,22 +60,28 @@ void latentbridge::bind::bind_rips(py::module_& m) {
             {
                 py::gil_scoped_release nogil;
                 const float thr = automatic ? latentbridge::enclosing_radius(d, n) : given;
-                bars = latentbridge::rips_barcodes(d, n, maxdim, thr);
+                using latentbridge::RipsEngine;
+                const RipsEngine which = engine == "cohomology" ? RipsEngine::cohomology
+                                         : engine == "homology" ? RipsEngine::homology
+                                                                : RipsEngine::automatic;
+                bars = latentbridge::rips_barcodes(d, n, maxdim, thr, which, n_threads);
             }
             py::list out;
             for (const auto& b : bars) out.append(to_array(b));
             return out;
         },
-        "D"_a.noconvert(), "maxdim"_a = 1, "threshold"_a = py::none(),
+        "D"_a.noconvert(), "maxdim"_a = 1, "threshold"_a = py::none(), "engine"_a = "auto",
+        "n_threads"_a = 1,
         "Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 "
-        "distance matrix; threshold None = its enclosing radius.");
+        "distance matrix; threshold None = its enclosing radius; engine 'auto' (homology for "
+        "maxdim 1..3), 'cohomology' or 'homology'.");
 
     m.def("rips_workspace_bytes", &latentbridge::rips_workspace_bytes, "n"_a, "maxdim"_a,
           "Bytes rips_barcodes holds for an n x n matrix in degrees up to min(maxdim, 1).");
 
     m.def(
         "rips_simplex_bytes",
-        [](F32 D, int maxdim, py::object threshold) {
+        [](F32 D, int maxdim, py::object threshold, const std::string& engine) {
             const auto n = square_size(D, "rips_simplex_bytes", "D");
             const float thr = threshold.is_none() ? latentbridge::enclosing_radius(D.data(), n)
                                                   : threshold.cast<float>();

@@ -15,13 +15,25 @@ namespace latentbridge {
 /// One persistence interval [birth, death); death is +inf for an essential class.
 using Bar = std::array<float, 2>;
 
+/// The reductions behind rips_barcodes, both exact: Ripser's cohomology (rips.cpp, any maxdim)
+/// and streaming homology reduced to zero differentials (rips_homology.cpp, 1 <= maxdim <= 3,
+/// n < 65536); `automatic` takes homology wherever it applies.
+enum class RipsEngine { automatic, cohomology, homology };
+
 /// Vietoris-Rips barcodes in degrees 0..maxdim of the n x n distance matrix D (row-major
 /// float32; only the strict lower triangle D[i * n + j], j < i, is read; +inf entries are absent
 /// edges). Simplices with a diameter above `threshold` are left out; pass the enclosing radius
 /// (or any larger value) for the full barcode. Bars of zero length are dropped; H0 keeps one
-/// [0, inf) bar per connected component. Throws std::overflow_error when C(n, maxdim + 2) does
-/// not fit in a signed 64-bit simplex index, std::invalid_argument for bad sizes.
-std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdim, float threshold);
+/// [0, inf) bar per connected component. n_threads parallelises the sort of the simplices.
+/// Throws std::overflow_error when C(n, maxdim + 2) does not fit in a signed 64-bit simplex index
+/// (cohomology), std::invalid_argument for bad sizes or an engine that does not apply.
+std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdim, float threshold,
+                                            RipsEngine engine = RipsEngine::automatic,
+                                            int n_threads = 1);
+
+/// The streaming-homology engine of rips_barcodes alone (1 <= maxdim <= 3, n < 65536).
+std::vector<std::vector<Bar>> rips_barcodes_homology(const float* D, index_t n, int maxdim,
+                                                     float threshold, int n_threads = 1);
 
 /// Enclosing radius min_i max_j D[i, j] of a full n x n matrix (row-major): beyond it the
 /// Rips complex is a cone, so truncating there changes no barcode. +inf for n == 0.
