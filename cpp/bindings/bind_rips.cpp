@@ -81,7 +81,7 @@ void latentbridge::bind::bind_rips(py::module_& m) {
 
     m.def(
         "rips_simplex_bytes",
-        [](F32 D, int maxdim, py::object threshold, const std::string& engine) {
+        [](F32 D, int maxdim, py::object threshold) {
             const auto n = square_size(D, "rips_simplex_bytes", "D");
             const float thr = threshold.is_none() ? latentbridge::enclosing_radius(D.data(), n)
                                                   : threshold.cast<float>();
