@@ -50,18 +50,11 @@ inline bool earlier(const Cell& a, const Cell& b) {
 
 inline index_t vertex_of(key_t key, int p) { return static_cast<index_t>((key >> (16 * p)) & 0xffff); }
 
-/// Key of the facet of the simplex with `vertices` vertices that omits position u.
+/// Key of the facet of a simplex that omits the vertex at position u (0..3).
 inline key_t omit(key_t key, int u) {
     const key_t low = key & ((key_t{1} << (16 * u)) - 1);
-    return low | ((key >> (16 * (u + 1))) << (16 * u));
-}
-
-/// Key of the simplex plus vertex w (not among its `count` vertices); `pos` gets w's position.
-inline key_t insert_vertex(key_t key, int count, index_t w, int& pos) {
-    pos = 0;
-    while (pos < count && vertex_of(key, pos) < w) ++pos;
-    const key_t low = key & ((key_t{1} << (16 * pos)) - 1);
-    return low | (static_cast<key_t>(w) << (16 * pos)) | ((key >> (16 * pos)) << (16 * (pos + 1)));
+    const key_t high = u == 3 ? 0 : (key >> (16 * (u + 1))) << (16 * u);  // (a shift by 64 is UB)
+    return low | high;
 }
 
 /// Open-addressing hash map from keys to V (linear probing, deletion by backward shift).
@@ -398,13 +391,16 @@ class RipsHomology {
             if (list == nullptr) continue;
             for (std::size_t t = 0; t < list->size();) {
                 const Link l = (*list)[t];
+                if (!(dist(v[u], l.vertex) <= x.diam)) {  // x + w is not complete yet
+                    ++t;
+                    continue;
+                }
                 if (top.cls.find(l.simplex) == nullptr) {  // no longer active: drop the link
                     (*list)[t] = list->back();
                     list->pop_back();
                     continue;
                 }
                 ++t;
-                if (!(dist(v[u], l.vertex) <= x.diam)) continue;
                 if (stamp_of_[l.vertex] != stamp_) {
                     stamp_of_[l.vertex] = stamp_;
                     group_of_[l.vertex] = static_cast<std::int64_t>(seeds_.size());
