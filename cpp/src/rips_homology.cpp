@@ -48,7 +48,9 @@ inline bool earlier(const Cell& a, const Cell& b) {
     return a.diam < b.diam || (a.diam == b.diam && a.key < b.key);
 }
 
-inline index_t vertex_of(key_t key, int p) { return static_cast<index_t>((key >> (16 * p)) & 0xffff); }
+inline index_t vertex_of(key_t key, int p) {
+    return static_cast<index_t>((key >> (16 * p)) & 0xffff);
+}
 
 /// Key of the facet of a simplex that omits the vertex at position u (0..3).
 inline key_t omit(key_t key, int u) {
@@ -245,7 +247,8 @@ class RipsHomology {
             vs[0] = v;
             extend(extend, 0, static_cast<key_t>(v), 0.0f);
         }
-        for (int d = 1; d <= k_; ++d) sort_by_diameter(cells_[d]);
+        // the degrees are sorted concurrently with n_threads
+        parallel_for(k_, n_threads_, [&](index_t t, int) { sort_by_diameter(cells_[t + 1]); });
     }
 
     /// Stable LSD radix sort by diameter (two 16-bit digits of the float's bits, which order
@@ -331,9 +334,8 @@ class RipsHomology {
         for (const key_t z : holders) {
             Chain* c = g.cls.find(z);
             if (c == nullptr ||
-                !std::binary_search(c->begin(), c->end(), j, [](const Cell& x, const Cell& y) {
-                    return earlier(x, y);
-                }))
+                !std::binary_search(c->begin(), c->end(), j,
+                                    [](const Cell& x, const Cell& y) { return earlier(x, y); }))
                 continue;  // a stale or repeated entry
             add_chains(*c, b, kill_tmp_);
             // the entries of b that z did not hold are new: z joins their holders
@@ -442,7 +444,8 @@ class RipsHomology {
 
     bool is_older(index_t a, index_t b) const {  // edge (a, b) already taken
         return (older_[static_cast<std::size_t>(a) * words_ + static_cast<std::size_t>(b >> 6)] >>
-                (b & 63)) & 1;
+                (b & 63)) &
+               1;
     }
 
     /// Is there a coface x + w entering with x whose vertex w is not a seed? The candidates are
@@ -471,7 +474,8 @@ class RipsHomology {
 
     void register_faces(const Cell& x) {
         const int count = k_ + 1;
-        for (int u = 0; u < count; ++u) faces_[omit(x.key, u)].push_back({x.key, vertex_of(x.key, u)});
+        for (int u = 0; u < count; ++u)
+            faces_[omit(x.key, u)].push_back({x.key, vertex_of(x.key, u)});
     }
 
     index_t n_;
@@ -499,7 +503,8 @@ class RipsHomology {
 std::vector<std::vector<Bar>> rips_barcodes_homology(const float* D, index_t n, int maxdim,
                                                      float threshold, int n_threads) {
     const char* op = "vr_barcode";
-    LATENTBRIDGE_CHECK(n >= 0 && n < 65536, op, "the homology engine takes fewer than 65536 points");
+    LATENTBRIDGE_CHECK(n >= 0 && n < 65536, op,
+                       "the homology engine takes fewer than 65536 points");
     LATENTBRIDGE_CHECK(maxdim >= 1 && maxdim <= kMaxDim, op,
                        "the homology engine takes maxdim in [1, 3]");
     LATENTBRIDGE_CHECK(threshold >= 0.0f, op, "threshold must be non-negative (not NaN)");

@@ -153,9 +153,9 @@ def r_cross_workspace_bytes(n: typing.SupportsInt | typing.SupportsIndex) -> int
     """
     Bytes of the larger of r_cross_barcode_h1's two engines for n points (without the data-dependent homology classes).
     """
-def rips_barcodes(D: numpy.typing.NDArray[numpy.float32], maxdim: typing.SupportsInt | typing.SupportsIndex = 1, threshold: typing.Any = None) -> list:
+def rips_barcodes(D: numpy.typing.NDArray[numpy.float32], maxdim: typing.SupportsInt | typing.SupportsIndex = 1, threshold: typing.Any = None, engine: str = 'auto', n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> list:
     """
-    Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 distance matrix; threshold None = its enclosing radius.
+    Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 distance matrix; threshold None = its enclosing radius; engine 'auto' (homology for maxdim 1..3), 'cohomology' or 'homology'.
     """
 def rips_simplex_bytes(D: numpy.typing.NDArray[numpy.float32], maxdim: typing.SupportsInt | typing.SupportsIndex, threshold: typing.Any = None) -> float:
     """

@@ -24,14 +24,15 @@ enum class RipsEngine { automatic, cohomology, homology };
 /// float32; only the strict lower triangle D[i * n + j], j < i, is read; +inf entries are absent
 /// edges). Simplices with a diameter above `threshold` are left out; pass the enclosing radius
 /// (or any larger value) for the full barcode. Bars of zero length are dropped; H0 keeps one
-/// [0, inf) bar per connected component. n_threads parallelises the sort of the simplices.
+/// [0, inf) bar per connected component. n_threads parallelises the sorts of the simplices.
 /// Throws std::overflow_error when C(n, maxdim + 2) does not fit in a signed 64-bit simplex index
 /// (cohomology), std::invalid_argument for bad sizes or an engine that does not apply.
 std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdim, float threshold,
                                             RipsEngine engine = RipsEngine::automatic,
                                             int n_threads = 1);
 
-/// The streaming-homology engine of rips_barcodes alone (1 <= maxdim <= 3, n < 65536).
+/// The streaming-homology engine of rips_barcodes alone (1 <= maxdim <= 3, n < 65536);
+/// n_threads sorts the simplex lists of the degrees concurrently (the reduction is sequential).
 std::vector<std::vector<Bar>> rips_barcodes_homology(const float* D, index_t n, int maxdim,
                                                      float threshold, int n_threads = 1);
 
