@@ -241,6 +241,7 @@ class RipsHomology {
             }
         };
         for (index_t v = 0; v < n_; ++v) {
+            detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
             cand[0].clear();
             for (index_t u = 0; u < v; ++u)
                 if (within(dist(v, u))) cand[0].push_back(u);
