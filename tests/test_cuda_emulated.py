@@ -110,7 +110,7 @@ def _body(text):
 def test_transform_rewrites_every_launch():
     transform = _load("transform")
     src_dir = Path(os.environ.get("LATENTBRIDGE_EMU_CUDA_SRC") or EMU_DIR.parents[1] / "cuda" / "src")
-    for name in ["diffusion.cu", "eigsh.cu", "distance.cu", "stats.cu"]:
+    for name in ["knn.cu", "rerank.cu", "graph.cu", "eigsh.cu", "distance.cu", "stats.cu"]:
         src = (src_dir / name).read_text(encoding="utf-8")
         text, launches = transform.transform(src, name)
         assert launches > 0

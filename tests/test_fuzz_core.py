@@ -361,7 +361,7 @@ def test_compare_many(reps, metrics, n_rows):
         pwcca_degenerate(a, b) for a in reps for b in reps if a is not b))
     if err is not None:
         with pytest.raises(err):
-            compare_many(named, metrics=metrics, progress=False, metric_options=opts)
+            compare_many(named, metrics=metrics, progress=False, metric_options=opts, on_error="raise")
         return
     res = compare_many(named, metrics=metrics, progress=False, metric_options=opts)
     from latentbridge.compare import compare_pair

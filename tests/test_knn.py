@@ -36,15 +36,13 @@ def knn_oracle(X, Q, k):
     return order, np.take_along_axis(D, order, axis=1)
 
 
-def check(X, Q, k, n_threads=2, brute_order=True):
-    """Both methods against the oracle. ``brute_order=False``: the brute-force search is held to the
-    oracle's distances only (see test_brute_force_tie_order_with_an_inexact_shift)."""
+def check(X, Q, k, n_threads=2):
+    """Both methods against the oracle: the same indices, distances within 1e-12."""
     ref_idx, ref_d2 = knn_oracle(X, Q, k)
     for method in (KDTREE, BRUTE):
         idx, d2 = _core.knn_sqeuclidean(X, Q, k, n_threads, method)
         np.testing.assert_allclose(d2, ref_d2, rtol=1e-12, atol=0, err_msg=f"method {method}")
-        if method == KDTREE or brute_order:
-            np.testing.assert_array_equal(idx, ref_idx, err_msg=f"method {method}, k {k}")
+        np.testing.assert_array_equal(idx, ref_idx, err_msg=f"method {method}, k {k}")
 
 
 @pytest.mark.parametrize("k", [5, 6, 10, 8, 12])
@@ -72,7 +70,7 @@ def test_duplicated_points_and_collinear_lattice():
     base = lattice(6, 5)
     X = np.ascontiguousarray(np.vstack([base, base[::3], base[:7]]))   # exact duplicates
     for k in (1, 2, 3, 6):
-        check(X, None, k, brute_order=False)
+        check(X, None, k)
     line = lattice(200, 1)                                           # 1-D lattice in 2-D
     for k in (1, 2, 3):
         check(line, None, k)
@@ -120,14 +118,13 @@ def test_knn_tied_property(X, data):
             _core.knn_sqeuclidean(X, None, 1, 1, KDTREE)
         return
     k = data.draw(st.integers(1, min(X.shape[0] - 1, 16)))
-    check(X, None, k, n_threads=data.draw(st.sampled_from((1, 2))), brute_order=False)
+    check(X, None, k, n_threads=data.draw(st.sampled_from((1, 2))))
 
 
-@pytest.mark.xfail(strict=True, reason="known bug in knn.cpp knn_brute: candidates are admitted "
-                   "with the GEMM-form distance (rounded, on data shifted by a mean that is not "
-                   "exact) and only the kept ones are recomputed, so a tie at the k-th distance is "
-                   "broken by rounding instead of by index")
 def test_brute_force_tie_order_with_an_inexact_shift():
+    """Duplicated lattice points: the brute force centres the data on its mean (not exact in binary
+    here), so its screening distances are rounded; the k-th place must still go by exact distance,
+    then index."""
     base = lattice(6, 5)
     X = np.ascontiguousarray(np.vstack([base, base[::3], base[:7]]))
     ref_idx, _ = knn_oracle(X, None, 1)
@@ -147,3 +144,19 @@ def test_exact_tie_at_the_box_boundary():
         np.testing.assert_array_equal(d2[30], [1.25, 1.25, 3.25])
         idx, d2 = _core.knn_sqeuclidean(pts, None, 1, 1, method)
         assert idx[30, 0] == 14 and d2[30, 0] == 1.25
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_high_dimensional_integer_ties(seed):
+    """d = 17..24 (the brute force is the automatic choice there), coordinates in {0, 1, 2}: many
+    exactly equidistant neighbours, a mean shift that is not exact, queries off the data too."""
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(17, 25))
+    X = np.ascontiguousarray(rng.integers(0, 3, size=(300, d)).astype(np.float64))
+    Q = np.ascontiguousarray(rng.integers(0, 3, size=(40, d)).astype(np.float64) + 0.5)
+    for k in (1, 3, 17):
+        check(X, None, k)
+        check(X, Q, k)
+        ref_idx, _ = knn_oracle(X, None, k)
+        idx, _ = _core.knn_sqeuclidean(X, None, k, 2)  # automatic method
+        np.testing.assert_array_equal(idx, ref_idx)

@@ -33,6 +33,20 @@ py::array_t<double> to_array(const std::vector<latentbridge::Bar>& bars) {
     return out;
 }
 
+/// (k, 4) int64 rows {b1, b2, d1, d2}; (k, 3) rows {vertex, d1, d2} for degree 0 (`vertex_birth`).
+py::array_t<std::int64_t> to_array(const std::vector<latentbridge::PairEdges>& pairs,
+                                   bool vertex_birth) {
+    const py::ssize_t cols = vertex_birth ? 3 : 4;
+    py::array_t<std::int64_t> out({static_cast<py::ssize_t>(pairs.size()), cols});
+    auto v = out.mutable_unchecked<2>();
+    for (std::size_t t = 0; t < pairs.size(); ++t) {
+        py::ssize_t c = 0;
+        for (int k = 0; k < 4; ++k)
+            if (!(vertex_birth && k == 1)) v(t, c++) = pairs[t][k];
+    }
+    return out;
+}
+
 latentbridge::index_t square_size(const F32& a, const char* op, const char* name) {
     LATENTBRIDGE_CHECK(a.ndim() == 2 && a.shape(0) == a.shape(1), op,
                        std::string(name) + " must be a square 2-D matrix");
@@ -44,7 +58,8 @@ latentbridge::index_t square_size(const F32& a, const char* op, const char* name
 void latentbridge::bind::bind_rips(py::module_& m) {
     m.def(
         "rips_barcodes",
-        [](F32 D, int maxdim, py::object threshold, const std::string& engine, int n_threads) {
+        [](F32 D, int maxdim, py::object threshold, bool return_pairs, const std::string& engine,
+           int n_threads) -> py::object {
             const auto n = square_size(D, "vr_barcode", "D");
             LATENTBRIDGE_CHECK(engine == "auto" || engine == "cohomology" || engine == "homology",
                                "vr_barcode", "engine must be 'auto', 'cohomology' or 'homology'");
@@ -57,6 +72,7 @@ void latentbridge::bind::bind_rips(py::module_& m) {
                                     ? std::numeric_limits<float>::infinity()
                                     : static_cast<float>(asked);
             std::vector<std::vector<latentbridge::Bar>> bars;
+            std::vector<std::vector<latentbridge::PairEdges>> pairs;
             {
                 py::gil_scoped_release nogil;
                 const float thr = automatic ? latentbridge::enclosing_radius(d, n) : given;
@@ -64,17 +80,22 @@ void latentbridge::bind::bind_rips(py::module_& m) {
                 const RipsEngine which = engine == "cohomology" ? RipsEngine::cohomology
                                          : engine == "homology" ? RipsEngine::homology
                                                                 : RipsEngine::automatic;
-                bars = latentbridge::rips_barcodes(d, n, maxdim, thr, which, n_threads);
+                bars = latentbridge::rips_barcodes(
+                    d, n, maxdim, thr, return_pairs ? &pairs : nullptr, which, n_threads);
             }
-            py::list out;
+            py::list out, edges;
             for (const auto& b : bars) out.append(to_array(b));
-            return out;
+            if (!return_pairs) return std::move(out);
+            for (std::size_t k = 0; k < pairs.size(); ++k) edges.append(to_array(pairs[k], k == 0));
+            return py::make_tuple(out, edges);
         },
-        "D"_a.noconvert(), "maxdim"_a = 1, "threshold"_a = py::none(), "engine"_a = "auto",
-        "n_threads"_a = 1,
+        "D"_a.noconvert(), "maxdim"_a = 1, "threshold"_a = py::none(), "return_pairs"_a = false,
+        "engine"_a = "auto", "n_threads"_a = 1,
         "Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 "
-        "distance matrix; threshold None = its enclosing radius; engine 'auto' (homology for "
-        "maxdim 1..3), 'cohomology' or 'homology'.");
+        "distance matrix; threshold None = its enclosing radius. With return_pairs, (bars, pairs): "
+        "per degree the int64 edges of each bar, (k, 3) rows (vertex, d1, d2) in degree 0, (k, 4) "
+        "rows (b1, b2, d1, d2) above; -1 for an essential class's death edge. engine 'auto' "
+        "(homology for maxdim 1..3 without pairs), 'cohomology' or 'homology'.");
 
     m.def("rips_workspace_bytes", &latentbridge::rips_workspace_bytes, "n"_a, "maxdim"_a,
           "Bytes rips_barcodes holds for an n x n matrix in degrees up to min(maxdim, 1).");
@@ -106,7 +127,8 @@ void latentbridge::bind::bind_rips(py::module_& m) {
 
     m.def(
         "r_cross_barcode_h1",
-        [](F32 w, F32 mn, int n_threads, const std::string& engine) {
+        [](F32 w, F32 mn, int n_threads, const std::string& engine,
+           bool return_pairs) -> py::object {
             const auto n = square_size(w, "r_cross_barcode", "w");
             LATENTBRIDGE_CHECK(mn.ndim() == 2 && mn.shape(0) == n && mn.shape(1) == n,
                                "r_cross_barcode", "w and m must have the same shape");
@@ -118,15 +140,21 @@ void latentbridge::bind::bind_rips(py::module_& m) {
                                       : engine == "homology" ? CrossEngine::homology
                                                              : CrossEngine::automatic;
             std::vector<latentbridge::Bar> bars;
+            std::vector<latentbridge::PairEdges> pairs;
             {
                 py::gil_scoped_release nogil;
-                bars = latentbridge::r_cross_barcode_h1(w.data(), mn.data(), n, n_threads, which);
+                bars = latentbridge::r_cross_barcode_h1(w.data(), mn.data(), n, n_threads, which,
+                                                        return_pairs ? &pairs : nullptr);
             }
-            return to_array(bars);
+            if (!return_pairs) return to_array(bars);
+            return py::make_tuple(to_array(bars), to_array(pairs, false));
         },
         "w"_a.noconvert(), "m"_a.noconvert(), "n_threads"_a = 1, "engine"_a = "auto",
+        "return_pairs"_a = false,
         "R-Cross-Barcode_1 from w (first representation's distances) and m = min(w, w~); engine "
-        "'auto' (cohomology under a budget, then homology), 'cohomology' or 'homology'.");
+        "'auto' (cohomology under a budget, then homology), 'cohomology' or 'homology'. With "
+        "return_pairs, (bars, pairs): the (k, 4) int64 birth and death edges of each bar in the "
+        "doubled 2n x 2n numbering.");
 
     m.def(
         "r_cross_barcode_h1_batch",

@@ -1,20 +1,106 @@
 // Exact k-NN: a kd-tree (median split on the widest box side, bucket leaves, nearest child first,
 // pruning by the distance to each child's bounding box) for d <= kKdTreeMaxDim, and a blocked
-// brute-force search (dot-tile kernel in the GEMM form, running top-k per query) for larger d.
+// brute-force search for larger d: the dot-tile kernel in the GEMM form screens the pairs (with a
+// rounding-error bound, so it never drops a neighbour) and the rest compete with their exact
+// distance. Both rank by (exact distance, index): ties at the k-th place go to the smaller index.
+// The kd partition (detail/kd_partition.hpp) is defined here and shared with the CUDA k-NN.
 #include "latentbridge/knn.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <future>
 #include <limits>
 #include <numeric>
+#include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "latentbridge/detail/check.hpp"
 #include "latentbridge/detail/gemm.hpp"
+#include "latentbridge/detail/kd_partition.hpp"
 #include "latentbridge/detail/parallel.hpp"
 
 namespace latentbridge {
+
+// ---- the kd partition (detail/kd_partition.hpp), shared with the CUDA k-NN ---------------------
+
+void kd_box(const double* X, index_t d, const index_t* perm, index_t begin, index_t end, double* lo,
+            double* hi) {
+    std::fill(lo, lo + d, std::numeric_limits<double>::infinity());
+    std::fill(hi, hi + d, -std::numeric_limits<double>::infinity());
+    for (index_t i = begin; i < end; ++i) {
+        const double* x = X + perm[i] * d;
+        for (index_t t = 0; t < d; ++t) {
+            lo[t] = std::min(lo[t], x[t]);
+            hi[t] = std::max(hi[t], x[t]);
+        }
+    }
+}
+
+bool kd_partition(const double* X, index_t d, const double* lo, const double* hi, index_t* perm,
+                  index_t begin, index_t mid, index_t end) {
+    index_t dim = 0;
+    for (index_t t = 1; t < d; ++t)
+        if (hi[t] - lo[t] > hi[dim] - lo[dim]) dim = t;
+    if (!(hi[dim] > lo[dim])) return false;
+    // a strict weak order with NaN last (nth_element needs one)
+    std::nth_element(perm + begin, perm + mid, perm + end, [&](index_t a, index_t b) {
+        const double x = X[a * d + dim], y = X[b * d + dim];
+        return x < y || (!std::isnan(x) && std::isnan(y));
+    });
+    return true;
+}
+
+namespace {
+
+// Splits perm[begin, end) into leaf-aligned halves down to single leaves; the left halves of the
+// top `par_depth` levels of ranges of at least 2^15 rows run on their own threads.
+void kd_leaf_split(const double* X, index_t d, index_t leaf, index_t* perm, index_t begin,
+                   index_t end, int par_depth) {
+    std::vector<double> lo(static_cast<std::size_t>(d)), hi(static_cast<std::size_t>(d));
+    while (end - begin > leaf) {
+        kd_box(X, d, perm, begin, end, lo.data(), hi.data());
+        const index_t leaves = (end - begin + leaf - 1) / leaf;           // >= 2
+        const index_t mid = begin + (leaves + 1) / 2 * leaf;              // in (begin, end)
+        kd_partition(X, d, lo.data(), hi.data(), perm, begin, mid, end);  // no-op when all equal
+        --par_depth;
+        if (par_depth >= 0 && end - begin >= (index_t(1) << 15)) {
+            std::future<void> left;
+            try {
+                left = std::async(std::launch::async, kd_leaf_split, X, d, leaf, perm, begin, mid,
+                                  par_depth);
+            } catch (const std::system_error&) {
+                // no thread to be had: stay serial (left is not valid)
+            }
+            if (left.valid()) {
+                kd_leaf_split(X, d, leaf, perm, mid, end, par_depth);
+                left.get();
+                return;
+            }
+        }
+        kd_leaf_split(X, d, leaf, perm, begin, mid, par_depth);
+        begin = mid;
+    }
+}
+
+}  // namespace
+
+std::vector<index_t> kd_leaf_order(const double* X, index_t n, index_t d, index_t leaf) {
+    LATENTBRIDGE_CHECK(n >= 1 && d >= 1 && leaf >= 1, "kd_leaf_order",
+                       "need n >= 1, d >= 1 and leaf >= 1");
+    std::vector<index_t> perm(static_cast<std::size_t>(n));
+    std::iota(perm.begin(), perm.end(), index_t(0));
+    int par_depth = 0;
+    for (unsigned hw = std::thread::hardware_concurrency(); hw > 1 && par_depth < 4; hw /= 2)
+        ++par_depth;
+    kd_leaf_split(X, d, leaf, perm.data(), 0, n, par_depth);
+    return perm;
+}
+
+// ---- exact k-NN
+// --------------------------------------------------------------------------------------
+
 namespace {
 
 using Cand = std::pair<double, index_t>;  // (squared distance, index): ordered lexicographically
@@ -95,27 +181,15 @@ class KdTree {
     index_t build(const double* X, index_t begin, index_t end) {
         const index_t id = static_cast<index_t>(nodes_.size());
         nodes_.push_back({begin, end, -1, -1});
-        std::vector<double> lo(static_cast<std::size_t>(d_),
-                               std::numeric_limits<double>::infinity());
-        std::vector<double> hi(static_cast<std::size_t>(d_),
-                               -std::numeric_limits<double>::infinity());
-        for (index_t i = begin; i < end; ++i) {
-            const double* x = X + perm_[i] * d_;
-            for (index_t t = 0; t < d_; ++t) {
-                lo[t] = std::min(lo[t], x[t]);
-                hi[t] = std::max(hi[t], x[t]);
-            }
-        }
-        box_lo_.insert(box_lo_.end(), lo.begin(), lo.end());
-        box_hi_.insert(box_hi_.end(), hi.begin(), hi.end());
+        const auto at = static_cast<std::size_t>(id * d_);  // this node's box
+        box_lo_.resize(at + static_cast<std::size_t>(d_));
+        box_hi_.resize(at + static_cast<std::size_t>(d_));
+        kd_box(X, d_, perm_.data(), begin, end, box_lo_.data() + at, box_hi_.data() + at);
         if (end - begin <= leaf_) return id;
-        index_t dim = 0;
-        for (index_t t = 1; t < d_; ++t)
-            if (hi[t] - lo[t] > hi[dim] - lo[dim]) dim = t;
-        if (!(hi[dim] > lo[dim])) return id;  // all points equal: keep one (large) leaf
         const index_t mid = begin + (end - begin) / 2;
-        std::nth_element(perm_.begin() + begin, perm_.begin() + mid, perm_.begin() + end,
-                         [&](index_t a, index_t b) { return X[a * d_ + dim] < X[b * d_ + dim]; });
+        if (!kd_partition(X, d_, box_lo_.data() + at, box_hi_.data() + at, perm_.data(), begin, mid,
+                          end))
+            return id;  // all points equal: keep one (large) leaf
         const index_t left = build(X, begin, mid);
         const index_t right = build(X, mid, end);
         nodes_[id].left = left;
@@ -200,6 +274,12 @@ void knn_brute(const double* X, index_t n, index_t d, const double* Q, index_t n
         return out;
     };
     const std::vector<double> nx = norms(X, n);
+    // |GEMM form - exact distance| <= slack * (|q - shift|^2 + |x - shift|^2): rounding of the
+    // shifted rows (4u), of the two norms and the dot product (gamma_d each, gamma_d ~ d u), of the
+    // final sum and difference (3u) and of the direct distance (gamma_d), with a factor 2 to spare
+    // (u = eps / 2 is the unit roundoff).
+    const double slack =
+        (4.0 * static_cast<double>(d) + 16.0) * std::numeric_limits<double>::epsilon();
     const std::vector<double> nqv = self ? nx : norms(Q, nq);
     const index_t mc = K.mc, nc = K.nc;
     const index_t row_tiles = (nq + mc - 1) / mc;
@@ -229,21 +309,17 @@ void knn_brute(const double* X, index_t n, index_t d, const double* Q, index_t n
                 for (index_t jj = 0; jj < cols; ++jj) {
                     const index_t j = j0 + jj;
                     if (self && j == i) continue;
+                    // the GEMM form only screens: a pair it proves beyond the current k-th
+                    // distance is skipped, the others compete with their exact distance
                     const double scale = nqv[i] + nx[j];
-                    double v = scale - 2.0 * c[jj];
-                    // the GEMM form loses accuracy for close pairs: recompute those directly
-                    if (v < 1e-2 * scale) v = sqdist(Q + i * d, X + j * d, d);
-                    if (v <= top.worst()) top.offer(std::max(v, 0.0), j);
+                    if (scale - 2.0 * c[jj] - slack * scale > top.worst()) continue;
+                    top.offer(sqdist(Q + i * d, X + j * d, d), j);
                 }
             }
         }
         for (index_t ii = 0; ii < rows; ++ii) {
             const index_t i = i0 + ii;
-            TopK& top = s.tops[ii];
-            // exact distances for the kept neighbours, then the final (distance, index) order
-            if (static_cast<index_t>(top.buf.size()) > k) top.cut();
-            for (auto& c : top.buf) c.first = sqdist(Q + i * d, X + c.second * d, d);
-            top.write_sorted(idx + i * k, d2 + i * k);
+            s.tops[ii].write_sorted(idx + i * k, d2 + i * k);
         }
     });
 }

@@ -17,6 +17,7 @@
 #include "latentbridge/rips.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -52,6 +53,9 @@ struct Deadline {
     bool expired() const { return std::chrono::steady_clock::now() > end; }
 };
 struct DeadlineExpired {};
+
+/// The simplices behind a bar: the column's (birth) and the pivot's (death; -1 when essential).
+using SimplexPair = std::array<simplex_t, 2>;
 
 /// True when a comes later than b in the filtration (larger diameter; on ties, smaller index).
 /// Columns are reduced in this order, and as a heap comparator it puts the earliest entry on top.
@@ -181,7 +185,17 @@ class Reducer {
     /// Records a pair known in advance: column `s` has pivot `idx` without any reduction.
     void preset_emergent(simplex_t idx, simplex_t s) { insert_pivot(idx, -2 - s); }
 
+    /// From now on, every bar appended also appends {its column's simplex, the pivot's simplex
+    /// or -1 for an essential class} to *out (null: nothing is recorded).
+    void record_pairs(std::vector<SimplexPair>* out) { pairs_out_ = out; }
+
    private:
+    /// The pair recorder: a bar [s, death) and, when asked for, the simplices behind it.
+    void emit(std::vector<Bar>& bars, const Entry& s, float death, simplex_t killer) {
+        bars.push_back({s.diam, death});
+        if (pairs_out_) pairs_out_->push_back({s.idx, killer});
+    }
+
     struct Column {
         Entry s;
         std::int64_t off, len;  // the other simplices of the column's combination, in pool_
@@ -206,7 +220,7 @@ class Reducer {
             if ((additions & 255) == 0) poll();  // very long columns
             Entry p;
             if (!pivot(p)) {
-                bars.push_back({s.diam, kInf});
+                emit(bars, s, kInf, -1);
                 return;
             }
             const std::int64_t j = find_pivot(p.idx);
@@ -218,7 +232,7 @@ class Reducer {
             const std::int64_t off = static_cast<std::int64_t>(pool_.size());
             pool_.insert(pool_.end(), work_.begin(), work_.end());
             insert_pivot(p.idx, new_column(s, off, static_cast<std::int64_t>(work_.size())));
-            if (p.diam > s.diam) bars.push_back({s.diam, p.diam});
+            if (p.diam > s.diam) emit(bars, s, p.diam, p.idx);
             gap_ = std::max(gap_min_, 0.8f * gap_ + 0.2f * (p.diam - s.diam));
             return;
         }
@@ -410,6 +424,7 @@ class Reducer {
     std::vector<Head> heap_;
     float gap_ = kInf, gap_min_ = 1.0f, width0_ = kInf;
     const Deadline* deadline_;
+    std::vector<SimplexPair>* pairs_out_ = nullptr;
 };
 
 // ---- the dense Vietoris-Rips complex ------------------------------------------------------------
@@ -481,6 +496,27 @@ class RipsComplex {
     }
     std::size_t dense_size() const { return 0; }
     std::int64_t dense_slot(simplex_t) const { return -1; }
+
+    /// The longest edge (ascending vertices) of the simplex idx with dim + 1 vertices; among edges
+    /// of equal length the one of least colex index, which is the latest in the filtration order.
+    std::array<index_t, 2> longest_edge(simplex_t idx, int dim) const {
+        index_t vs[kMaxVertices];
+        vertices(idx, dim, vs);
+        std::array<index_t, 2> best{vs[0], vs[dim]};
+        float longest = -kInf;
+        simplex_t best_idx = std::numeric_limits<simplex_t>::max();
+        for (int a = 1; a <= dim; ++a)
+            for (int b = 0; b < a; ++b) {
+                const float d = dist_[vs[a] * n_ + vs[b]];
+                const simplex_t e = binom_(vs[a], 2) + vs[b];
+                if (d > longest || (d == longest && e < best_idx)) {
+                    longest = d;
+                    best_idx = e;
+                    best = {vs[b], vs[a]};
+                }
+            }
+        return best;
+    }
 
     bool zero_cofacet(const Entry& s, Entry& z) const {
         bool found = false;
@@ -585,6 +621,41 @@ class ConeComplex {
         return idx >= cone_base_ ? idx - cone_base_ : -1;
     }
 
+    /// The edges of a bar (rips.hpp, r_cross_barcode_h1) in the numbering of the doubled matrix:
+    /// first block 0..n-1, second block n..2n-1.
+    PairEdges pair_edges(const SimplexPair& sp) const {
+        index_t i, j;
+        edge(sp[0], i, j);
+        PairEdges out{n_ + i, n_ + j, -1, -1};
+        if (sp[1] < 0) return out;
+        if (sp[1] >= cone_base_) {  // cone triangle (i, j, c) at w_ij: the cross edge (i, n + j)
+            edge(sp[1] - cone_base_, i, j);
+            out[2] = i;
+            out[3] = n_ + j;
+            return out;
+        }
+        // ordinary triangle (a, b, c), a < b < c: c is the largest vertex with C(c, 3) <= index
+        index_t lo = 2, hi = n_ - 1;
+        while (lo < hi) {
+            const index_t mid = (lo + hi + 1) / 2;
+            if (binom_(mid, 3) <= sp[1])
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        const index_t c = lo;
+        index_t a, b;
+        edge(sp[1] - binom_(c, 3), a, b);
+        // its edges in increasing colex index; on equal m the first (latest in the filtration)
+        const index_t ends[3][2] = {{a, b}, {a, c}, {b, c}};
+        int best = 0;
+        for (int t = 1; t < 3; ++t)
+            if (m_[ends[t][0] * n_ + ends[t][1]] > m_[ends[best][0] * n_ + ends[best][1]]) best = t;
+        out[2] = n_ + ends[best][0];
+        out[3] = n_ + ends[best][1];
+        return out;
+    }
+
     bool zero_cofacet(const Entry& s, Entry& z) const {
         index_t i, j;
         edge(s.idx, i, j);
@@ -658,16 +729,20 @@ float enclosing_radius(const float* D, index_t n) {
 }
 
 std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdim, float threshold,
+                                            std::vector<std::vector<PairEdges>>* pairs,
                                             RipsEngine engine, int n_threads) {
     const char* op = "vr_barcode";
     LATENTBRIDGE_CHECK(n >= 0, op, "negative number of points");
     LATENTBRIDGE_CHECK(maxdim >= 0 && maxdim < RipsComplex::kMaxVertices - 2, op,
                        "maxdim must be in [0, 61]");
     LATENTBRIDGE_CHECK(threshold >= 0.0f, op, "threshold must be non-negative (not NaN)");
-    const bool homology_applies = maxdim >= 1 && maxdim <= 3 && n < 65536;
+    LATENTBRIDGE_CHECK(!(pairs && engine == RipsEngine::homology), op,
+                       "the homology engine records no pairs: use engine 'auto' or 'cohomology'");
+    const bool homology_applies = maxdim >= 1 && maxdim <= 3 && n < 65536 && !pairs;
     if (engine == RipsEngine::homology || (engine == RipsEngine::automatic && homology_applies))
         return rips_barcodes_homology(D, n, maxdim, threshold, n_threads);
     std::vector<std::vector<Bar>> bars(static_cast<std::size_t>(maxdim) + 1);
+    if (pairs) pairs->assign(static_cast<std::size_t>(maxdim) + 1, {});
     if (n == 0) return bars;
     RipsComplex cx(D, n, threshold, std::max(maxdim, 1));
 
@@ -695,14 +770,20 @@ std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdi
         cx.vertices(e.idx, 1, vs);
         const index_t a = find(vs[0]), b = find(vs[1]);
         if (a != b) {
-            parent[std::max(a, b)] = std::min(a, b);
-            if (e.diam > 0.0f) bars[0].push_back({0.0f, e.diam});
+            parent[std::max(a, b)] = std::min(a, b);  // the younger root's component dies
+            if (e.diam > 0.0f) {
+                bars[0].push_back({0.0f, e.diam});
+                if (pairs) (*pairs)[0].push_back({std::max(a, b), -1, vs[0], vs[1]});
+            }
         } else if (maxdim >= 1) {
             columns.push_back(e);
         }
     }
     for (index_t v = 0; v < n; ++v)
-        if (find(v) == v) bars[0].push_back({0.0f, kInf});
+        if (find(v) == v) {
+            bars[0].push_back({0.0f, kInf});
+            if (pairs) (*pairs)[0].push_back({v, -1, -1, -1});
+        }
     if (maxdim == 0) return bars;
     std::reverse(columns.begin(), columns.end());  // later in the filtration first
 
@@ -710,7 +791,16 @@ std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdi
     for (int dim = 1; dim <= maxdim; ++dim) {
         cx.set_dim(dim);
         Reducer<RipsComplex> reducer(cx);
+        std::vector<SimplexPair> simplex_pairs;
+        if (pairs) reducer.record_pairs(&simplex_pairs);
         reducer.reduce(columns, bars[dim]);
+        if (pairs)
+            for (const SimplexPair& sp : simplex_pairs) {
+                const auto b = cx.longest_edge(sp[0], dim);
+                const auto d =
+                    sp[1] < 0 ? std::array<index_t, 2>{-1, -1} : cx.longest_edge(sp[1], dim + 1);
+                (*pairs)[dim].push_back({b[0], b[1], d[0], d[1]});
+            }
         if (dim == maxdim) break;
         // Next degree: every (dim+1)-simplex once (added vertex above the top one), minus the
         // pivots just found (clearing).
@@ -739,7 +829,7 @@ namespace {
 
 /// The cohomology reduction of the cone form (throws DeadlineExpired past the deadline).
 std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, int n_threads,
-                                    const Deadline* deadline) {
+                                    const Deadline* deadline, std::vector<PairEdges>* pairs) {
     const char* op = "r_cross_barcode";
     std::vector<Bar> out;
     const float thr = enclosing_radius(w, n);
@@ -780,20 +870,27 @@ std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, i
     });
 
     std::vector<Bar> bars;
+    std::vector<SimplexPair> simplex_pairs;
+    if (pairs) reducer.record_pairs(&simplex_pairs);
     reducer.reduce(columns, bars, &zero);
-    for (const Bar& b : bars)
-        if (b[1] < kInf) out.push_back(b);
+    for (std::size_t t = 0; t < bars.size(); ++t) {
+        if (!(bars[t][1] < kInf)) continue;
+        out.push_back(bars[t]);
+        if (pairs) pairs->push_back(cx.pair_edges(simplex_pairs[t]));
+    }
     return out;
 }
 
 }  // namespace
 
 std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, int n_threads,
-                                    CrossEngine engine) {
+                                    CrossEngine engine, std::vector<PairEdges>* pairs) {
     LATENTBRIDGE_CHECK(n >= 0, "r_cross_barcode", "negative number of points");
+    if (pairs) pairs->clear();
     if (n < 2) return {};
-    if (engine == CrossEngine::homology) return r_cross_barcode_h1_homology(w, m, n);
-    if (engine == CrossEngine::cohomology) return r_cross_cohomology(w, m, n, n_threads, nullptr);
+    if (engine == CrossEngine::homology) return r_cross_barcode_h1_homology(w, m, n, pairs);
+    if (engine == CrossEngine::cohomology)
+        return r_cross_cohomology(w, m, n, n_threads, nullptr, pairs);
     // Two exact engines with complementary failure modes: cohomology is fastest where the
     // cocycles stay small (similar representations, or the structured one first), streaming
     // homology where they are large cuts (noise first, structure second: n^4 for cohomology).
@@ -805,9 +902,10 @@ std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, i
                             std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                 std::chrono::duration<double>(budget))};
     try {
-        return r_cross_cohomology(w, m, n, n_threads, &deadline);
+        return r_cross_cohomology(w, m, n, n_threads, &deadline, pairs);
     } catch (const DeadlineExpired&) {
-        return r_cross_barcode_h1_homology(w, m, n);
+        if (pairs) pairs->clear();
+        return r_cross_barcode_h1_homology(w, m, n, pairs);
     }
 }
 

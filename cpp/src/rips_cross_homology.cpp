@@ -63,8 +63,9 @@ void xor_sorted(const std::vector<rank_t>& a, const std::vector<rank_t>& b,
 
 class ConeHomology {
    public:
-    ConeHomology(const float* w, const float* m, index_t n, float thr)
-        : w_(w), m_(m), n_(n), thr_(thr) {}
+    ConeHomology(const float* w, const float* m, index_t n, float thr,
+                 std::vector<PairEdges>* pairs)
+        : w_(w), m_(m), n_(n), thr_(thr), pairs_(pairs) {}
 
     std::vector<Bar> run() {
         build_edges();
@@ -193,21 +194,21 @@ class ConeHomology {
         if (h == 0) return;  // b == 0: the triangle creates a 2-cycle
         xor_sorted(cls_[a], cls_[b], tmp_);
         xor_sorted(tmp_, cls_[e], bnd_);
-        kill(h, d);
+        kill(h, d, n_ + ei_[e], n_ + ej_[e]);  // e is the triangle's latest edge
     }
 
     void cone_triangle(rank_t x) {
         if (cls_[x].empty()) return;
         bnd_ = cls_[x];
-        kill(hash_[x], w_at(x));
+        kill(hash_[x], w_at(x), ei_[x], n_ + ej_[x]);  // the cross edge of length w_x
     }
 
-    /// The latest active edge y of bnd_ (its last entry) dies at diameter d; every class holding
-    /// y becomes class XOR bnd_.
-    void kill(std::uint64_t h, float d) {
+    /// The latest active edge y of bnd_ (its last entry) dies at diameter d, the length of the
+    /// doubled matrix's edge (d1, d2); every class holding y becomes class XOR bnd_.
+    void kill(std::uint64_t h, float d, index_t d1, index_t d2) {
         ++deaths_;
         const rank_t y = bnd_.back();
-        if (diam_[y] < d) bars_.push_back({diam_[y], d});
+        if (diam_[y] < d) emit(y, d, d1, d2);
         std::vector<rank_t> holders;
         holders.swap(inv_[y]);
         std::size_t done = 0;
@@ -226,6 +227,12 @@ class ConeHomology {
             hash_[x] ^= h;
             set_live(x);
         }
+    }
+
+    /// The pair recorder: bar [m_y, d) and, when asked for, its edges in the doubled numbering.
+    void emit(rank_t y, float d, index_t d1, index_t d2) {
+        bars_.push_back({diam_[y], d});
+        if (pairs_) pairs_->push_back({n_ + ei_[y], n_ + ej_[y], d1, d2});
     }
 
     /// Records whether x's class is empty; a newly non-empty x goes on the lists of those of its
@@ -272,18 +279,21 @@ class ConeHomology {
     std::size_t words_ = 0;
     std::vector<rank_t> tmp_, bnd_;
     std::vector<Bar> bars_;
+    std::vector<PairEdges>* pairs_;
 };
 
 }  // namespace
 
-std::vector<Bar> r_cross_barcode_h1_homology(const float* w, const float* m, index_t n) {
+std::vector<Bar> r_cross_barcode_h1_homology(const float* w, const float* m, index_t n,
+                                             std::vector<PairEdges>* pairs) {
     const char* op = "r_cross_barcode";
     LATENTBRIDGE_CHECK(n >= 0, op, "negative number of points");
     LATENTBRIDGE_CHECK(n < 46341, op, "too many points for 32-bit edge ranks (n < 46341)");
+    if (pairs) pairs->clear();
     if (n < 2) return {};
     for (index_t t = 0; t < n * n; ++t)
         LATENTBRIDGE_CHECK(m[t] <= w[t], op, "m must not exceed w (m = min(w, w~))");
-    return ConeHomology(w, m, n, enclosing_radius(w, n)).run();
+    return ConeHomology(w, m, n, enclosing_radius(w, n), pairs).run();
 }
 
 }  // namespace latentbridge

@@ -1,10 +1,12 @@
 // CUDA bindings of the diffusion-map kernels: the same names, signatures and checks as _core's
 // (bind_diffusion_ops.hpp). n_threads is accepted and ignored; so is mahalanobis_rerank's
-// cache-order hint (it never changes the result).
+// cache-order hint (it never changes the result). The arguments are host (numpy) arrays, so the
+// calls run on the legacy default stream and return with their results on the host.
 #include "bind_diffusion_ops.hpp"
 #include "bindings.hpp"
 #include "latentbridge_cuda/diffusion.hpp"
 #include "latentbridge_cuda/eigsh.hpp"
+#include "latentbridge_cuda/knn.hpp"
 
 namespace lb = latentbridge;
 using lb::index_t;
@@ -27,11 +29,16 @@ lb::DiffusionGraph graph_cuda(const index_t* idx, const double* d2, index_t n, i
     return lb::cuda::diffusion_graph(idx, d2, n, k, epsilon, alpha);
 }
 
+lb::EigshResult eigsh_cuda(const lb::CsrView& A, index_t nev, const double* Z, index_t n_deflate,
+                           const lb::EigshOptions& opt) {
+    return lb::cuda::eigsh_largest(A, nev, Z, n_deflate, opt);
+}
+
 }  // namespace
 
 void lb::bind::bind_diffusion_cuda(pybind11::module_& m) {
     lb::bind::def_knn_sqeuclidean(m, &knn_cuda);
     lb::bind::def_mahalanobis_rerank(m, &rerank_cuda);
     lb::bind::def_diffusion_graph(m, &graph_cuda);
-    lb::bind::def_eigsh_largest(m, &lb::cuda::eigsh_largest);
+    lb::bind::def_eigsh_largest(m, &eigsh_cuda);
 }

@@ -1,9 +1,15 @@
 // Pairwise distances on the GPU: the same contract as the CPU kernel (cpp/src/distance.cpp).
-// A shared-memory tiled kernel computes the dot products of mean-shifted rows with each thread
-// owning a TM x TN register tile; the epilogue (in double) forms |x|^2 + |y|^2 - 2 x.y, recomputes
-// directly the pairs where cancellation would cost accuracy, clamps at zero and takes the root.
-// Y = X computes every tile: the accumulation order over k is the same for (i, j) and (j, i) and
-// products commute inside an FMA, so the result is still exactly symmetric.
+// A register-tiled kernel in the style of fast SGEMM kernels computes the dot products of
+// mean-shifted rows: 256 threads own a BM x BN tile of the output, each warp a contiguous sub-block
+// and each thread TM x TN values in chunks of V consecutive rows / columns (V = 16 bytes / sizeof
+// T, so every shared-memory read and, where alignment allows, every global load and output store is
+// one 16-byte vector). The k-panels of the two inputs are staged through registers into two
+// shared-memory buffers (the loads of panel t + 1 are in flight while panel t is multiplied),
+// stored transposed into rows padded by V elements, which keeps both the transposed stores and
+// the vector reads free of bank conflicts. The epilogue (in double) forms |x|^2 + |y|^2 - 2 x.y,
+// recomputes directly the pairs where cancellation would cost accuracy, clamps at zero and takes
+// the root. For Y = X only tiles holding pairs i <= j run; each pair i < j is evaluated once and
+// its value written to both (i, j) and (j, i), so the result is exactly symmetric.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -18,15 +24,65 @@ namespace latentbridge {
 namespace cuda {
 namespace {
 
+// The tile of one block: BM x BN outputs, 8 warps as 4 x 2, 32 lanes as 4 x 8 per warp; a thread
+// owns TM x TN values in chunks of V consecutive rows and columns (V values make one 16 bytes).
 template <typename T>
 struct TileShape;
 template <>
 struct TileShape<float> {
-    static constexpr int BM = 128, BN = 128, BK = 8, TM = 8, TN = 8;
+    static constexpr int BM = 128, BN = 128;
 };
 template <>
 struct TileShape<double> {
-    static constexpr int BM = 64, BN = 64, BK = 8, TM = 4, TN = 4;
+    static constexpr int BM = 128, BN = 64;
+};
+
+template <typename T>
+struct Tiling {
+    static constexpr int BM = TileShape<T>::BM, BN = TileShape<T>::BN, BK = 8;
+    static constexpr int WARP_ROWS = 4, WARP_COLS = 2, LANE_ROWS = 4, LANE_COLS = 8;
+    static constexpr int THREADS = 32 * WARP_ROWS * WARP_COLS;
+    static constexpr int V = 16 / static_cast<int>(sizeof(T));
+    static constexpr int TM = BM / (WARP_ROWS * LANE_ROWS), TN = BN / (WARP_COLS * LANE_COLS);
+    // Rows of a panel padded by V elements: a warp's transposed stores (store_panel) then fall in
+    // distinct banks (float: bank (4 k + row) mod 32; double: bank pair (2 k + row) mod 16) and
+    // the rows stay 16-byte aligned for the vector reads.
+    static constexpr int PAD = V;
+    static constexpr int A_LOADS = BM * BK / (V * THREADS), B_LOADS = BN * BK / (V * THREADS);
+    static_assert(TM % V == 0 && TN % V == 0 && BK % V == 0, "chunks of whole vectors");
+    static_assert(A_LOADS * V * THREADS == BM * BK && B_LOADS * V * THREADS == BN * BK,
+                  "every thread loads the same number of vectors");
+};
+
+// One k-panel of both inputs, transposed: a[k][row], b[k][col] (16-byte aligned rows).
+template <typename T>
+struct alignas(16) Panel {
+    T a[Tiling<T>::BK][Tiling<T>::BM + Tiling<T>::PAD];
+    T b[Tiling<T>::BK][Tiling<T>::BN + Tiling<T>::PAD];
+};
+
+// V consecutive values as one 16-byte access (p must be 16-byte aligned).
+template <typename T>
+struct Vec16;
+template <>
+struct Vec16<float> {
+    __device__ static void load(const float* p, float (&v)[4]) {
+        const float4 t = *reinterpret_cast<const float4*>(p);
+        v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+    }
+    __device__ static void store(float* p, const float (&v)[4]) {
+        *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+    }
+};
+template <>
+struct Vec16<double> {
+    __device__ static void load(const double* p, double (&v)[2]) {
+        const double2 t = *reinterpret_cast<const double2*>(p);
+        v[0] = t.x, v[1] = t.y;
+    }
+    __device__ static void store(double* p, const double (&v)[2]) {
+        *reinterpret_cast<double2*>(p) = make_double2(v[0], v[1]);
+    }
 };
 
 // Column sums (double) of X (rows x d) into acc (atomicAdd over row chunks).
@@ -53,7 +109,8 @@ __global__ void finish_shift(const double* __restrict__ acc, std::int64_t d, dou
 template <typename T>
 __global__ void row_norms(const T* __restrict__ X, std::int64_t rows, std::int64_t d,
                           const T* __restrict__ shift, double* __restrict__ out) {
-    const std::int64_t row = (blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x) / 32;
+    const std::int64_t row =
+        (blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x) / 32;
     const int lane = threadIdx.x % 32;
     if (row >= rows) return;
     double s = 0.0;
@@ -66,6 +123,59 @@ __global__ void row_norms(const T* __restrict__ X, std::int64_t rows, std::int64
     if (lane == 0) out[row] = s;
 }
 
+// Registers <- the k-panel [k0, k0 + BK) of rows r0.. of Z (rows x d) minus shift (null: none).
+// Slot s of thread tid holds vector v = tid + s * THREADS: row r0 + v / (BK / V), columns
+// k0 + (v % (BK / V)) * V + [0, V); rows or columns outside Z give 0. VEC: Z is 16-byte aligned
+// and V divides d, so each slot is one 16-byte load (a warp reads whole 32-byte sectors).
+template <typename T, int LOADS, bool VEC>
+__device__ void load_panel(const T* __restrict__ Z, std::int64_t rows, std::int64_t d,
+                           const T* __restrict__ shift, std::int64_t r0, std::int64_t k0, int tid,
+                           T (&reg)[LOADS][Tiling<T>::V]) {
+    using S = Tiling<T>;
+    constexpr int V = S::V, PER_ROW = S::BK / V;
+#pragma unroll
+    for (int s = 0; s < LOADS; ++s) {
+        const int v = tid + s * S::THREADS;
+        const std::int64_t r = r0 + v / PER_ROW, k = k0 + (v % PER_ROW) * V;
+        if (VEC) {
+            if (r < rows && k < d) {
+                Vec16<T>::load(Z + r * d + k, reg[s]);
+                if (shift) {
+                    T sh[V];
+                    Vec16<T>::load(shift + k, sh);
+#pragma unroll
+                    for (int q = 0; q < V; ++q) reg[s][q] -= sh[q];
+                }
+            } else {
+#pragma unroll
+                for (int q = 0; q < V; ++q) reg[s][q] = T(0);
+            }
+        } else {
+#pragma unroll
+            for (int q = 0; q < V; ++q) {
+                const std::int64_t kq = k + q;
+                T x = T(0);
+                if (r < rows && kq < d) x = shift ? Z[r * d + kq] - shift[kq] : Z[r * d + kq];
+                reg[s][q] = x;
+            }
+        }
+    }
+}
+
+// Shared panel (dst[k][row]) <- the registers of load_panel, transposed.
+template <typename T, int LOADS, int LD>
+__device__ void store_panel(T (*dst)[LD], int tid, const T (&reg)[LOADS][Tiling<T>::V]) {
+    using S = Tiling<T>;
+    constexpr int V = S::V, PER_ROW = S::BK / V;
+#pragma unroll
+    for (int s = 0; s < LOADS; ++s) {
+        const int v = tid + s * S::THREADS;
+        const int row = v / PER_ROW, k = (v % PER_ROW) * V;
+#pragma unroll
+        for (int q = 0; q < V; ++q) dst[k + q][row] = reg[s][q];
+    }
+}
+
 template <typename T>
 __device__ double direct_sqdist(const T* __restrict__ x, const T* __restrict__ y, std::int64_t d) {
     double acc = 0.0;
@@ -76,22 +186,59 @@ __device__ double direct_sqdist(const T* __restrict__ x, const T* __restrict__ y
     return acc;
 }
 
-// metric: 0 sqeuclidean, 1 euclidean, 2 cosine.
+// metric: 0 sqeuclidean, 1 euclidean, 2 cosine. The distance of rows i of X and j of Y from the dot
+// product of their shifted rows (double epilogue; a direct recompute where cancellation bites).
 template <typename T>
-__global__ void __launch_bounds__((TileShape<T>::BM / TileShape<T>::TM) *
-                                  (TileShape<T>::BN / TileShape<T>::TN))
+__device__ double finish_distance(double dot, std::int64_t i, std::int64_t j,
+                                  const T* __restrict__ X, const T* __restrict__ Y, std::int64_t d,
+                                  const double* __restrict__ nx, const double* __restrict__ ny,
+                                  int metric) {
+    if (metric == 2) {
+        const double den = nx[i] * ny[j];
+        const double v = den > 0 ? 1.0 - dot / sqrt(den) : 1.0;
+        return fmin(2.0, fmax(0.0, v));
+    }
+    const double scale = nx[i] + ny[j];
+    double d2 = scale - 2.0 * dot;
+    if (d2 < distance_recompute_ratio<T>() * scale) d2 = direct_sqdist(X + i * d, Y + j * d, d);
+    d2 = fmax(d2, 0.0);
+    return metric == 1 ? sqrt(d2) : d2;
+}
+
+// dst[0, V) <- v: one 16-byte store when whole (dst 16-byte aligned), else each q with keep(q).
+template <typename T, typename Keep>
+__device__ void store_chunk(T* __restrict__ dst, const T (&v)[Tiling<T>::V], bool whole,
+                            Keep keep) {
+    if (whole) {
+        Vec16<T>::store(dst, v);
+        return;
+    }
+#pragma unroll
+    for (int q = 0; q < Tiling<T>::V; ++q)
+        if (keep(q)) dst[q] = v[q];
+}
+
+// One BM x BN tile of out (n x m). VEC: 16-byte loads of X and Y (see load_panel); vec_out: out is
+// 16-byte aligned and V divides m, so whole chunks are stored as one 16-byte vector. symmetric
+// (Y = X, m = n): tiles whose pairs all have i > j return at once; the others evaluate the pairs
+// i < j and write them to (i, j) and (j, i), and zero the diagonal.
+template <typename T, bool VEC>
+__global__ void __launch_bounds__(Tiling<T>::THREADS)
     distance_tiles(const T* __restrict__ X, std::int64_t n, const T* __restrict__ Y, std::int64_t m,
                    std::int64_t d, const T* __restrict__ shift, const double* __restrict__ nx,
-                   const double* __restrict__ ny, int metric, bool symmetric, T* __restrict__ out) {
-    using S = TileShape<T>;
-    constexpr int BM = S::BM, BN = S::BN, BK = S::BK, TM = S::TM, TN = S::TN;
-    constexpr int THREADS = (BM / TM) * (BN / TN);
-    __shared__ T As[BK][BM + 4];
-    __shared__ T Bs[BK][BN + 4];
-    const int tid = threadIdx.x;
-    const int tx = tid % (BN / TN), ty = tid / (BN / TN);
+                   const double* __restrict__ ny, int metric, bool symmetric, bool vec_out,
+                   T* __restrict__ out) {
+    using S = Tiling<T>;
+    constexpr int BM = S::BM, BN = S::BN, BK = S::BK, V = S::V, TM = S::TM, TN = S::TN;
+    constexpr int ROW_STEP = S::LANE_ROWS * V, COL_STEP = S::LANE_COLS * V;
     const std::int64_t i0 = static_cast<std::int64_t>(blockIdx.y) * BM;
     const std::int64_t j0 = static_cast<std::int64_t>(blockIdx.x) * BN;
+    if (symmetric && i0 >= j0 + BN) return;  // the whole block: no barrier is skipped by a few
+    __shared__ Panel<T> panel[2];
+    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+    // Thread row r is row_base + (r / V) * ROW_STEP + r % V, column c likewise.
+    const int row_base = (warp / S::WARP_COLS) * (BM / S::WARP_ROWS) + (lane / S::LANE_COLS) * V;
+    const int col_base = (warp % S::WARP_COLS) * (BN / S::WARP_COLS) + (lane % S::LANE_COLS) * V;
 
     T acc[TM][TN];
 #pragma unroll
@@ -99,72 +246,104 @@ __global__ void __launch_bounds__((TileShape<T>::BM / TileShape<T>::TM) *
 #pragma unroll
         for (int c = 0; c < TN; ++c) acc[r][c] = T(0);
 
-    for (std::int64_t k0 = 0; k0 < d; k0 += BK) {
-#pragma unroll
-        for (int e = tid; e < BM * BK; e += THREADS) {
-            const int row = e / BK, k = e % BK;
-            const std::int64_t gi = i0 + row, gk = k0 + k;
-            T v = T(0);
-            if (gi < n && gk < d) v = shift ? X[gi * d + gk] - shift[gk] : X[gi * d + gk];
-            As[k][row] = v;
+    T ra[S::A_LOADS][V], rb[S::B_LOADS][V];
+    load_panel<T, S::A_LOADS, VEC>(X, n, d, shift, i0, 0, tid, ra);
+    load_panel<T, S::B_LOADS, VEC>(Y, m, d, shift, j0, 0, tid, rb);
+    store_panel(panel[0].a, tid, ra);
+    store_panel(panel[0].b, tid, rb);
+    __syncthreads();
+    const std::int64_t panels = (d + BK - 1) / BK;
+    for (std::int64_t t = 0; t < panels; ++t) {
+        // Panel t + 1 is read from global memory while panel t is multiplied; one barrier per
+        // panel suffices: the buffer written below was last read before the previous barrier.
+        const bool more = t + 1 < panels;
+        if (more) {
+            load_panel<T, S::A_LOADS, VEC>(X, n, d, shift, i0, (t + 1) * BK, tid, ra);
+            load_panel<T, S::B_LOADS, VEC>(Y, m, d, shift, j0, (t + 1) * BK, tid, rb);
         }
-#pragma unroll
-        for (int e = tid; e < BN * BK; e += THREADS) {
-            const int row = e / BK, k = e % BK;
-            const std::int64_t gj = j0 + row, gk = k0 + k;
-            T v = T(0);
-            if (gj < m && gk < d) v = shift ? Y[gj * d + gk] - shift[gk] : Y[gj * d + gk];
-            Bs[k][row] = v;
-        }
-        __syncthreads();
+        const Panel<T>& p = panel[t & 1];
 #pragma unroll
         for (int k = 0; k < BK; ++k) {
-            T a[TM], b[TN];
+            T a[TM / V][V], b[TN / V][V];
 #pragma unroll
-            for (int r = 0; r < TM; ++r) a[r] = As[k][ty * TM + r];
+            for (int rc = 0; rc < TM / V; ++rc)
+                Vec16<T>::load(&p.a[k][row_base + rc * ROW_STEP], a[rc]);
 #pragma unroll
-            for (int c = 0; c < TN; ++c) b[c] = Bs[k][tx * TN + c];
+            for (int cc = 0; cc < TN / V; ++cc)
+                Vec16<T>::load(&p.b[k][col_base + cc * COL_STEP], b[cc]);
 #pragma unroll
             for (int r = 0; r < TM; ++r)
 #pragma unroll
-                for (int c = 0; c < TN; ++c) acc[r][c] = fma(a[r], b[c], acc[r][c]);
+                for (int c = 0; c < TN; ++c)
+                    acc[r][c] = fma(a[r / V][r % V], b[c / V][c % V], acc[r][c]);
+        }
+        if (more) {
+            store_panel(panel[(t + 1) & 1].a, tid, ra);
+            store_panel(panel[(t + 1) & 1].b, tid, rb);
         }
         __syncthreads();
     }
 
-    const double ratio = distance_recompute_ratio<T>();
+    // The distances, in place of the dot products (pairs outside out, or i > j when symmetric,
+    // are left alone and never stored).
 #pragma unroll
     for (int r = 0; r < TM; ++r) {
-        const std::int64_t i = i0 + ty * TM + r;
-        if (i >= n) continue;
+        const std::int64_t i = i0 + row_base + (r / V) * ROW_STEP + r % V;
 #pragma unroll
         for (int c = 0; c < TN; ++c) {
-            const std::int64_t j = j0 + tx * TN + c;
-            if (j >= m) continue;
-            double v;
-            if (symmetric && i == j) {
-                v = 0.0;
-            } else if (metric == 2) {
-                const double den = nx[i] * ny[j];
-                v = den > 0 ? 1.0 - static_cast<double>(acc[r][c]) / sqrt(den) : 1.0;
-                v = fmin(2.0, fmax(0.0, v));
-            } else {
-                const double scale = nx[i] + ny[j];
-                double d2 = scale - 2.0 * static_cast<double>(acc[r][c]);
-                if (d2 < ratio * scale) d2 = direct_sqdist(X + i * d, Y + j * d, d);
-                d2 = fmax(d2, 0.0);
-                v = metric == 1 ? sqrt(d2) : d2;
+            const std::int64_t j = j0 + col_base + (c / V) * COL_STEP + c % V;
+            if (i >= n || j >= m || (symmetric && i >= j)) {
+                if (symmetric && i == j) acc[r][c] = T(0);
+                continue;
             }
-            out[i * m + j] = static_cast<T>(v);
+            const double dot = static_cast<double>(acc[r][c]);
+            acc[r][c] = static_cast<T>(finish_distance(dot, i, j, X, Y, d, nx, ny, metric));
+        }
+    }
+    // Stores: (i, j) row by row; for Y = X also (j, i) column by column. Tiles wholly above the
+    // diagonal (and every tile when Y != X) store whole chunks as 16-byte vectors.
+    const bool above = symmetric && i0 + BM <= j0;
+    const bool whole = vec_out && (!symmetric || above);
+#pragma unroll
+    for (int r = 0; r < TM; ++r) {
+        const std::int64_t i = i0 + row_base + (r / V) * ROW_STEP + r % V;
+        if (i >= n) continue;
+#pragma unroll
+        for (int cc = 0; cc < TN / V; ++cc) {
+            const std::int64_t j = j0 + col_base + cc * COL_STEP;
+            T v[V];
+#pragma unroll
+            for (int q = 0; q < V; ++q) v[q] = acc[r][cc * V + q];
+            store_chunk(out + i * m + j, v, whole && j + V <= m,
+                        [&](int q) { return j + q < m && (!symmetric || i <= j + q); });
+        }
+    }
+    if (!symmetric) return;
+    const bool whole_mirror = vec_out && above;
+#pragma unroll
+    for (int c = 0; c < TN; ++c) {
+        const std::int64_t j = j0 + col_base + (c / V) * COL_STEP + c % V;
+        if (j >= m) continue;
+#pragma unroll
+        for (int rc = 0; rc < TM / V; ++rc) {
+            const std::int64_t i = i0 + row_base + rc * ROW_STEP;
+            T v[V];
+#pragma unroll
+            for (int q = 0; q < V; ++q) v[q] = acc[rc * V + q][c];
+            store_chunk(out + j * m + i, v, whole_mirror && i + V <= n,
+                        [&](int q) { return i + q < j; });
         }
     }
 }
 
 int metric_code(Metric metric) {
     switch (metric) {
-        case Metric::sqeuclidean: return 0;
-        case Metric::euclidean: return 1;
-        default: return 2;
+        case Metric::sqeuclidean:
+            return 0;
+        case Metric::euclidean:
+            return 1;
+        default:
+            return 2;
     }
 }
 
@@ -181,7 +360,7 @@ void pairwise_distances_device(const T* X, index_t n, const T* Y, index_t m, ind
         m = n;
     }
     if (n == 0 || m == 0) return;
-    LATENTBRIDGE_CHECK((n + TileShape<T>::BM - 1) / TileShape<T>::BM <= 65535, op,
+    LATENTBRIDGE_CHECK((n + Tiling<T>::BM - 1) / Tiling<T>::BM <= 65535, op,
                        "X has too many rows for one launch (at most 65535 tiles of rows)");
     DeviceGuard guard(device);
     auto stream = static_cast<cudaStream_t>(stream_ptr);
@@ -217,12 +396,17 @@ void pairwise_distances_device(const T* X, index_t n, const T* Y, index_t m, ind
     launch_norms(X, n, nx.get());
     if (!sym) launch_norms(Y, m, ny_own.get());
 
-    using S = TileShape<T>;
+    using S = Tiling<T>;
+    const auto aligned16 = [](const void* p) {
+        return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+    };
+    const bool vec_in = d % S::V == 0 && aligned16(X) && aligned16(Y);
+    const bool vec_out = m % S::V == 0 && aligned16(out);
+    const auto kernel = vec_in ? distance_tiles<T, true> : distance_tiles<T, false>;
     const dim3 grid(static_cast<unsigned>((m + S::BN - 1) / S::BN),
                     static_cast<unsigned>((n + S::BM - 1) / S::BM));
-    const dim3 block((S::BM / S::TM) * (S::BN / S::TN));
-    distance_tiles<T><<<grid, block, 0, stream>>>(X, n, Y, m, d, shift.get(), nx.get(), ny,
-                                                  metric_code(metric), sym, out);
+    kernel<<<grid, S::THREADS, 0, stream>>>(X, n, Y, m, d, shift.get(), nx.get(), ny,
+                                            metric_code(metric), sym, vec_out, out);
     LATENTBRIDGE_CUDA_CHECK(cudaGetLastError());
     LATENTBRIDGE_CUDA_CHECK(cudaStreamSynchronize(stream));  // temporaries are freed on return
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "check.cuh"
+#include "launch.cuh"
 #include "latentbridge/detail/check.hpp"
 #include "latentbridge/detail/lanczos.hpp"
 #include "latentbridge_cuda/eigsh.hpp"
@@ -36,25 +37,12 @@ __global__ void spmv_kernel(std::int64_t n, const std::int64_t* __restrict__ ind
     if (row >= n) return;  // whole warps leave together: no barrier below, only warp shuffles
     double acc = 0.0;
     for (std::int64_t e = indptr[row] + lane; e < indptr[row + 1]; e += 32) acc += data[e] * x[indices[e]];
-#pragma unroll
-    for (int off = 16; off > 0; off /= 2) acc += __shfl_down_sync(0xffffffffu, acc, off);
+    acc = warp_sum(acc);
     if (lane == 0) {
         double v = mult * (acc - center * x[row]) / half;
         if (gamma != 0.0) v += gamma * z[row];
         y[row] = v;
     }
-}
-
-__device__ double block_sum(double v, double* shared) {
-    shared[threadIdx.x] = v;
-    __syncthreads();
-    for (int s = kThreads / 2; s > 0; s /= 2) {
-        if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
-        __syncthreads();
-    }
-    const double total = shared[0];
-    __syncthreads();
-    return total;
 }
 
 // partial[c * blocks + b] = sum over the rows of block b of V[c * ld + r] * x[r] for c < nv, and
@@ -68,7 +56,7 @@ __global__ void project_kernel(const double* __restrict__ V, std::int64_t ld, st
     const double* v = c < nv ? V + c * ld : x;
     double acc = 0.0;
     for (std::int64_t r = r0 + threadIdx.x; r < r1; r += kThreads) acc += v[r] * x[r];
-    const double total = block_sum(acc, shared);
+    const double total = block_sum<kThreads>(acc, shared);
     if (threadIdx.x == 0) partial[c * gridDim.x + b] = total;
 }
 
@@ -97,7 +85,7 @@ __global__ void subtract_kernel(const double* __restrict__ V, std::int64_t ld, s
         x[r] = v;
         acc2 += v * v;
     }
-    const double total = block_sum(acc2, shared);
+    const double total = block_sum<kThreads>(acc2, shared);
     if (threadIdx.x == 0) partial[b] = total;
 }
 
@@ -132,30 +120,21 @@ __global__ void residual_kernel(const double* __restrict__ P, const double* __re
         const double v = P[c * n + r] - th * Q[c * n + r];
         acc += v * v;
     }
-    const double total = block_sum(acc, shared);
+    const double total = block_sum<kThreads>(acc, shared);
     if (threadIdx.x == 0) partial[c * gridDim.x + b] = total;
 }
 
-unsigned grid_for(index_t count, int threads) {
-    return static_cast<unsigned>((count + threads - 1) / threads);
-}
-
-void check_launch() { LATENTBRIDGE_CUDA_CHECK(cudaGetLastError()); }
-
 class CudaBackend final : public LanczosBackend {
   public:
-    CudaBackend(const CsrView& A, index_t cols, bool filtered, index_t max_nev) : n_(A.n) {
+    CudaBackend(const CsrView& A, index_t cols, bool filtered, index_t max_nev, cudaStream_t stream)
+        : n_(A.n), stream_(stream) {
         const std::int64_t nnz = A.indptr[A.n];
         indptr_ = DeviceBuffer<std::int64_t>(static_cast<std::size_t>(n_ + 1));
         indices_ = DeviceBuffer<std::int32_t>(static_cast<std::size_t>(std::max<std::int64_t>(nnz, 1)));
         data_ = DeviceBuffer<double>(static_cast<std::size_t>(std::max<std::int64_t>(nnz, 1)));
-        LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(indptr_.get(), A.indptr, (n_ + 1) * sizeof(std::int64_t),
-                                           cudaMemcpyHostToDevice));
-        if (nnz > 0) {
-            LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(indices_.get(), A.indices, nnz * sizeof(std::int32_t),
-                                               cudaMemcpyHostToDevice));
-            LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(data_.get(), A.data, nnz * sizeof(double), cudaMemcpyHostToDevice));
-        }
+        copy_to_device(indptr_.get(), A.indptr, static_cast<std::size_t>(n_ + 1), stream_);
+        copy_to_device(indices_.get(), A.indices, static_cast<std::size_t>(nnz), stream_);
+        copy_to_device(data_.get(), A.data, static_cast<std::size_t>(nnz), stream_);
         // ~4 rows per thread: enough blocks to fill a large GPU in the row-block kernels
         blocks_ = std::max<index_t>(1, std::min<index_t>(4096, (n_ + 1023) / 1024));
         chunk_ = (n_ + blocks_ - 1) / blocks_;
@@ -172,7 +151,7 @@ class CudaBackend final : public LanczosBackend {
     }
 
     void set_column(index_t col, const double* v) override {
-        LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(column(col), v, n_ * sizeof(double), cudaMemcpyHostToDevice));
+        copy_to_device(column(col), v, static_cast<std::size_t>(n_), stream_);
     }
     void project_column(index_t col, index_t nb, double* h) override {
         project(B_.get(), nb, column(col), h);
@@ -183,7 +162,8 @@ class CudaBackend final : public LanczosBackend {
     double column_norm(index_t col) override { return std::sqrt(project(nullptr, 0, column(col), nullptr)); }
     void divide_column(index_t col, double d) override { divide(column(col), column(col), d); }
     void copy_column(index_t src, index_t dst) override {
-        LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(column(dst), column(src), n_ * sizeof(double), cudaMemcpyDeviceToDevice));
+        LATENTBRIDGE_CUDA_CHECK(cudaMemcpyAsync(column(dst), column(src), n_ * sizeof(double),
+                                                cudaMemcpyDeviceToDevice, stream_));
     }
 
     double apply_and_project(index_t col, index_t nb, const LanczosFilter& f, double* h) override {
@@ -221,12 +201,13 @@ class CudaBackend final : public LanczosBackend {
         DeviceBuffer<double> tmp(static_cast<std::size_t>(rows * kk));
         for (index_t r0 = 0; r0 < n_; r0 += rows) {
             const index_t len = std::min<index_t>(rows, n_ - r0);
-            tall_product_kernel<<<grid_for(len, kThreads), kThreads>>>(column(first) + r0, n_, m, small_.get(),
+            tall_product_kernel<<<cover_grid(len, kThreads), kThreads, 0, stream_>>>(column(first) + r0, n_, m, small_.get(),
                                                                        kk, tmp.get(), len, len);
             check_launch();
-            LATENTBRIDGE_CUDA_CHECK(cudaMemcpy2D(column(first) + r0, n_ * sizeof(double), tmp.get(),
-                                                 len * sizeof(double), len * sizeof(double),
-                                                 static_cast<std::size_t>(kk), cudaMemcpyDeviceToDevice));
+            LATENTBRIDGE_CUDA_CHECK(cudaMemcpy2DAsync(column(first) + r0, n_ * sizeof(double), tmp.get(),
+                                                      len * sizeof(double), len * sizeof(double),
+                                                      static_cast<std::size_t>(kk), cudaMemcpyDeviceToDevice,
+                                                      stream_));
         }
     }
     void ritz_gram(index_t first, index_t nev, double* G) override {
@@ -241,14 +222,14 @@ class CudaBackend final : public LanczosBackend {
     void ritz_rotate(index_t first, index_t nev, const double* R, const double* theta, double* res) override {
         ensure_out(nev);
         upload_small(R, nev * nev);
-        tall_product_kernel<<<grid_for(n_, kThreads), kThreads>>>(column(first), n_, nev, small_.get(), nev,
+        tall_product_kernel<<<cover_grid(n_, kThreads), kThreads, 0, stream_>>>(column(first), n_, nev, small_.get(), nev,
                                                                   out_.get(), n_, n_);
         check_launch();
-        tall_product_kernel<<<grid_for(n_, kThreads), kThreads>>>(AX_.get(), n_, nev, small_.get(), nev,
+        tall_product_kernel<<<cover_grid(n_, kThreads), kThreads, 0, stream_>>>(AX_.get(), n_, nev, small_.get(), nev,
                                                                   AXR_.get(), n_, n_);
         check_launch();
-        LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(small2_.get(), theta, nev * sizeof(double), cudaMemcpyHostToDevice));
-        residual_kernel<<<dim3(static_cast<unsigned>(blocks_), static_cast<unsigned>(nev)), kThreads>>>(
+        copy_to_device(small2_.get(), theta, static_cast<std::size_t>(nev), stream_);
+        residual_kernel<<<dim3(static_cast<unsigned>(blocks_), static_cast<unsigned>(nev)), kThreads, 0, stream_>>>(
             AXR_.get(), out_.get(), small2_.get(), n_, chunk_, partial_.get());
         check_launch();
         reduce(nev, res);
@@ -256,13 +237,12 @@ class CudaBackend final : public LanczosBackend {
     }
     void output_from_basis(index_t first, index_t nev) override {
         ensure_out(nev);
-        LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(out_.get(), column(first), n_ * nev * sizeof(double),
-                                           cudaMemcpyDeviceToDevice));
+        LATENTBRIDGE_CUDA_CHECK(cudaMemcpyAsync(out_.get(), column(first), n_ * nev * sizeof(double),
+                                                cudaMemcpyDeviceToDevice, stream_));
     }
     void download_output(index_t nev, double* vectors) override {
         std::vector<double> colmajor(static_cast<std::size_t>(n_ * nev));
-        LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(colmajor.data(), out_.get(), n_ * nev * sizeof(double),
-                                           cudaMemcpyDeviceToHost));
+        download(colmajor.data(), out_.get(), colmajor.size(), stream_);
         for (index_t i = 0; i < n_; ++i)
             for (index_t c = 0; c < nev; ++c) vectors[i * nev + c] = colmajor[c * n_ + i];
     }
@@ -272,7 +252,7 @@ class CudaBackend final : public LanczosBackend {
 
     void spmv(const double* x, double* y, double mult, double center, double half, double gamma,
               const double* z) {
-        spmv_kernel<<<grid_for(n_, kRowsPerSpmvBlock), kThreads>>>(n_, indptr_.get(), indices_.get(), data_.get(),
+        spmv_kernel<<<cover_grid(n_, kRowsPerSpmvBlock), kThreads, 0, stream_>>>(n_, indptr_.get(), indices_.get(), data_.get(),
                                                                    x, y, mult, center, half, gamma, z);
         check_launch();
     }
@@ -280,7 +260,7 @@ class CudaBackend final : public LanczosBackend {
     // h[0:nv] = V[:, :nv]^T x (V column-major with leading dimension n; h may be null when nv = 0);
     // returns |x|^2.
     double project(const double* V, index_t nv, const double* x, double* h) {
-        project_kernel<<<dim3(static_cast<unsigned>(blocks_), static_cast<unsigned>(nv + 1)), kThreads>>>(
+        project_kernel<<<dim3(static_cast<unsigned>(blocks_), static_cast<unsigned>(nv + 1)), kThreads, 0, stream_>>>(
             V, n_, nv, x, n_, chunk_, partial_.get());
         check_launch();
         reduce(nv + 1, host_.data());
@@ -291,7 +271,7 @@ class CudaBackend final : public LanczosBackend {
     // x -= B[:, :nb] h; returns the new |x|^2.
     double subtract(index_t nb, const double* h, double* x) {
         upload_small(h, nb);
-        subtract_kernel<<<static_cast<unsigned>(blocks_), kThreads>>>(B_.get(), n_, nb, small_.get(), x, n_,
+        subtract_kernel<<<static_cast<unsigned>(blocks_), kThreads, 0, stream_>>>(B_.get(), n_, nb, small_.get(), x, n_,
                                                                       chunk_, partial_.get());
         check_launch();
         double norm2 = 0.0;
@@ -301,21 +281,20 @@ class CudaBackend final : public LanczosBackend {
 
     // out[0:count] (host) = the block-ordered sums of partial_ (count x blocks_).
     void reduce(index_t count, double* out) {
-        reduce_partials_kernel<<<grid_for(count, kThreads), kThreads>>>(partial_.get(), blocks_, count,
+        reduce_partials_kernel<<<cover_grid(count, kThreads), kThreads, 0, stream_>>>(partial_.get(), blocks_, count,
                                                                         small2_.get());
         check_launch();
-        LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(out, small2_.get(), count * sizeof(double), cudaMemcpyDeviceToHost));
+        download(out, small2_.get(), static_cast<std::size_t>(count), stream_);
     }
 
     void divide(const double* x, double* y, double d) {
-        divide_kernel<<<grid_for(n_, kThreads), kThreads>>>(x, y, n_, d);
+        divide_kernel<<<cover_grid(n_, kThreads), kThreads, 0, stream_>>>(x, y, n_, d);
         check_launch();
     }
 
     void upload_small(const double* v, index_t count) {
         if (static_cast<std::size_t>(count) > small_.size()) small_ = DeviceBuffer<double>(static_cast<std::size_t>(count));
-        if (count > 0)
-            LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(small_.get(), v, count * sizeof(double), cudaMemcpyHostToDevice));
+        copy_to_device(small_.get(), v, static_cast<std::size_t>(count), stream_);
     }
 
     void ensure_out(index_t nev) {
@@ -323,6 +302,7 @@ class CudaBackend final : public LanczosBackend {
     }
 
     index_t n_, blocks_ = 1, chunk_ = 1;
+    cudaStream_t stream_;
     DeviceBuffer<std::int64_t> indptr_;
     DeviceBuffer<std::int32_t> indices_;
     DeviceBuffer<double> data_, B_, w_, ya_, yb_, yc_, partial_, small_, small2_, out_, AX_, AXR_;
@@ -332,13 +312,13 @@ class CudaBackend final : public LanczosBackend {
 }  // namespace
 
 EigshResult eigsh_largest(const CsrView& A, index_t nev, const double* Z, index_t n_deflate,
-                          const EigshOptions& opt) {
+                          const EigshOptions& opt, void* stream) {
     check_eigsh_args(A, nev, n_deflate, opt);
     if (eigsh_use_dense(A.n, nev, n_deflate, opt)) return dense_eigsh(A, nev, Z, n_deflate);
     const index_t m = lanczos_basis_size(A.n, nev, n_deflate, opt);
     const index_t cols = n_deflate + m + 1;
     LATENTBRIDGE_CHECK(cols <= 65535, "eigsh", "too many basis vectors for the CUDA solver (ncv + n_deflate)");
-    CudaBackend backend(A, cols, lanczos_filter_degree(A.n, n_deflate, opt) > 1, nev);
+    CudaBackend backend(A, cols, lanczos_filter_degree(A.n, n_deflate, opt) > 1, nev, as_stream(stream));
     return lanczos_largest(backend, A.n, nev, Z, n_deflate, opt);
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "check.cuh"
+#include "launch.cuh"
 #include "latentbridge/detail/check.hpp"
 #include "latentbridge_cuda/stats.hpp"
 
@@ -93,27 +94,20 @@ __global__ void shifted_column_sums(const T* __restrict__ X, std::int64_t rows, 
 }
 
 template <typename T>
-DeviceBuffer<T> upload(const T* host, std::size_t count) {
-    DeviceBuffer<T> buf(count);
-    if (count) LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(buf.get(), host, count * sizeof(T),
-                                                  cudaMemcpyHostToDevice));
-    return buf;
-}
-
-template <typename T>
 void add_column_sums(const DeviceBuffer<T>& X, std::int64_t rows, std::int64_t d,
-                     const DeviceBuffer<double>& shift, bool has_shift, double* host_sums) {
+                     const DeviceBuffer<double>& shift, bool has_shift, double* host_sums,
+                     cudaStream_t stream) {
     if (!host_sums || rows == 0 || d == 0) return;
     DeviceBuffer<double> acc(static_cast<std::size_t>(d));
-    LATENTBRIDGE_CUDA_CHECK(cudaMemset(acc.get(), 0, static_cast<std::size_t>(d) * sizeof(double)));
+    LATENTBRIDGE_CUDA_CHECK(
+        cudaMemsetAsync(acc.get(), 0, static_cast<std::size_t>(d) * sizeof(double), stream));
     const dim3 grid(static_cast<unsigned>((d + 127) / 128),
                     static_cast<unsigned>((rows + kSumRows - 1) / kSumRows));
-    shifted_column_sums<T><<<grid, 128>>>(X.get(), rows, d, has_shift ? shift.get() : nullptr,
-                                          acc.get());
-    LATENTBRIDGE_CUDA_CHECK(cudaGetLastError());
+    shifted_column_sums<T><<<grid, 128, 0, stream>>>(X.get(), rows, d,
+                                                      has_shift ? shift.get() : nullptr, acc.get());
+    check_launch();
     std::vector<double> tmp(static_cast<std::size_t>(d));
-    LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(tmp.data(), acc.get(), tmp.size() * sizeof(double),
-                                       cudaMemcpyDeviceToHost));
+    download(tmp.data(), acc.get(), tmp.size(), stream);
     for (std::int64_t k = 0; k < d; ++k) host_sums[k] += tmp[static_cast<std::size_t>(k)];
 }
 
@@ -121,8 +115,10 @@ void add_column_sums(const DeviceBuffer<T>& X, std::int64_t rows, std::int64_t d
 
 template <typename T>
 void cross_accumulate(const T* A, index_t n, index_t p, const double* a, const T* B, index_t q,
-                      const double* b, double* C, double* sum_a, double* sum_b) {
+                      const double* b, double* C, double* sum_a, double* sum_b,
+                      void* stream_ptr) {
     const char* op = "cross_accumulate";
+    const cudaStream_t stream = as_stream(stream_ptr);
     LATENTBRIDGE_CHECK(n >= 0 && p >= 0 && q >= 0, op, "negative size");
     LATENTBRIDGE_CHECK(A != nullptr && C != nullptr, op, "null pointer");
     const bool sym = (B == nullptr);
@@ -133,24 +129,23 @@ void cross_accumulate(const T* A, index_t n, index_t p, const double* a, const T
     LATENTBRIDGE_CHECK((p + kBM - 1) / kBM < 65536, op, "too many columns for one grid");
     if (n > 0 && p > 0 && q > 0) {
         const auto np = static_cast<std::size_t>(n * p), nq = static_cast<std::size_t>(n * q);
-        DeviceBuffer<T> dA = upload(A, np);
-        DeviceBuffer<T> dB = sym ? DeviceBuffer<T>() : upload(B, nq);
-        DeviceBuffer<double> da = a ? upload(a, static_cast<std::size_t>(p)) : DeviceBuffer<double>();
+        DeviceBuffer<T> dA = upload(A, np, stream);
+        DeviceBuffer<T> dB = sym ? DeviceBuffer<T>() : upload(B, nq, stream);
+        DeviceBuffer<double> da = a ? upload(a, static_cast<std::size_t>(p), stream) : DeviceBuffer<double>();
         DeviceBuffer<double> db =
-            (!sym && b) ? upload(b, static_cast<std::size_t>(q)) : DeviceBuffer<double>();
-        DeviceBuffer<double> dC = upload(C, static_cast<std::size_t>(p * q));
+            (!sym && b) ? upload(b, static_cast<std::size_t>(q), stream) : DeviceBuffer<double>();
+        DeviceBuffer<double> dC = upload(C, static_cast<std::size_t>(p * q), stream);
         const dim3 grid(static_cast<unsigned>((q + kBN - 1) / kBN),
                         static_cast<unsigned>((p + kBM - 1) / kBM));
-        cross_tile_kernel<T><<<grid, kThreads>>>(dA.get(), n, p, a ? da.get() : nullptr,
+        cross_tile_kernel<T><<<grid, kThreads, 0, stream>>>(dA.get(), n, p, a ? da.get() : nullptr,
                                                  sym ? dA.get() : dB.get(), q,
                                                  sym ? (a ? da.get() : nullptr)
                                                      : (b ? db.get() : nullptr),
                                                  dC.get(), sym);
-        LATENTBRIDGE_CUDA_CHECK(cudaGetLastError());
-        add_column_sums(dA, n, p, da, a != nullptr, sum_a);
-        if (!sym) add_column_sums(dB, n, q, db, b != nullptr, sum_b);
-        LATENTBRIDGE_CUDA_CHECK(cudaMemcpy(C, dC.get(), static_cast<std::size_t>(p * q) *
-                                           sizeof(double), cudaMemcpyDeviceToHost));
+        check_launch();
+        add_column_sums(dA, n, p, da, a != nullptr, sum_a, stream);
+        if (!sym) add_column_sums(dB, n, q, db, b != nullptr, sum_b, stream);
+        download(C, dC.get(), static_cast<std::size_t>(p * q), stream);
     }
     if (sym)
         for (index_t i = 0; i < p; ++i)
@@ -158,10 +153,10 @@ void cross_accumulate(const T* A, index_t n, index_t p, const double* a, const T
 }
 
 template void cross_accumulate<float>(const float*, index_t, index_t, const double*, const float*,
-                                      index_t, const double*, double*, double*, double*);
+                                      index_t, const double*, double*, double*, double*, void*);
 template void cross_accumulate<double>(const double*, index_t, index_t, const double*,
                                        const double*, index_t, const double*, double*, double*,
-                                       double*);
+                                       double*, void*);
 
 }  // namespace cuda
 }  // namespace latentbridge

@@ -26,8 +26,10 @@ __all__ = [
 ]
 
 from .diffusion import DiffusionMaps, NetworkTransformation, precisions_from_jacobians, precisions_from_neighborhoods
+from .diffusion import GeometricHarmonics, intrinsic_dimension, whitney_check
 
 __all__ += ["DiffusionMaps", "NetworkTransformation", "precisions_from_jacobians", "precisions_from_neighborhoods"]
+__all__ += ["GeometricHarmonics", "intrinsic_dimension", "whitney_check"]
 
 from .alignment import ICP, LinearMap, Procrustes, RidgeMap, StitchingMLP, analytic_map, class_means
 from .evaluation import mrr, retrieval_ranks, stitched_accuracy, top_k_accuracy, verification_accuracy

@@ -141,9 +141,9 @@ def pairwise_distances(X: numpy.typing.NDArray[numpy.float64], Y: typing.Any, ou
     """
     Distances between the rows of X and Y (None: Y = X) written into out.
     """
-def r_cross_barcode_h1(w: numpy.typing.NDArray[numpy.float32], m: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, engine: str = 'auto') -> numpy.typing.NDArray[numpy.float64]:
+def r_cross_barcode_h1(w: numpy.typing.NDArray[numpy.float32], m: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, engine: str = 'auto', return_pairs: bool = False) -> typing.Any:
     """
-    R-Cross-Barcode_1 from w (first representation's distances) and m = min(w, w~); engine 'auto' (cohomology under a budget, then homology), 'cohomology' or 'homology'.
+    R-Cross-Barcode_1 from w (first representation's distances) and m = min(w, w~); engine 'auto' (cohomology under a budget, then homology), 'cohomology' or 'homology'. With return_pairs, (bars, pairs): the (k, 4) int64 birth and death edges of each bar in the doubled 2n x 2n numbering.
     """
 def r_cross_barcode_h1_batch(problems: collections.abc.Sequence[tuple[typing.Annotated[numpy.typing.ArrayLike, numpy.float32], typing.Annotated[numpy.typing.ArrayLike, numpy.float32]]], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> list:
     """
@@ -153,9 +153,9 @@ def r_cross_workspace_bytes(n: typing.SupportsInt | typing.SupportsIndex) -> int
     """
     Bytes of the larger of r_cross_barcode_h1's two engines for n points (without the data-dependent homology classes).
     """
-def rips_barcodes(D: numpy.typing.NDArray[numpy.float32], maxdim: typing.SupportsInt | typing.SupportsIndex = 1, threshold: typing.Any = None, engine: str = 'auto', n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> list:
+def rips_barcodes(D: numpy.typing.NDArray[numpy.float32], maxdim: typing.SupportsInt | typing.SupportsIndex = 1, threshold: typing.Any = None, return_pairs: bool = False, engine: str = 'auto', n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> typing.Any:
     """
-    Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 distance matrix; threshold None = its enclosing radius; engine 'auto' (homology for maxdim 1..3), 'cohomology' or 'homology'.
+    Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 distance matrix; threshold None = its enclosing radius. With return_pairs, (bars, pairs): per degree the int64 edges of each bar, (k, 3) rows (vertex, d1, d2) in degree 0, (k, 4) rows (b1, b2, d1, d2) above; -1 for an essential class's death edge. engine 'auto' (homology for maxdim 1..3 without pairs), 'cohomology' or 'homology'.
     """
 def rips_simplex_bytes(D: numpy.typing.NDArray[numpy.float32], maxdim: typing.SupportsInt | typing.SupportsIndex, threshold: typing.Any = None) -> float:
     """

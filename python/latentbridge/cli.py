@@ -1,6 +1,11 @@
-"""The ``latentbridge`` command line: ``info``, ``demo``, ``compare``, ``align``, ``bench``.
+"""The ``latentbridge`` command line: ``info``, ``demo``, ``compare``, ``align``, ``measures``, ``bench``.
 
-Exit codes: 0 success, 1 an error in the inputs or the run (message on stderr), 2 a usage error.
+``compare A B`` gives the values of two activation files; ``compare --layers A.npz B.npz`` compares every
+layer (array) of one archive with every layer of the other: labelled layer x layer matrices, printed or
+written with ``--out DIR`` (``comparison.npz``, ``comparison.json``, one heat map PNG per measure).
+``measures`` lists the registered measures (:func:`latentbridge.measures.registry`).
+
+Exit codes: 0 success, 1 an error in the inputs or the run (a one-line message on stderr), 2 a usage error.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import json
 import os
 import pathlib
 import sys
+import warnings
 
 import numpy as np
 
@@ -77,15 +83,61 @@ def _cmd_info(args):
     return 0
 
 
+def load_layers(path):
+    """Every array of a ``.npz`` archive of named layer activations: ``{name: (n, d) array}`` in the
+    archive's order, each ``(n, ...)`` array flattened to ``(n, d)``; CLIError when the file is missing,
+    not an archive, empty, or its layers have different numbers of rows."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise CLIError(f"{path}: no such file")
+    if path.suffix.lower() != ".npz":
+        raise CLIError(f"{path}: --layers reads .npz archives of named layer activations (np.savez); "
+                       f"got {path.suffix!r}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            layers = {name: z[name] for name in z.files}
+    except Exception as exc:  # not a zip, pickled object arrays, ...
+        raise CLIError(f"{path}: could not read the archive ({exc})") from None
+    if not layers:
+        raise CLIError(f"{path}: the archive holds no layers; save them with np.savez(path, name=array, ...)")
+    for name, arr in layers.items():
+        if arr.ndim == 0:
+            raise CLIError(f"{path}: layer {name!r} is a scalar; each layer must be an (n_samples, ...) array")
+        layers[name] = arr.reshape(arr.shape[0], -1)
+    rows = {name: arr.shape[0] for name, arr in layers.items()}
+    if len(set(rows.values())) != 1:
+        raise CLIError(f"{path}: layers have different numbers of rows (samples): "
+                       + ", ".join(f"{k}: {v}" for k, v in rows.items()))
+    return layers
+
+
+def _check_metrics(metrics):
+    from .compare import METRICS
+
+    bad = [m for m in metrics if m not in METRICS]
+    if bad or not metrics:
+        raise CLIError(f"unknown measure(s) {bad}; choose from {','.join(METRICS)} (see `latentbridge measures`)")
+    return metrics
+
+
 def _cmd_compare(args):
+    if args.layers:
+        if args.A or args.B or args.key_a or args.key_b:
+            raise CLIError("give either two files A B or --layers A.npz B.npz (every array of each), not both")
+        return _compare_layer_archives(args)
+    if not (args.A and args.B):
+        raise CLIError("give two files A B, or --layers A.npz B.npz")
+    if args.out:
+        raise CLIError("--out writes the layer x layer result of --layers A.npz B.npz")
     from .compare import compare_pair
 
+    metrics = _check_metrics(args.metrics or ["cka", "rtd"])
     A = load_array(args.A, args.key_a)
     B = load_array(args.B, args.key_b)
     if A.shape[0] != B.shape[0]:
         raise CLIError(f"A and B must have the same rows (samples); got {A.shape[0]} and {B.shape[0]}")
     values = {}
-    for metric in args.metrics:
+    for metric in metrics:
         values[metric] = compare_pair(A, B, metric)
     if args.json:
         print(json.dumps({"A": str(args.A), "B": str(args.B), "n_samples": int(A.shape[0]), **values}))
@@ -93,6 +145,76 @@ def _cmd_compare(args):
         print(f"A: {args.A} {A.shape}   B: {args.B} {B.shape}")
         for metric, value in values.items():
             print(f"  {metric:<11} {value:.6f}")
+    return 0
+
+
+def _compare_layer_archives(args):
+    from .compare import compare_many
+
+    metrics = _check_metrics(args.metrics or ["cka"])
+    path_a, path_b = (pathlib.Path(p) for p in args.layers)
+    layers_a, layers_b = load_layers(path_a), load_layers(path_b)
+    n_a, n_b = next(iter(layers_a.values())).shape[0], next(iter(layers_b.values())).shape[0]
+    if n_a != n_b:
+        raise CLIError(f"the archives must hold the same samples: {path_a} has {n_a} rows, {path_b} has {n_b}")
+    with warnings.catch_warnings():  # failed pairs are reported below, one line each
+        warnings.filterwarnings("ignore", message="compare_many: ", category=RuntimeWarning)
+        result = compare_many(layers_a, reps_b=layers_b, metrics=metrics, progress=not args.no_progress)
+    result.info.update(layers_a=str(path_a), layers_b=str(path_b))
+    for (row, col, metric), message in result.errors.items():
+        print(f"latentbridge compare: {metric}({row}, {col}) failed, NaN: {message}", file=sys.stderr)
+    if args.out:
+        _write_layer_comparison(result, pathlib.Path(args.out), path_a.stem, path_b.stem)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    elif not args.out:
+        print(repr(result))
+    return 0
+
+
+def _write_layer_comparison(result, out, label_a, label_b):
+    """``out/comparison.npz`` (ComparisonResult.save), ``out/comparison.json`` and ``out/<metric>.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    result.save(out / "comparison.npz")
+    (out / "comparison.json").write_text(json.dumps(result.to_dict(), indent=1))
+    written = [out / "comparison.npz", out / "comparison.json"]
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("latentbridge compare: heat maps skipped: matplotlib is not installed (pip install matplotlib)",
+              file=sys.stderr)
+    else:
+        from .plotting import plot_layer_similarity
+
+        for metric in result.metrics:
+            ax = plot_layer_similarity(result, metric, label_a=label_a, label_b=label_b)
+            ax.figure.tight_layout()
+            ax.figure.savefig(out / f"{metric}.png", dpi=100)
+            plt.close(ax.figure)
+            written.append(out / f"{metric}.png")
+    print("wrote " + " ".join(str(p) for p in written), file=sys.stderr)
+
+
+def _cmd_measures(args):
+    from .measures import registry
+
+    table = registry()
+    rows = [{"name": name, "kind": info.kind, "identical_value": info.identical_value,
+             "symmetric": info.symmetric, "metric": info.metric, "invariances": sorted(info.invariances),
+             "function": f"{info.func.__module__}.{info.func.__qualname__}"} for name, info in table.items()]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    header = ("name", "kind", "on identical", "symmetric", "metric", "invariances")
+    lines = [(r["name"], r["kind"], "depends" if r["identical_value"] is None else f"{r['identical_value']:g}",
+              "yes" if r["symmetric"] else "no", "yes" if r["metric"] else "no", ",".join(r["invariances"]) or "-")
+             for r in rows]
+    widths = [max(len(str(line[k])) for line in [header, *lines]) for k in range(len(header))]
+    for line in [header, *lines]:
+        print("  ".join(f"{cell:<{w}}" for cell, w in zip(line, widths)).rstrip())
     return 0
 
 
@@ -160,13 +282,8 @@ def _cmd_bench(args):
 
 
 def _metric_list(text):
-    from .compare import METRICS
-
-    metrics = [m.strip() for m in text.split(",") if m.strip()]
-    bad = [m for m in metrics if m not in METRICS]
-    if bad or not metrics:
-        raise argparse.ArgumentTypeError(f"unknown metric(s) {bad}; choose from {','.join(sorted(METRICS))}")
-    return metrics
+    """``"cka, rtd"`` -> ``["cka", "rtd"]`` (checked against the registry by the command: exit code 1)."""
+    return [m.strip() for m in text.split(",") if m.strip()]
 
 
 def build_parser():
@@ -188,17 +305,26 @@ def build_parser():
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
-    def two_files(p):
-        p.add_argument("A", help="activations of model A (.npy, .npz, .safetensors, .pt)")
-        p.add_argument("B", help="activations of model B, same samples in the same order")
+    def two_files(p, optional=False):
+        nargs = "?" if optional else None
+        p.add_argument("A", nargs=nargs, help="activations of model A (.npy, .npz, .safetensors, .pt)")
+        p.add_argument("B", nargs=nargs, help="activations of model B, same samples in the same order")
         p.add_argument("--key-a", help="array name inside A (.npz/.safetensors/.pt)")
         p.add_argument("--key-b", help="array name inside B")
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = sub.add_parser("compare", help="similarity of two representations")
-    two_files(p)
-    p.add_argument("--metrics", type=_metric_list, default=["cka", "rtd"],
-                   help="comma-separated: cka,rtd,svcca,pwcca,mutual_knn (default cka,rtd)")
+    from .measures import registry
+
+    p = sub.add_parser("compare", help="similarity of two representations, or every layer of two archives")
+    two_files(p, optional=True)
+    p.add_argument("--layers", nargs=2, metavar=("A.npz", "B.npz"),
+                   help="two .npz archives of named layer activations (np.savez(path, layer=array)), same "
+                        "samples: a layer x layer matrix per measure")
+    p.add_argument("--metrics", type=_metric_list, default=None,
+                   help=f"comma-separated names from `latentbridge measures` ({', '.join(registry())}) "
+                        "(default cka,rtd for A B; cka for --layers)")
+    p.add_argument("--out", help="with --layers: write comparison.npz, comparison.json and <measure>.png here")
+    p.add_argument("--no-progress", action="store_true", help="with --layers: no progress bar on stderr")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("align", help="fit a map from A's space to B's on anchors; report the transfer error")
@@ -209,6 +335,10 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="save the fitted map to this .npz")
     p.set_defaults(func=_cmd_align)
+
+    p = sub.add_parser("measures", help="the registered measures and what each promises")
+    p.add_argument("--json", action="store_true", help="print them as JSON")
+    p.set_defaults(func=_cmd_measures)
 
     p = sub.add_parser("bench", help="run a benchmark suite (bench/run.py; source checkout)")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for bench/run.py")

@@ -3,12 +3,14 @@
 * :func:`mrr` and :func:`top_k_accuracy`: row i of X should retrieve row i of Y.
 * :func:`stitched_accuracy`: features of network A -> a map -> the classifier of network B.
 * :func:`verification_accuracy`: the LFW 10-fold open-set protocol through a fitted map
-  (McNeely-White et al.).
+  (McNeely-White et al.); :func:`read_lfw_pairs` reads LFW's public ``pairs.txt`` for it.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,7 +22,7 @@ from ._validation import (
 )
 
 __all__ = ["mrr", "top_k_accuracy", "retrieval_ranks", "stitched_accuracy",
-           "verification_accuracy"]
+           "verification_accuracy", "read_lfw_pairs", "LFWPairs"]
 
 METRICS = ("cosine", "euclidean")
 
@@ -268,3 +270,120 @@ def verification_accuracy(emb_1, emb_2, same, *, folds=10, mapping=None, return_
     if return_std:
         return float(accs.mean()), float(accs.std())
     return float(accs.mean())
+
+
+class LFWPairs(NamedTuple):
+    """The pairs of an LFW ``pairs.txt`` file, in the file's order (fold by fold).
+
+    Attributes
+    ----------
+    first : ndarray (n_pairs,) of str
+        Image path of the first image of each pair, relative to the LFW image folder
+        (``"Name/Name_0001.jpg"``).
+    second : ndarray (n_pairs,) of str
+        Image path of the second image.
+    same : ndarray (n_pairs,) of bool
+        True for matched pairs (the same person).
+    fold : ndarray (n_pairs,) of int
+        Fold index in [0, n_folds); contiguous blocks, as :func:`verification_accuracy` cuts them.
+    """
+
+    first: np.ndarray
+    second: np.ndarray
+    same: np.ndarray
+    fold: np.ndarray
+
+
+def _lfw_image(name, number, path, lineno):
+    try:
+        k = int(number)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise ValueError(f"{path}, line {lineno}: image number {number!r} of {name!r} is not a "
+                         "positive integer; is this an LFW pairs file?")
+    return f"{name}/{name}_{k:04d}.jpg"
+
+
+def read_lfw_pairs(path):
+    r"""Read LFW's public pairs file (``pairs.txt``, or ``pairsDevTrain.txt`` / ``pairsDevTest.txt``).
+
+    Format (Huang et al. 2007, the "View 2" protocol): a header ``n_folds<TAB>n`` (or a single ``n``
+    for the one-fold development files), then for each fold ``n`` matched lines
+    ``name<TAB>i<TAB>j`` followed by ``n`` mismatched lines ``name1<TAB>i<TAB>name2<TAB>j``. Image
+    ``i`` of ``name`` is ``name/name_{i:04d}.jpg``. Fields may be separated by any whitespace.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The pairs file.
+
+    Returns
+    -------
+    LFWPairs
+        ``(first, second, same, fold)`` with ``2 * n * n_folds`` pairs; pass features of ``first``
+        and ``second`` with ``same`` to :func:`verification_accuracy` with ``folds=n_folds``.
+
+    Raises
+    ------
+    ValueError
+        A malformed header, a line with the wrong number of fields for its place, a non-positive
+        image number, or a pair count that does not match the header (the message names the line).
+    TypeError
+        ``path`` is not a path.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, latentbridge as lb
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "pairs.txt"
+    >>> _ = f.write_text("1 1\nAnn 1 2\nAnn 1 Bob 3\n")
+    >>> p = lb.evaluation.read_lfw_pairs(f)
+    >>> p.first.tolist(), p.second.tolist(), p.same.tolist()
+    (['Ann/Ann_0001.jpg', 'Ann/Ann_0001.jpg'], ['Ann/Ann_0002.jpg', 'Bob/Bob_0003.jpg'], [True, False])
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike naming the pairs file; got {path!r}.")
+    with open(path, encoding="utf-8") as fh:
+        lines = [(i + 1, line.split()) for i, line in enumerate(fh)]
+    lines = [(i, f) for i, f in lines if f]
+    if not lines:
+        raise ValueError(f"{path} is empty; expected LFW's pairs.txt format.")
+    head_no, head = lines[0]
+    try:
+        numbers = [int(v) for v in head]
+    except ValueError:
+        numbers = []
+    if len(numbers) == 1:
+        n_folds, per = 1, numbers[0]
+    elif len(numbers) == 2:
+        n_folds, per = numbers
+    else:
+        raise ValueError(f"{path}, line {head_no}: the header must be 'n_folds n' or 'n' (integers); "
+                         f"got {' '.join(head)!r}.")
+    if n_folds < 1 or per < 1:
+        raise ValueError(f"{path}, line {head_no}: fold and pair counts must be positive; got "
+                         f"{n_folds} and {per}.")
+    body = lines[1:]
+    expected = 2 * per * n_folds
+    if len(body) != expected:
+        raise ValueError(f"{path}: the header announces {n_folds} fold(s) of {per} matched + {per} "
+                         f"mismatched pairs ({expected} lines) but the file has {len(body)}.")
+    first, second, same, fold = [], [], [], []
+    for k, (lineno, f) in enumerate(body):
+        matched = (k % (2 * per)) < per
+        if matched and len(f) != 3:
+            raise ValueError(f"{path}, line {lineno}: a matched pair needs 3 fields (name i j); got "
+                             f"{len(f)}.")
+        if not matched and len(f) != 4:
+            raise ValueError(f"{path}, line {lineno}: a mismatched pair needs 4 fields (name1 i "
+                             f"name2 j); got {len(f)}.")
+        if matched:
+            first.append(_lfw_image(f[0], f[1], path, lineno))
+            second.append(_lfw_image(f[0], f[2], path, lineno))
+        else:
+            first.append(_lfw_image(f[0], f[1], path, lineno))
+            second.append(_lfw_image(f[2], f[3], path, lineno))
+        same.append(matched)
+        fold.append(k // (2 * per))
+    return LFWPairs(np.asarray(first), np.asarray(second), np.asarray(same, dtype=bool),
+                    np.asarray(fold, dtype=np.int64))

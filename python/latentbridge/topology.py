@@ -37,7 +37,7 @@ METRICS = POINT_METRICS + ("precomputed",)
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
-def vr_barcode(D, *, maxdim=1, threshold=None):
+def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
     """Vietoris-Rips persistence barcodes of a distance matrix.
 
     Parameters
@@ -50,6 +50,9 @@ def vr_barcode(D, *, maxdim=1, threshold=None):
     threshold : float, optional
         Simplices with a diameter above it are left out. ``None`` uses the enclosing radius
         ``min_i max_j D[i, j]``, beyond which the complex is a cone, so the barcode is complete.
+    return_pairs : bool, default False
+        Also return the persistence pairs: the edges whose lengths are each bar's birth and
+        death (see Returns).
 
     Returns
     -------
@@ -57,6 +60,20 @@ def vr_barcode(D, *, maxdim=1, threshold=None):
         ``maxdim + 1`` float64 arrays of shape (k, 2), one per degree, each row a ``(birth,
         death)`` pair sorted by birth then death. Bars of zero length are dropped; essential
         classes have death ``inf`` (H0 always has one ``[0, inf)`` bar per connected component).
+    pairs : list of ndarray
+        Only with ``return_pairs``: ``maxdim + 1`` int64 arrays aligned row for row with
+        ``barcodes``. Degree 0: shape (k, 3), rows ``(v, d1, d2)``: a vertex ``v`` of the
+        component that dies and the edge ``(d1, d2)`` that merges it, ``D[d1, d2] = death``. All
+        vertices are born at 0, so which component dies is a convention: of the two merged, the
+        one whose least vertex number is larger, and ``v`` is that least vertex (an essential
+        row ``(v, -1, -1)`` names the least vertex of its component). Degree
+        ``k >= 1``: shape (k, 4), rows ``(b1, b2, d1, d2)``: the birth edge, the longest edge of
+        the simplex that creates the class (``D[b1, b2] = birth``), and the death edge, the
+        longest edge of the simplex that kills it (``D[d1, d2] = death``). An essential class
+        has ``d1 = d2 = -1``. Each edge is ascending (``b1 < b2``, ``d1 < d2``); among edges of
+        equal length the engine's own filtration order decides (the latest edge, of least
+        colexicographic index ``b2 (b2 - 1) / 2 + b1``), so the edges are those that decided
+        the bars.
 
     Raises
     ------
@@ -65,7 +82,7 @@ def vr_barcode(D, *, maxdim=1, threshold=None):
         NaN, or a finite entry above float32's maximum (3.4e38, which would become an absent
         edge); if maxdim or threshold is out of range.
     TypeError
-        If D is not numeric or maxdim is not an integer.
+        If D is not numeric, maxdim is not an integer or return_pairs is not a bool.
     OverflowError
         If the simplices of degree ``maxdim + 1`` cannot be numbered in 64 bits.
     MemoryError
@@ -83,6 +100,9 @@ def vr_barcode(D, *, maxdim=1, threshold=None):
     (emergent) pairs detected without reduction. The filtration is ordered by diameter with ties
     broken by reverse colexicographic index. Conventions (float32 values, Z/2 coefficients,
     dropped zero-length bars) follow giotto-ph/ripser, whose barcodes this reproduces exactly.
+    The pairs are recorded by the C++ engine where it emits each bar: the column's simplex and
+    its pivot in the reduction, or the merging edge of the union-find; with distinct distances
+    they are giotto-ph's ``return_generators`` edges.
 
     References
     ----------
@@ -101,6 +121,7 @@ def vr_barcode(D, *, maxdim=1, threshold=None):
     1
     """
     maxdim = check_positive_int(maxdim, "maxdim", minimum=0, maximum=61)
+    return_pairs = check_bool(return_pairs, "return_pairs")
     if threshold is not None:
         threshold = check_scalar(threshold, "threshold", minimum=0, finite=False)
         # above float32's range every edge is kept: pass +inf (a C++ narrowing cast of an
@@ -117,11 +138,15 @@ def vr_barcode(D, *, maxdim=1, threshold=None):
     if maxdim >= 2 and math.comb(n, maxdim + 2) < 2**63:   # else the engine raises OverflowError
         check_allocation(_core.rips_simplex_bytes(D32, maxdim, threshold),
                          f"vr_barcode simplices of degrees 2..{maxdim} for D ({n}, {n})")
-    return [_sorted(b) for b in _core.rips_barcodes(D32, maxdim, threshold)]
+    if not return_pairs:
+        return [_sorted(b) for b in _core.rips_barcodes(D32, maxdim, threshold)]
+    bars, pairs = _core.rips_barcodes(D32, maxdim, threshold, return_pairs=True)
+    sorted_pairs = [_sorted(b, p) for b, p in zip(bars, pairs)]
+    return [b for b, _ in sorted_pairs], [p for _, p in sorted_pairs]
 
 
 def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device="auto",
-                    n_jobs=None):
+                    n_jobs=None, return_pairs=False):
     """R-Cross-Barcode of two representations of the same samples.
 
     Parameters
@@ -147,12 +172,23 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
         reduction runs on the CPU.
     n_jobs : int, optional
         CPU threads (None: 1, -1: all CPUs).
+    return_pairs : bool, default False
+        Also return the edges of the 2n x 2n matrix whose lengths are each bar's birth and death.
 
     Returns
     -------
     bars : ndarray of shape (k, 2)
         The finite bars ``(birth, death)`` (float64 holding float32 values), sorted by birth
         then death.
+    pairs : ndarray of int64
+        Only with ``return_pairs``: aligned row for row with ``bars``, in the vertex numbers of
+        the official 2n x 2n matrix ``M = [[0, w^T], [w, min(w, w~)]]`` (0..n-1 the first block,
+        n..2n-1 the second). Shape (k, 4), rows ``(b1, b2, d1, d2)`` with ``M[b1, b2] = birth``
+        and ``M[d1, d2] = death`` (see :func:`vr_barcode`); for ``dim=0`` shape (k, 3), rows
+        ``(v, d1, d2)``. In degree 1 a birth edge is always ``(n + i, n + j)``, an entry of
+        ``min(w, w~)`` where ``w~ < w``; a death edge is ``(n + i, n + j)`` (a triangle of the
+        second block) or the cross edge ``(i, n + j)``, ``i < j``, of length ``w_ij`` (its twin
+        ``(j, n + i)`` has the same length).
 
     Raises
     ------
@@ -162,7 +198,7 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
         (possible with ``norm=None``), or for an unknown option. With ``metric="precomputed"``
         also if P or Q is not square, not symmetric, has a non-zero diagonal or a negative entry.
     TypeError
-        For non-numeric input.
+        For non-numeric input, or a ``return_pairs`` that is not a bool.
     MemoryError
         If the distance matrices and the reduction (about 58 n^2 bytes in degree 1, 226 n^2 in
         degrees 0 and 2) exceed the available memory (``LATENTBRIDGE_MEMORY_LIMIT``).
@@ -203,6 +239,7 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     dim = check_positive_int(dim, "dim", minimum=0, maximum=2)
     check_choice(norm, "norm", NORMS)
     check_choice(metric, "metric", METRICS)
+    return_pairs = check_bool(return_pairs, "return_pairs")
     n_threads = check_n_jobs(n_jobs)
     P, Q = _check_pair(P, Q, metric)
     n = P.shape[0]
@@ -212,9 +249,7 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     r1 = _normalised_distances(P, "P", norm, metric, device, n_jobs)
     r2 = _normalised_distances(Q, "Q", norm, metric, device, n_jobs)
     w, m = _cross_matrices(r1, r2, ("P", "Q"))
-    if dim == 1:
-        return _sorted(_core.r_cross_barcode_h1(w, m, n_threads))
-    return _doubled_barcode(w, m, dim)
+    return _r_cross_of_matrices(w, m, dim, n_threads, return_pairs)
 
 
 def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", seed=None,
@@ -475,19 +510,36 @@ def _cross_matrices(r1, r2, names):
     return w, m
 
 
-def _doubled_barcode(w, m, dim):
+def _r_cross_of_matrices(w, m, dim, n_threads, return_pairs):
+    """The R-Cross-Barcode of degree dim from the engine's (w, m), sorted; with its pairs if asked."""
+    if dim == 1:
+        result = _core.r_cross_barcode_h1(w, m, n_threads, return_pairs=return_pairs)
+        return _sorted(*result) if return_pairs else _sorted(result)
+    return _doubled_barcode(w, m, dim, return_pairs)
+
+
+def _doubled_barcode(w, m, dim, return_pairs=False):
     n = w.shape[0]
     M = np.zeros((2 * n, 2 * n), dtype=np.float32)
     M[n:, :n] = w
     M[:n, n:] = w.T
     M[n:, n:] = m
-    bars = _core.rips_barcodes(M, dim, None)[dim]
-    return _sorted(bars[np.isfinite(bars[:, 1])])
+    if not return_pairs:
+        bars = _core.rips_barcodes(M, dim, None)[dim]
+        return _sorted(bars[np.isfinite(bars[:, 1])])
+    bars, pairs = _core.rips_barcodes(M, dim, None, return_pairs=True)
+    finite = np.isfinite(bars[dim][:, 1])
+    return _sorted(bars[dim][finite], pairs[dim][finite])
 
 
-def _sorted(bars):
+def _sorted(bars, pairs=None):
+    """Bars sorted by birth then death (float64, shape (k, 2)); with ``pairs``, also the pairs in
+    the same order."""
     bars = np.asarray(bars, dtype=np.float64).reshape(-1, 2)
-    return bars[np.lexsort((bars[:, 1], bars[:, 0]))]
+    order = np.lexsort((bars[:, 1], bars[:, 0]))
+    if pairs is None:
+        return bars[order]
+    return bars[order], np.asarray(pairs, dtype=np.int64)[order]
 
 
 def _run_threads(fn, items, n_threads):

@@ -2,7 +2,7 @@
 
     python tests/cuda_emu/build.py [--out DIR] [--cuda-src DIR] [--jobs N] [--run [GROUP ...]]
 
-Transforms the CUDA sources (cuda/src/{diffusion,eigsh,distance,stats}.cu, or the same files in
+Transforms the CUDA sources (cuda/src/{knn,rerank,graph,eigsh,distance,stats}.cu, or the same files in
 --cuda-src DIR, e.g. a mutated copy) with transform.py, compiles them with the host C++ compiler
 against the stand-in CUDA headers in include/, together with the CPU implementations they are
 compared with (cpp/src, the generic gemm kernel as CMake compiles it) and the driver emu_test.cpp,
@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
 # The CUDA files under test and the core sources their CPU counterparts (and host code) need.
-CUDA_FILES = ["diffusion.cu", "eigsh.cu", "distance.cu", "stats.cu"]
+CUDA_FILES = ["knn.cu", "rerank.cu", "graph.cu", "eigsh.cu", "distance.cu", "stats.cu"]
 CORE_FILES = ["eigsh.cpp", "diffusion.cpp", "knn.cpp", "distance.cpp", "stats.cpp", "gemm.cpp"]
 
 

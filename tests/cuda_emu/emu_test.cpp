@@ -34,6 +34,7 @@
 #include "latentbridge_cuda/api.hpp"
 #include "latentbridge_cuda/diffusion.hpp"
 #include "latentbridge_cuda/eigsh.hpp"
+#include "latentbridge_cuda/knn.hpp"
 #include "latentbridge_cuda/stats.hpp"
 
 namespace emu {  // emu_rt.cpp (not including cuda_runtime.h here keeps CUDA names out of this file)
@@ -459,6 +460,16 @@ void distance_cases(std::mt19937_64& rng) {
              [&] { return distance_case<double>(rng, 300, 290, 3, Metric::sqeuclidean, false); });
     run_case("distance float euclidean 520 sym d=4", 2, big,
              [&] { return distance_case<float>(rng, 520, 520, 4, Metric::euclidean, true); });
+    // d a multiple of the 16-byte vector (4 floats, 2 doubles): the vector loads and stores, tiles
+    // wholly above the diagonal and tiles across it, several tiles in both directions.
+    run_case("distance double euclidean 200 sym d=6", 0, big,
+             [&] { return distance_case<double>(rng, 200, 200, 6, Metric::euclidean, true); });
+    run_case("distance double cosine 150x66 d=10", 1, big,
+             [&] { return distance_case<double>(rng, 150, 66, 10, Metric::cosine, false); });
+    run_case("distance float sqeuclidean 270x132 d=12", 2, big,
+             [&] { return distance_case<float>(rng, 270, 132, 12, Metric::sqeuclidean, false); });
+    run_case("distance float euclidean 300 sym d=8", 0, big,
+             [&] { return distance_case<float>(rng, 300, 300, 8, Metric::euclidean, true); });
 }
 
 // ---- cross products ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <vector>
 
 #include "latentbridge/types.hpp"
@@ -17,17 +18,29 @@ using Bar = std::array<float, 2>;
 
 /// The reductions behind rips_barcodes, both exact: Ripser's cohomology (rips.cpp, any maxdim)
 /// and streaming homology reduced to zero differentials (rips_homology.cpp, 1 <= maxdim <= 3,
-/// n < 65536); `automatic` takes homology wherever it applies.
+/// n < 65536, no pairs); `automatic` takes homology wherever it applies.
 enum class RipsEngine { automatic, cohomology, homology };
+
+/// The edges behind one bar, as vertex numbers: {b1, b2, d1, d2}. (b1, b2) is the birth edge, the
+/// longest edge of the simplex that creates the class (a bar of degree 0 is born at a vertex: b1
+/// is that vertex, b2 = -1); (d1, d2) is the death edge, the longest edge of the simplex that
+/// kills it, -1, -1 for an essential class. Their lengths are the birth and the death. Among
+/// edges of equal length the one latest in the engine's filtration order is taken. Vertices are
+/// ascending within an edge.
+using PairEdges = std::array<std::int64_t, 4>;
 
 /// Vietoris-Rips barcodes in degrees 0..maxdim of the n x n distance matrix D (row-major
 /// float32; only the strict lower triangle D[i * n + j], j < i, is read; +inf entries are absent
 /// edges). Simplices with a diameter above `threshold` are left out; pass the enclosing radius
 /// (or any larger value) for the full barcode. Bars of zero length are dropped; H0 keeps one
-/// [0, inf) bar per connected component. n_threads parallelises the sorts of the simplices.
-/// Throws std::overflow_error when C(n, maxdim + 2) does not fit in a signed 64-bit simplex index
-/// (cohomology), std::invalid_argument for bad sizes or an engine that does not apply.
+/// [0, inf) bar per connected component. Throws std::overflow_error when C(n, maxdim + 2) does
+/// not fit in a signed 64-bit simplex index (cohomology), std::invalid_argument for bad sizes or
+/// an engine that does not apply. With `pairs`, (*pairs)[k][t] receives the edges of bars[k][t]
+/// (the degree-0 bar [0, d) of a component that merges into an older one: its root, the vertex
+/// of least number, and the merging edge); pairs are recorded by the cohomology engine, which
+/// `automatic` then takes. n_threads parallelises the sorts of the homology engine.
 std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdim, float threshold,
+                                            std::vector<std::vector<PairEdges>>* pairs = nullptr,
                                             RipsEngine engine = RipsEngine::automatic,
                                             int n_threads = 1);
 
@@ -52,9 +65,14 @@ enum class CrossEngine { automatic, cohomology, homology };
 /// of w, either as relative cohomology (rips.cpp; n_threads parallelises the sort of the edges
 /// and the search for zero-persistence pairs) or as streaming relative homology
 /// (rips_cross_homology.cpp, single-threaded). Returns the finite bars. Throws
-/// std::invalid_argument when some m_ij > w_ij.
+/// std::invalid_argument when some m_ij > w_ij. With `pairs`, (*pairs)[t] receives the edges of
+/// bar t in the vertex numbers of the doubled matrix (0..n-1 its first block, n..2n-1 the second):
+/// the birth edge (n + i, n + j) of m_ij; the death edge (n + i, n + j) of an ordinary triangle's
+/// longest m-edge, or (i, n + j), i < j, for a cone triangle at w_ij (the cross edge of length
+/// w_ij; (j, n + i) has the same length).
 std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, int n_threads = 1,
-                                    CrossEngine engine = CrossEngine::automatic);
+                                    CrossEngine engine = CrossEngine::automatic,
+                                    std::vector<PairEdges>* pairs = nullptr);
 
 /// Bytes rips_barcodes holds for an n x n matrix besides the input, in degrees up to
 /// min(maxdim, 1): its symmetric float32 copy and the edge list (16 bytes an edge), from degree 1
@@ -83,7 +101,8 @@ double rips_simplex_bytes(const float* D, index_t n, int maxdim, float threshold
 std::int64_t r_cross_workspace_bytes(index_t n);
 
 /// The streaming-homology engine alone: fast where the cohomology cocycles are large cuts (a
-/// noise representation against a structured one).
-std::vector<Bar> r_cross_barcode_h1_homology(const float* w, const float* m, index_t n);
+/// noise representation against a structured one). `pairs` as in r_cross_barcode_h1.
+std::vector<Bar> r_cross_barcode_h1_homology(const float* w, const float* m, index_t n,
+                                             std::vector<PairEdges>* pairs = nullptr);
 
 }  // namespace latentbridge

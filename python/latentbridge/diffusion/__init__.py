@@ -9,7 +9,11 @@ neural networks" (arXiv:2007.05646), as a staged pipeline:
   candidates), the bandwidth and the normalised kernel graph;
 * :mod:`.spectrum`: eigenpairs of the kernel, diffusion coordinates, harmonic removal;
 * :mod:`.maps`: the :class:`DiffusionMaps` estimator (validate -> graph -> spectrum -> coordinates);
-* :mod:`.transformation`: :class:`NetworkTransformation` (``T = psi^-1 o O o phi``);
+* :mod:`.transformation`: :class:`NetworkTransformation` (``T = psi^-1 o O o phi``; O from pairs
+  or by ICP);
+* :mod:`.harmonics`: :class:`GeometricHarmonics`, the Nystrom extension of any function sampled on
+  the points (another network's neuron, output or decoder image over the embedding);
+* :mod:`.dimension`: :func:`intrinsic_dimension` and :func:`whitney_check` (2 d + 1 measurements);
 * :mod:`.exceptions`: the warnings.
 """
 
@@ -19,7 +23,10 @@ from .exceptions import (
     DisconnectedGraphWarning,
     EigensolverWarning,
     NystromWarning,
+    WhitneyWarning,
 )
+from .dimension import WhitneyCheck, intrinsic_dimension, whitney_check
+from .harmonics import GeometricHarmonics
 from .maps import DiffusionMaps
 from .precisions import precisions_from_jacobians, precisions_from_neighborhoods
 from .transformation import NetworkTransformation
@@ -34,4 +41,9 @@ __all__ = [
     "NystromWarning",
     "EigensolverWarning",
     "CandidateRecallWarning",
+    "WhitneyWarning",
+    "GeometricHarmonics",
+    "intrinsic_dimension",
+    "whitney_check",
+    "WhitneyCheck",
 ]

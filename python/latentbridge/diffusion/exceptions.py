@@ -1,7 +1,7 @@
 """The warnings of :mod:`latentbridge.diffusion` (one base class, one subclass per condition)."""
 
 __all__ = ["DiffusionMapsWarning", "DisconnectedGraphWarning", "NystromWarning",
-           "CandidateRecallWarning", "EigensolverWarning"]
+           "CandidateRecallWarning", "EigensolverWarning", "WhitneyWarning"]
 
 
 class DiffusionMapsWarning(UserWarning):
@@ -22,3 +22,7 @@ class CandidateRecallWarning(DiffusionMapsWarning):
 
 class EigensolverWarning(DiffusionMapsWarning):
     """The eigensolver stopped before reaching its tolerance."""
+
+
+class WhitneyWarning(DiffusionMapsWarning):
+    """Fewer measurements than Whitney's ``2 d + 1``: the activation manifold may fold onto itself."""

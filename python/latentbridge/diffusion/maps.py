@@ -40,6 +40,7 @@ from .precisions import metric_factors, pad_rank
 from .spectrum import (
     diffusion_spectrum,
     harmonic_residuals,
+    intrinsic_eigenvalues,
     n_candidate_eigenpairs,
     non_harmonic_columns,
 )
@@ -111,6 +112,14 @@ class DiffusionMaps(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Largest non-trivial eigenvalues ``a_1 >= a_2 >= ...`` of the normalised kernel
         ``T = Q^-1/2 W Q^-1/2`` (a_0 = 1 excluded). ``-log(a_p) / (2 epsilon_)`` is independent of
         epsilon to first order (the eigenvalues of the Laplace-Beltrami operator up to a constant).
+    intrinsic_eigenvalues_ : ndarray of shape (n_components,)
+        The paper's ``lambda_p = a_p^(1 / (2 epsilon_))`` (Bertalan et al., Algorithm 1), with
+        ``a_p`` clipped at 0 first: the eigenvalues of the diffusion at unit time, independent of
+        epsilon. As epsilon -> 0 and n -> infinity, ``a_p ~ exp(-epsilon_ mu_p / 2)`` for the
+        Euclidean kernel, so ``-4 log lambda_p -> mu_p``, the p-th eigenvalue of the Neumann
+        Laplacian of the data manifold (``(p pi / L)^2`` on an interval of length L); with the
+        Mahalanobis distance ``(y_i - y_j)^T (C_i + C_j) (y_i - y_j)`` (twice the squared length
+        in the metric C) ``-8 log lambda_p -> mu_p`` of the Laplacian in that metric.
     embedding_ : ndarray of shape (n, n_components)
         Diffusion coordinates ``phi_p = Q^-1/2 v_p`` (right eigenvectors of the Markov matrix
         ``Q^-1 W``), each scaled to unit root-mean-square and signed so that its entry of largest
@@ -305,6 +314,7 @@ class DiffusionMaps(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.selected_ = selected
         self.epsilon_ = eps
         self.eigenvalues_ = vals[selected].copy()
+        self.intrinsic_eigenvalues_ = intrinsic_eigenvalues(self.eigenvalues_, eps)
         self.embedding_ = np.ascontiguousarray(phi[:, selected])
         self.neighbor_recall_ = recall
         self.kernel_matrix_ = graph.to_csr()

@@ -21,7 +21,7 @@ from .._backend import kernels
 from .exceptions import DisconnectedGraphWarning, EigensolverWarning
 
 __all__ = ["diffusion_spectrum", "harmonic_residuals", "non_harmonic_columns",
-           "n_candidate_eigenpairs"]
+           "n_candidate_eigenpairs", "intrinsic_eigenvalues"]
 
 #: Largest eigenvalue (after the trivial one) that still counts as "below 1" (connected graph).
 _CONNECTED_TOL = 1e-9
@@ -84,6 +84,13 @@ def diffusion_spectrum(device, graph, n_eig, *, tol, seed, n_threads=1):
     phi = vecs / sq[:, None]
     phi /= np.sqrt(np.mean(phi * phi, axis=0))
     return vals, _canonical_signs(phi), info
+
+
+def intrinsic_eigenvalues(eigenvalues, epsilon):
+    """The paper's ``lambda_p = a_p^(1 / (2 epsilon))`` of the kernel eigenvalues ``a_p`` (clipped
+    at 0: a truncated kernel can give tiny negative ones), independent of the bandwidth."""
+    with np.errstate(under="ignore"):
+        return np.clip(eigenvalues, 0.0, None) ** (1.0 / (2.0 * float(epsilon)))
 
 
 def _canonical_signs(V):

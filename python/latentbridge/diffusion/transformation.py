@@ -13,7 +13,9 @@ import numpy as np
 from sklearn.base import clone
 
 from .._base import BaseEstimator, check_is_fitted
-from .._validation import check_scalar
+from .._validation import check_choice, check_scalar
+from ..alignment import ICP, Procrustes
+from ..distance import pairwise_distances
 from .maps import DiffusionMaps
 
 __all__ = ["NetworkTransformation"]
@@ -36,6 +38,16 @@ class NetworkTransformation(BaseEstimator):
     degenerate_rtol : float, default 0.1
         Consecutive eigenvalues whose ``-log a`` differ by less than this fraction (in either
         network) share one orthogonal block.
+    orthogonal : {"pairs", "icp"}, default "pairs"
+        How ``O`` is estimated. ``"pairs"``: Procrustes on corresponding points (block-diagonal,
+        see above). ``"icp"``: no correspondences needed; iterative closest point
+        (:class:`latentbridge.ICP` with an uncentred :class:`latentbridge.Procrustes`) between the
+        two embeddings, started from every sign flip ``diag(+-1)`` (the paper's O for simple
+        eigenvalues) when ``n_components <= 6`` and from the identity otherwise, keeping the start
+        with the smallest final mean squared matching distance; at most 1000 points of each
+        embedding (evenly spaced rows) take part. ICP cannot resolve a symmetry of the sampled
+        manifold (an interval sampled uniformly looks the same with ``phi_1`` flipped): it needs
+        embeddings whose point clouds have no such symmetry, and it gives a full orthogonal O.
 
     Attributes
     ----------
@@ -44,7 +56,12 @@ class NetworkTransformation(BaseEstimator):
     orthogonal_ : ndarray of shape (n_components, n_components)
         ``phi_a @ orthogonal_ ~ phi_b`` on the pairs.
     blocks_ : list of ndarray
-        Index groups of the blocks of ``orthogonal_``.
+        Index groups of the blocks of ``orthogonal_`` (``orthogonal="pairs"``; one block of all
+        components with ``"icp"``).
+    matching_error_ : float
+        ``orthogonal="icp"`` only: the mean squared distance from each mapped point of A's
+        embedding to its nearest point of B's (relative to B's mean squared norm, ``n_components``
+        for unit-RMS coordinates).
 
     Examples
     --------
@@ -59,9 +76,10 @@ class NetworkTransformation(BaseEstimator):
        networks", arXiv:2007.05646.
     """
 
-    def __init__(self, diffusion_maps=None, *, degenerate_rtol=0.1):
+    def __init__(self, diffusion_maps=None, *, degenerate_rtol=0.1, orthogonal="pairs"):
         self.diffusion_maps = diffusion_maps
         self.degenerate_rtol = degenerate_rtol
+        self.orthogonal = orthogonal
 
     def _embedding_template(self):
         if self.diffusion_maps is None:
@@ -84,7 +102,8 @@ class NetworkTransformation(BaseEstimator):
             Per-point precisions (for ``metric="mahalanobis"`` these or the factors are required).
         pairs : tuple (idx_a, idx_b), optional
             Indices of corresponding points (the same input fed to both networks); at least as many
-            as the largest orthogonal block. None: row i of Y_a corresponds to row i of Y_b.
+            as the largest orthogonal block. None: row i of Y_a corresponds to row i of Y_b. Must
+            be None with ``orthogonal="icp"`` (the rows need not correspond; n_a may differ from n_b).
         precision_factors_a, precision_factors_b : array_like of shape (n, r, m), optional
             The precisions as factors ``C_i = G_i^T G_i`` (see :meth:`DiffusionMaps.fit`);
             per network, exactly one of the precisions and the factors.
@@ -94,11 +113,22 @@ class NetworkTransformation(BaseEstimator):
         self
         """
         rtol = check_scalar(self.degenerate_rtol, "degenerate_rtol", minimum=0.0)
+        method = check_choice(self.orthogonal, "orthogonal", ("pairs", "icp"))
+        if method == "icp" and pairs is not None:
+            raise ValueError(
+                "orthogonal='icp' estimates O without correspondences; pass pairs=None, or "
+                "orthogonal='pairs' to use the pairs.")
         template = self._embedding_template()
         self.dmap_a_ = clone(template).fit(Y_a, precisions=precisions_a,
                                            precision_factors=precision_factors_a)
         self.dmap_b_ = clone(template).fit(Y_b, precisions=precisions_b,
                                            precision_factors=precision_factors_b)
+        if method == "icp":
+            L = self.dmap_a_.embedding_.shape[1]
+            self.blocks_ = [np.arange(L)]
+            self.orthogonal_, self.matching_error_ = _icp_orthogonal(self.dmap_a_.embedding_,
+                                                                     self.dmap_b_.embedding_)
+            return self
         ia, ib = _check_pairs(pairs, self.dmap_a_.embedding_.shape[0], self.dmap_b_.embedding_.shape[0])
         self.blocks_ = _degenerate_blocks(self.dmap_a_.eigenvalues_, self.dmap_b_.eigenvalues_, rtol)
         largest = max(len(b) for b in self.blocks_)
@@ -177,3 +207,41 @@ def _degenerate_blocks(eigenvalues_a, eigenvalues_b, rtol):
             blocks.append(np.arange(start, p))
             start = p
     return blocks
+
+
+#: ICP: at most this many points of each embedding, and sign-flip starts up to this many components.
+_ICP_MAX_POINTS = 1000
+_ICP_MAX_SIGN_COMPONENTS = 6
+
+
+def _icp_orthogonal(A, B):
+    """(O, error): the orthogonal O with ``A @ O`` closest (ICP) to the unpaired points B, the
+    best over the sign-flip starts, and its mean squared matching distance relative to B's mean
+    squared norm."""
+    A = A[_evenly_spaced(A.shape[0], _ICP_MAX_POINTS)]
+    B = B[_evenly_spaced(B.shape[0], _ICP_MAX_POINTS)]
+    L = A.shape[1]
+    if L <= _ICP_MAX_SIGN_COMPONENTS:
+        starts = np.array(np.meshgrid(*[[1.0, -1.0]] * L, indexing="ij")).reshape(L, -1).T
+    else:
+        starts = np.ones((1, L))
+    best = (np.inf, None)
+    for signs in starts:
+        icp = ICP(estimator=Procrustes(center=False), max_iter=100).fit(A * signs, B)
+        O = signs[:, None] * icp.estimator_.rotation_
+        err = _matching_error(A @ O, B)
+        if err < best[0]:
+            best = (err, O)
+    return best[1], best[0] / float(np.mean(np.sum(B * B, axis=1)))
+
+
+def _matching_error(P, B):
+    """Mean squared distance from each row of P to its nearest row of B."""
+    return float(np.mean(pairwise_distances(P, B, metric="sqeuclidean").min(axis=1)))
+
+
+def _evenly_spaced(n, limit):
+    """At most ``limit`` evenly spaced indices of range(n)."""
+    if n <= limit:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, limit).round().astype(np.intp))

@@ -10,6 +10,7 @@
   :class:`latentbridge.DiffusionMaps` from a model's Jacobians or from input bursts.
 * :func:`stitched_score` - a fitted map scored through network B's head or decoder.
 * :class:`RelativeStitching` - zero-shot stitching on relative coordinates.
+* :func:`rtd_loss` - Representation Topology Divergence as a differentiable loss (RTD-AE).
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from ._activations import activations
 from ._compare import compare_layers
 
 __all__ = ["activations", "compare_layers", "jacobian_precisions", "burst_precisions", "stitched_score",
-           "RelativeStitching"]
+           "RelativeStitching", "rtd_loss"]
 
 _LAZY = {
     "jacobian_precisions": "._precisions",
     "burst_precisions": "._precisions",
     "stitched_score": "._stitching",
     "RelativeStitching": "._stitching",
+    "rtd_loss": "._rtd_loss",
 }
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from .._progress import progress_bar  # the torch-free progress rule, re-exported here
 from .._validation import as_float_matrix
 
 __all__ = ["evaluating", "model_device", "bound_call", "progress_bar", "as_model_input",
@@ -71,23 +72,6 @@ def bound_call(model, dtype, device):
         t = t.detach()
         state[name] = t.to(device=device, dtype=dtype) if t.is_floating_point() else t.to(device)
     return lambda x: functional_call(model, state, (x,))
-
-
-def progress_bar(iterable, enabled, total, desc):
-    """Yield from ``iterable``, showing progress when ``enabled`` (tqdm when installed, else a counter
-    on stderr: the same rule as :func:`latentbridge.compare_many`)."""
-    from ..compare import _progress
-
-    bar = _progress(total, desc, enabled)
-    if bar is None:
-        yield from iterable
-        return
-    try:
-        for item in iterable:
-            yield item
-            bar.update(1)
-    finally:
-        bar.close()
 
 
 def as_model_input(X, name="X"):

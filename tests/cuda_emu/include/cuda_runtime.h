@@ -200,6 +200,16 @@ inline long long max(long long a, long long b) { return a > b ? a : b; }
 inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
 inline unsigned long max(unsigned long a, unsigned long b) { return a > b ? a : b; }
 
+// 16-byte vector types (the layout and alignment of CUDA's vector_types.h) and their makers.
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+struct alignas(16) double2 {
+    double x, y;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+inline double2 make_double2(double x, double y) { return double2{x, y}; }
+
 // ---- runtime API (synchronous; streams are ignored) ---------------------------------------------------
 inline const char* cudaGetErrorString(cudaError_t e) {
     return e == cudaSuccess ? "no error" : (e == cudaErrorMemoryAllocation ? "out of memory (emulated)"
@@ -241,4 +251,9 @@ inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes
 }
 inline cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t bytes, cudaStream_t = nullptr) {
     return cudaMemset(dst, value, bytes);
+}
+inline cudaError_t cudaMemcpy2DAsync(void* dst, std::size_t dpitch, const void* src, std::size_t spitch,
+                                     std::size_t width, std::size_t height, cudaMemcpyKind kind,
+                                     cudaStream_t = nullptr) {
+    return cudaMemcpy2D(dst, dpitch, src, spitch, width, height, kind);
 }

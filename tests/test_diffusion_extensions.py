@@ -1,0 +1,240 @@
+"""The diffusion package's additions for the paper's experiments (Bertalan et al., arXiv:2007.05646):
+the bandwidth-free eigenvalues lambda_p, geometric harmonics (Nystrom extension of any function),
+the ICP estimate of the orthogonal block O, and the intrinsic dimension with Whitney's 2 d + 1 check.
+
+Oracles: closed-form spectra of the Neumann Laplacian, scipy's cdist / cKDTree and numpy's eigh
+(computations written here), known manifolds, and the Procrustes map from the true correspondences.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
+
+import latentbridge as lb
+from latentbridge.diffusion import WhitneyCheck, WhitneyWarning
+
+# ---------------------------------------------------------------------------------------------
+# intrinsic_eigenvalues_: lambda_p = a_p^(1 / (2 epsilon))
+
+
+def test_intrinsic_eigenvalues_match_the_neumann_laplacian_of_an_interval():
+    # unit interval, Euclidean kernel exp(-d2 / (2 eps)): a_p ~ exp(-eps mu_p / 2), so
+    # -4 log lambda_p -> mu_p = (p pi)^2 (Neumann eigenvalues of -d^2/dx^2 on [0, 1])
+    n = 600
+    x = ((np.arange(n) + 0.5) / n)[:, None]
+    dm = lb.DiffusionMaps(3, n_neighbors=48, random_state=0).fit(x)
+    mu = -4.0 * np.log(dm.intrinsic_eigenvalues_)
+    np.testing.assert_allclose(mu, (np.arange(1, 4) * np.pi) ** 2, rtol=0.03)
+
+
+def test_intrinsic_eigenvalues_do_not_depend_on_epsilon_but_a_p_does():
+    n = 600
+    x = ((np.arange(n) + 0.5) / n)[:, None] * 2.0  # interval of length 2: mu_1 = (pi / 2)^2
+    eps = lb.DiffusionMaps(2, n_neighbors=64, random_state=0).fit(x).epsilon_
+    fits = [lb.DiffusionMaps(2, epsilon=e, n_neighbors=64, random_state=0).fit(x) for e in (eps, 2 * eps)]
+    assert abs(fits[0].eigenvalues_[0] - fits[1].eigenvalues_[0]) > 1e-4
+    np.testing.assert_allclose(fits[0].intrinsic_eigenvalues_, fits[1].intrinsic_eigenvalues_, rtol=0.03)
+    np.testing.assert_allclose(-4 * np.log(fits[0].intrinsic_eigenvalues_[0]), (np.pi / 2) ** 2, rtol=0.03)
+
+
+def test_intrinsic_eigenvalues_of_a_mahalanobis_map_use_the_metric():
+    # the observation y = 3 x with precisions 1/9 is the unit interval in the metric; the distance
+    # (C_i + C_j) is twice the squared length, so -8 log lambda_p -> (p pi)^2
+    n = 600
+    x = ((np.arange(n) + 0.5) / n)[:, None]
+    dm = lb.DiffusionMaps(2, metric="mahalanobis", n_neighbors=48, random_state=0)
+    dm.fit(3.0 * x, precisions=np.full((n, 1, 1), 1.0 / 9.0))
+    np.testing.assert_allclose(-8 * np.log(dm.intrinsic_eigenvalues_), (np.arange(1, 3) * np.pi) ** 2,
+                               rtol=0.03)
+
+
+# ---------------------------------------------------------------------------------------------
+# GeometricHarmonics
+
+
+def _circle(n, rng):
+    t = rng.uniform(0, 2 * np.pi, n)
+    return np.c_[np.cos(t), np.sin(t)], np.cos(t) + 0.5 * np.sin(4 * t)
+
+
+def test_geometric_harmonics_extension_error_falls_with_n():
+    rng = np.random.default_rng(0)
+    Xt, ft = _circle(300, rng)
+    errors = []
+    for n in (15, 30, 60):
+        X, f = _circle(n, rng)
+        gh = lb.GeometricHarmonics().fit(X, f)
+        errors.append(float(np.sqrt(np.mean((gh.predict(Xt) - ft) ** 2))))
+    assert errors[0] > errors[1] > errors[2], errors
+    assert errors[2] < 1e-4, errors
+
+
+def test_geometric_harmonics_reproduce_their_own_eigenvectors_at_the_training_points():
+    rng = np.random.default_rng(1)
+    X, _ = _circle(120, rng)
+    eps = lb.GeometricHarmonics().fit(X, np.zeros(120)).epsilon_
+    # the kernel's eigenvectors, computed here with scipy's cdist and numpy's eigh
+    _, psi = np.linalg.eigh(np.exp(-cdist(X, X, "sqeuclidean") / (2 * eps)))
+    psi = psi[:, ::-1][:, :6]
+    gh = lb.GeometricHarmonics(epsilon=eps, delta=1e-3).fit(X, psi)
+    np.testing.assert_allclose(gh.predict(X), psi, atol=1e-8)
+    # and their Nystrom extension is (1 / sigma) K(x, X) psi, written out
+    Xn, _ = _circle(30, rng)
+    sig = np.linalg.eigvalsh(np.exp(-cdist(X, X, "sqeuclidean") / (2 * eps)))[::-1][:6]
+    expected = np.exp(-cdist(Xn, X, "sqeuclidean") / (2 * eps)) @ psi / sig
+    np.testing.assert_allclose(gh.predict(Xn), expected, atol=1e-8)
+
+
+def test_geometric_harmonics_extend_a_network_function_over_a_diffusion_embedding():
+    # B observes x in [0, 1] through 3 tanh neurons; a further function g(x) sampled at B's points
+    # is extended over B's diffusion coordinate and read at new inputs through the Nystrom map
+    rng = np.random.default_rng(2)
+    W, b = np.array([[1.5, -2.0, 0.7]]), np.array([0.1, 0.4, -0.3])
+
+    def observe(x):
+        return np.tanh(x[:, None] * W + b)
+
+    x = np.sort(rng.uniform(0, 1, 400))
+    dm = lb.DiffusionMaps(1, n_neighbors=20, random_state=0).fit(observe(x))
+    g = np.exp(-x) * np.sin(3 * x)
+    gh = lb.GeometricHarmonics().fit(dm.embedding_, g)
+    x_new = rng.uniform(0.05, 0.95, 100)
+    pred = gh.predict(dm.transform(observe(x_new)))
+    err = pred - np.exp(-x_new) * np.sin(3 * x_new)  # the range of g is about 0.45
+    assert np.max(np.abs(err)) < 0.03 and np.sqrt(np.mean(err**2)) < 0.005
+
+
+def test_geometric_harmonics_shapes_and_bad_input():
+    X = np.linspace(0, 1, 50)[:, None]
+    y2 = np.c_[X[:, 0], X[:, 0] ** 2]
+    gh = lb.GeometricHarmonics().fit(X, y2)
+    assert gh.predict(X[:5]).shape == (5, 2)
+    assert lb.GeometricHarmonics().fit(X, X[:, 0]).predict(X[:5]).shape == (5,)
+    with pytest.raises(ValueError, match="same number of rows"):
+        lb.GeometricHarmonics().fit(X, np.zeros(49))
+    with pytest.raises(ValueError, match="NaN"):
+        lb.GeometricHarmonics().fit(X, np.full(50, np.nan))
+    with pytest.raises(ValueError, match="epsilon"):
+        lb.GeometricHarmonics(epsilon="median").fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="duplicates"):
+        lb.GeometricHarmonics().fit(np.zeros((30, 2)), np.zeros(30))
+    with pytest.raises(ValueError, match="subsample"):
+        lb.GeometricHarmonics().fit(np.zeros((6001, 1)), np.zeros(6001))
+    with pytest.raises(ValueError, match="delta"):
+        lb.GeometricHarmonics(delta=1.0).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="features"):
+        gh.predict(np.zeros((3, 2)))
+    with pytest.raises(lb.NotFittedError):
+        lb.GeometricHarmonics().predict(X)
+
+
+# ---------------------------------------------------------------------------------------------
+# NetworkTransformation(orthogonal="icp")
+
+
+def _two_observations(rng, n):
+    """Inputs x (non-uniform on [0, 1], so no symmetry of the sampled curve), two networks'
+    activations and their Jacobian precisions."""
+    x = rng.uniform(0, 1, n) ** 1.5
+    Wa, ba = np.array([1.2, -0.8, 2.0]), np.array([0.2, -0.1, 0.3])
+    Wb, bb = np.array([-1.7, 0.9, 0.5, 1.1]), np.array([0.0, 0.3, -0.2, 0.1])
+    Ya, Yb = np.tanh(np.outer(x, Wa) + ba), np.tanh(np.outer(x, Wb) + bb)
+    Ja = ((1 - Ya**2) * Wa)[:, :, None]
+    Jb = ((1 - Yb**2) * Wb)[:, :, None]
+    return x, Ya, Yb, lb.precisions_from_jacobians(Ja), lb.precisions_from_jacobians(Jb)
+
+
+def test_icp_recovers_the_orthogonal_map_of_the_true_correspondences():
+    rng = np.random.default_rng(3)
+    x, Ya, Yb, Ca, Cb = _two_observations(rng, 500)
+    perm = rng.permutation(500)  # B's rows shuffled: no correspondence is passed to ICP
+    dmaps = lb.DiffusionMaps(2, metric="mahalanobis", n_neighbors=20, random_state=0)
+    paired = lb.NetworkTransformation(dmaps).fit(Ya, Yb[perm], Ca, Cb[perm], pairs=(perm, np.arange(500)))
+    icp = lb.NetworkTransformation(dmaps, orthogonal="icp").fit(Ya, Yb[perm], Ca, Cb[perm])
+    np.testing.assert_allclose(np.abs(np.diag(paired.orthogonal_)), 1.0, atol=0.05)
+    np.testing.assert_allclose(icp.orthogonal_, paired.orthogonal_, atol=0.05)
+    np.testing.assert_allclose(icp.orthogonal_ @ icp.orthogonal_.T, np.eye(2), atol=1e-10)
+    assert icp.matching_error_ < 0.01
+    x_new = rng.uniform(0.05, 0.95, 50) ** 1.5
+    Ya_new = np.tanh(np.outer(x_new, [1.2, -0.8, 2.0]) + [0.2, -0.1, 0.3])
+    Yb_true = np.tanh(np.outer(x_new, [-1.7, 0.9, 0.5, 1.1]) + [0.0, 0.3, -0.2, 0.1])
+    assert np.max(np.abs(icp.transform(Ya_new) - Yb_true)) < 0.05
+
+
+def test_icp_works_with_different_sample_sizes_and_rejects_pairs():
+    rng = np.random.default_rng(4)
+    _, Ya, _, Ca, _ = _two_observations(rng, 300)
+    _, _, Yb, _, Cb = _two_observations(rng, 400)
+    dmaps = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=20, random_state=0)
+    nt = lb.NetworkTransformation(dmaps, orthogonal="icp").fit(Ya, Yb, Ca, Cb)
+    assert nt.orthogonal_.shape == (1, 1) and abs(abs(nt.orthogonal_[0, 0]) - 1) < 1e-12
+    with pytest.raises(ValueError, match="pairs=None"):
+        lb.NetworkTransformation(dmaps, orthogonal="icp").fit(Ya, Ya, Ca, Ca, pairs=([0], [0]))
+    with pytest.raises(ValueError, match="orthogonal"):
+        lb.NetworkTransformation(dmaps, orthogonal="kabsch").fit(Ya, Ya, Ca, Ca)
+
+
+# ---------------------------------------------------------------------------------------------
+# intrinsic_dimension and whitney_check
+
+
+def _levina_bickel_by_hand(Y, k):
+    dist, _ = cKDTree(Y).query(Y, k + 1)
+    T = dist[:, 1:]
+    inv = np.mean(np.log(T[:, -1:] / T[:, :-1]), axis=1)
+    return 1.0 / np.mean(inv)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_intrinsic_dimension_of_known_manifolds(d):
+    rng = np.random.default_rng(d)
+    n = 1500
+    if d == 1:  # a closed curve in R^4
+        t = rng.uniform(0, 2 * np.pi, n)
+        Y = np.c_[np.cos(t), np.sin(t), np.cos(2 * t), np.sin(3 * t)]
+    elif d == 2:  # the unit sphere in R^3
+        Y = rng.normal(size=(n, 3))
+        Y /= np.linalg.norm(Y, axis=1, keepdims=True)
+    else:  # the 3-torus-like product of three circles in R^6 (no boundary, no bias from it)
+        t = rng.uniform(0, 2 * np.pi, (n, 3))
+        Y = np.c_[np.cos(t), np.sin(t)]
+    est = lb.intrinsic_dimension(Y, n_neighbors=10)
+    assert abs(est - d) < 0.12 * d, est
+    assert est == pytest.approx(_levina_bickel_by_hand(Y, 10), rel=1e-10)
+
+
+def test_intrinsic_dimension_bad_input():
+    Y = np.random.default_rng(0).normal(size=(50, 3))
+    with pytest.raises(ValueError, match="duplicate"):
+        lb.intrinsic_dimension(np.vstack([Y, Y[:1]]))
+    with pytest.raises(ValueError, match="at least 2"):
+        lb.intrinsic_dimension(Y, n_neighbors=1)
+    with pytest.raises(ValueError, match="row"):
+        lb.intrinsic_dimension(Y[:5], n_neighbors=10)
+    with pytest.raises(ValueError, match="NaN"):
+        lb.intrinsic_dimension(np.full((20, 2), np.nan))
+
+
+def test_whitney_check_flags_too_few_measurements():
+    t = np.random.default_rng(5).uniform(0, 2 * np.pi, 400)
+    circle = np.c_[np.cos(t), np.sin(t)]  # 1-D, two measurements: 2 < 2 * 1 + 1
+    with pytest.warns(WhitneyWarning, match="2 d \\+ 1"):
+        res = lb.whitney_check(circle)
+    assert isinstance(res, WhitneyCheck)
+    assert res.required == 3 and res.n_measurements == 2 and not res.sufficient
+    assert abs(res.dimension - 1) < 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = lb.whitney_check(np.c_[circle, np.cos(2 * t)])
+        quiet = lb.whitney_check(circle, warn=False)
+        given = lb.whitney_check(np.c_[circle, t, t**2, t**3], dimension=2)
+    assert ok.sufficient and ok.required == 3
+    assert not quiet.sufficient
+    assert given == WhitneyCheck(2.0, 5, 5, True)
+    with pytest.raises(ValueError, match="dimension"):
+        lb.whitney_check(circle, dimension=0)
+    with pytest.raises(TypeError, match="warn"):
+        lb.whitney_check(circle, warn="yes")
