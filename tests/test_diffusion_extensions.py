@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import latentbridge as lb
 from latentbridge.diffusion import WhitneyCheck, WhitneyWarning
@@ -105,6 +106,17 @@ def test_geometric_harmonics_extend_a_network_function_over_a_diffusion_embeddin
     pred = gh.predict(dm.transform(observe(x_new)))
     err = pred - np.exp(-x_new) * np.sin(3 * x_new)  # the range of g is about 0.45
     assert np.max(np.abs(err)) < 0.03 and np.sqrt(np.mean(err**2)) < 0.005
+
+
+# latentbridge's dtype rule (as_float_matrix): non-real dtypes are a TypeError, as in
+# tests/test_sklearn_estimators.py
+_DTYPE_RULE = {"check_complex_data": "complex input is a TypeError by latentbridge's dtype rule",
+               "check_dtype_object": "object arrays are a TypeError by latentbridge's dtype rule"}
+
+
+@parametrize_with_checks([lb.GeometricHarmonics(k_epsilon=2)], expected_failed_checks=lambda est: _DTYPE_RULE)
+def test_geometric_harmonics_is_a_scikit_learn_regressor(estimator, check):
+    check(estimator)
 
 
 def test_geometric_harmonics_shapes_and_bad_input():

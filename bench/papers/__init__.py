@@ -67,10 +67,14 @@ def check_seed(seed):
 
 
 def check_papers(paper):
-    """``paper`` is "000".."004" (also 0..4) or "all"; returns the list of paper ids."""
+    """``paper`` is "000".."004" (also "0".."4" or 0..4) or "all"; returns the list of paper ids."""
     if paper == "all":
         return list(PAPERS)
-    key = f"{paper:03d}" if isinstance(paper, int) and not isinstance(paper, bool) else paper
+    key = paper
+    if isinstance(paper, int) and not isinstance(paper, bool):
+        key = f"{paper:03d}"
+    elif isinstance(paper, str) and paper.isdigit() and len(paper) <= 3:
+        key = f"{int(paper):03d}"
     if key not in PAPERS:
         raise ValueError(f"paper must be one of {sorted(PAPERS)} or 'all'; got {paper!r}.")
     return [key]

@@ -147,8 +147,7 @@ def run(size="full", seed=0):
                                 f"on A itself {clf.score(RA['q'] / scale, y_q):.4f}"))
         enc, dec = nets[names[0]]
         Zq = numpy_forward(enc, X_q)
-        i = rng.choice(Zq.shape[0], cfg["pairs"], replace=False)
-        j = rng.choice(Zq.shape[0], cfg["pairs"], replace=False)
+        i, j = rng.choice(Zq.shape[0], 2 * cfg["pairs"], replace=False).reshape(2, -1)  # i != j
         proxy = np.diag(lb.geodesic_energies(Zq[i], Zq[j], lambda z: numpy_forward(dec, z),
                                              n_steps=8)) if cfg["pairs"] <= 200 else None
         straight, geo = geodesic_energies_optimised(dec, Zq[i], Zq[j], cfg["segments"],

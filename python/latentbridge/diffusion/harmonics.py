@@ -101,6 +101,12 @@ class GeometricHarmonics(RegressorMixin, BaseEstimator):
         self.n_harmonics = n_harmonics
         self.n_jobs = n_jobs
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y may be (n, q): q functions extended at once
+        tags.target_tags.single_output = True
+        return tags
+
     def fit(self, X, y):
         """Eigendecompose the kernel of the points ``X`` and project the values ``y``.
 
@@ -133,7 +139,8 @@ class GeometricHarmonics(RegressorMixin, BaseEstimator):
         X = check_features(self, X, reset=True, min_rows=2)
         X = np.asarray(X, dtype=np.float64)
         if y is None:
-            raise ValueError("GeometricHarmonics requires y: the function values at the rows of X.")
+            raise ValueError("GeometricHarmonics requires y to be passed, but the target y is None: pass the "
+                             "function values at the rows of X.")
         Y = np.asarray(y)
         values = as_float_matrix(Y.reshape(Y.shape[0], -1) if Y.ndim == 1 else Y, "y", dtype=np.float64)
         if Y.ndim > 2:
