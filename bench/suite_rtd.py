@@ -14,6 +14,11 @@ Cases:
 ``--peers`` also times redzed-tda (``redzed_tda.rips(M, maxdim=1, threshold=enclosing radius)``,
 single-threaded) on the same prebuilt doubled matrix in the same run: its time, the ratio
 ``redzed_s / lb_median_s``, whether its finite H1 bars equal ours, and its peak memory.
+* VR families (--families, e.g. ``gauss2000,sphere_3_192,o3_1024``): ``vr_barcode`` against
+  redzed-tda (and giotto-ph with --families-giotto) on the same float32 matrix, every degree compared:
+  ``gaussN`` is N Gaussian points in R^16 (H1); ``sphere_3_192`` (H2), ``o3_1024`` (H3, threshold
+  1.8) and ``o3_4096`` (H3, threshold 1.4) are Ripser's example sets, read from --ripser-examples
+  (a checkout's examples/ folder: github.com/Ripser/ripser); peak memory is the in-process RSS growth.
 Peak memory: the resident-set growth (sampled every 5 ms, psutil) of a fresh process during one call
 from P and Q (for giotto-ph: building the doubled matrix it needs, then ripser_parallel), after a
 small warm-up call, so the two libraries are measured the same way; ``--no-memory`` skips it.
@@ -47,6 +52,12 @@ def add_arguments(parser):
                         help="comma-separated N for the noise-vs-rank-2 case (e.g. 300,500)")
     parser.add_argument("--peers", action="store_true",
                         help="also time redzed-tda on the doubled matrix (same run, same inputs)")
+    parser.add_argument("--families", default="",
+                        help="comma-separated VR families: gaussN, sphere_3_192, o3_1024, o3_4096")
+    parser.add_argument("--families-giotto", action="store_true",
+                        help="also run giotto-ph on the VR families")
+    parser.add_argument("--ripser-examples", default="examples",
+                        help="folder with Ripser's example files (sphere_3_192, o3_*)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory measurement (one fresh process per library)")
 
@@ -157,9 +168,81 @@ def _compare(P, Q, label, n, args, run_giotto, repeat):
     return row
 
 
+def _family(name, folder):
+    """(float32 distance matrix, maxdim, threshold or None) of a named VR family."""
+    if name.startswith("gauss"):
+        X = np.random.default_rng(0).standard_normal((int(name[5:]), 16))
+        return np.asarray(lb.pairwise_distances(X), dtype=np.float32), 1, None
+    if name == "sphere_3_192":
+        with open(os.path.join(folder, "sphere_3_192.lower_distance_matrix")) as f:
+            vals = np.array(f.read().replace(",", " ").split(), dtype=np.float64)
+        n = int(round((1 + np.sqrt(1 + 8 * len(vals))) / 2))
+        D = np.zeros((n, n))
+        D[np.tril_indices(n, -1)] = vals  # the lower triangle, row by row
+        return (D + D.T).astype(np.float32), 2, None
+    thr = {"o3_1024": 1.8, "o3_4096": 1.4}[name]
+    X = np.loadtxt(os.path.join(folder, name + ".txt"))
+    return np.asarray(lb.pairwise_distances(X), dtype=np.float32), 3, thr
+
+
+def _vr_row(name, args):
+    from run import peak_memory_mb
+
+    D, k, thr = _family(name, args.ripser_examples)
+    med, best = time_call(lambda: lb.vr_barcode(D, maxdim=k, threshold=thr), repeat=1, warmup=0)
+    ours = lb.vr_barcode(D, maxdim=k, threshold=thr)
+    row = {"case": name, "n": len(D), "maxdim": k, "threshold": thr,
+           "bars": [len(b) for b in ours], "lb_s": med}
+    if not args.no_memory:
+        try:
+            row["lb_peak_mb"] = round(peak_memory_mb(
+                lambda: lb.vr_barcode(D, maxdim=k, threshold=thr))[0], 1)
+        except ImportError:
+            pass
+    enclosing = float(np.min(D.max(axis=1)))
+    if args.peers:
+        import redzed_tda
+
+        t0 = time.perf_counter()
+        ref = redzed_tda.rips(D.astype(np.float64), maxdim=k,
+                              threshold=enclosing if thr is None else thr)
+        rt = time.perf_counter() - t0
+        row.update({"redzed_s": rt, "redzed_ratio": rt / med,
+                    "redzed_equal": all(np.array_equal(_canon(a), _canon(b))
+                                        for a, b in zip(ours, ref))})
+        if not args.no_memory:
+            try:
+                row["redzed_peak_mb"] = round(peak_memory_mb(lambda: redzed_tda.rips(
+                    D.astype(np.float64), maxdim=k,
+                    threshold=enclosing if thr is None else thr))[0], 1)
+            except ImportError:
+                pass
+    if args.families_giotto:
+        from gph import ripser_parallel
+
+        t0 = time.perf_counter()
+        ref = ripser_parallel(D.astype(np.float64), maxdim=k, metric="precomputed",
+                              n_threads=args.threads, thresh=np.inf if thr is None else thr)["dgms"]
+        gt = time.perf_counter() - t0
+        row.update({"giotto_s": gt, "giotto_ratio": gt / med,
+                    "giotto_equal": all(np.array_equal(_canon(a), _canon(b))
+                                        for a, b in zip(ours, ref))})
+    return row
+
+
+def _canon(bars):
+    """Positive-length bars as float32 values, sorted (every engine's convention)."""
+    b = np.asarray(bars, dtype=np.float64).reshape(-1, 2)
+    b = b[b[:, 1] > b[:, 0]].astype(np.float32).astype(np.float64)
+    return b[np.lexsort((b[:, 1], b[:, 0]))]
+
+
 def run(args):
     rows = []
-    sizes = [int(s) for s in args.sizes.split(",")]
+    for name in [s for s in args.families.split(",") if s]:
+        rows.append(_vr_row(name, args))
+        print(rows[-1], flush=True)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.quick:
         sizes = [s for s in sizes if s <= 200] or sizes[:1]
     rng = np.random.default_rng(0)

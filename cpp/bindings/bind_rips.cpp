@@ -58,8 +58,11 @@ latentbridge::index_t square_size(const F32& a, const char* op, const char* name
 void latentbridge::bind::bind_rips(py::module_& m) {
     m.def(
         "rips_barcodes",
-        [](F32 D, int maxdim, py::object threshold, bool return_pairs) -> py::object {
+        [](F32 D, int maxdim, py::object threshold, bool return_pairs, const std::string& engine,
+           int n_threads) -> py::object {
             const auto n = square_size(D, "vr_barcode", "D");
+            LATENTBRIDGE_CHECK(engine == "auto" || engine == "cohomology" || engine == "homology",
+                               "vr_barcode", "engine must be 'auto', 'cohomology' or 'homology'");
             const float* d = D.data();
             const bool automatic = threshold.is_none();
             // needs the GIL; a double beyond float's range becomes +inf (a narrowing cast of an
@@ -73,8 +76,12 @@ void latentbridge::bind::bind_rips(py::module_& m) {
             {
                 py::gil_scoped_release nogil;
                 const float thr = automatic ? latentbridge::enclosing_radius(d, n) : given;
-                bars =
-                    latentbridge::rips_barcodes(d, n, maxdim, thr, return_pairs ? &pairs : nullptr);
+                using latentbridge::RipsEngine;
+                const RipsEngine which = engine == "cohomology" ? RipsEngine::cohomology
+                                         : engine == "homology" ? RipsEngine::homology
+                                                                : RipsEngine::automatic;
+                bars = latentbridge::rips_barcodes(
+                    d, n, maxdim, thr, return_pairs ? &pairs : nullptr, which, n_threads);
             }
             py::list out, edges;
             for (const auto& b : bars) out.append(to_array(b));
@@ -83,10 +90,12 @@ void latentbridge::bind::bind_rips(py::module_& m) {
             return py::make_tuple(out, edges);
         },
         "D"_a.noconvert(), "maxdim"_a = 1, "threshold"_a = py::none(), "return_pairs"_a = false,
+        "engine"_a = "auto", "n_threads"_a = 1,
         "Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 "
         "distance matrix; threshold None = its enclosing radius. With return_pairs, (bars, pairs): "
         "per degree the int64 edges of each bar, (k, 3) rows (vertex, d1, d2) in degree 0, (k, 4) "
-        "rows (b1, b2, d1, d2) above; -1 for an essential class's death edge.");
+        "rows (b1, b2, d1, d2) above; -1 for an essential class's death edge. engine 'auto' "
+        "(homology for maxdim 1..3 without pairs), 'cohomology' or 'homology'.");
 
     m.def("rips_workspace_bytes", &latentbridge::rips_workspace_bytes, "n"_a, "maxdim"_a,
           "Bytes rips_barcodes holds for an n x n matrix in degrees up to min(maxdim, 1).");

@@ -729,12 +729,18 @@ float enclosing_radius(const float* D, index_t n) {
 }
 
 std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdim, float threshold,
-                                            std::vector<std::vector<PairEdges>>* pairs) {
+                                            std::vector<std::vector<PairEdges>>* pairs,
+                                            RipsEngine engine, int n_threads) {
     const char* op = "vr_barcode";
     LATENTBRIDGE_CHECK(n >= 0, op, "negative number of points");
     LATENTBRIDGE_CHECK(maxdim >= 0 && maxdim < RipsComplex::kMaxVertices - 2, op,
                        "maxdim must be in [0, 61]");
     LATENTBRIDGE_CHECK(threshold >= 0.0f, op, "threshold must be non-negative (not NaN)");
+    LATENTBRIDGE_CHECK(!(pairs && engine == RipsEngine::homology), op,
+                       "the homology engine records no pairs: use engine 'auto' or 'cohomology'");
+    const bool homology_applies = maxdim >= 1 && maxdim <= 3 && n < 65536 && !pairs;
+    if (engine == RipsEngine::homology || (engine == RipsEngine::automatic && homology_applies))
+        return rips_barcodes_homology(D, n, maxdim, threshold, n_threads);
     std::vector<std::vector<Bar>> bars(static_cast<std::size_t>(maxdim) + 1);
     if (pairs) pairs->assign(static_cast<std::size_t>(maxdim) + 1, {});
     if (n == 0) return bars;

@@ -16,6 +16,11 @@ namespace latentbridge {
 /// One persistence interval [birth, death); death is +inf for an essential class.
 using Bar = std::array<float, 2>;
 
+/// The reductions behind rips_barcodes, both exact: Ripser's cohomology (rips.cpp, any maxdim)
+/// and streaming homology reduced to zero differentials (rips_homology.cpp, 1 <= maxdim <= 3,
+/// n < 65536, no pairs); `automatic` takes homology wherever it applies.
+enum class RipsEngine { automatic, cohomology, homology };
+
 /// The edges behind one bar, as vertex numbers: {b1, b2, d1, d2}. (b1, b2) is the birth edge, the
 /// longest edge of the simplex that creates the class (a bar of degree 0 is born at a vertex: b1
 /// is that vertex, b2 = -1); (d1, d2) is the death edge, the longest edge of the simplex that
@@ -29,11 +34,20 @@ using PairEdges = std::array<std::int64_t, 4>;
 /// edges). Simplices with a diameter above `threshold` are left out; pass the enclosing radius
 /// (or any larger value) for the full barcode. Bars of zero length are dropped; H0 keeps one
 /// [0, inf) bar per connected component. Throws std::overflow_error when C(n, maxdim + 2) does
-/// not fit in a signed 64-bit simplex index, std::invalid_argument for bad sizes. With `pairs`,
-/// (*pairs)[k][t] receives the edges of bars[k][t] (the degree-0 bar [0, d) of a component that
-/// merges into an older one: its root, the vertex of least number, and the merging edge).
+/// not fit in a signed 64-bit simplex index (cohomology), std::invalid_argument for bad sizes or
+/// an engine that does not apply. With `pairs`, (*pairs)[k][t] receives the edges of bars[k][t]
+/// (the degree-0 bar [0, d) of a component that merges into an older one: its root, the vertex
+/// of least number, and the merging edge); pairs are recorded by the cohomology engine, which
+/// `automatic` then takes. n_threads parallelises the sorts of the homology engine.
 std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdim, float threshold,
-                                            std::vector<std::vector<PairEdges>>* pairs = nullptr);
+                                            std::vector<std::vector<PairEdges>>* pairs = nullptr,
+                                            RipsEngine engine = RipsEngine::automatic,
+                                            int n_threads = 1);
+
+/// The streaming-homology engine of rips_barcodes alone (1 <= maxdim <= 3, n < 65536);
+/// n_threads sorts the simplex lists of the degrees concurrently (the reduction is sequential).
+std::vector<std::vector<Bar>> rips_barcodes_homology(const float* D, index_t n, int maxdim,
+                                                     float threshold, int n_threads = 1);
 
 /// Enclosing radius min_i max_j D[i, j] of a full n x n matrix (row-major): beyond it the
 /// Rips complex is a cone, so truncating there changes no barcode. +inf for n == 0.

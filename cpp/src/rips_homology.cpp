@@ -1,0 +1,516 @@
+// Vietoris-Rips persistence in degrees 1..3 by streaming homology kept reduced to zero
+// differentials, after Kapulkin and Kershaw, "RedZeD: Computing persistent homology by Reduction to
+// Zero Differentials" (arXiv 2606.06310), written here from the paper's ideas.
+//
+// The simplices of degrees 1..k (k = maxdim) are taken in filtration order (diameter, then degree,
+// then colex order). Every d-simplex z whose class is non-zero carries cls(z): that class written
+// in the live d-simplices (the positive ones not yet killed), so each live simplex has a zero
+// differential. A new (d+1)-simplex s has the boundary b = sum of cls over its facets: b == 0 makes
+// s live (a class is born); otherwise the latest live simplex j of b dies at diam(s) (the elder
+// rule) and j is replaced by b - j in every class holding it (an inverse index lists them).
+// Degree 0 is union-find.
+//
+// Degree k + 1 is never enumerated ("active enumeration"). A (k+1)-simplex t enters with its
+// latest facet x, and only when x is born live (a facet that kills a class has no such coface, as
+// the boundary of t forces b(x) == 0). Its boundary is cls(x) plus the classes of its other facets,
+// and those are zero unless the facet is "active" (non-zero class). So at the birth of x only two
+// kinds of cofaces x + w are visited: those that share a facet with an active k-simplex (found
+// from the lists of active simplices per (k-1)-face), and one more whose other facets are all
+// inactive (found by scanning the neighbours of x's least connected vertex): it kills what is left
+// of cls(x), and any further one would have a zero boundary.
+//
+// Simplices are named by their vertices packed 16 bits each, the largest in the top bits, so the
+// integer order is the colex order (n < 65536, k <= 3).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "latentbridge/detail/check.hpp"
+#include "latentbridge/detail/parallel.hpp"
+#include "latentbridge/rips.hpp"
+
+namespace latentbridge {
+namespace {
+
+using key_t = std::uint64_t;  // packed vertices, ascending from the low bits
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr key_t kNoKey = ~key_t{0};  // never a simplex: vertices are distinct
+constexpr int kMaxDim = 3;
+
+struct Cell {
+    float diam;
+    key_t key;
+};
+inline bool earlier(const Cell& a, const Cell& b) {
+    return a.diam < b.diam || (a.diam == b.diam && a.key < b.key);
+}
+
+inline index_t vertex_of(key_t key, int p) {
+    return static_cast<index_t>((key >> (16 * p)) & 0xffff);
+}
+
+/// Key of the facet of a simplex that omits the vertex at position u (0..3).
+inline key_t omit(key_t key, int u) {
+    const key_t low = key & ((key_t{1} << (16 * u)) - 1);
+    const key_t high = u == 3 ? 0 : (key >> (16 * (u + 1))) << (16 * u);  // (a shift by 64 is UB)
+    return low | high;
+}
+
+/// Open-addressing hash map from keys to V (linear probing, deletion by backward shift).
+template <typename V>
+class KeyMap {
+   public:
+    KeyMap() { slots_.resize(16); }
+    V* find(key_t key) {
+        std::size_t h = home(key);
+        while (slots_[h].key != kNoKey) {
+            if (slots_[h].key == key) return &slots_[h].val;
+            h = (h + 1) & mask();
+        }
+        return nullptr;
+    }
+    /// The value of key, default-constructed when absent.
+    V& operator[](key_t key) {
+        if (2 * (size_ + 1) > slots_.size()) grow();
+        std::size_t h = home(key);
+        while (slots_[h].key != kNoKey) {
+            if (slots_[h].key == key) return slots_[h].val;
+            h = (h + 1) & mask();
+        }
+        slots_[h].key = key;
+        ++size_;
+        return slots_[h].val;
+    }
+    void erase(key_t key) {
+        std::size_t i = home(key);
+        while (slots_[i].key != key) {
+            if (slots_[i].key == kNoKey) return;
+            i = (i + 1) & mask();
+        }
+        for (std::size_t j = (i + 1) & mask(); slots_[j].key != kNoKey; j = (j + 1) & mask()) {
+            const std::size_t h = home(slots_[j].key);
+            // the entry at j may move to the hole at i unless its home lies cyclically in (i, j]
+            const bool stays = i < j ? (h > i && h <= j) : (h > i || h <= j);
+            if (stays) continue;
+            slots_[i] = std::move(slots_[j]);
+            i = j;
+        }
+        slots_[i].key = kNoKey;
+        slots_[i].val = V{};
+        --size_;
+    }
+    template <typename F>
+    void for_each(F&& f) const {
+        for (const Slot& s : slots_)
+            if (s.key != kNoKey) f(s.key, s.val);
+    }
+
+   private:
+    struct Slot {
+        key_t key = kNoKey;
+        V val{};
+    };
+    std::size_t mask() const { return slots_.size() - 1; }
+    std::size_t home(key_t key) const {
+        key ^= key >> 31;
+        key *= 0x9e3779b97f4a7c15ULL;
+        key ^= key >> 29;
+        return static_cast<std::size_t>(key) & mask();
+    }
+    void grow() {
+        std::vector<Slot> old(slots_.size() * 2);
+        old.swap(slots_);
+        size_ = 0;
+        for (Slot& s : old)
+            if (s.key != kNoKey) (*this)[s.key] = std::move(s.val);
+    }
+    std::vector<Slot> slots_;
+    std::size_t size_ = 0;
+};
+
+using Chain = std::vector<Cell>;  // live simplices, in filtration order
+
+/// out = a + b over Z/2 (both sorted in filtration order).
+void add_chains(const Chain& a, const Chain& b, Chain& out) {
+    out.clear();
+    std::size_t s = 0, t = 0;
+    while (s < a.size() && t < b.size()) {
+        if (a[s].key == b[t].key)
+            ++s, ++t;
+        else if (earlier(a[s], b[t]))
+            out.push_back(a[s++]);
+        else
+            out.push_back(b[t++]);
+    }
+    out.insert(out.end(), a.begin() + static_cast<std::ptrdiff_t>(s), a.end());
+    out.insert(out.end(), b.begin() + static_cast<std::ptrdiff_t>(t), b.end());
+}
+
+/// A live simplex: its diameter and the simplices whose class may hold it (checked on use).
+struct Live {
+    float diam = 0.0f;
+    std::vector<key_t> holders;
+};
+
+/// The reduction state of one degree: classes of the simplices whose class is non-zero, and the
+/// live simplices.
+struct Degree {
+    KeyMap<Chain> cls;
+    KeyMap<Live> live;
+};
+
+/// An active top simplex seen from one of its facets: its key and the vertex it adds.
+struct Link {
+    key_t simplex;
+    index_t vertex;
+};
+
+class RipsHomology {
+   public:
+    RipsHomology(const float* D, index_t n, int maxdim, float threshold, int n_threads)
+        : n_(n), k_(maxdim), thr_(threshold), n_threads_(n_threads), dist_(n * n, 0.0f) {
+        for (index_t i = 0; i < n; ++i)
+            for (index_t j = 0; j < i; ++j) dist_[i * n + j] = dist_[j * n + i] = D[i * n + j];
+    }
+
+    std::vector<std::vector<Bar>> run() {
+        bars_.assign(static_cast<std::size_t>(k_) + 1, {});
+        enumerate();
+        parent_.resize(static_cast<std::size_t>(n_));
+        for (index_t v = 0; v < n_; ++v) parent_[v] = v;
+        words_ = static_cast<std::size_t>((n_ + 63) / 64);
+        older_.assign(words_ * static_cast<std::size_t>(n_), 0);
+        stamp_of_.assign(static_cast<std::size_t>(n_), 0);
+        group_of_.assign(static_cast<std::size_t>(n_), 0);
+        degrees_.resize(static_cast<std::size_t>(k_) + 1);
+
+        std::vector<std::size_t> pos(static_cast<std::size_t>(k_) + 1, 0);
+        for (std::uint64_t step = 0;; ++step) {
+            if ((step & 4095) == 0) detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
+            int d = 0;
+            for (int e = 1; e <= k_; ++e)
+                if (pos[e] < cells_[e].size() &&
+                    (d == 0 || cells_[e][pos[e]].diam < cells_[d][pos[d]].diam))
+                    d = e;
+            if (d == 0) break;
+            const Cell s = cells_[d][pos[d]++];
+            if (d == 1)
+                add_edge(s);
+            else
+                add_simplex(d, s);
+        }
+        for (index_t v = 0; v < n_; ++v)
+            if (find(v) == v) bars_[0].push_back({0.0f, kInf});
+        for (int d = 1; d <= k_; ++d)
+            degrees_[d].live.for_each(
+                [&](key_t, const Live& l) { bars_[d].push_back({l.diam, kInf}); });
+        return std::move(bars_);
+    }
+
+   private:
+    float dist(index_t i, index_t j) const { return dist_[i * n_ + j]; }
+    bool within(float d) const { return d <= thr_ && d < kInf; }  // +inf: an absent edge
+
+    /// The simplices of degrees 1..k within the threshold (cliques of the threshold graph), each
+    /// degree in filtration order: listed in colex order (a depth-first search that picks the
+    /// largest vertex first), then stably sorted by diameter.
+    void enumerate() {
+        cells_.assign(static_cast<std::size_t>(k_) + 1, {});
+        std::vector<std::vector<index_t>> cand(static_cast<std::size_t>(k_) + 1);
+        index_t vs[kMaxDim + 1];
+        // vs[0..depth] chosen (descending), cand[depth]: their common neighbours below vs[depth]
+        auto extend = [&](auto&& self, int depth, key_t key, float diam) -> void {
+            const std::vector<index_t>& c = cand[depth];
+            for (std::size_t t = 0; t < c.size(); ++t) {
+                const index_t u = c[t];
+                float du = diam;
+                for (int p = 0; p <= depth; ++p) du = std::max(du, dist(u, vs[p]));
+                const key_t ku = (key << 16) | static_cast<key_t>(u);
+                cells_[depth + 1].push_back({du, ku});
+                if (depth + 1 == k_) continue;
+                std::vector<index_t>& next = cand[depth + 1];
+                next.clear();
+                for (std::size_t r = 0; r < t; ++r)
+                    if (within(dist(u, c[r]))) next.push_back(c[r]);
+                if (next.empty()) continue;
+                vs[depth + 1] = u;
+                self(self, depth + 1, ku, du);
+            }
+        };
+        for (index_t v = 0; v < n_; ++v) {
+            detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
+            cand[0].clear();
+            for (index_t u = 0; u < v; ++u)
+                if (within(dist(v, u))) cand[0].push_back(u);
+            vs[0] = v;
+            extend(extend, 0, static_cast<key_t>(v), 0.0f);
+        }
+        // the degrees are sorted concurrently with n_threads
+        parallel_for(k_, n_threads_, [&](index_t t, int) { sort_by_diameter(cells_[t + 1]); });
+    }
+
+    /// Stable LSD radix sort by diameter (two 16-bit digits of the float's bits, which order
+    /// non-negative floats as numbers).
+    static void sort_by_diameter(std::vector<Cell>& c) {
+        std::vector<Cell> buf(c.size());
+        std::vector<std::size_t> count(65537);
+        for (int shift = 0; shift < 32; shift += 16) {
+            std::fill(count.begin(), count.end(), 0);
+            auto digit = [shift](const Cell& x) {
+                std::uint32_t bits;
+                std::memcpy(&bits, &x.diam, sizeof bits);
+                return (bits >> shift) & 0xffff;
+            };
+            for (const Cell& x : c) ++count[digit(x) + 1];
+            for (std::size_t b = 1; b < count.size(); ++b) count[b] += count[b - 1];
+            for (const Cell& x : c) buf[count[digit(x)]++] = x;
+            c.swap(buf);
+        }
+    }
+
+    index_t find(index_t v) {
+        while (parent_[v] != v) {
+            parent_[v] = parent_[parent_[v]];
+            v = parent_[v];
+        }
+        return v;
+    }
+
+    void add_edge(const Cell& s) {
+        const index_t i = vertex_of(s.key, 0), j = vertex_of(s.key, 1);
+        const index_t a = find(i), b = find(j);
+        if (a != b) {
+            parent_[std::max(a, b)] = std::min(a, b);
+            if (s.diam > 0.0f) bars_[0].push_back({0.0f, s.diam});
+        } else if (k_ == 1) {
+            add_top(s);
+        } else {
+            make_live(1, s);
+        }
+        older_[static_cast<std::size_t>(i) * words_ + static_cast<std::size_t>(j >> 6)] |=
+            std::uint64_t{1} << (j & 63);
+        older_[static_cast<std::size_t>(j) * words_ + static_cast<std::size_t>(i >> 6)] |=
+            std::uint64_t{1} << (i & 63);
+    }
+
+    void add_simplex(int d, const Cell& s) {
+        Degree& below = degrees_[d - 1];
+        bnd_.clear();
+        for (int u = 0; u <= d; ++u) {
+            const Chain* c = below.cls.find(omit(s.key, u));
+            if (c == nullptr) continue;
+            add_chains(bnd_, *c, tmp_);
+            bnd_.swap(tmp_);
+        }
+        if (!bnd_.empty())
+            kill(d - 1, bnd_, s.diam);
+        else if (d == k_)
+            add_top(s);
+        else
+            make_live(d, s);
+    }
+
+    void make_live(int d, const Cell& s) {
+        degrees_[d].cls[s.key] = Chain{s};
+        Live& l = degrees_[d].live[s.key];
+        l.diam = s.diam;
+        l.holders.assign(1, s.key);
+    }
+
+    /// The latest simplex j of the non-zero boundary b (degree d) dies at `death`; every class
+    /// holding j becomes class + b.
+    void kill(int d, const Chain& b, float death) {
+        Degree& g = degrees_[d];
+        const Cell j = b.back();
+        if (j.diam < death) bars_[d].push_back({j.diam, death});
+        std::vector<key_t> holders;
+        {
+            Live* l = g.live.find(j.key);
+            holders.swap(l->holders);
+            g.live.erase(j.key);
+        }
+        for (const key_t z : holders) {
+            Chain* c = g.cls.find(z);
+            if (c == nullptr ||
+                !std::binary_search(c->begin(), c->end(), j,
+                                    [](const Cell& x, const Cell& y) { return earlier(x, y); }))
+                continue;  // a stale or repeated entry
+            add_chains(*c, b, kill_tmp_);
+            // the entries of b that z did not hold are new: z joins their holders
+            std::size_t s = 0;
+            for (const Cell& a : b) {
+                while (s < c->size() && earlier((*c)[s], a)) ++s;
+                if (a.key != j.key && !(s < c->size() && (*c)[s].key == a.key))
+                    g.live.find(a.key)->holders.push_back(z);
+            }
+            if (kill_tmp_.empty())
+                g.cls.erase(z);
+            else
+                c->swap(kill_tmp_);
+        }
+    }
+
+    /// x (degree k) is born: the cofaces x + w entering with it are reduced (see the file comment).
+    void add_top(const Cell& x) {
+        const int count = k_ + 1;
+        index_t v[kMaxDim + 1];
+        for (int p = 0; p < count; ++p) v[p] = vertex_of(x.key, p);
+        float facet_diam[kMaxDim + 1];  // diameter of x without vertex u
+        for (int u = 0; u < count; ++u) {
+            float dm = 0.0f;
+            for (int a = 0; a < count; ++a)
+                for (int b = 0; b < a; ++b)
+                    if (a != u && b != u) dm = std::max(dm, dist(v[a], v[b]));
+            facet_diam[u] = dm;
+        }
+        // is x + w complete now, x its latest facet? (w within diam(x) of every vertex of x)
+        auto ready = [&](index_t w) {
+            if (count == 2) return is_older(v[0], w) && is_older(v[1], w);
+            float dw[kMaxDim + 1];
+            for (int p = 0; p < count; ++p) {
+                dw[p] = dist(w, v[p]);
+                if (!(dw[p] <= x.diam)) return false;
+            }
+            for (int u = 0; u < count; ++u) {
+                float f = facet_diam[u];
+                for (int p = 0; p < count; ++p)
+                    if (p != u) f = std::max(f, dw[p]);
+                // a facet of equal diameter comes first iff it is smaller in colex order, i.e.
+                // iff w < v[u] (the two differ in w against v[u] only)
+                if (f == x.diam && !(w < v[u])) return false;
+            }
+            return true;
+        };
+
+        // the active simplices sharing a facet with x, grouped by the vertex they add
+        ++stamp_;
+        seeds_.clear();
+        Degree& top = degrees_[k_];
+        for (int u = 0; u < count; ++u) {
+            std::vector<Link>* list = faces_.find(omit(x.key, u));
+            if (list == nullptr) continue;
+            for (std::size_t t = 0; t < list->size();) {
+                const Link l = (*list)[t];
+                if (!(dist(v[u], l.vertex) <= x.diam)) {  // x + w is not complete yet
+                    ++t;
+                    continue;
+                }
+                if (top.cls.find(l.simplex) == nullptr) {  // no longer active: drop the link
+                    (*list)[t] = list->back();
+                    list->pop_back();
+                    continue;
+                }
+                ++t;
+                if (stamp_of_[l.vertex] != stamp_) {
+                    stamp_of_[l.vertex] = stamp_;
+                    group_of_[l.vertex] = static_cast<std::int64_t>(seeds_.size());
+                    if (groups_.size() <= seeds_.size()) groups_.emplace_back();
+                    groups_[seeds_.size()].clear();
+                    seeds_.push_back(l.vertex);
+                }
+                groups_[group_of_[l.vertex]].push_back(l.simplex);
+            }
+        }
+
+        if (seeds_.empty()) {  // x is the only active facet of its cofaces: one of them kills it
+            if (!leftover(v, count, ready)) register_active(x);
+            return;
+        }
+        make_live(k_, x);
+        for (std::size_t g = 0; g < seeds_.size(); ++g) {
+            if (!ready(seeds_[g])) continue;
+            const Chain* cx = top.cls.find(x.key);
+            bnd_.clear();
+            if (cx != nullptr) bnd_ = *cx;
+            for (const key_t y : groups_[g]) {
+                const Chain* c = top.cls.find(y);
+                if (c == nullptr) continue;
+                add_chains(bnd_, *c, tmp_);
+                bnd_.swap(tmp_);
+            }
+            if (!bnd_.empty()) kill(k_, bnd_, x.diam);
+        }
+        const Chain* cx = top.cls.find(x.key);
+        if (cx == nullptr) return;
+        if (leftover(v, count, ready)) {  // kills what is left of cls(x)
+            bnd_ = *cx;
+            kill(k_, bnd_, x.diam);
+            return;
+        }
+        register_faces(x);
+    }
+
+    bool is_older(index_t a, index_t b) const {  // edge (a, b) already taken
+        return (older_[static_cast<std::size_t>(a) * words_ + static_cast<std::size_t>(b >> 6)] >>
+                (b & 63)) &
+               1;
+    }
+
+    /// Is there a coface x + w entering with x whose vertex w is not a seed? The candidates are
+    /// the common neighbours of x's vertices by the edges taken so far (all edges up to diam(x)),
+    /// 64 at a time.
+    template <typename Ready>
+    bool leftover(const index_t* v, int count, Ready&& ready) const {
+        const std::uint64_t* rows[kMaxDim + 1];
+        for (int p = 0; p < count; ++p) rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
+        for (std::size_t t = 0; t < words_; ++t) {
+            std::uint64_t bits = rows[0][t];
+            for (int p = 1; p < count; ++p) bits &= rows[p][t];
+            while (bits) {
+                const index_t w = static_cast<index_t>(t * 64) + __builtin_ctzll(bits);
+                bits &= bits - 1;
+                if (stamp_of_[w] != stamp_ && (count == 2 || ready(w))) return true;
+            }
+        }
+        return false;
+    }
+
+    void register_active(const Cell& x) {
+        make_live(k_, x);
+        register_faces(x);
+    }
+
+    void register_faces(const Cell& x) {
+        const int count = k_ + 1;
+        for (int u = 0; u < count; ++u)
+            faces_[omit(x.key, u)].push_back({x.key, vertex_of(x.key, u)});
+    }
+
+    index_t n_;
+    int k_;
+    float thr_;
+    int n_threads_;
+    std::vector<float> dist_;
+    std::vector<std::vector<Cell>> cells_;
+    std::vector<std::vector<Bar>> bars_;
+    std::vector<index_t> parent_;
+    std::vector<std::uint64_t> older_;  // row v: bit set of v's neighbours by the edges taken
+    std::size_t words_ = 0;
+    std::vector<Degree> degrees_;
+    KeyMap<std::vector<Link>> faces_;  // (k-1)-face -> active k-simplices containing it
+    std::vector<std::uint64_t> stamp_of_;
+    std::vector<std::int64_t> group_of_;
+    std::uint64_t stamp_ = 0;
+    std::vector<index_t> seeds_;
+    std::vector<std::vector<key_t>> groups_;
+    Chain bnd_, tmp_, kill_tmp_;
+};
+
+}  // namespace
+
+std::vector<std::vector<Bar>> rips_barcodes_homology(const float* D, index_t n, int maxdim,
+                                                     float threshold, int n_threads) {
+    const char* op = "vr_barcode";
+    LATENTBRIDGE_CHECK(n >= 0 && n < 65536, op,
+                       "the homology engine takes fewer than 65536 points");
+    LATENTBRIDGE_CHECK(maxdim >= 1 && maxdim <= kMaxDim, op,
+                       "the homology engine takes maxdim in [1, 3]");
+    LATENTBRIDGE_CHECK(threshold >= 0.0f, op, "threshold must be non-negative (not NaN)");
+    if (n == 0) return std::vector<std::vector<Bar>>(static_cast<std::size_t>(maxdim) + 1);
+    return RipsHomology(D, n, maxdim, threshold, n_threads).run();
+}
+
+}  // namespace latentbridge
