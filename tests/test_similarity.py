@@ -283,3 +283,50 @@ def test_mutual_knn_beyond_the_row_block_matches_brute_force():
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)  # cosine order == Euclidean order on the sphere
     Yn = Y / np.linalg.norm(Y, axis=1, keepdims=True)
     assert lb.mutual_knn(X, Y, k=5) == pytest.approx(_mutual_knn_brute(Xn, Yn, 5), abs=1e-12)
+
+
+# --- boundaries the mutation run found unchecked (similarity.py survivors) ---------------------------
+
+
+def test_linear_cka_of_two_samples_is_one():
+    """With n = 2 the centred rows are +-(x1 - x2) / 2, so both centred Gram matrices are rank one with
+    the same pattern [[1, -1], [-1, 1]] and biased linear CKA is exactly 1 (two samples are allowed)."""
+    rng = np.random.default_rng(7)
+    X, Y = rng.standard_normal((2, 5)), rng.standard_normal((2, 3))
+    assert lb.cka(X, Y) == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(ValueError, match="X"):
+        lb.cka(X[:1], Y[:1])
+
+
+@pytest.mark.parametrize("threshold", [1, 1.0, 1e-9])
+def test_svcca_threshold_accepts_the_closed_interval_end(pair, threshold):
+    X, Y = pair
+    value = lb.svcca(X, Y, threshold=threshold)
+    assert 0.0 <= value <= 1.0 + 1e-12
+
+
+@pytest.mark.parametrize("threshold", [0, 0.0, -0.5, 1.0000001, 2, True, float("nan"), "0.9"])
+def test_svcca_threshold_outside_zero_one_raises(pair, threshold):
+    X, Y = pair
+    with pytest.raises(ValueError, match="threshold"):
+        lb.svcca(X, Y, threshold=threshold)
+
+
+@pytest.mark.parametrize("sigma", [0, 0.0, -1.0, float("inf"), float("nan"), True, "1"])
+def test_rbf_cka_sigma_must_be_positive_and_finite(pair, sigma):
+    X, Y = pair
+    with pytest.raises(ValueError, match="sigma"):
+        lb.cka(X, Y, kernel="rbf", sigma=sigma)
+
+
+def test_rbf_cka_explicit_sigma_matches_the_gram_definition(pair):
+    """An explicit sigma is used as given: exp(-|xi - xj|^2 / (2 sigma^2)) built here with numpy."""
+    X, Y = pair
+    sigma = 1.7
+
+    def gram(A):
+        sq = ((A[:, None, :] - A[None, :, :]) ** 2).sum(-1)
+        return np.exp(-sq / (2 * sigma**2))
+
+    ref = _cka_ref(gram(X), gram(Y), _hsic_biased)
+    assert lb.cka(X, Y, kernel="rbf", sigma=sigma) == pytest.approx(ref, rel=1e-9)
