@@ -23,6 +23,10 @@ class _TextCounter:
         self.done += k
         print(f"\r{self.desc}: {self.done}/{self.total}", end="", file=sys.stderr, flush=True)
 
+    def set_description(self, desc):
+        """Relabel the counter (tqdm's method of the same name)."""
+        self.desc = desc
+
     def close(self):
         print(file=sys.stderr, flush=True)
 
@@ -30,8 +34,8 @@ class _TextCounter:
 def progress_counter(total, desc, enabled):
     """A progress display over ``total`` steps labelled ``desc``, or ``None`` when not ``enabled``.
 
-    The display has ``update(k=1)`` and ``close()``: a ``tqdm.auto.tqdm`` bar on stderr when tqdm is
-    installed, else a text counter on stderr.
+    The display has ``update(k=1)``, ``set_description(desc)`` and ``close()``: a
+    ``tqdm.auto.tqdm`` bar on stderr when tqdm is installed, else a text counter on stderr.
     """
     if not enabled:
         return None

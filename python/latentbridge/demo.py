@@ -28,6 +28,8 @@ import warnings
 
 import numpy as np
 
+from ._progress import progress_counter
+
 __all__ = ["run_demo", "run_real_demo", "network_jacobians"]
 
 
@@ -44,18 +46,10 @@ def network_jacobians(net, X):
 
 
 class _Steps:
-    """Progress over the demo's steps: tqdm when installed, plain lines otherwise."""
+    """Progress over the demo's steps (the package's one progress rule) and the time each step took."""
 
     def __init__(self, names, enabled):
-        self.enabled = enabled
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=len(names), desc="demo", file=sys.stderr, leave=False)
-            except ImportError:
-                self.bar = None
+        self.bar = progress_counter(len(names), "demo", enabled)
         self.t0 = time.perf_counter()
         self.times = {}
 
@@ -65,12 +59,9 @@ class _Steps:
             last = list(self.times)[-1]
             self.times[last] = now - self.times[last]
         self.times[name] = now
-        if self.enabled:
-            if self.bar is not None:
-                self.bar.set_description(f"demo: {name}")
-                self.bar.update(1)
-            else:
-                print(f"[demo] {name} ...", file=sys.stderr, flush=True)
+        if self.bar is not None:
+            self.bar.set_description(f"demo: {name}")
+            self.bar.update(1)
 
     def close(self):
         if self.times:
