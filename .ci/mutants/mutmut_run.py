@@ -5,7 +5,8 @@ For each module named in python_modules.toml (or on the command line) a private 
 extension copied in: read, never written), the committed ``tests/`` and the pytest settings, plus a
 ``[tool.mutmut]`` section that mutates only that module and selects only its tests. mutmut runs
 there (``mutants/`` is its own), so the shared working tree is never touched. Scores come from
-mutmut's result files; mutants listed in equivalent.toml (``mutmut = "<mutant name>"``) are left
+mutmut's result files; mutants listed in equivalent.toml or equivalent/<module>.toml
+(``mutmut = "<mutant name>"``) are left
 out of the score (``mutmut = [names]``, each prefixed by the entry's ``prefix``). mutmut numbers
 its mutants per function, so these names hold for the module version they were written against.
 
@@ -76,6 +77,19 @@ def results(folder):
     return out
 
 
+def equivalent_names():
+    """The mutmut names explained as equivalent: equivalent.toml and one file per module in
+    equivalent/ (``equivalent/similarity.toml``), each a list of ``[[equivalent]]`` entries."""
+    names = set()
+    for path in [HERE / "equivalent.toml", *sorted((HERE / "equivalent").glob("*.toml"))]:
+        with open(path, "rb") as f:
+            for e in tomllib.load(f).get("equivalent", []):
+                listed = e.get("mutmut", [])
+                prefix = e.get("prefix", "")
+                names.update(prefix + n for n in ([listed] if isinstance(listed, str) else listed))
+    return names
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("modules", nargs="*")
@@ -85,12 +99,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     with open(HERE / "python_modules.toml", "rb") as f:
         scope = tomllib.load(f)["modules"]
-    equivalent = set()
-    with open(HERE / "equivalent.toml", "rb") as f:
-        for e in tomllib.load(f).get("equivalent", []):
-            names = e.get("mutmut", [])
-            prefix = e.get("prefix", "")
-            equivalent.update(prefix + n for n in ([names] if isinstance(names, str) else names))
+    equivalent = equivalent_names()
     modules = args.modules or list(scope)
     unknown = [m for m in modules if m not in scope]
     if unknown:
