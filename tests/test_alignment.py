@@ -257,9 +257,12 @@ def test_stitching_mlp_learns_a_nonlinear_map():
 
 # ---- estimator conventions and bad input -------------------------------------------------------
 
-@pytest.mark.parametrize("est", [lb.Procrustes(), lb.LinearMap(), lb.RidgeMap(), lb.ICP(),
-                                 lb.StitchingMLP()])
-def test_estimator_conventions(est, data):
+# Classes, not instances: an instance built at collection is shared by every pytest.main in one
+# process (mutmut's stats, clean and mutant runs), so a fit in one run would leak into the next.
+@pytest.mark.parametrize("cls", [lb.Procrustes, lb.LinearMap, lb.RidgeMap, lb.ICP,
+                                 lb.StitchingMLP], ids=lambda c: c.__name__)
+def test_estimator_conventions(cls, data):
+    est = cls()
     params = est.get_params()
     assert type(est)(**params).get_params() == params
     with pytest.raises(NotFittedError):
