@@ -5,13 +5,17 @@ known shapes, invariances, the special cases of notes/rtd.md section 3.6, the of
 README figures, and small versions of the paper's "clusters" and "rings" experiments.
 """
 
+import math
+import re
+import threading
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 from scipy.stats import kendalltau
 
 import latentbridge as lb
-from latentbridge import _core
+from latentbridge import _core, topology
 
 gph = pytest.importorskip("gph")
 
@@ -493,3 +497,128 @@ def test_enclosing_radius_is_min_over_rows_of_the_row_max():
     D = cdist(X, X).astype(np.float32)
     assert _core.enclosing_radius(D) == D.max(axis=1).min()
     assert _core.enclosing_radius(D) < D.max()
+
+
+# ---- what reaches the engine, and the exact argument messages (mutation run of issue 17) --------
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+class Spy:
+    """Wraps a function and records the positional and keyword arguments of every call."""
+
+    def __init__(self, fn, result=None):
+        self.fn, self.result, self.calls = fn, result, []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        return self.fn(*args, **kwargs) if self.result is None else self.result
+
+
+def test_vr_barcode_threshold_above_float32_reaches_the_engine_as_inf(monkeypatch):
+    """A threshold beyond float32 would be narrowed to float by undefined behaviour in C++: the
+    engine must receive +inf for it, and every representable threshold unchanged."""
+    spy = Spy(_core.rips_barcodes)
+    monkeypatch.setattr(_core, "rips_barcodes", spy)
+    D = cdist(np.eye(3), np.eye(3))
+    for given, passed in ((1e39, np.inf), (1e300, np.inf), (np.inf, np.inf), (F32_MAX, F32_MAX),
+                          (0.5, 0.5), (None, None)):
+        lb.vr_barcode(D, threshold=given)
+        assert spy.calls[-1][0][2] == passed
+
+
+def test_vr_barcode_bounds_the_simplices_of_every_degree_that_can_be_numbered(monkeypatch):
+    """The clique bound is asked for each maxdim >= 2 whose simplices of maxdim + 2 vertices can
+    be numbered in 64 bits (math.comb(n, maxdim + 2) < 2**63), never otherwise. With no edges at
+    all (every off-diagonal entry +inf) the engine itself is instant in any degree."""
+    n = 67
+    D = np.full((n, n), np.inf)
+    np.fill_diagonal(D, 0.0)
+    spy = Spy(_core.rips_simplex_bytes)
+    monkeypatch.setattr(_core, "rips_simplex_bytes", spy)
+    for maxdim in (0, 1, 2, 26, 27, 28, 29):
+        spy.calls.clear()
+        fits = math.comb(n, maxdim + 2) < 2**63
+        if fits:
+            bars = lb.vr_barcode(D, maxdim=maxdim)
+            assert len(bars) == maxdim + 1 and len(bars[0]) == n
+        else:   # 67 points, 30 vertices: the engine's own OverflowError, not a MemoryError
+            with pytest.raises(OverflowError, match="overflow 64 bits"):
+                lb.vr_barcode(D, maxdim=maxdim)
+        assert len(spy.calls) == (1 if maxdim >= 2 and fits else 0), maxdim
+    assert not math.comb(n, 30) < 2**63 and math.comb(n, 29) < 2**63   # the edge is at 27/28
+
+
+def test_vr_barcode_degree_two_memory_bound_raises_before_the_engine(monkeypatch):
+    """maxdim=2 on a full complex: the matrices fit a limit that the simplex lists exceed."""
+    X = np.random.default_rng(25).standard_normal((30, 2))
+    D = cdist(X, X)
+    workspace = _core.rips_workspace_bytes(30, 2)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(workspace + 1024))
+    with pytest.raises(MemoryError, match=r"^vr_barcode simplices of degrees 2\.\.2 for D \(30, 30\)"):
+        lb.vr_barcode(D, maxdim=2)
+    assert len(lb.vr_barcode(D, maxdim=1)) == 2      # degree 1 needs no simplex lists
+
+
+def test_run_threads_runs_here_for_one_thread_or_one_item_and_bounds_the_pool(monkeypatch):
+    """_run_threads (rtd in degrees 0 and 2): in the calling thread for n_threads <= 1 or at most
+    one item; otherwise on a pool of min(n_threads, items) workers; results in item order."""
+    import concurrent.futures
+
+    here = threading.get_ident()
+    created = []
+    real = concurrent.futures.ThreadPoolExecutor
+
+    def pool(max_workers=None, **kw):
+        created.append(max_workers)
+        return real(max_workers=max_workers, **kw)
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", pool)
+    # (n_threads, items, the pool's workers or None for the calling thread)
+    for n_threads, items, workers in ((1, 5, None), (0, 3, None), (4, 1, None), (8, 0, None),
+                                      (2, 2, 2), (2, 5, 2), (3, 2, 2), (8, 3, 3)):
+        created.clear()
+        out = topology._run_threads(lambda x: (x * x, threading.get_ident()), list(range(items)),
+                                    n_threads)
+        assert [x for x, _ in out] == [i * i for i in range(items)]
+        assert all((t == here) == (workers is None) for _, t in out)
+        assert created == ([] if workers is None else [workers])
+
+
+P10 = np.random.default_rng(0).standard_normal((10, 3))
+D4 = cdist(np.eye(4), np.eye(4))
+CHOICES_NORM = "('quantile', 'median', 'mean', None)"
+CHOICES_METRIC = "('euclidean', 'sqeuclidean', 'cosine', 'precomputed')"
+ARGUMENT_MESSAGES = [   # (function, arguments, error, the whole message)
+    ("vr", dict(maxdim=-1), ValueError, "maxdim must be in [0, 61]; got -1."),
+    ("vr", dict(maxdim=62), ValueError, "maxdim must be in [0, 61]; got 62."),
+    ("vr", dict(threshold=-1.0), ValueError, "threshold must be >= 0; got -1.0."),
+    ("vr", dict(return_pairs="yes"), TypeError, "return_pairs must be True or False; got 'yes' (str)."),
+    ("vr_not_square", {}, ValueError, "D must be a square distance matrix; got shape (3, 4)."),
+    ("vr_asymmetric", {}, ValueError,
+     "D must be symmetric; pass (D + D.T) / 2 if it holds round-off."),
+    ("rcross", dict(return_pairs=1), TypeError, "return_pairs must be True or False; got 1 (int)."),
+    ("rtd", dict(trials=0), ValueError, "trials must be >= 1; got 0."),
+    ("rtd", dict(batch=1), ValueError, "batch must be >= 2; got 1."),
+    ("rtd", dict(symmetric=1), TypeError, "symmetric must be True or False; got 1 (int)."),
+    ("rtd", dict(return_trials=1), TypeError, "return_trials must be True or False; got 1 (int)."),
+] + [(func, kwargs, ValueError, message) for func in ("rcross", "rtd") for kwargs, message in (
+    (dict(dim=3), "dim must be in [0, 2]; got 3."),
+    (dict(dim=-1), "dim must be in [0, 2]; got -1."),
+    (dict(norm="max"), f"norm must be one of {CHOICES_NORM}; got 'max'."),
+    (dict(metric="l1"), f"metric must be one of {CHOICES_METRIC}; got 'l1'."))]
+
+
+@pytest.mark.parametrize("func, kwargs, error, message", ARGUMENT_MESSAGES)
+def test_argument_errors_start_with_the_argument_name(func, kwargs, error, message):
+    with pytest.raises(error, match="^" + re.escape(message) + "$"):
+        if func == "vr":
+            lb.vr_barcode(D4, **kwargs)
+        elif func == "vr_not_square":
+            lb.vr_barcode(D4[:3])
+        elif func == "vr_asymmetric":
+            lb.vr_barcode(D4 + np.triu(np.ones((4, 4)), 1))
+        elif func == "rcross":
+            lb.r_cross_barcode(P10, P10, **kwargs)
+        else:
+            lb.rtd(P10, P10, **{"batch": 5, **kwargs})
