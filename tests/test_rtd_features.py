@@ -8,6 +8,8 @@ pair of components edge by edge), and the identities MST(w) - MST(m) = total bar
 identical inputs, symmetry in P and Q.
 """
 
+import re
+
 import numpy as np
 import pytest
 from scipy.sparse.csgraph import minimum_spanning_tree
@@ -121,6 +123,49 @@ def test_precomputed_tolerates_round_off_below_1e_12_and_symmetrises():
     fixed = (skewed + skewed.T) / 2
     np.testing.assert_array_equal(lb.r_cross_barcode(skewed, W2, metric="precomputed"),
                                   lb.r_cross_barcode(fixed, W2, metric="precomputed"))
+
+
+def test_precomputed_symmetry_tolerance_is_relative_to_the_largest_entry():
+    """1e-12 of the largest entry, at any scale: a 2e-13 relative skew passes at 1e6 and at 1e-6,
+    1e-11 fails; an all-zero graph (largest entry 0) is exactly symmetric and passes."""
+    rng = np.random.default_rng(5)
+    W1, W2 = weighted_graph(12, rng), weighted_graph(12, rng)
+    for scale in (1e6, 1e-6):
+        for rel, ok in ((2e-13, True), (1e-11, False)):
+            skewed = scale * W1
+            skewed[2, 7] += rel * scale * W1.max()
+            if ok:
+                np.testing.assert_array_equal(
+                    lb.r_cross_barcode(skewed, W2, metric="precomputed"),
+                    lb.r_cross_barcode((skewed + skewed.T) / 2, W2, metric="precomputed"))
+            else:
+                with pytest.raises(ValueError, match="^P must be symmetric with metric='precomputed'"):
+                    lb.r_cross_barcode(skewed, W2, metric="precomputed")
+    Z = np.zeros((5, 5))
+    assert lb.r_cross_barcode(Z, Z, metric="precomputed", norm=None).shape == (0, 2)
+    assert lb.rtd(Z, Z, metric="precomputed", norm=None, batch=5, trials=1) == 0.0
+
+
+def test_precomputed_two_vertices_and_the_whole_messages():
+    """Two vertices are enough for a precomputed graph (one edge); the messages name the argument,
+    the metric, the largest asymmetry and the first NaN's row and column."""
+    one_edge = np.array([[0.0, 1.0], [1.0, 0.0]])
+    assert lb.r_cross_barcode(one_edge, 2 * one_edge, metric="precomputed").shape == (0, 2)
+    assert lb.rtd_lite(one_edge, 2 * one_edge, metric="precomputed") == 0.0
+    X = np.random.default_rng(6).standard_normal((8, 2))
+    D = cdist(X, X)
+    skewed = D + np.triu(np.full(D.shape, 1e-9), 1)
+    message = ("Q must be symmetric with metric='precomputed' (to 1e-12 of its largest entry; the "
+               "largest difference |Q[i, j] - Q[j, i]| is 1e-09); pass (Q + Q.T) / 2 if it holds "
+               "round-off.")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        lb.r_cross_barcode(D, skewed, metric="precomputed")
+    holed = D.copy()
+    holed[1, 2] = holed[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^D contains NaN \(first at row 1, column 2\)\.$"):
+        lb.vr_barcode(holed)
+    with pytest.raises(ValueError, match=r"^P contains NaN"):
+        lb.r_cross_barcode(holed, D, metric="precomputed")
 
 
 BAD_MATRICES = {
