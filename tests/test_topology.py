@@ -622,3 +622,116 @@ def test_argument_errors_start_with_the_argument_name(func, kwargs, error, messa
             lb.r_cross_barcode(P10, P10, **kwargs)
         else:
             lb.rtd(P10, P10, **{"batch": 5, **kwargs})
+
+
+class Stop(Exception):
+    """Raised by the recording check_allocation once it has seen the estimate a test wants."""
+
+
+def record_allocations(monkeypatch, stop_at):
+    """Replace topology.check_allocation by a recorder of (bytes, what) that raises Stop at its
+    ``stop_at``-th call (1-based), so that large sizes cost nothing."""
+    seen = []
+
+    def recorder(nbytes, what):
+        seen.append((int(nbytes), what))
+        if len(seen) == stop_at:
+            raise Stop
+
+    monkeypatch.setattr(topology, "check_allocation", recorder)
+    return seen
+
+
+# the bytes per n^2 of one problem's distances: two float64 matrices, their float64 minimum, the
+# float32 w and m and a boolean mask (the comment of topology._DISTANCE_BYTES_PER_PAIR)
+DISTANCE_BYTES = 8 + 8 + 8 + 4 + 4 + 2
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_r_cross_barcode_memory_estimate_is_distances_plus_one_reduction(dim, monkeypatch):
+    n = 3000     # never computed: the recorder stops at the estimate
+    seen = record_allocations(monkeypatch, 1)
+    X = np.zeros((n, 1))
+    with pytest.raises(Stop):
+        lb.r_cross_barcode(X, X, dim=dim)
+    engine = _core.r_cross_workspace_bytes(n) if dim == 1 else _core.rips_workspace_bytes(2 * n, dim)
+    assert seen == [(DISTANCE_BYTES * n * n + engine,
+                     f"r_cross_barcode distance matrices and reduction for ({n}, {n})")]
+
+
+def test_vr_barcode_memory_estimates_and_what_the_clique_bound_receives(monkeypatch):
+    X = np.random.default_rng(26).standard_normal((12, 2))
+    D = cdist(X, X)
+    seen = record_allocations(monkeypatch, 3)
+    spy = Spy(_core.rips_simplex_bytes)
+    monkeypatch.setattr(_core, "rips_simplex_bytes", spy)
+    lb.vr_barcode(D, maxdim=3, threshold=0.75)
+    assert len(spy.calls) == 1
+    (D32, maxdim, threshold), _ = spy.calls[0]
+    assert D32.dtype == np.float32 and np.array_equal(D32, D.astype(np.float32))
+    assert (maxdim, threshold) == (3, 0.75)
+    assert seen == [(_core.rips_workspace_bytes(12, 3), "vr_barcode matrices and edges for D (12, 12)"),
+                    (int(_core.rips_simplex_bytes(D32, 3, 0.75)),
+                     "vr_barcode simplices of degrees 2..3 for D (12, 12)")]
+
+
+@pytest.mark.parametrize("n, trials, n_jobs, symmetric, dim, per_group", [
+    (20, 3, None, True, 1, 3),          # small subsets: every trial at once
+    (1000, 40, None, True, 1, 16),      # 256 MiB / (16 * 1000^2) = 16 trials at once
+    (1000, 5, None, False, 2, 5),
+    (5000, 4, None, True, 1, 1),        # one 5000 x 5000 trial exceeds 256 MiB: one at a time...
+    (5000, 4, 4, True, 0, 2),           # ...unless the threads need more: (4 + 1) // 2
+    (5000, 1, 8, False, 1, 1),          # but never more than the trials
+])
+def test_rtd_memory_estimates_follow_the_trials_held_at_once(n, trials, n_jobs, symmetric, dim,
+                                                            per_group, monkeypatch):
+    seen = record_allocations(monkeypatch, 2)
+    X = np.zeros((n, 1))
+    with pytest.raises(Stop):
+        lb.rtd(X, X, trials=trials, batch=n, n_jobs=n_jobs, symmetric=symmetric, dim=dim, seed=0)
+    threads = 1 if n_jobs is None else n_jobs
+    directions = 2 if symmetric else 1
+    engine = _core.r_cross_workspace_bytes(n) if dim == 1 else _core.rips_workspace_bytes(2 * n, dim)
+    held = per_group * directions * 8 * n * n + DISTANCE_BYTES * n * n
+    assert seen == [
+        (8 * (trials * n + n), f"rtd subsets ({trials}, {n})"),
+        (held + min(threads, per_group * directions) * engine,
+         f"rtd matrices of {per_group} trial(s) of ({n}, {n}) on {threads} thread(s)")]
+
+
+def test_documented_defaults(monkeypatch):
+    """vr_barcode(maxdim=1), r_cross_barcode(dim=1, norm="quantile", metric="euclidean") and
+    rtd(trials=10, batch=500, symmetric=True, dim=1, norm="quantile", metric="euclidean"): the
+    default calls equal the calls that spell the defaults out, on data where each one matters."""
+    rng = np.random.default_rng(27)
+    centres = 8 * rng.standard_normal((3, 3))
+    P = centres[rng.integers(0, 3, 24)] + 0.3 * rng.standard_normal((24, 3))
+    Q = rng.standard_normal((24, 3)) ** 3
+    D = cdist(P, P)
+    for a, b in zip(lb.vr_barcode(D), lb.vr_barcode(D, maxdim=1, threshold=None)):
+        np.testing.assert_array_equal(a, b)
+    assert len(lb.vr_barcode(D)) == 2
+    explicit = dict(dim=1, norm="quantile", metric="euclidean")
+    np.testing.assert_array_equal(lb.r_cross_barcode(P, Q), lb.r_cross_barcode(P, Q, **explicit))
+    assert not np.array_equal(lb.r_cross_barcode(P, Q, dim=2), lb.r_cross_barcode(P, Q))
+    with pytest.warns(UserWarning, match=whole_rtd_clamp(500, 24)):
+        default = lb.rtd(P, Q, seed=3, return_trials=True)
+    with pytest.warns(UserWarning, match=whole_rtd_clamp(500, 24)):
+        spelled = lb.rtd(P, Q, trials=10, batch=500, symmetric=True, seed=3, return_trials=True, **explicit)
+    assert default.shape == (10,)
+    np.testing.assert_array_equal(default, spelled)
+    assert default[0] != lb.rtd(P, Q, trials=1, batch=24, symmetric=False, seed=3)
+
+
+def whole_rtd_clamp(batch, n):
+    """The whole clamp warning of rtd, as a pytest match."""
+    return "^" + re.escape(
+        f"rtd: batch={batch} exceeds the {n} samples of P and Q; every trial uses all {n} rows "
+        f"(identical subsets). Pass batch={n} (and trials=1) to use the whole set, or a smaller batch "
+        "for random subsets.") + "$"
+
+
+def test_rtd_negative_seed_message_names_the_seed():
+    with pytest.raises(ValueError, match=r"^seed must be None, a non-negative int or a numpy Generator; "
+                                         r"got -1 \(.+\)\.$"):
+        lb.rtd(P10, P10, batch=5, seed=-1)
