@@ -414,3 +414,44 @@ def test_rtd_lite_is_registered_for_compare_many():
     P, Q = related_pair(30, seed=20)
     result = lb.compare_many({"P": P, "Q": Q}, metrics=("rtd_lite",), progress=False)
     assert result["rtd_lite"][0, 1] == pytest.approx(lb.rtd_lite(P, Q), rel=1e-12)
+
+
+RTD_LITE_MESSAGES = [   # (P, Q, options, error, the whole message)
+    (P_ERR, P_ERR, {"norm": "max"}, ValueError,
+     "norm must be one of ('quantile', 'median', 'mean', None); got 'max'."),
+    (P_ERR, P_ERR, {"metric": "l1"}, ValueError,
+     "metric must be one of ('euclidean', 'sqeuclidean', 'cosine', 'precomputed'); got 'l1'."),
+    (P_ERR, P_ERR, {"return_barcodes": 1}, TypeError, "return_barcodes must be True or False; got 1 (int)."),
+    (FAR, FAR[::-1], {"norm": None}, ValueError,
+     "the distances of P overflow float64 (some are infinite); rescale P, e.g. divide it by its largest "
+     "absolute value."),
+    (np.arange(3.0)[:, None], FAR, {"norm": None}, ValueError,
+     "the distances of Q overflow float64 (some are infinite); rescale Q, e.g. divide it by its largest "
+     "absolute value."),
+]
+
+
+@pytest.mark.parametrize("P, Q, kwargs, err, message", RTD_LITE_MESSAGES)
+def test_rtd_lite_whole_messages(P, Q, kwargs, err, message):
+    with pytest.raises(err, match="^" + re.escape(message) + "$"):
+        lb.rtd_lite(P, Q, **kwargs)
+
+
+def test_rtd_lite_memory_estimate_is_64_bytes_per_pair(monkeypatch):
+    """Three n x n float64 matrices and at most five temporaries: 64 n^2 bytes, asked before any
+    distance is computed (the recorder stops the call)."""
+    import sys
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def recorder(nbytes, what):
+        seen.append((int(nbytes), what))
+        raise Stop
+
+    monkeypatch.setattr(sys.modules["latentbridge.rtd_lite"], "check_allocation", recorder)
+    with pytest.raises(Stop):
+        lb.rtd_lite(np.zeros((4000, 1)), np.zeros((4000, 1)))
+    assert seen == [(64 * 4000 * 4000, "rtd_lite distance matrices (4000, 4000)")]
