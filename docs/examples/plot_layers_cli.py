@@ -85,13 +85,13 @@ for metric in result.metrics:
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 for ax, metric in zip(axes, result.metrics):
-    plot_layer_similarity(result, metric, ax=ax, label_a="ReLU network", label_b="tanh network")
+    plot_layer_similarity(result, metric, ax=ax, title=metric, label_a="ReLU network", label_b="tanh network")
 fig.tight_layout()
 
 # %%
-# The heat maps are also on disk, drawn by the command with the same function.
+# The command drew the same heat maps into ``cmp/`` (its axis titles are the archives' names).
 
-fig, ax = plt.subplots(figsize=(5, 4))
+fig, ax = plt.subplots(figsize=(6, 4.5))
 ax.imshow(plt.imread(folder / "cmp" / "cka.png"))
 ax.set_axis_off()
 
