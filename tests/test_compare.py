@@ -361,3 +361,13 @@ def test_load_reads_files_without_errors_and_to_pandas_needs_pandas(tmp_path, mo
     monkeypatch.setitem(__import__("sys").modules, "pandas", None)
     with pytest.raises(ImportError, match=whole("to_pandas needs pandas: pip install pandas")):
         back.to_pandas("cka")
+
+
+def test_save_stores_float64_matrices(tmp_path):
+    """Matrices are saved as float64 whatever they held (here integers), and read back as such."""
+    res = ComparisonResult(names=["a", "b"], column_names=["c", "d", "e"],
+                           matrices={"count": np.arange(6).reshape(2, 3)})
+    res.save(tmp_path / "r.npz")
+    back = ComparisonResult.load(tmp_path / "r.npz")
+    assert back["count"].dtype == np.float64 and back["count"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert back.columns == ["c", "d", "e"] and back.column_names == ["c", "d", "e"]
