@@ -735,3 +735,19 @@ def test_rtd_negative_seed_message_names_the_seed():
     with pytest.raises(ValueError, match=r"^seed must be None, a non-negative int or a numpy Generator; "
                                          r"got -1 \(.+\)\.$"):
         lb.rtd(P10, P10, batch=5, seed=-1)
+
+
+def test_vr_barcode_symmetry_tolerance_is_relative_1e_6_and_absolute_1e_12():
+    """D is symmetric to rtol=1e-6 (atol=1e-12): a relative skew of 5e-6 is refused and 5e-7
+    accepted; at the scale 1e-9 an absolute skew of 5e-15 passes and 5e-12 is refused."""
+    X = np.random.default_rng(28).standard_normal((6, 2))
+    D = cdist(X, X)
+    for scale, skew, ok in ((1.0, 5e-6, False), (1.0, 5e-7, True), (1e-9, 5e-15, True), (1e-9, 5e-12, False)):
+        skewed = scale * D
+        skewed[1, 4] += skew * (D[1, 4] if scale == 1.0 else 1.0)
+        if ok:
+            for a, b in zip(lb.vr_barcode(skewed), lb.vr_barcode(scale * D)):
+                np.testing.assert_allclose(a, b, rtol=1e-6)
+        else:
+            with pytest.raises(ValueError, match="^D must be symmetric"):
+                lb.vr_barcode(skewed)
