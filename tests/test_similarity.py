@@ -562,7 +562,8 @@ def test_ratio_refuses_non_positive_self_hsic():
     assert similarity._ratio(0.5, 1.0, 4.0) == pytest.approx(0.25)
     for xx, yy in ((0.0, 1.0), (1.0, 0.0), (-1.0, 4.0), (4.0, -1.0), (-1.0, -4.0)):
         with pytest.raises(ValueError, match=r"^CKA is undefined: one representation has zero \(or, "
-                                             r"debiased, non-positive\) self-HSIC"):
+                                             r"debiased, non-positive\) self-HSIC - e\.g\. a "
+                                             r"constant representation\. Check X and Y\.$"):
             similarity._ratio(0.5, xx, yy)
 
 
@@ -719,3 +720,28 @@ def test_minibatch_cka_bad_input_messages(pair):
     with pytest.raises(ValueError) as err:
         lb.minibatch_cka(iter([]))
     assert str(err.value) == "minibatch_cka received no batch of at least 4 rows."
+
+
+def test_float32_input_far_from_the_origin_gives_the_float64_value():
+    """float32 input is centred in float64 (a float32 column mean would leave a residual offset of
+    a float32 rounding of 3e3, which leaks into the canonical directions: 3e-6 on this data)."""
+    X, Y = _related(200, 5, 4, seed=42)
+    X32 = (X + 3e3 * np.arange(1, 6)).astype(np.float32)
+    Y32 = (Y - 2e3).astype(np.float32)
+    X64, Y64 = X32.astype(np.float64), Y32.astype(np.float64)
+    for f in (lb.svcca, lb.pwcca, lambda A, B: lb.pwcca(B, A),
+              lambda A, B: lb.cka(A[:8], B[:8]), lambda A, B: lb.cka(A[:8], B[:8], debiased=True),
+              lambda A, B: lb.minibatch_cka(A, B, batch_size=50, random_state=0)):
+        assert f(X32, Y32) == pytest.approx(f(X64, Y64), rel=1e-10)
+
+
+def test_cca_family_counts_the_numerical_rank():
+    """40 columns of rank 3 (n = 30): the rounding leaves 27 more singular values of the centred X
+    near 1e-17 of the largest; numpy's matrix_rank tolerance (S_max max(n, p) eps) drops them, so
+    CCA sees X's 3-dimensional column space, the one of B: the same SVCCA as B."""
+    rng = np.random.default_rng(43)
+    B = rng.standard_normal((30, 3))
+    X, Y = B @ rng.standard_normal((3, 40)), rng.standard_normal((30, 4))
+    assert np.linalg.matrix_rank(X - X.mean(0)) == 3
+    assert lb.svcca(X, Y, threshold=1.0) == pytest.approx(lb.svcca(B, Y, threshold=1.0), rel=1e-10)
+    assert 0.0 < lb.pwcca(X, Y) < 1.0           # 3 + 4 <= n - 1: defined
