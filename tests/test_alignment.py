@@ -741,6 +741,7 @@ def test_stitching_mlp_trains_the_documented_network_on_standardised_data(monkey
     np.testing.assert_allclose(est.transform(Xn), ((Xn - X.mean(0)) / sx) @ mlp.W * sy + Y.mean(0),
                                atol=1e-13)
     assert est.n_iter_ == 7 and est.n_targets_ == 2 and est.n_features_in_ == 3
+    assert est.transform(Xn.astype(np.float32)).dtype == np.float32
     with pytest.raises(ValueError, match="StitchingMLP is expecting 3 features"):
         est.transform(Xn[:, :2])
     # a 1-D target is trained as 1-D and predicted as 1-D
@@ -772,3 +773,115 @@ def test_stitching_mlp_defaults_and_bad_parameters():
             lb.StitchingMLP(**params).fit(X, X)
     with pytest.raises(ValueError, match=r"^X has 1 sample\(s\) .* at least 2 required"):
         lb.StitchingMLP().fit(X[:1], X[:1])
+
+
+def test_ridge_rounding_level_directions_are_dropped_at_a_tiny_penalty():
+    """X of rank 6 in 12 columns: the six null eigenvalues of X^T X come out at 0.01-1 times
+    s_max eps (rounding). With alpha far below that level they must get no weight (the documented
+    p eps s_max rule), so the map is the minimum-norm least-squares one (pinv), not rounding noise
+    divided by rounding noise."""
+    rng = np.random.default_rng(32)
+    B = rng.standard_normal((60, 6)) + 1.0
+    X = np.c_[B, B[:, :2] @ rng.standard_normal((2, 6))]
+    Y = X @ rng.standard_normal((12, 2)) + rng.standard_normal((60, 2))
+    est = lb.RidgeMap(alpha=1e-14).fit(X, Y)
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    np.testing.assert_allclose(est.coef_.T, np.linalg.pinv(Xc) @ Yc, rtol=1e-7, atol=1e-9)
+
+
+def test_ridge_gcv_near_interpolation_and_at_small_scale():
+    """n = p + 1 rows: without penalty the fit interpolates (df = n), so its GCV is infinite and it
+    is never chosen; a small penalty leaves n - df < 1, where GCV must still follow the hat
+    matrix; data at 1e-3 (eigenvalues and residuals far below 1) likewise."""
+    rng = np.random.default_rng(33)
+    X, Y = rng.standard_normal((6, 5)), rng.standard_normal((6, 2))
+    est = lb.RidgeMap(alphas=[0.0, 1e-3, 10.0]).fit(X, Y)
+    assert est.cv_values_[0] == np.inf and est.alpha_ != 0.0
+    np.testing.assert_allclose(est.cv_values_[1:], [_gcv_bruteforce(X, Y, a, True)
+                                                    for a in (1e-3, 10.0)], rtol=1e-8)
+    Xs = rng.standard_normal((30, 3)) * 1e-3
+    Ys = Xs @ rng.standard_normal((3, 2)) + 1e-5 * rng.standard_normal((30, 2))
+    alphas = [1e-9, 1e-7, 1e-5]
+    est = lb.RidgeMap(alphas=alphas).fit(Xs, Ys)
+    np.testing.assert_allclose(est.cv_values_, [_gcv_bruteforce(Xs, Ys, a, True) for a in alphas],
+                               rtol=1e-8)
+
+
+def test_ridge_without_penalty_is_the_minimum_norm_least_squares_map():
+    """alpha = 0 on rank-deficient X (a constant column, a repeated one): numpy's pinv solution;
+    on constant X the map is zero and the intercept is the mean of Y."""
+    rng = np.random.default_rng(34)
+    B = rng.standard_normal((30, 3))
+    X = np.c_[B, B[:, 0], np.full(30, 5.0)]
+    Y = B @ rng.standard_normal((3, 2)) + 0.1 * rng.standard_normal((30, 2))
+    est = lb.RidgeMap(alpha=0.0).fit(X, Y)
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    np.testing.assert_allclose(est.coef_.T, np.linalg.pinv(Xc) @ Yc, atol=1e-12)
+    np.testing.assert_allclose(est.transform(X), Xc @ np.linalg.pinv(Xc) @ Yc + Y.mean(0),
+                               atol=1e-12)
+    const = lb.RidgeMap(alpha=0.0).fit(np.full((30, 2), 3.0), Y)
+    assert np.all(const.coef_ == 0)
+    np.testing.assert_allclose(const.intercept_, Y.mean(0), rtol=1e-14)
+
+
+def test_ridge_parameters_defaults_and_lazy_attributes():
+    assert lb.RidgeMap().get_params() == dict(alpha=1.0, alphas=None, fit_intercept=True,
+                                              n_jobs=None, device="cpu")
+    assert lb.RidgeMap(n_jobs=3).get_params()["n_jobs"] == 3
+    rng = np.random.default_rng(35)
+    X, Y = rng.standard_normal((20, 3)), rng.standard_normal((20, 2))
+    est = lb.RidgeMap()
+    with pytest.raises(AttributeError, match=r"^'RidgeMap' object has no attribute 'bogus_'$"):
+        est.bogus_
+    # a column of candidates is a sequence too; switching back to one alpha drops cv_values_
+    est.set_params(alphas=np.array([[0.1], [10.0]])).fit(X, Y)
+    assert est.cv_values_.shape == (2,)
+    est.set_params(alphas=None).fit(X, Y)
+    assert not hasattr(est, "cv_values_") and est.alpha_ == 1.0
+    for params, exc, message in [
+        (dict(alphas=2.0), TypeError, r"^alphas must be a sequence of numbers; got 2\.0\.$"),
+        (dict(alphas=[]), ValueError, r"^alphas must be a non-empty sequence of finite numbers "
+                                      r">= 0; got an empty one\.$"),
+        (dict(alphas=[True, 1.0]), TypeError, r"^alphas\[0\] must be a real number"),
+        (dict(alphas=[1.0, -2.0]), ValueError, r"^alphas\[1\] must be >= 0\.0; got -2\.0\.$"),
+        (dict(fit_intercept=1), TypeError, r"^fit_intercept must be True or False"),
+    ]:
+        with pytest.raises(exc, match=message):
+            lb.RidgeMap(**params).fit(X, Y)
+    with pytest.raises(TypeError, match=r"^fit_intercept must be True or False"):
+        lb.LinearMap(fit_intercept=1).fit(X, Y)
+    with pytest.raises(TypeError, match=r"^center must be True or False"):
+        lb.Procrustes(center=1).fit(X, Y)
+    # a 1-D target is predicted 1-D by every affine map
+    for est in (lb.LinearMap(), lb.LinearMap(fit_intercept=False), lb.Procrustes(),
+                lb.RidgeMap()):
+        assert est.fit(X, Y[:, 0]).predict(X).shape == (20,)
+
+
+def test_procrustes_scale_for_small_and_zero_sources():
+    """s = trace(S) / ||X - m_X||_F^2 also when that norm is below 1 (Y = 3 X Q at 1e-3); when X
+    has no spread at all the scale is 0 and every row maps to the mean of Y."""
+    rng = np.random.default_rng(36)
+    X = rng.standard_normal((10, 3)) * 1e-3
+    Q = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    for center in (True, False):
+        est = lb.Procrustes(scale=True, center=center).fit(X, 3.0 * X @ Q)
+        assert est.scale_ == pytest.approx(3.0, rel=1e-10)
+    Y = rng.standard_normal((10, 3))
+    for center, X0 in ((True, np.full((10, 3), 2.0)), (False, np.zeros((10, 3)))):
+        est = lb.Procrustes(scale=True, center=center).fit(X0, Y)
+        assert est.scale_ == 0.0
+        np.testing.assert_allclose(est.transform(X0), np.broadcast_to(est.mean_y_, (10, 3)))
+
+
+def test_affine_map_after_a_failed_fit_is_not_fitted():
+    """RidgeMap checks n_jobs after recording the input width: the failed fit leaves
+    n_features_in_ behind, and transform must still say the map is not fitted."""
+    rng = np.random.default_rng(37)
+    X, Y = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
+    est = lb.RidgeMap(n_jobs=0)
+    with pytest.raises(ValueError, match="n_jobs"):
+        est.fit(X, Y)
+    assert hasattr(est, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        est.transform(X)
