@@ -371,3 +371,13 @@ def test_save_stores_float64_matrices(tmp_path):
     back = ComparisonResult.load(tmp_path / "r.npz")
     assert back["count"].dtype == np.float64 and back["count"].tolist() == [[0, 1, 2], [3, 4, 5]]
     assert back.columns == ["c", "d", "e"] and back.column_names == ["c", "d", "e"]
+
+
+def test_load_refuses_pickled_object_arrays(tmp_path):
+    """A result file is plain arrays; one holding a pickled object array (which could run code when
+    unpickled) is refused, not loaded."""
+    path = tmp_path / "pickled.npz"
+    np.savez(path, names=np.array([{"a": 1}, "b"], dtype=object), columns=np.array(["a", "b"]),
+             square=np.array(True), info=np.array("{}"), **{"metric:cka": np.eye(2)})
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        ComparisonResult.load(path)

@@ -455,3 +455,18 @@ def test_rtd_lite_memory_estimate_is_64_bytes_per_pair(monkeypatch):
     with pytest.raises(Stop):
         lb.rtd_lite(np.zeros((4000, 1)), np.zeros((4000, 1)))
     assert seen == [(64 * 4000 * 4000, "rtd_lite distance matrices (4000, 4000)")]
+
+
+def test_float32_precomputed_triangles_are_averaged_in_float64():
+    """A float32 graph whose two triangles differ by one float32 step (2**-23 at weight 1, within
+    1e-12 of the largest entry 2**24): the average 1 + 2**-24 exists only in float64, and the
+    light edge (0, 1) is in every spanning tree, so rtd_lite sees it."""
+    rng = np.random.default_rng(29)
+    W = np.triu(rng.uniform(2.0**23, 2.0**24, size=(6, 6)).astype(np.float32), 1)
+    W = W + W.T
+    W[0, 1], W[1, 0] = 1.0, np.float32(1.0 + 2.0**-23)
+    other = np.full((6, 6), 2.0**22) - np.diag(np.full(6, 2.0**22))
+    averaged = (W.astype(np.float64) + W.T.astype(np.float64)) / 2
+    assert averaged[0, 1] == 1.0 + 2.0**-24 != float(np.float32(averaged[0, 1]))
+    expected = lb.rtd_lite(averaged, other, metric="precomputed", norm=None)
+    assert lb.rtd_lite(W, other, metric="precomputed", norm=None) == expected
