@@ -425,6 +425,9 @@ RTD_LITE_MESSAGES = [   # (P, Q, options, error, the whole message)
     (FAR, FAR[::-1], {"norm": None}, ValueError,
      "the distances of P overflow float64 (some are infinite); rescale P, e.g. divide it by its largest "
      "absolute value."),
+    (np.ones((10, 2)), P_ERR, {}, ValueError,
+     "the 0.9-quantile of P's pairwise distances is 0.0, so norm='quantile' cannot scale them (too many "
+     "coinciding rows in P, or zero entries in a precomputed P); use norm=None or another norm."),
     (np.arange(3.0)[:, None], FAR, {"norm": None}, ValueError,
      "the distances of Q overflow float64 (some are infinite); rescale Q, e.g. divide it by its largest "
      "absolute value."),
