@@ -751,3 +751,42 @@ def test_vr_barcode_symmetry_tolerance_is_relative_1e_6_and_absolute_1e_12():
         else:
             with pytest.raises(ValueError, match="^D must be symmetric"):
                 lb.vr_barcode(skewed)
+
+
+def test_float32_range_boundary_and_whole_message():
+    """float32's largest value itself is a valid edge (kept, not refused); above it the message
+    names the matrix and the fix."""
+    E = np.array([[0.0, F32_MAX, 1.0], [F32_MAX, 0.0, F32_MAX], [1.0, F32_MAX, 0.0]])
+    h0, _ = lb.vr_barcode(E)
+    np.testing.assert_array_equal(h0, [[0.0, 1.0], [0.0, F32_MAX], [0.0, np.inf]])
+    tail = (" has finite entries above 3.4e+38, which float32 (the precision of the persistence engine) "
+            "cannot hold; rescale the data (or use norm='quantile').")
+    X = np.random.default_rng(0).standard_normal((6, 2))
+    with pytest.raises(ValueError, match="^" + re.escape("D" + tail) + "$"):
+        lb.vr_barcode(cdist(X, X) * 1e300)
+    for big, name in (((X * 1e200, X), "P"), ((X, X * 1e200), "Q")):
+        with pytest.raises(ValueError, match="^" + re.escape(f"the (normalised) distance matrix of {name}" + tail)):
+            lb.r_cross_barcode(*big, norm=None, device="cpu")
+
+
+@pytest.mark.parametrize("norm, what, P, value", [
+    ("median", "median", np.r_[np.zeros((9, 2)), np.ones((1, 2))], "0.0"),   # 82 of 100 distances 0
+    ("mean", "mean", np.ones((5, 2)), "0.0"),
+    ("quantile", "0.9-quantile", np.ones((5, 2)), "0.0"),
+    ("mean", "mean", np.array([[1.5e308], [-1.5e308]] * 2), "inf"),         # distances overflow
+    ("median", "median", np.array([[1.5e308], [-1.5e308]] * 2), "inf"),
+])
+def test_a_normalisation_constant_that_cannot_scale_is_refused(norm, what, P, value):
+    Q = np.random.default_rng(30).standard_normal((len(P), 2))
+    message = (f"the {what} of P's pairwise distances is {value}, so norm={norm!r} cannot scale them (too "
+               "many coinciding rows in P, or zero entries in a precomputed P); use norm=None or another norm.")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        lb.r_cross_barcode(P, Q, norm=norm, device="cpu")
+
+
+def test_two_samples_are_enough():
+    """Two rows: one distance per representation, no cycle, so no finite bar and RTD 0."""
+    P = np.array([[0.0, 0.0], [1.0, 2.0]])
+    Q = np.array([[5.0], [-1.0]])
+    assert lb.r_cross_barcode(P, Q).shape == (0, 2)
+    assert lb.rtd(P, Q, trials=2, batch=2, seed=0) == 0.0
