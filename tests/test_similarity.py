@@ -745,3 +745,14 @@ def test_cca_family_counts_the_numerical_rank():
     assert np.linalg.matrix_rank(X - X.mean(0)) == 3
     assert lb.svcca(X, Y, threshold=1.0) == pytest.approx(lb.svcca(B, Y, threshold=1.0), rel=1e-10)
     assert 0.0 < lb.pwcca(X, Y) < 1.0           # 3 + 4 <= n - 1: defined
+
+
+@pytest.mark.parametrize("seed", [12, 94])
+def test_pwcca_of_an_invertible_image_is_one_and_never_above(seed):
+    """Y = X M: every canonical correlation is 1, and the result stays in the documented [0, 1]
+    (on these two draws the normalised weights alone sum to 1 + 2^-52)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((30, 4))
+    value = lb.pwcca(X, X @ rng.standard_normal((4, 4)))
+    assert value == pytest.approx(1.0, abs=1e-12)
+    assert 0.0 <= value <= 1.0
