@@ -211,3 +211,33 @@ def test_magnitudes_just_above_the_overflow_threshold(metric, sign):
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, cdist(X0, Y0, metric) * factor, rtol=1e-10,
                                atol=1e-12 * factor)
+
+
+class _FakeDeviceArray:
+    """Anything exposing ``__cuda_array_interface__`` counts as device memory."""
+
+    __cuda_array_interface__ = {"shape": (2, 2), "typestr": "<f4", "data": (0, False),
+                                "version": 3}
+
+
+def test_device_arrays_are_dispatched_with_every_argument(monkeypatch):
+    """A spy stands in for the CUDA-array path: a device array as X or as Y (and never a host
+    pair) sends the call there with the arguments unchanged."""
+    from latentbridge import distance
+
+    calls = []
+    monkeypatch.setattr(distance, "_pairwise_device_array",
+                        lambda *args: calls.append(args) or "device result")
+    dev, host = _FakeDeviceArray(), np.ones((2, 2))
+    for X, Y in ((dev, None), (dev, dev), (host, dev), (dev, host)):
+        assert lb.pairwise_distances(X, Y, metric="cosine", device="cuda") == "device result"
+        assert calls.pop() == (X, Y, "cosine", "cuda")
+    lb.pairwise_distances(host, host, device="cpu")
+    lb.pairwise_distances(host, device="cpu")
+    assert calls == []
+
+
+def test_device_array_with_device_cpu_is_refused():
+    with pytest.raises(ValueError, match=r"^X is a CUDA array but device='cpu'; move it to the "
+                                         r"host first"):
+        lb.pairwise_distances(_FakeDeviceArray(), device="cpu")
