@@ -289,3 +289,95 @@ def test_relative_geodesic_keeps_torch_anchors_and_passes_tensors(latent):
     Wn = W.numpy()
     ref = lb.geodesic_energies(latent[3:6], latent[:3], lambda B: np.tanh(B @ Wn), n_steps=4)
     np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_geodesic_bad_input_names_and_messages(latent):
+    bad = np.array(latent[:3])
+    bad[0, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^Z contains NaN or infinity"):
+        lb.geodesic_energies(bad, latent[:2], lambda B: B)
+    with pytest.raises(ValueError, match=r"^anchors contains NaN or infinity"):
+        lb.geodesic_energies(latent[:2], bad, lambda B: B)
+    with pytest.raises(ValueError, match=r"^decoder returned NaN or infinity\.$"):
+        lb.geodesic_energies(latent[:2], latent[2:4], lambda B: np.full(B.shape, np.inf))
+    with pytest.raises(ValueError) as err:
+        lb.geodesic_energies(latent[:1], latent[1:2], lambda B: B[:2], n_steps=4)
+    assert str(err.value) == ("decoder returned 2 outputs for a batch of 5 latent codes; it must "
+                              "map each row to one output.")
+    with pytest.raises(ValueError) as err:
+        lb.geodesic_energies(latent[:1], latent[1:2], lambda B: np.float64(1.0), n_steps=4)
+    assert str(err.value) == ("decoder returned a scalar outputs for a batch of 5 latent codes; it "
+                              "must map each row to one output.")
+
+
+def test_geodesic_decoder_with_one_number_per_row(latent):
+    """A decoder may return shape (b,) (one scalar output per latent code)."""
+    Z, A = latent[:2, :2], latent[2:4, :2]
+    dec = lambda B: np.sin(B[:, 0]) * B[:, 1]  # noqa: E731
+    got = lb.geodesic_energies(Z, A, dec, n_steps=6)
+    ref = [[_polyline_energy(z, a, lambda P: dec(P)[:, None], 6) for a in A] for z in Z]
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_geodesic_spherical_through_a_zero_output():
+    """The identity decoder on the path (-1, 0) -> (1, 0) with N = 2 passes the origin: a zero output
+    has no direction and is taken as the zero vector (cosine 0 with its neighbours: two right
+    angles), never divided by its zero norm."""
+    L = lb.geodesic_energies(np.array([[-1.0, 0.0]]), np.array([[1.0, 0.0]]), lambda B: B,
+                             n_steps=2, quantity="length", output_metric="spherical")
+    assert L[0, 0] == pytest.approx(np.pi, rel=1e-12)
+
+
+def test_geodesic_decoder_receives_the_dtype_of_z(latent):
+    seen = []
+
+    def dec(B):
+        seen.append(B.dtype)
+        return B * 2.0
+
+    lb.geodesic_energies(latent[:2].astype(np.float32), latent[2:3].astype(np.float32), dec)
+    assert seen == [np.float32]
+
+
+def test_geodesic_framework_without_no_grad_gets_its_dtype_and_device(latent, monkeypatch):
+    """A cupy-like framework: as_tensor(a, dtype, device) and no no_grad; the path points are made
+    with Z's dtype and device."""
+    import sys
+    import types
+
+    made = []
+
+    class Arr:
+        __module__ = "fakecupy"
+
+        def __init__(self, a, device="gpu:1"):
+            self.a = np.asarray(a)
+            self.dtype, self.device = self.a.dtype, device
+
+        def __matmul__(self, W):
+            return Arr(self.a @ W)
+
+        def get(self):
+            return self.a
+
+        def detach(self):
+            return self
+
+        def cpu(self):
+            return self
+
+        def numpy(self):
+            return self.a
+
+    def as_tensor(a, dtype=None, device=None):
+        made.append((dtype, device))
+        return Arr(np.asarray(a, dtype=dtype), device)
+
+    mod = types.ModuleType("fakecupy")
+    mod.as_tensor = as_tensor
+    monkeypatch.setitem(sys.modules, "fakecupy", mod)
+    W = np.random.default_rng(9).standard_normal((6, 2))
+    E = lb.geodesic_energies(Arr(latent[:2]), Arr(latent[2:4]), lambda B: B @ W, n_steps=3)
+    assert made and all(m == (np.dtype(np.float64), "gpu:1") for m in made)
+    ref = lb.geodesic_energies(latent[:2], latent[2:4], lambda B: B @ W, n_steps=3)
+    np.testing.assert_allclose(E, ref, rtol=1e-12)
