@@ -749,10 +749,19 @@ def test_stitching_mlp_trains_the_documented_network_on_standardised_data(monkey
     mlp = _FakeMLP.made[-1]
     assert mlp.t.shape == (25,) and est.predict(Xn).shape == (4,)
     assert mlp.params["hidden_layer_sizes"] == (6, 6) and mlp.params["random_state"] is None
-    # a failed training leaves the estimator unfitted, whatever else fit set before it
+
+
+def test_stitching_mlp_failed_training_leaves_it_unfitted(monkeypatch):
+    """fit sets the standardisation before training: if training fails, transform must still
+    say the estimator is not fitted (the spy MLP fails when max_iter is 13)."""
+    import sklearn.neural_network
+
+    monkeypatch.setattr(sklearn.neural_network, "MLPRegressor", _FakeMLP)
+    X = np.random.default_rng(38).standard_normal((10, 3))
     est = lb.StitchingMLP(max_iter=13)
     with pytest.raises(RuntimeError, match="training failed"):
-        est.fit(X, Y)
+        est.fit(X, X)
+    assert hasattr(est, "x_mean_")
     with pytest.raises(NotFittedError):
         est.transform(X)
 
