@@ -67,7 +67,7 @@ def test_thread_pool_matches_serial(reps):
 def test_dask_local_cluster(reps):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         res = compare_many(reps, metrics=("cka",), executor=client.get_executor(), progress=False)
     check_cka_matrix(res, reps)
 
