@@ -241,3 +241,39 @@ def test_device_array_with_device_cpu_is_refused():
     with pytest.raises(ValueError, match=r"^X is a CUDA array but device='cpu'; move it to the "
                                          r"host first"):
         lb.pairwise_distances(_FakeDeviceArray(), device="cpu")
+
+
+def test_host_arrays_go_to_the_kernels_of_the_resolved_device(monkeypatch):
+    """Spies for the device resolution and the kernel module: what resolve_device answers is the
+    module asked for, and the kernel gets the checked arrays, the output, metric and threads."""
+    from latentbridge import distance
+
+    seen = []
+
+    class Kernels:
+        def pairwise_distances(self, X, Y, out, metric, n_threads):
+            seen.append((X.shape, Y, out.shape, metric, n_threads))
+            out[:] = 7.0
+
+    monkeypatch.setattr(distance._backend, "resolve_device", lambda device: "cuda")
+    monkeypatch.setattr(distance._backend, "kernels",
+                        lambda resolved: seen.append(resolved) or Kernels())
+    got = lb.pairwise_distances(np.ones((3, 2)), metric="sqeuclidean", device="auto", n_jobs=3)
+    assert seen == ["cuda", ((3, 2), None, (3, 3), "sqeuclidean", 3)]
+    assert np.all(got == 7.0)
+
+
+def test_output_too_large_names_its_size(monkeypatch):
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "95")
+    with pytest.raises(MemoryError, match=r"^pairwise_distances output \(n, m\) = \(3, 4\) float64 "
+                                          r"needs 96 bytes \(96 bytes\)"):
+        lb.pairwise_distances(np.ones((3, 2)), np.ones((4, 2)), device="cpu")
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "96")
+    assert lb.pairwise_distances(np.ones((3, 2)), np.ones((4, 2)), device="cpu").shape == (3, 4)
+
+
+def test_bad_input_names_the_argument():
+    with pytest.raises(ValueError, match=r"^X contains NaN"):
+        lb.pairwise_distances(np.array([[np.nan, 1.0]]), device="cpu")
+    with pytest.raises(ValueError, match=r"^Y contains NaN"):
+        lb.pairwise_distances(np.ones((1, 2)), np.array([[np.nan, 1.0]]), device="cpu")
