@@ -392,3 +392,12 @@ def test_check_allocation(monkeypatch):
         check_allocation(1001, "x")
     monkeypatch.setattr(_validation, "available_memory", lambda: None)  # unknown: never refused
     assert check_allocation(10 ** 30, "x") == 10 ** 30
+
+
+def test_defaults_of_the_helpers():
+    assert as_float_matrix(np.ones((3, 1))).shape == (3, 1)          # one column is enough
+    with pytest.raises(ValueError, match=r"^X must be 2-D"):           # the default name
+        as_float_matrix(np.ones(3))
+    assert check_n_jobs(1) == 1
+    with pytest.raises(TypeError, match=r"^flag must be True or False; got 1 \(int\)\.$"):
+        check_bool(1, "flag")
