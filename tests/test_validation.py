@@ -342,9 +342,10 @@ def test_available_memory_sources(monkeypatch):
     import types
 
     monkeypatch.delenv("LATENTBRIDGE_MEMORY_LIMIT", raising=False)
-    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "   ")          # blank counts as unset
     fake = types.SimpleNamespace(virtual_memory=lambda: types.SimpleNamespace(available=12345))
     monkeypatch.setitem(sys.modules, "psutil", fake)
+    assert available_memory() == 12345
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "   ")          # blank counts as unset
     assert available_memory() == 12345
     monkeypatch.setitem(sys.modules, "psutil", None)                 # import psutil fails
     real_open = builtins.open
