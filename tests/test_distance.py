@@ -277,3 +277,20 @@ def test_bad_input_names_the_argument():
         lb.pairwise_distances(np.array([[np.nan, 1.0]]), device="cpu")
     with pytest.raises(ValueError, match=r"^Y contains NaN"):
         lb.pairwise_distances(np.ones((1, 2)), np.array([[np.nan, 1.0]]), device="cpu")
+
+
+def test_squared_distance_beyond_float32_is_inf_without_a_warning():
+    """Documented: a squared distance above the dtype's range comes back as inf (no overflow
+    warning; pytest turns warnings into errors here)."""
+    X = np.array([[0.0], [3e19]], dtype=np.float32)
+    got = lb.pairwise_distances(X, metric="sqeuclidean", device="cpu")
+    assert got.dtype == np.float32 and got[0, 1] == np.inf and got[0, 0] == 0
+
+
+def test_float32_tensors_on_the_host_keep_float32():
+    """The dtype rule looks at what numpy makes of an input without a numpy dtype (a CPU torch
+    tensor): float32 stays float32."""
+    torch = pytest.importorskip("torch")
+    X = torch.ones((3, 2), dtype=torch.float32)
+    got = lb.pairwise_distances(X, device="cpu")
+    assert got.dtype == np.float32 and np.all(got == 0)
