@@ -294,3 +294,14 @@ def test_float32_tensors_on_the_host_keep_float32():
     X = torch.ones((3, 2), dtype=torch.float32)
     got = lb.pairwise_distances(X, device="cpu")
     assert got.dtype == np.float32 and np.all(got == 0)
+
+
+def test_opposite_corners_just_above_the_threshold():
+    """max |x| = 6.6e153 with d = 6, just above sqrt(max / (16 d)) = 1.4e153: the squared distance
+    between opposite corners (216 * 2.2e153^2 = 1e309) overflows float64 unless the data is
+    rescaled; the distance itself (3.2e154) does not."""
+    m = 2.2e153
+    X0 = np.array([[3.0] * 6, [-3.0] * 6, [3.0, -3.0] * 3])
+    got = lb.pairwise_distances(X0 * m, device="cpu")
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, cdist(X0, X0) * m, rtol=1e-12)
