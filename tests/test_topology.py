@@ -821,8 +821,9 @@ def test_rtd_groups_keep_every_trial_in_order_and_threads_reach_each_stage(monke
     assert set(distance_jobs) == {2} and len(distance_jobs) == 600
     spy = Spy(_core.r_cross_barcode_h1)
     monkeypatch.setattr(_core, "r_cross_barcode_h1", spy)
+    distance_jobs.clear()
     lb.r_cross_barcode(X[:20], X[:20] ** 2, n_jobs=2)
-    assert spy.calls[0][0][2] == 2
+    assert spy.calls[0][0][2] == 2 and distance_jobs == [2, 2]
 
 
 @pytest.mark.parametrize("which", ["P", "Q"])
