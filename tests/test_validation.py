@@ -341,11 +341,9 @@ def test_available_memory_sources(monkeypatch):
     import sys
     import types
 
-    monkeypatch.delenv("LATENTBRIDGE_MEMORY_LIMIT", raising=False)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "   ")          # blank counts as unset
     fake = types.SimpleNamespace(virtual_memory=lambda: types.SimpleNamespace(available=12345))
     monkeypatch.setitem(sys.modules, "psutil", fake)
-    assert available_memory() == 12345
-    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "   ")          # blank counts as unset
     assert available_memory() == 12345
     monkeypatch.setitem(sys.modules, "psutil", None)                 # import psutil fails
     real_open = builtins.open
@@ -402,3 +400,13 @@ def test_defaults_of_the_helpers():
     assert check_n_jobs(1) == 1
     with pytest.raises(TypeError, match=r"^flag must be True or False; got 1 \(int\)\.$"):
         check_bool(1, "flag")
+
+
+def test_available_memory_without_the_variable(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.delenv("LATENTBRIDGE_MEMORY_LIMIT", raising=False)
+    fake = types.SimpleNamespace(virtual_memory=lambda: types.SimpleNamespace(available=4321))
+    monkeypatch.setitem(sys.modules, "psutil", fake)
+    assert available_memory() == 4321
