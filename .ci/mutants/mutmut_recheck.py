@@ -3,7 +3,8 @@
 Run by ``mutmut_run.py MODULE --recheck`` inside ``<workdir>/<module>/mutants`` (the folder of the
 full run, whose mutated sources are kept): the committed ``tests/`` have been copied in already.
 A survivor passed every test of the full run, so only tests that run did not have can kill it now:
-the "new" tests are those absent from mutmut's own record of that run (``mutmut-stats.json``).
+the "new" tests are those absent from mutmut's own record of that run (``mutmut-stats.json``), by
+name: a test edited since counts as old, so a new check belongs in a test of its own.
 One pytest session collects the test files once; each new test runs once in mutmut's "stats"
 trampoline mode to record the functions it calls; then every survivor (``MUTANT_UNDER_TEST``)
 runs only the new tests that call its function, quickest first, stopping at the first failure.
