@@ -777,3 +777,15 @@ def test_mutual_knn_defaults_boundaries_and_messages(monkeypatch):
     monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(need - 1))
     with pytest.raises(MemoryError, match=r"^mutual_knn neighbour lists \(n, 2 k\) = \(30, 20\) needs"):
         lb.mutual_knn(X, Y)
+
+
+def test_each_representation_is_named_in_its_error(pair):
+    X, Y = pair
+    bad = np.array(Y)
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^Y contains NaN or infinity"):
+        lb.cka(X, bad)
+    with pytest.raises(ValueError, match=r"^X is constant \(all rows equal\)"):
+        lb.cka(np.ones((10, 3)), Y[:10])
+    with pytest.raises(ValueError, match=r"^Y has 3 sample\(s\) .*at least 4 required"):
+        lb.cka(X[:4], Y[:3], debiased=True)
