@@ -112,7 +112,5 @@ def test_bad_engine_and_unsupported_degree_raise():
         _core.rips_barcodes(D, 1, None, engine="fast")
     with pytest.raises(ValueError, match="maxdim"):
         _core.rips_barcodes(D, 4, None, engine="homology")
-    with pytest.raises(ValueError, match="pairs"):
-        _core.rips_barcodes(D, 1, None, return_pairs=True, engine="homology")
-    # automatic: maxdim 0 and 4 (and pairs) go to the cohomology engine
+    # automatic: maxdim 0 and 4 go to the cohomology engine
     check_equal(_core.rips_barcodes(D, 4, None), giotto(D, 4))

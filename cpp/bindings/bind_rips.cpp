@@ -95,7 +95,7 @@ void latentbridge::bind::bind_rips(py::module_& m) {
         "distance matrix; threshold None = its enclosing radius. With return_pairs, (bars, pairs): "
         "per degree the int64 edges of each bar, (k, 3) rows (vertex, d1, d2) in degree 0, (k, 4) "
         "rows (b1, b2, d1, d2) above; -1 for an essential class's death edge. engine 'auto' "
-        "(homology for maxdim 1..3 without pairs), 'cohomology' or 'homology'.");
+        "(homology for maxdim 1..3), 'cohomology' or 'homology'.");
 
     m.def("rips_workspace_bytes", &latentbridge::rips_workspace_bytes, "n"_a, "maxdim"_a,
           "Bytes rips_barcodes holds for an n x n matrix in degrees up to min(maxdim, 1).");

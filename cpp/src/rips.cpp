@@ -736,11 +736,9 @@ std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdi
     LATENTBRIDGE_CHECK(maxdim >= 0 && maxdim < RipsComplex::kMaxVertices - 2, op,
                        "maxdim must be in [0, 61]");
     LATENTBRIDGE_CHECK(threshold >= 0.0f, op, "threshold must be non-negative (not NaN)");
-    LATENTBRIDGE_CHECK(!(pairs && engine == RipsEngine::homology), op,
-                       "the homology engine records no pairs: use engine 'auto' or 'cohomology'");
-    const bool homology_applies = maxdim >= 1 && maxdim <= 3 && n < 65536 && !pairs;
+    const bool homology_applies = maxdim >= 1 && maxdim <= 3 && n < 65536;
     if (engine == RipsEngine::homology || (engine == RipsEngine::automatic && homology_applies))
-        return rips_barcodes_homology(D, n, maxdim, threshold, n_threads);
+        return rips_barcodes_homology(D, n, maxdim, threshold, n_threads, pairs);
     std::vector<std::vector<Bar>> bars(static_cast<std::size_t>(maxdim) + 1);
     if (pairs) pairs->assign(static_cast<std::size_t>(maxdim) + 1, {});
     if (n == 0) return bars;

@@ -21,7 +21,13 @@
 //
 // Simplices are named by their vertices packed 16 bits each, the largest in the top bits, so the
 // integer order is the colex order (n < 65536, k <= 3).
+//
+// Pairs: a finite bar is emitted where its class dies (the latest live simplex j of the boundary of
+// the killing simplex s); its edges are the longest edge of j and of s. The engine's filtration
+// order is (diameter, degree, colex order), so among edges of equal length the latest is the one
+// of greatest colex index b2 (b2 - 1) / 2 + b1 (largest b2, then largest b1).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -162,6 +168,25 @@ struct Degree {
     KeyMap<Live> live;
 };
 
+/// The longest edge of the simplex on vertices v[0..count-1]: among edges of equal length the
+/// latest in colex order (largest upper vertex, then largest lower vertex); ascending.
+std::array<index_t, 2> longest_edge(const float* dist, index_t n, const index_t* v, int count) {
+    std::array<index_t, 2> best{-1, -1};
+    float best_len = -1.0f;
+    for (int a = 0; a < count; ++a)
+        for (int b = 0; b < count; ++b) {
+            const index_t lo = v[b], hi = v[a];
+            if (!(lo < hi)) continue;
+            const float len = dist[hi * n + lo];
+            if (len > best_len ||
+                (len == best_len && (hi > best[1] || (hi == best[1] && lo > best[0])))) {
+                best_len = len;
+                best = {lo, hi};
+            }
+        }
+    return best;
+}
+
 /// An active top simplex seen from one of its facets: its key and the vertex it adds.
 struct Link {
     key_t simplex;
@@ -170,14 +195,21 @@ struct Link {
 
 class RipsHomology {
    public:
-    RipsHomology(const float* D, index_t n, int maxdim, float threshold, int n_threads)
-        : n_(n), k_(maxdim), thr_(threshold), n_threads_(n_threads), dist_(n * n, 0.0f) {
+    RipsHomology(const float* D, index_t n, int maxdim, float threshold, int n_threads,
+                 std::vector<std::vector<PairEdges>>* pairs)
+        : n_(n),
+          k_(maxdim),
+          thr_(threshold),
+          n_threads_(n_threads),
+          pairs_(pairs),
+          dist_(n * n, 0.0f) {
         for (index_t i = 0; i < n; ++i)
             for (index_t j = 0; j < i; ++j) dist_[i * n + j] = dist_[j * n + i] = D[i * n + j];
     }
 
     std::vector<std::vector<Bar>> run() {
         bars_.assign(static_cast<std::size_t>(k_) + 1, {});
+        if (pairs_) pairs_->assign(static_cast<std::size_t>(k_) + 1, {});
         enumerate();
         parent_.resize(static_cast<std::size_t>(n_));
         for (index_t v = 0; v < n_; ++v) parent_[v] = v;
@@ -203,15 +235,30 @@ class RipsHomology {
                 add_simplex(d, s);
         }
         for (index_t v = 0; v < n_; ++v)
-            if (find(v) == v) bars_[0].push_back({0.0f, kInf});
+            if (find(v) == v) {
+                bars_[0].push_back({0.0f, kInf});
+                if (pairs_) (*pairs_)[0].push_back({v, -1, -1, -1});
+            }
         for (int d = 1; d <= k_; ++d)
-            degrees_[d].live.for_each(
-                [&](key_t, const Live& l) { bars_[d].push_back({l.diam, kInf}); });
+            degrees_[d].live.for_each([&](key_t key, const Live& l) {
+                bars_[d].push_back({l.diam, kInf});
+                if (pairs_) {
+                    const auto b = edge_of(key, d + 1);
+                    (*pairs_)[d].push_back({b[0], b[1], -1, -1});
+                }
+            });
         return std::move(bars_);
     }
 
    private:
     float dist(index_t i, index_t j) const { return dist_[i * n_ + j]; }
+
+    /// The longest edge (see longest_edge) of the simplex `key` with `count` vertices.
+    std::array<index_t, 2> edge_of(key_t key, int count) const {
+        index_t v[kMaxDim + 1];
+        for (int p = 0; p < count; ++p) v[p] = vertex_of(key, p);
+        return longest_edge(dist_.data(), n_, v, count);
+    }
     bool within(float d) const { return d <= thr_ && d < kInf; }  // +inf: an absent edge
 
     /// The simplices of degrees 1..k within the threshold (cliques of the threshold graph), each
@@ -283,8 +330,11 @@ class RipsHomology {
         const index_t i = vertex_of(s.key, 0), j = vertex_of(s.key, 1);
         const index_t a = find(i), b = find(j);
         if (a != b) {
-            parent_[std::max(a, b)] = std::min(a, b);
-            if (s.diam > 0.0f) bars_[0].push_back({0.0f, s.diam});
+            parent_[std::max(a, b)] = std::min(a, b);  // the root is its component's least vertex
+            if (s.diam > 0.0f) {
+                bars_[0].push_back({0.0f, s.diam});
+                if (pairs_) (*pairs_)[0].push_back({std::max(a, b), -1, i, j});
+            }
         } else if (k_ == 1) {
             add_top(s);
         } else {
@@ -305,9 +355,11 @@ class RipsHomology {
             add_chains(bnd_, *c, tmp_);
             bnd_.swap(tmp_);
         }
-        if (!bnd_.empty())
-            kill(d - 1, bnd_, s.diam);
-        else if (d == k_)
+        if (!bnd_.empty()) {
+            index_t v[kMaxDim + 1];
+            for (int p = 0; p <= d; ++p) v[p] = vertex_of(s.key, p);
+            kill(d - 1, bnd_, s.diam, v, d + 1);
+        } else if (d == k_)
             add_top(s);
         else
             make_live(d, s);
@@ -320,12 +372,19 @@ class RipsHomology {
         l.holders.assign(1, s.key);
     }
 
-    /// The latest simplex j of the non-zero boundary b (degree d) dies at `death`; every class
-    /// holding j becomes class + b.
-    void kill(int d, const Chain& b, float death) {
+    /// The latest simplex j of the non-zero boundary b (degree d) dies at `death`, killed by the
+    /// simplex on the vertices killer[0..count-1]; every class holding j becomes class + b.
+    void kill(int d, const Chain& b, float death, const index_t* killer, int count) {
         Degree& g = degrees_[d];
         const Cell j = b.back();
-        if (j.diam < death) bars_[d].push_back({j.diam, death});
+        if (j.diam < death) {
+            bars_[d].push_back({j.diam, death});
+            if (pairs_) {
+                const auto bo = edge_of(j.key, d + 1);
+                const auto de = longest_edge(dist_.data(), n_, killer, count);
+                (*pairs_)[d].push_back({bo[0], bo[1], de[0], de[1]});
+            }
+        }
         std::vector<key_t> holders;
         {
             Live* l = g.live.find(j.key);
@@ -356,7 +415,7 @@ class RipsHomology {
     /// x (degree k) is born: the cofaces x + w entering with it are reduced (see the file comment).
     void add_top(const Cell& x) {
         const int count = k_ + 1;
-        index_t v[kMaxDim + 1];
+        index_t v[kMaxDim + 2];  // x's vertices, then the vertex of a killing coface
         for (int p = 0; p < count; ++p) v[p] = vertex_of(x.key, p);
         float facet_diam[kMaxDim + 1];  // diameter of x without vertex u
         for (int u = 0; u < count; ++u) {
@@ -416,7 +475,7 @@ class RipsHomology {
         }
 
         if (seeds_.empty()) {  // x is the only active facet of its cofaces: one of them kills it
-            if (!leftover(v, count, ready)) register_active(x);
+            if (leftover(v, count, ready) < 0) register_active(x);
             return;
         }
         make_live(k_, x);
@@ -431,13 +490,16 @@ class RipsHomology {
                 add_chains(bnd_, *c, tmp_);
                 bnd_.swap(tmp_);
             }
-            if (!bnd_.empty()) kill(k_, bnd_, x.diam);
+            if (!bnd_.empty()) {
+                v[count] = seeds_[g];
+                kill(k_, bnd_, x.diam, v, count + 1);
+            }
         }
         const Chain* cx = top.cls.find(x.key);
         if (cx == nullptr) return;
-        if (leftover(v, count, ready)) {  // kills what is left of cls(x)
+        if ((v[count] = leftover(v, count, ready)) >= 0) {  // kills what is left of cls(x)
             bnd_ = *cx;
-            kill(k_, bnd_, x.diam);
+            kill(k_, bnd_, x.diam, v, count + 1);
             return;
         }
         register_faces(x);
@@ -449,11 +511,11 @@ class RipsHomology {
                1;
     }
 
-    /// Is there a coface x + w entering with x whose vertex w is not a seed? The candidates are
-    /// the common neighbours of x's vertices by the edges taken so far (all edges up to diam(x)),
-    /// 64 at a time.
+    /// A coface x + w entering with x whose vertex w is not a seed: w, or -1 if there is none. The
+    /// candidates are the common neighbours of x's vertices by the edges taken so far (all edges
+    /// up to diam(x)), 64 at a time.
     template <typename Ready>
-    bool leftover(const index_t* v, int count, Ready&& ready) const {
+    index_t leftover(const index_t* v, int count, Ready&& ready) const {
         const std::uint64_t* rows[kMaxDim + 1];
         for (int p = 0; p < count; ++p) rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
         for (std::size_t t = 0; t < words_; ++t) {
@@ -462,10 +524,10 @@ class RipsHomology {
             while (bits) {
                 const index_t w = static_cast<index_t>(t * 64) + __builtin_ctzll(bits);
                 bits &= bits - 1;
-                if (stamp_of_[w] != stamp_ && (count == 2 || ready(w))) return true;
+                if (stamp_of_[w] != stamp_ && (count == 2 || ready(w))) return w;
             }
         }
-        return false;
+        return -1;
     }
 
     void register_active(const Cell& x) {
@@ -483,6 +545,7 @@ class RipsHomology {
     int k_;
     float thr_;
     int n_threads_;
+    std::vector<std::vector<PairEdges>>* pairs_;  // null: no pairs recorded
     std::vector<float> dist_;
     std::vector<std::vector<Cell>> cells_;
     std::vector<std::vector<Bar>> bars_;
@@ -502,15 +565,17 @@ class RipsHomology {
 }  // namespace
 
 std::vector<std::vector<Bar>> rips_barcodes_homology(const float* D, index_t n, int maxdim,
-                                                     float threshold, int n_threads) {
+                                                     float threshold, int n_threads,
+                                                     std::vector<std::vector<PairEdges>>* pairs) {
     const char* op = "vr_barcode";
     LATENTBRIDGE_CHECK(n >= 0 && n < 65536, op,
                        "the homology engine takes fewer than 65536 points");
     LATENTBRIDGE_CHECK(maxdim >= 1 && maxdim <= kMaxDim, op,
                        "the homology engine takes maxdim in [1, 3]");
     LATENTBRIDGE_CHECK(threshold >= 0.0f, op, "threshold must be non-negative (not NaN)");
+    if (pairs) pairs->assign(static_cast<std::size_t>(maxdim) + 1, {});
     if (n == 0) return std::vector<std::vector<Bar>>(static_cast<std::size_t>(maxdim) + 1);
-    return RipsHomology(D, n, maxdim, threshold, n_threads).run();
+    return RipsHomology(D, n, maxdim, threshold, n_threads, pairs).run();
 }
 
 }  // namespace latentbridge

@@ -155,7 +155,7 @@ def r_cross_workspace_bytes(n: typing.SupportsInt | typing.SupportsIndex) -> int
     """
 def rips_barcodes(D: numpy.typing.NDArray[numpy.float32], maxdim: typing.SupportsInt | typing.SupportsIndex = 1, threshold: typing.Any = None, return_pairs: bool = False, engine: str = 'auto', n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> typing.Any:
     """
-    Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 distance matrix; threshold None = its enclosing radius. With return_pairs, (bars, pairs): per degree the int64 edges of each bar, (k, 3) rows (vertex, d1, d2) in degree 0, (k, 4) rows (b1, b2, d1, d2) above; -1 for an essential class's death edge. engine 'auto' (homology for maxdim 1..3 without pairs), 'cohomology' or 'homology'.
+    Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 distance matrix; threshold None = its enclosing radius. With return_pairs, (bars, pairs): per degree the int64 edges of each bar, (k, 3) rows (vertex, d1, d2) in degree 0, (k, 4) rows (b1, b2, d1, d2) above; -1 for an essential class's death edge. engine 'auto' (homology for maxdim 1..3), 'cohomology' or 'homology'.
     """
 def rips_simplex_bytes(D: numpy.typing.NDArray[numpy.float32], maxdim: typing.SupportsInt | typing.SupportsIndex, threshold: typing.Any = None) -> float:
     """

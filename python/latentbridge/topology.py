@@ -71,9 +71,11 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
         the simplex that creates the class (``D[b1, b2] = birth``), and the death edge, the
         longest edge of the simplex that kills it (``D[d1, d2] = death``). An essential class
         has ``d1 = d2 = -1``. Each edge is ascending (``b1 < b2``, ``d1 < d2``); among edges of
-        equal length the engine's own filtration order decides (the latest edge, of least
-        colexicographic index ``b2 (b2 - 1) / 2 + b1``), so the edges are those that decided
-        the bars.
+        equal length the engine's own filtration order decides: the latest edge in it, which
+        for ``maxdim`` 1..3 (the homology engine, ordered by diameter, degree, then increasing
+        colexicographic index) is the one of greatest index ``b2 (b2 - 1) / 2 + b1``, and
+        otherwise (the cohomology engine, decreasing index) the one of least index. The edges
+        are those that decided the bars.
 
     Raises
     ------
@@ -94,15 +96,21 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
 
     Notes
     -----
-    The algorithm is Ripser's (Bauer 2021): H0 by union-find over the sorted edges, then, degree
-    by degree, the coboundary matrix is reduced in reverse filtration order (cohomology) with
-    clearing, implicit coboundaries in the combinatorial number system and zero-persistence
-    (emergent) pairs detected without reduction. The filtration is ordered by diameter with ties
-    broken by reverse colexicographic index. Conventions (float32 values, Z/2 coefficients,
-    dropped zero-length bars) follow giotto-ph/ripser, whose barcodes this reproduces exactly.
-    The pairs are recorded by the C++ engine where it emits each bar: the column's simplex and
-    its pivot in the reduction, or the merging edge of the union-find; with distinct distances
-    they are giotto-ph's ``return_generators`` edges.
+    H0 is computed by union-find over the sorted edges. For ``maxdim`` 1..3 (and fewer than
+    65536 points) the higher degrees are computed by streaming homology kept reduced to zero
+    differentials [3]_: the simplices are taken in the order (diameter, degree, colexicographic
+    index), every class is kept written in the live simplices, a new simplex whose boundary is
+    non-zero kills the latest live simplex of it (the elder rule), and the simplices of degree
+    ``maxdim + 1`` are never listed, only visited from their latest facet when it is born.
+    Otherwise the algorithm is Ripser's [1]_: degree by degree, the coboundary matrix is reduced
+    in reverse filtration order (cohomology) with clearing, implicit coboundaries in the
+    combinatorial number system and zero-persistence (emergent) pairs detected without
+    reduction; ties in diameter are broken by reverse colexicographic index there. Both are exact
+    and give the same barcodes. Conventions (float32 values, Z/2 coefficients, dropped
+    zero-length bars) follow giotto-ph [2]_ and ripser, whose barcodes this reproduces exactly.
+    The pairs are recorded by the C++ engine where it emits each bar: the simplex whose class
+    dies and the simplex that kills it, or the merging edge of the union-find; with distinct
+    distances they are giotto-ph's ``return_generators`` edges.
 
     References
     ----------
@@ -110,6 +118,8 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
        J. Appl. Comput. Topol. 5, 391-423 (2021).
     .. [2] J. Perez, S. Hess, R. Lupo et al., "giotto-ph: A Python library for high-performance
        computation of persistent homology of Vietoris-Rips filtrations", arXiv:2107.05412.
+    .. [3] C. Kapulkin and N. Kershaw, "RedZeD: Computing persistent homology by Reduction to
+       Zero Differentials", arXiv:2606.06310.
 
     Examples
     --------

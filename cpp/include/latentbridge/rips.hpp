@@ -18,14 +18,16 @@ using Bar = std::array<float, 2>;
 
 /// The reductions behind rips_barcodes, both exact: Ripser's cohomology (rips.cpp, any maxdim)
 /// and streaming homology reduced to zero differentials (rips_homology.cpp, 1 <= maxdim <= 3,
-/// n < 65536, no pairs); `automatic` takes homology wherever it applies.
+/// n < 65536); `automatic` takes homology wherever it applies.
 enum class RipsEngine { automatic, cohomology, homology };
 
 /// The edges behind one bar, as vertex numbers: {b1, b2, d1, d2}. (b1, b2) is the birth edge, the
 /// longest edge of the simplex that creates the class (a bar of degree 0 is born at a vertex: b1
 /// is that vertex, b2 = -1); (d1, d2) is the death edge, the longest edge of the simplex that
 /// kills it, -1, -1 for an essential class. Their lengths are the birth and the death. Among
-/// edges of equal length the one latest in the engine's filtration order is taken. Vertices are
+/// edges of equal length the one latest in the engine's filtration order is taken: cohomology
+/// orders equal diameters by decreasing colex index (the edge of least index b2 (b2 - 1) / 2 + b1
+/// is taken), homology by increasing colex index (the edge of greatest index). Vertices are
 /// ascending within an edge.
 using PairEdges = std::array<std::int64_t, 4>;
 
@@ -37,8 +39,8 @@ using PairEdges = std::array<std::int64_t, 4>;
 /// not fit in a signed 64-bit simplex index (cohomology), std::invalid_argument for bad sizes or
 /// an engine that does not apply. With `pairs`, (*pairs)[k][t] receives the edges of bars[k][t]
 /// (the degree-0 bar [0, d) of a component that merges into an older one: its root, the vertex
-/// of least number, and the merging edge); pairs are recorded by the cohomology engine, which
-/// `automatic` then takes. n_threads parallelises the sorts of the homology engine.
+/// of least number, and the merging edge); both engines record them. n_threads parallelises the
+/// sorts of the homology engine.
 std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdim, float threshold,
                                             std::vector<std::vector<PairEdges>>* pairs = nullptr,
                                             RipsEngine engine = RipsEngine::automatic,
@@ -46,8 +48,10 @@ std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdi
 
 /// The streaming-homology engine of rips_barcodes alone (1 <= maxdim <= 3, n < 65536);
 /// n_threads sorts the simplex lists of the degrees concurrently (the reduction is sequential).
-std::vector<std::vector<Bar>> rips_barcodes_homology(const float* D, index_t n, int maxdim,
-                                                     float threshold, int n_threads = 1);
+/// `pairs` as in rips_barcodes.
+std::vector<std::vector<Bar>> rips_barcodes_homology(
+    const float* D, index_t n, int maxdim, float threshold, int n_threads = 1,
+    std::vector<std::vector<PairEdges>>* pairs = nullptr);
 
 /// Enclosing radius min_i max_j D[i, j] of a full n x n matrix (row-major): beyond it the
 /// Rips complex is a cone, so truncating there changes no barcode. +inf for n == 0.
