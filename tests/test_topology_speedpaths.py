@@ -114,3 +114,22 @@ def test_bad_engine_and_unsupported_degree_raise():
         _core.rips_barcodes(D, 4, None, engine="homology")
     # automatic: maxdim 0 and 4 go to the cohomology engine
     check_equal(_core.rips_barcodes(D, 4, None), giotto(D, 4))
+
+
+@pytest.mark.parametrize("maxdim,n", [(1, 150), (2, 70), (3, 40)])
+def test_results_do_not_depend_on_n_jobs(maxdim, n):
+    # the threads list, sort and reduce concurrently; bars and pairs must be identical, and equal
+    # to giotto-ph's bars
+    D = sphere(n, maxdim + 1, seed=20 + maxdim)
+    bars, pairs = lb.vr_barcode(D, maxdim=maxdim, return_pairs=True)
+    check_equal(bars, giotto(D, maxdim))
+    for n_jobs in (2, 3, -1):
+        b, p = lb.vr_barcode(D, maxdim=maxdim, return_pairs=True, n_jobs=n_jobs)
+        for x, y in zip(bars + pairs, b + p):
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, "2"])
+def test_bad_n_jobs_raises(bad):
+    with pytest.raises(ValueError, match="n_jobs"):
+        lb.vr_barcode(sphere(8, 3, seed=0), n_jobs=bad)

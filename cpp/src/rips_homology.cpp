@@ -200,11 +200,13 @@ class RipsHomology {
         : n_(n),
           k_(maxdim),
           thr_(threshold),
-          n_threads_(n_threads),
+          n_threads_(std::max(1, n_threads)),
           pairs_(pairs),
           dist_(n * n, 0.0f) {
-        for (index_t i = 0; i < n; ++i)
-            for (index_t j = 0; j < i; ++j) dist_[i * n + j] = dist_[j * n + i] = D[i * n + j];
+        parallel_for(n, n_threads_, [&](index_t i, int) {
+            for (index_t j = 0; j < n; ++j) dist_[i * n + j] = j < i ? D[i * n + j] : D[j * n + i];
+            dist_[i * n + i] = 0.0f;
+        });
     }
 
     std::vector<std::vector<Bar>> run() {
@@ -263,9 +265,31 @@ class RipsHomology {
 
     /// The simplices of degrees 1..k within the threshold (cliques of the threshold graph), each
     /// degree in filtration order: listed in colex order (a depth-first search that picks the
-    /// largest vertex first), then stably sorted by diameter.
+    /// largest vertex first), then stably sorted by diameter. The largest vertices are split into
+    /// blocks listed concurrently; their lists, taken in block order, are the colex order, so the
+    /// result does not depend on n_threads.
     void enumerate() {
+        const index_t blocks = std::min<index_t>(n_, n_threads_ > 1 ? 256 : 1);
+        // block b takes the largest vertices [bound[b], bound[b + 1]); vertex v has up to v
+        // neighbours below it, so the bounds split the pairs v (v - 1) / 2 evenly
+        std::vector<index_t> bound(static_cast<std::size_t>(blocks) + 1);
+        for (index_t b = 0; b <= blocks; ++b)
+            bound[b] = static_cast<index_t>(
+                std::ceil(static_cast<double>(n_) * std::sqrt(static_cast<double>(b) / blocks)));
+        bound[blocks] = n_;
+        std::vector<Lists> parts(static_cast<std::size_t>(blocks));
+        parallel_for(blocks, n_threads_, [&](index_t b, int) {
+            parts[b].assign(static_cast<std::size_t>(k_) + 1, {});
+            list_cliques(bound[b], bound[b + 1], parts[b]);
+        });
         cells_.assign(static_cast<std::size_t>(k_) + 1, {});
+        for (int d = 1; d <= k_; ++d) sort_by_diameter(parts, d, cells_[d]);
+    }
+
+    using Lists = std::vector<std::vector<Cell>>;  // per degree
+
+    /// Appends to out[d] the d-simplices whose largest vertex is in [first, last), colex order.
+    void list_cliques(index_t first, index_t last, Lists& out) const {
         std::vector<std::vector<index_t>> cand(static_cast<std::size_t>(k_) + 1);
         index_t vs[kMaxDim + 1];
         // vs[0..depth] chosen (descending), cand[depth]: their common neighbours below vs[depth]
@@ -276,8 +300,8 @@ class RipsHomology {
                 float du = diam;
                 for (int p = 0; p <= depth; ++p) du = std::max(du, dist(u, vs[p]));
                 const key_t ku = (key << 16) | static_cast<key_t>(u);
-                cells_[depth + 1].push_back({du, ku});
-                if (depth + 1 == k_) continue;
+                out[depth + 1].push_back({du, ku});
+                if (depth + 1 >= k_ || depth + 1 >= kMaxDim) continue;  // (k_ <= kMaxDim)
                 std::vector<index_t>& next = cand[depth + 1];
                 next.clear();
                 for (std::size_t r = 0; r < t; ++r)
@@ -287,7 +311,7 @@ class RipsHomology {
                 self(self, depth + 1, ku, du);
             }
         };
-        for (index_t v = 0; v < n_; ++v) {
+        for (index_t v = first; v < last; ++v) {
             detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
             cand[0].clear();
             for (index_t u = 0; u < v; ++u)
@@ -295,27 +319,68 @@ class RipsHomology {
             vs[0] = v;
             extend(extend, 0, static_cast<key_t>(v), 0.0f);
         }
-        // the degrees are sorted concurrently with n_threads
-        parallel_for(k_, n_threads_, [&](index_t t, int) { sort_by_diameter(cells_[t + 1]); });
     }
 
     /// Stable LSD radix sort by diameter (two 16-bit digits of the float's bits, which order
-    /// non-negative floats as numbers).
-    static void sort_by_diameter(std::vector<Cell>& c) {
-        std::vector<Cell> buf(c.size());
-        std::vector<std::size_t> count(65537);
-        for (int shift = 0; shift < 32; shift += 16) {
-            std::fill(count.begin(), count.end(), 0);
-            auto digit = [shift](const Cell& x) {
-                std::uint32_t bits;
-                std::memcpy(&bits, &x.diam, sizeof bits);
-                return (bits >> shift) & 0xffff;
-            };
-            for (const Cell& x : c) ++count[digit(x) + 1];
-            for (std::size_t b = 1; b < count.size(); ++b) count[b] += count[b - 1];
-            for (const Cell& x : c) buf[count[digit(x)]++] = x;
-            c.swap(buf);
+    /// non-negative floats as numbers) of the degree-d lists of `parts` taken one after the
+    /// other, into `out`; the parts are freed on the way. Each pass splits its input into
+    /// n_threads contiguous ranges that count their digits and scatter concurrently (a range's
+    /// entries of one digit go after those of the ranges before it, so the sort stays stable).
+    void sort_by_diameter(std::vector<Lists>& parts, int d, std::vector<Cell>& out) const {
+        std::vector<const std::vector<Cell>*> in;
+        std::size_t total = 0;
+        for (Lists& p : parts) {
+            in.push_back(&p[d]);
+            total += p[d].size();
         }
+        std::vector<Cell> buf(total);
+        radix_pass(in, 0, buf);
+        for (Lists& p : parts) std::vector<Cell>().swap(p[d]);
+        out.resize(total);
+        in.assign(1, &buf);
+        radix_pass(in, 16, out);
+    }
+
+    /// One stable counting pass on the 16-bit digit at `shift` from the concatenation of `in`
+    /// into `out` (of the total size).
+    void radix_pass(const std::vector<const std::vector<Cell>*>& in, int shift,
+                    std::vector<Cell>& out) const {
+        constexpr std::size_t kDigits = 65536;
+        auto digit = [shift](const Cell& x) {
+            std::uint32_t bits;
+            std::memcpy(&bits, &x.diam, sizeof bits);
+            return (bits >> shift) & 0xffff;
+        };
+        const std::size_t total = out.size();
+        const index_t ranges = total < 4096 ? 1 : n_threads_;
+        // visit the entries [lo, hi) of the concatenation
+        auto visit = [&](std::size_t lo, std::size_t hi, auto&& f) {
+            std::size_t start = 0;
+            for (const std::vector<Cell>* v : in) {
+                const std::size_t end = start + v->size();
+                for (std::size_t t = std::max(lo, start); t < std::min(hi, end); ++t)
+                    f((*v)[t - start]);
+                start = end;
+            }
+        };
+        std::vector<std::vector<std::size_t>> count(static_cast<std::size_t>(ranges),
+                                                    std::vector<std::size_t>(kDigits, 0));
+        auto lo_of = [&](index_t r) { return total * static_cast<std::size_t>(r) / ranges; };
+        parallel_for(ranges, n_threads_, [&](index_t r, int) {
+            visit(lo_of(r), lo_of(r + 1), [&](const Cell& x) { ++count[r][digit(x)]; });
+        });
+        // exclusive offsets: by digit, then by range within a digit
+        std::size_t at = 0;
+        for (std::size_t g = 0; g < kDigits; ++g)
+            for (index_t r = 0; r < ranges; ++r) {
+                const std::size_t c = count[r][g];
+                count[r][g] = at;
+                at += c;
+            }
+        parallel_for(ranges, n_threads_, [&](index_t r, int) {
+            std::vector<std::size_t>& pos = count[r];
+            visit(lo_of(r), lo_of(r + 1), [&](const Cell& x) { out[pos[digit(x)]++] = x; });
+        });
     }
 
     index_t find(index_t v) {

@@ -37,7 +37,7 @@ METRICS = POINT_METRICS + ("precomputed",)
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
-def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
+def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False, n_jobs=None):
     """Vietoris-Rips persistence barcodes of a distance matrix.
 
     Parameters
@@ -53,6 +53,10 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
     return_pairs : bool, default False
         Also return the persistence pairs: the edges whose lengths are each bar's birth and
         death (see Returns).
+    n_jobs : int, optional
+        CPU threads (None: 1, -1: all CPUs) of the homology engine (``maxdim`` 1..3): the
+        simplices are listed and sorted concurrently and the reduction runs as a two-stage
+        pipeline. The result does not depend on it.
 
     Returns
     -------
@@ -82,7 +86,7 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
     ValueError
         If D is empty, not square, not symmetric, has a non-zero diagonal, a negative entry,
         NaN, or a finite entry above float32's maximum (3.4e38, which would become an absent
-        edge); if maxdim or threshold is out of range.
+        edge); if maxdim or threshold is out of range; if n_jobs is 0 or not an integer.
     TypeError
         If D is not numeric, maxdim is not an integer or return_pairs is not a bool.
     OverflowError
@@ -132,6 +136,7 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
     """
     maxdim = check_positive_int(maxdim, "maxdim", minimum=0, maximum=61)
     return_pairs = check_bool(return_pairs, "return_pairs")
+    n_threads = check_n_jobs(n_jobs)
     if threshold is not None:
         threshold = check_scalar(threshold, "threshold", minimum=0, finite=False)
         # above float32's range every edge is kept: pass +inf (a C++ narrowing cast of an
@@ -149,8 +154,10 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
         check_allocation(_core.rips_simplex_bytes(D32, maxdim, threshold),
                          f"vr_barcode simplices of degrees 2..{maxdim} for D ({n}, {n})")
     if not return_pairs:
-        return [_sorted(b) for b in _core.rips_barcodes(D32, maxdim, threshold)]
-    bars, pairs = _core.rips_barcodes(D32, maxdim, threshold, return_pairs=True)
+        return [_sorted(b) for b in _core.rips_barcodes(D32, maxdim, threshold,
+                                                        n_threads=n_threads)]
+    bars, pairs = _core.rips_barcodes(D32, maxdim, threshold, return_pairs=True,
+                                      n_threads=n_threads)
     sorted_pairs = [_sorted(b, p) for b, p in zip(bars, pairs)]
     return [b for b, _ in sorted_pairs], [p for _, p in sorted_pairs]
 
