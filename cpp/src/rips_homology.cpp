@@ -22,16 +22,30 @@
 // Simplices are named by their vertices packed 16 bits each, the largest in the top bits, so the
 // integer order is the colex order (n < 65536, k <= 3).
 //
+// Threads: the simplices are listed (in blocks of largest vertices) and radix-sorted on n_threads;
+// the reduction runs as a two-stage pipeline. The lower stage takes the simplices of degrees 1..k
+// in order: H0, the classes of degrees 1..k-1, the boundaries of the k-simplices, and for each
+// k-simplex x born live the first vertices w of its cofaces x + w entering with it (a scan of
+// bit sets of the edges taken so far). It hands those x, in order, in blocks to the upper stage,
+// which owns the top degree's classes and the active lists and reduces the cofaces. The upper
+// stage sees the same sequence on one thread or two, so the result does not depend on n_threads.
+//
 // Pairs: a finite bar is emitted where its class dies (the latest live simplex j of the boundary of
 // the killing simplex s); its edges are the longest edge of j and of s. The engine's filtration
 // order is (diameter, degree, colex order), so among edges of equal length the latest is the one
 // of greatest colex index b2 (b2 - 1) / 2 + b1 (largest b2, then largest b1).
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <deque>
+#include <exception>
 #include <limits>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "latentbridge/detail/check.hpp"
@@ -220,22 +234,12 @@ class RipsHomology {
         stamp_of_.assign(static_cast<std::size_t>(n_), 0);
         group_of_.assign(static_cast<std::size_t>(n_), 0);
         degrees_.resize(static_cast<std::size_t>(k_) + 1);
+        block_.reserve(kBlock);
 
-        std::vector<std::size_t> pos(static_cast<std::size_t>(k_) + 1, 0);
-        for (std::uint64_t step = 0;; ++step) {
-            if ((step & 4095) == 0) detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
-            int d = 0;
-            for (int e = 1; e <= k_; ++e)
-                if (pos[e] < cells_[e].size() &&
-                    (d == 0 || cells_[e][pos[e]].diam < cells_[d][pos[d]].diam))
-                    d = e;
-            if (d == 0) break;
-            const Cell s = cells_[d][pos[d]++];
-            if (d == 1)
-                add_edge(s);
-            else
-                add_simplex(d, s);
-        }
+        if (n_threads_ > 1)
+            run_pipelined();
+        else
+            run_lower();  // hands each block of top simplices to add_top at once
         for (index_t v = 0; v < n_; ++v)
             if (find(v) == v) {
                 bars_[0].push_back({0.0f, kInf});
@@ -391,6 +395,187 @@ class RipsHomology {
         return v;
     }
 
+    /// Scratch chains of one stage (the two stages of the pipeline run on different threads).
+    struct Scratch {
+        Chain bnd, tmp, kill_tmp;
+    };
+
+    /// A k-simplex x born with a zero boundary, as the lower stage hands it to add_top: the
+    /// diameters of its facets and the first vertices w (increasing, at most kCandidates) for
+    /// which x + w is complete when x is taken with x its latest facet; `more` when the list was
+    /// cut short.
+    static constexpr int kCandidates = 4;
+    struct Top {
+        Cell x;
+        float facet_diam[kMaxDim + 1];
+        index_t cand[kCandidates];
+        int n_cand;
+        bool more;
+    };
+    static constexpr std::size_t kBlock = 2048;  // top simplices handed over at once
+
+    /// The lower stage: the simplices of degrees 1..k in filtration order, all but the top
+    /// degree's reduction (H0, the classes of degrees 1..k-1, the boundaries of the k-simplices
+    /// and the search for their cofaces' vertices). The top degree's reduction is handed over in
+    /// blocks (to_upper).
+    void run_lower() {
+        std::vector<std::size_t> pos(static_cast<std::size_t>(k_) + 1, 0);
+        for (std::uint64_t step = 0;; ++step) {
+            if ((step & 4095) == 0) {
+                detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
+                if (stop_.load(std::memory_order_relaxed)) return;
+            }
+            int d = 0;
+            for (int e = 1; e <= k_; ++e)
+                if (pos[e] < cells_[e].size() &&
+                    (d == 0 || cells_[e][pos[e]].diam < cells_[d][pos[d]].diam))
+                    d = e;
+            if (d == 0) break;
+            const Cell s = cells_[d][pos[d]++];
+            if (d == 1)
+                add_edge(s);
+            else
+                add_simplex(d, s);
+        }
+        to_upper();
+    }
+
+    /// The two stages on two threads: the lower one on a helper thread, add_top on the calling
+    /// thread (which polls for Ctrl-C), joined by a queue of blocks. Both see the same sequence
+    /// of top simplices as run_lower alone, so the result is the same.
+    void run_pipelined() {
+        pipelined_ = true;
+        std::exception_ptr lower_error;
+        std::thread lower([&] {
+            try {
+                run_lower();
+            } catch (...) {
+                lower_error = std::current_exception();
+            }
+            std::lock_guard<std::mutex> lock(queue_mutex_);
+            lower_done_ = true;
+            queue_cv_.notify_all();
+        });
+        try {
+            std::vector<Top> block;
+            for (;;) {
+                {
+                    std::unique_lock<std::mutex> lock(queue_mutex_);
+                    while (!queue_cv_.wait_for(lock, interrupt_poll_interval,
+                                               [&] { return !queue_.empty() || lower_done_; })) {
+                        lock.unlock();
+                        detail::maybe_poll_interrupt();  // Ctrl-C while the lower stage works
+                        lock.lock();
+                    }
+                    if (queue_.empty()) break;
+                    block.swap(queue_.front());
+                    queue_.pop_front();
+                    queue_cv_.notify_all();
+                }
+                for (std::size_t t = 0; t < block.size(); ++t) {
+                    if ((t & 255) == 0) detail::maybe_poll_interrupt();  // Ctrl-C
+                    add_top(block[t]);
+                }
+                block.clear();
+            }
+        } catch (...) {
+            {
+                std::lock_guard<std::mutex> lock(queue_mutex_);
+                stop_ = true;
+                queue_cv_.notify_all();
+            }
+            lower.join();
+            throw;
+        }
+        lower.join();
+        if (lower_error) std::rethrow_exception(lower_error);
+    }
+
+    /// Hands the current block of top simplices to add_top: at once on one thread, through the
+    /// queue (at most kMaxBlocks waiting) on two.
+    void to_upper() {
+        if (block_.empty()) return;
+        if (!pipelined_) {
+            for (const Top& t : block_) add_top(t);
+            block_.clear();
+            return;
+        }
+        constexpr std::size_t kMaxBlocks = 16;
+        std::unique_lock<std::mutex> lock(queue_mutex_);
+        queue_cv_.wait(lock, [&] { return queue_.size() < kMaxBlocks || stop_; });
+        if (stop_) return;
+        queue_.push_back(std::move(block_));
+        queue_cv_.notify_all();
+        block_ = std::vector<Top>();
+        block_.reserve(kBlock);
+    }
+
+    /// x (degree k) is born with a zero boundary: its facets' diameters and the first vertices w
+    /// of its cofaces entering with it (the common neighbours of x's vertices by the edges taken
+    /// so far, which are all edges up to diam(x), 64 at a time), then hand it on.
+    void emit_top(const Cell& x) {
+        const int count = k_ + 1;
+        Top t;
+        t.x = x;
+        index_t v[kMaxDim + 1];
+        for (int p = 0; p < count; ++p) v[p] = vertex_of(x.key, p);
+        for (int u = 0; u < count; ++u) {
+            float dm = 0.0f;
+            for (int a = 0; a < count; ++a)
+                for (int b = 0; b < a; ++b)
+                    if (a != u && b != u) dm = std::max(dm, dist(v[a], v[b]));
+            t.facet_diam[u] = dm;
+        }
+        t.n_cand = 0;
+        t.more = false;
+        const std::uint64_t* rows[kMaxDim + 1];
+        for (int p = 0; p < count; ++p) rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
+        for (std::size_t q = 0; q < words_ && !t.more; ++q) {
+            std::uint64_t bits = rows[0][q];
+            for (int p = 1; p < count; ++p) bits &= rows[p][q];
+            while (bits) {
+                const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
+                bits &= bits - 1;
+                if (count > 2 && !ready(t, v, w)) continue;
+                if (t.n_cand == kCandidates) {
+                    t.more = true;
+                    break;
+                }
+                t.cand[t.n_cand++] = w;
+            }
+        }
+        block_.push_back(t);
+        if (block_.size() == kBlock) to_upper();
+    }
+
+    /// Is the coface x + w complete when x is taken, x its latest facet (w not in x)? From the
+    /// distances alone, so that either stage may ask.
+    bool ready(const Top& t, const index_t* v, index_t w) const {
+        const int count = k_ + 1;
+        if (count == 2) return edge_before(v[0], w, t.x) && edge_before(v[1], w, t.x);
+        float dw[kMaxDim + 1];
+        for (int p = 0; p < count; ++p) {
+            dw[p] = dist(w, v[p]);
+            if (!(dw[p] <= t.x.diam)) return false;
+        }
+        for (int u = 0; u < count; ++u) {
+            float f = t.facet_diam[u];
+            for (int p = 0; p < count; ++p)
+                if (p != u) f = std::max(f, dw[p]);
+            // a facet of equal diameter comes first iff it is smaller in colex order, i.e.
+            // iff w < v[u] (the two differ in w against v[u] only)
+            if (f == t.x.diam && !(w < v[u])) return false;
+        }
+        return true;
+    }
+
+    /// Is the edge (a, w) taken before the edge x (filtration order: diameter, then colex)?
+    bool edge_before(index_t a, index_t w, const Cell& x) const {
+        const float d = dist(a, w);
+        const key_t key = (static_cast<key_t>(std::max(a, w)) << 16) | std::min(a, w);
+        return d < x.diam || (d == x.diam && key < x.key);
+    }
+
     void add_edge(const Cell& s) {
         const index_t i = vertex_of(s.key, 0), j = vertex_of(s.key, 1);
         const index_t a = find(i), b = find(j);
@@ -401,7 +586,7 @@ class RipsHomology {
                 if (pairs_) (*pairs_)[0].push_back({std::max(a, b), -1, i, j});
             }
         } else if (k_ == 1) {
-            add_top(s);
+            emit_top(s);
         } else {
             make_live(1, s);
         }
@@ -413,21 +598,23 @@ class RipsHomology {
 
     void add_simplex(int d, const Cell& s) {
         Degree& below = degrees_[d - 1];
-        bnd_.clear();
+        Scratch& sc = lower_scratch_;
+        sc.bnd.clear();
         for (int u = 0; u <= d; ++u) {
             const Chain* c = below.cls.find(omit(s.key, u));
             if (c == nullptr) continue;
-            add_chains(bnd_, *c, tmp_);
-            bnd_.swap(tmp_);
+            add_chains(sc.bnd, *c, sc.tmp);
+            sc.bnd.swap(sc.tmp);
         }
-        if (!bnd_.empty()) {
+        if (!sc.bnd.empty()) {
             index_t v[kMaxDim + 1];
             for (int p = 0; p <= d; ++p) v[p] = vertex_of(s.key, p);
-            kill(d - 1, bnd_, s.diam, v, d + 1);
-        } else if (d == k_)
-            add_top(s);
-        else
+            kill(d - 1, sc.bnd, s.diam, v, d + 1, sc);
+        } else if (d == k_) {
+            emit_top(s);
+        } else {
             make_live(d, s);
+        }
     }
 
     void make_live(int d, const Cell& s) {
@@ -439,7 +626,7 @@ class RipsHomology {
 
     /// The latest simplex j of the non-zero boundary b (degree d) dies at `death`, killed by the
     /// simplex on the vertices killer[0..count-1]; every class holding j becomes class + b.
-    void kill(int d, const Chain& b, float death, const index_t* killer, int count) {
+    void kill(int d, const Chain& b, float death, const index_t* killer, int count, Scratch& sc) {
         Degree& g = degrees_[d];
         const Cell j = b.back();
         if (j.diam < death) {
@@ -462,7 +649,7 @@ class RipsHomology {
                 !std::binary_search(c->begin(), c->end(), j,
                                     [](const Cell& x, const Cell& y) { return earlier(x, y); }))
                 continue;  // a stale or repeated entry
-            add_chains(*c, b, kill_tmp_);
+            add_chains(*c, b, sc.kill_tmp);
             // the entries of b that z did not hold are new: z joins their holders
             std::size_t s = 0;
             for (const Cell& a : b) {
@@ -470,44 +657,21 @@ class RipsHomology {
                 if (a.key != j.key && !(s < c->size() && (*c)[s].key == a.key))
                     g.live.find(a.key)->holders.push_back(z);
             }
-            if (kill_tmp_.empty())
+            if (sc.kill_tmp.empty())
                 g.cls.erase(z);
             else
-                c->swap(kill_tmp_);
+                c->swap(sc.kill_tmp);
         }
     }
 
-    /// x (degree k) is born: the cofaces x + w entering with it are reduced (see the file comment).
-    void add_top(const Cell& x) {
+    /// The upper stage: x (degree k) is born; the cofaces x + w entering with it are reduced (see
+    /// the file comment). Touches only the top degree's state, faces_ and the seed marks.
+    void add_top(const Top& t) {
+        const Cell& x = t.x;
         const int count = k_ + 1;
         index_t v[kMaxDim + 2];  // x's vertices, then the vertex of a killing coface
         for (int p = 0; p < count; ++p) v[p] = vertex_of(x.key, p);
-        float facet_diam[kMaxDim + 1];  // diameter of x without vertex u
-        for (int u = 0; u < count; ++u) {
-            float dm = 0.0f;
-            for (int a = 0; a < count; ++a)
-                for (int b = 0; b < a; ++b)
-                    if (a != u && b != u) dm = std::max(dm, dist(v[a], v[b]));
-            facet_diam[u] = dm;
-        }
-        // is x + w complete now, x its latest facet? (w within diam(x) of every vertex of x)
-        auto ready = [&](index_t w) {
-            if (count == 2) return is_older(v[0], w) && is_older(v[1], w);
-            float dw[kMaxDim + 1];
-            for (int p = 0; p < count; ++p) {
-                dw[p] = dist(w, v[p]);
-                if (!(dw[p] <= x.diam)) return false;
-            }
-            for (int u = 0; u < count; ++u) {
-                float f = facet_diam[u];
-                for (int p = 0; p < count; ++p)
-                    if (p != u) f = std::max(f, dw[p]);
-                // a facet of equal diameter comes first iff it is smaller in colex order, i.e.
-                // iff w < v[u] (the two differ in w against v[u] only)
-                if (f == x.diam && !(w < v[u])) return false;
-            }
-            return true;
-        };
+        Scratch& sc = upper_scratch_;
 
         // the active simplices sharing a facet with x, grouped by the vertex they add
         ++stamp_;
@@ -516,18 +680,18 @@ class RipsHomology {
         for (int u = 0; u < count; ++u) {
             std::vector<Link>* list = faces_.find(omit(x.key, u));
             if (list == nullptr) continue;
-            for (std::size_t t = 0; t < list->size();) {
-                const Link l = (*list)[t];
+            for (std::size_t q = 0; q < list->size();) {
+                const Link l = (*list)[q];
                 if (!(dist(v[u], l.vertex) <= x.diam)) {  // x + w is not complete yet
-                    ++t;
+                    ++q;
                     continue;
                 }
                 if (top.cls.find(l.simplex) == nullptr) {  // no longer active: drop the link
-                    (*list)[t] = list->back();
+                    (*list)[q] = list->back();
                     list->pop_back();
                     continue;
                 }
-                ++t;
+                ++q;
                 if (stamp_of_[l.vertex] != stamp_) {
                     stamp_of_[l.vertex] = stamp_;
                     group_of_[l.vertex] = static_cast<std::int64_t>(seeds_.size());
@@ -540,64 +704,54 @@ class RipsHomology {
         }
 
         if (seeds_.empty()) {  // x is the only active facet of its cofaces: one of them kills it
-            if (leftover(v, count, ready) < 0) register_active(x);
+            if (leftover(t, v) < 0) {
+                make_live(k_, x);
+                register_faces(x);
+            }
             return;
         }
         make_live(k_, x);
         for (std::size_t g = 0; g < seeds_.size(); ++g) {
-            if (!ready(seeds_[g])) continue;
+            if (!ready(t, v, seeds_[g])) continue;
             const Chain* cx = top.cls.find(x.key);
-            bnd_.clear();
-            if (cx != nullptr) bnd_ = *cx;
+            sc.bnd.clear();
+            if (cx != nullptr) sc.bnd = *cx;
             for (const key_t y : groups_[g]) {
                 const Chain* c = top.cls.find(y);
                 if (c == nullptr) continue;
-                add_chains(bnd_, *c, tmp_);
-                bnd_.swap(tmp_);
+                add_chains(sc.bnd, *c, sc.tmp);
+                sc.bnd.swap(sc.tmp);
             }
-            if (!bnd_.empty()) {
+            if (!sc.bnd.empty()) {
                 v[count] = seeds_[g];
-                kill(k_, bnd_, x.diam, v, count + 1);
+                kill(k_, sc.bnd, x.diam, v, count + 1, sc);
             }
         }
         const Chain* cx = top.cls.find(x.key);
         if (cx == nullptr) return;
-        if ((v[count] = leftover(v, count, ready)) >= 0) {  // kills what is left of cls(x)
-            bnd_ = *cx;
-            kill(k_, bnd_, x.diam, v, count + 1);
+        if ((v[count] = leftover(t, v)) >= 0) {  // kills what is left of cls(x)
+            sc.bnd = *cx;
+            kill(k_, sc.bnd, x.diam, v, count + 1, sc);
             return;
         }
         register_faces(x);
     }
 
-    bool is_older(index_t a, index_t b) const {  // edge (a, b) already taken
-        return (older_[static_cast<std::size_t>(a) * words_ + static_cast<std::size_t>(b >> 6)] >>
-                (b & 63)) &
-               1;
-    }
-
-    /// A coface x + w entering with x whose vertex w is not a seed: w, or -1 if there is none. The
-    /// candidates are the common neighbours of x's vertices by the edges taken so far (all edges
-    /// up to diam(x)), 64 at a time.
-    template <typename Ready>
-    index_t leftover(const index_t* v, int count, Ready&& ready) const {
-        const std::uint64_t* rows[kMaxDim + 1];
-        for (int p = 0; p < count; ++p) rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
-        for (std::size_t t = 0; t < words_; ++t) {
-            std::uint64_t bits = rows[0][t];
-            for (int p = 1; p < count; ++p) bits &= rows[p][t];
-            while (bits) {
-                const index_t w = static_cast<index_t>(t * 64) + __builtin_ctzll(bits);
-                bits &= bits - 1;
-                if (stamp_of_[w] != stamp_ && (count == 2 || ready(w))) return w;
-            }
+    /// The least vertex w, not a seed, whose coface x + w enters with x, or -1: from the lower
+    /// stage's candidates, then (when all of those are seeds and the list was cut short) by
+    /// asking ready() of the vertices after them.
+    index_t leftover(const Top& t, const index_t* v) const {
+        for (int c = 0; c < t.n_cand; ++c)
+            if (stamp_of_[t.cand[c]] != stamp_) return t.cand[c];
+        if (!t.more) return -1;
+        const int count = k_ + 1;
+        for (index_t w = t.cand[kCandidates - 1] + 1; w < n_; ++w) {
+            if (stamp_of_[w] == stamp_) continue;
+            bool in_x = false;
+            for (int p = 0; p < count; ++p) in_x |= w == v[p];
+            if (!in_x && ready(t, v, w)) return w;
         }
         return -1;
-    }
-
-    void register_active(const Cell& x) {
-        make_live(k_, x);
-        register_faces(x);
     }
 
     void register_faces(const Cell& x) {
@@ -624,7 +778,15 @@ class RipsHomology {
     std::uint64_t stamp_ = 0;
     std::vector<index_t> seeds_;
     std::vector<std::vector<key_t>> groups_;
-    Chain bnd_, tmp_, kill_tmp_;
+    Scratch lower_scratch_, upper_scratch_;
+    // the pipeline between the stages
+    bool pipelined_ = false;
+    std::vector<Top> block_;  // being filled by the lower stage
+    std::deque<std::vector<Top>> queue_;
+    std::mutex queue_mutex_;
+    std::condition_variable queue_cv_;
+    bool lower_done_ = false;
+    std::atomic<bool> stop_{false};
 };
 
 }  // namespace

@@ -40,15 +40,16 @@ using PairEdges = std::array<std::int64_t, 4>;
 /// an engine that does not apply. With `pairs`, (*pairs)[k][t] receives the edges of bars[k][t]
 /// (the degree-0 bar [0, d) of a component that merges into an older one: its root, the vertex
 /// of least number, and the merging edge); both engines record them. n_threads parallelises the
-/// sorts of the homology engine.
+/// homology engine (see rips_barcodes_homology).
 std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdim, float threshold,
                                             std::vector<std::vector<PairEdges>>* pairs = nullptr,
                                             RipsEngine engine = RipsEngine::automatic,
                                             int n_threads = 1);
 
 /// The streaming-homology engine of rips_barcodes alone (1 <= maxdim <= 3, n < 65536);
-/// n_threads sorts the simplex lists of the degrees concurrently (the reduction is sequential).
-/// `pairs` as in rips_barcodes.
+/// n_threads lists and sorts the simplices concurrently, and from 2 on runs the reduction as a
+/// two-stage pipeline (the lower degrees and the coface search, then the top degree); the result
+/// does not depend on it. `pairs` as in rips_barcodes.
 std::vector<std::vector<Bar>> rips_barcodes_homology(
     const float* D, index_t n, int maxdim, float threshold, int n_threads = 1,
     std::vector<std::vector<PairEdges>>* pairs = nullptr);
