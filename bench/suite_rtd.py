@@ -54,6 +54,8 @@ def add_arguments(parser):
                         help="also time redzed-tda on the doubled matrix (same run, same inputs)")
     parser.add_argument("--families", default="",
                         help="comma-separated VR families: gaussN, sphere_3_192, o3_1024, o3_4096")
+    parser.add_argument("--n-jobs", type=int, default=1,
+                        help="n_jobs of vr_barcode in the VR families (--families)")
     parser.add_argument("--families-giotto", action="store_true",
                         help="also run giotto-ph on the VR families")
     parser.add_argument("--ripser-examples", default="examples",
@@ -189,25 +191,31 @@ def _vr_row(name, args):
     from run import peak_memory_mb
 
     D, k, thr = _family(name, args.ripser_examples)
-    med, best = time_call(lambda: lb.vr_barcode(D, maxdim=k, threshold=thr), repeat=1, warmup=0)
-    ours = lb.vr_barcode(D, maxdim=k, threshold=thr)
-    row = {"case": name, "n": len(D), "maxdim": k, "threshold": thr,
-           "bars": [len(b) for b in ours], "lb_s": med}
+
+    def vr():
+        return lb.vr_barcode(D, maxdim=k, threshold=thr, n_jobs=args.n_jobs)
+
+    cpu = time.process_time()
+    med, best = time_call(vr, repeat=1, warmup=0)
+    cpu = time.process_time() - cpu
+    ours = vr()
+    row = {"case": name, "n": len(D), "maxdim": k, "threshold": thr, "n_jobs": args.n_jobs,
+           "bars": [len(b) for b in ours], "lb_s": med, "lb_cpu_s": cpu,
+           "load_avg": os.getloadavg()[0]}
     if not args.no_memory:
         try:
-            row["lb_peak_mb"] = round(peak_memory_mb(
-                lambda: lb.vr_barcode(D, maxdim=k, threshold=thr))[0], 1)
+            row["lb_peak_mb"] = round(peak_memory_mb(vr)[0], 1)
         except ImportError:
             pass
     enclosing = float(np.min(D.max(axis=1)))
     if args.peers:
         import redzed_tda
 
-        t0 = time.perf_counter()
+        t0, cpu = time.perf_counter(), time.process_time()
         ref = redzed_tda.rips(D.astype(np.float64), maxdim=k,
                               threshold=enclosing if thr is None else thr)
-        rt = time.perf_counter() - t0
-        row.update({"redzed_s": rt, "redzed_ratio": rt / med,
+        rt, cpu = time.perf_counter() - t0, time.process_time() - cpu
+        row.update({"redzed_s": rt, "redzed_ratio": rt / med, "redzed_cpu_s": cpu,
                     "redzed_equal": all(np.array_equal(_canon(a), _canon(b))
                                         for a, b in zip(ours, ref))})
         if not args.no_memory:

@@ -401,10 +401,11 @@ class RipsHomology {
     };
 
     /// A k-simplex x born with a zero boundary, as the lower stage hands it to add_top: the
-    /// diameters of its facets and the first vertices w (increasing, at most kCandidates) for
-    /// which x + w is complete when x is taken with x its latest facet; `more` when the list was
-    /// cut short.
-    static constexpr int kCandidates = 4;
+    /// diameters of its facets and, on two threads, the first vertices w (increasing, at most
+    /// kCandidates) for which x + w is complete when x is taken with x its latest facet; `more`
+    /// when the list may have been cut short. On one thread n_cand = -1: add_top runs at once
+    /// and leftover scans the bit sets of the edges taken, which are then current.
+    static constexpr int kCandidates = 2;
     struct Top {
         Cell x;
         float facet_diam[kMaxDim + 1];
@@ -526,6 +527,11 @@ class RipsHomology {
                     if (a != u && b != u) dm = std::max(dm, dist(v[a], v[b]));
             t.facet_diam[u] = dm;
         }
+        if (!pipelined_) {  // one thread: add_top scans the bit sets itself (leftover)
+            t.n_cand = -1;
+            add_top(t);
+            return;
+        }
         t.n_cand = 0;
         t.more = false;
         const std::uint64_t* rows[kMaxDim + 1];
@@ -537,11 +543,11 @@ class RipsHomology {
                 const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
                 bits &= bits - 1;
                 if (count > 2 && !ready(t, v, w)) continue;
-                if (t.n_cand == kCandidates) {
+                t.cand[t.n_cand++] = w;
+                if (t.n_cand == kCandidates) {  // there may be more
                     t.more = true;
                     break;
                 }
-                t.cand[t.n_cand++] = w;
             }
         }
         block_.push_back(t);
@@ -741,10 +747,25 @@ class RipsHomology {
     /// stage's candidates, then (when all of those are seeds and the list was cut short) by
     /// asking ready() of the vertices after them.
     index_t leftover(const Top& t, const index_t* v) const {
+        const int count = k_ + 1;
+        if (t.n_cand < 0) {  // the common neighbours by the edges taken so far, 64 at a time
+            const std::uint64_t* rows[kMaxDim + 1];
+            for (int p = 0; p < count; ++p)
+                rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
+            for (std::size_t q = 0; q < words_; ++q) {
+                std::uint64_t bits = rows[0][q];
+                for (int p = 1; p < count; ++p) bits &= rows[p][q];
+                while (bits) {
+                    const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
+                    bits &= bits - 1;
+                    if (stamp_of_[w] != stamp_ && (count == 2 || ready(t, v, w))) return w;
+                }
+            }
+            return -1;
+        }
         for (int c = 0; c < t.n_cand; ++c)
             if (stamp_of_[t.cand[c]] != stamp_) return t.cand[c];
         if (!t.more) return -1;
-        const int count = k_ + 1;
         for (index_t w = t.cand[kCandidates - 1] + 1; w < n_; ++w) {
             if (stamp_of_[w] == stamp_) continue;
             bool in_x = false;
