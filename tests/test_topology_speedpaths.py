@@ -5,6 +5,9 @@ installed; both are independent implementations. Inputs cover generic clouds, sp
 H3 classes, heavily tied integer distances, absent (+inf) edges and explicit thresholds.
 """
 
+import itertools
+import math
+
 import numpy as np
 import pytest
 
@@ -133,3 +136,45 @@ def test_results_do_not_depend_on_n_jobs(maxdim, n):
 def test_bad_n_jobs_raises(bad):
     with pytest.raises(ValueError, match="n_jobs"):
         lb.vr_barcode(sphere(8, 3, seed=0), n_jobs=bad)
+
+
+# ---- memory model of the homology engine (rips_homology_bytes, behind check_allocation) -----------
+
+def clique_bound(D, t, s):
+    """sum_v C(deg_v, s - 1) / s over the threshold graph (each clique counted from its vertices)."""
+    deg = ((D <= t) & np.isfinite(D)).sum(axis=1) - 1
+    return sum(math.comb(int(d), s - 1) for d in deg) // s
+
+
+def true_cliques(D, t, s):
+    adj = (D <= t) & np.isfinite(D)
+    return sum(all(adj[a, b] for a, b in itertools.combinations(c, 2))
+               for c in itertools.combinations(range(len(D)), s))
+
+
+@pytest.mark.parametrize("thr", [None, 0.9])
+def test_homology_bytes_model(thr):
+    D = sphere(14, 3, seed=7)
+    D[0, 5] = D[5, 0] = np.inf  # an absent edge
+    n = len(D)
+    t = _core.enclosing_radius(D) if thr is None else np.float32(thr)
+    fixed = 8 * n * n + 8 * n * ((n + 63) // 64) + 24 * n
+    for maxdim in (1, 2, 3):
+        counts = [clique_bound(D, t, s) for s in range(2, maxdim + 2)]
+        assert counts[0] == true_cliques(D, t, 2)  # exact for the edges
+        for s, c in zip(range(3, maxdim + 2), counts[1:]):
+            assert c >= true_cliques(D, t, s)
+        assert _core.rips_homology_bytes(D, maxdim, thr) == fixed + 40 * sum(counts)
+        assert _core.rips_homology_bytes(D, maxdim, thr, 2) == fixed + 40 * sum(counts) + 16 * sum(
+            counts[1:])
+
+
+def test_vr_barcode_checks_the_homology_model(monkeypatch):
+    D = sphere(30, 3, seed=8)
+    need = _core.rips_homology_bytes(D, 2, None)
+    assert _core.rips_homology_applies(30, 2) and not _core.rips_homology_applies(30, 4)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(int(need) - 1))
+    with pytest.raises(MemoryError, match="vr_barcode matrices and simplices of degrees 1..2"):
+        lb.vr_barcode(D, maxdim=2)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(int(need)))
+    check_equal(lb.vr_barcode(D, maxdim=2), giotto(D, 2))

@@ -736,8 +736,8 @@ std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdi
     LATENTBRIDGE_CHECK(maxdim >= 0 && maxdim < RipsComplex::kMaxVertices - 2, op,
                        "maxdim must be in [0, 61]");
     LATENTBRIDGE_CHECK(threshold >= 0.0f, op, "threshold must be non-negative (not NaN)");
-    const bool homology_applies = maxdim >= 1 && maxdim <= 3 && n < 65536;
-    if (engine == RipsEngine::homology || (engine == RipsEngine::automatic && homology_applies))
+    if (engine == RipsEngine::homology ||
+        (engine == RipsEngine::automatic && rips_homology_applies(n, maxdim)))
         return rips_barcodes_homology(D, n, maxdim, threshold, n_threads, pairs);
     std::vector<std::vector<Bar>> bars(static_cast<std::size_t>(maxdim) + 1);
     if (pairs) pairs->assign(static_cast<std::size_t>(maxdim) + 1, {});
@@ -909,8 +909,16 @@ std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, i
 
 std::int64_t rips_workspace_bytes(index_t n, int maxdim) { return (maxdim <= 0 ? 36 : 60) * n * n; }
 
-double rips_simplex_bytes(const float* D, index_t n, int maxdim, float threshold) {
-    if (maxdim < 2 || n == 0) return 0.0;
+namespace {
+
+/// Upper bounds on the number of cliques with s = 2..max_vertices vertices of the threshold graph
+/// of D (entry s - 2): a clique is counted once from each of its vertices, so there are at most
+/// sum_v C(deg_v, s - 1) / s of them (deg_v: the neighbours of v within the threshold, +inf
+/// entries absent); exact for s = 2 (the edges).
+std::vector<long double> clique_bounds(const float* D, index_t n, int max_vertices,
+                                       float threshold) {
+    std::vector<long double> out;
+    if (n == 0 || max_vertices < 2) return out;
     // histogram of the vertex degrees in the threshold graph (the diagonal, 0 <= threshold, is
     // not an edge)
     std::vector<index_t> count_of_degree(static_cast<std::size_t>(n), 0);
@@ -922,28 +930,48 @@ double rips_simplex_bytes(const float* D, index_t n, int maxdim, float threshold
         }
         ++count_of_degree[static_cast<std::size_t>(deg)];
     }
-    // C(deg, s - 1) for every degree, updated from s - 1 to s by C(d, r + 1) = C(d, r) (d - r) / (r
-    // + 1)
+    // C(deg, r) for every degree, updated from r to r + 1 by C(d, r + 1) = C(d, r) (d - r) / (r +
+    // 1)
     std::vector<long double> binom(static_cast<std::size_t>(n), 1.0L);  // r = 0
-    auto cliques = [&](int s) {
+    for (int s = 2; s <= max_vertices; ++s) {
+        const int r = s - 2;  // binom: C(d, r) -> C(d, s - 1)
+        for (index_t d = 0; d < n; ++d) binom[d] = d > r ? binom[d] * (d - r) / (r + 1) : 0.0L;
         long double total = 0.0L;
         for (index_t d = 0; d < n; ++d) total += count_of_degree[d] * binom[d];
-        return std::floor(total / s);
-    };
-    auto advance = [&](int r) {  // binom: C(d, r) -> C(d, r + 1)
-        for (index_t d = 0; d < n; ++d) binom[d] = d > r ? binom[d] * (d - r) / (r + 1) : 0.0L;
-    };
-    advance(0);  // C(d, 1): cliques(2) = the edges
-    long double prev = cliques(2), worst = 0.0L;
-    for (int k = 2; k <= maxdim; ++k) {
-        advance(k - 1);  // C(d, k): cliques(k + 1)
-        const long double next = cliques(k + 1);
-        worst = std::max(worst, next + prev);
-        prev = next;
+        out.push_back(std::floor(total / s));
     }
-    const long double bytes = 56.0L * worst;
+    return out;
+}
+
+double saturated(long double bytes) {
     const long double cap = std::numeric_limits<double>::max();
     return static_cast<double>(bytes < cap ? bytes : cap);
+}
+
+}  // namespace
+
+double rips_simplex_bytes(const float* D, index_t n, int maxdim, float threshold) {
+    if (maxdim < 2 || n == 0) return 0.0;
+    const std::vector<long double> cliques = clique_bounds(D, n, maxdim + 1, threshold);
+    long double worst = 0.0L;
+    for (int k = 2; k <= maxdim; ++k)  // (k + 1)-vertex columns and the k-vertex seeds
+        worst = std::max(worst, cliques[k - 1] + cliques[k - 2]);
+    return saturated(56.0L * worst);
+}
+
+bool rips_homology_applies(index_t n, int maxdim) {
+    return maxdim >= 1 && maxdim <= 3 && n < 65536;
+}
+
+double rips_homology_bytes(const float* D, index_t n, int maxdim, float threshold, int n_threads) {
+    if (n == 0) return 0.0;
+    const long double words = static_cast<long double>((n + 63) / 64);
+    const long double nn = static_cast<long double>(n) * static_cast<long double>(n);
+    long double bytes = 8.0L * nn + 8.0L * words * n + 24.0L * n;
+    const std::vector<long double> cliques = clique_bounds(D, n, maxdim + 1, threshold);
+    for (std::size_t s = 0; s < cliques.size(); ++s)  // s + 2 vertices: degree s + 1
+        bytes += (n_threads > 1 && s >= 1 ? 56.0L : 40.0L) * cliques[s];
+    return saturated(bytes);
 }
 
 std::int64_t r_cross_workspace_bytes(index_t n) {

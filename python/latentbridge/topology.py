@@ -92,10 +92,14 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False, n_jobs=None):
     OverflowError
         If the simplices of degree ``maxdim + 1`` cannot be numbered in 64 bits.
     MemoryError
-        If the float32 copy, the engine's matrix, the edge list and the H1 reduction (about
-        36 n^2 bytes for maxdim=0, 60 n^2 otherwise), or for maxdim >= 2 an upper bound on the
-        simplex lists (56 bytes for each clique of the threshold graph that the engine stores),
-        exceed the available memory (``LATENTBRIDGE_MEMORY_LIMIT``). A high maxdim on a dense
+        If the engine's model of what it holds exceeds the available memory
+        (``LATENTBRIDGE_MEMORY_LIMIT``). For ``maxdim`` 1..3 (the homology engine): 8 n^2 bytes
+        (the float32 matrix and its copy), n^2 / 8 (bit sets) and 40 bytes for each simplex of
+        degrees 1..maxdim (56 above degree 1 with ``n_jobs`` >= 2), the simplices counted by an
+        upper bound on the cliques of the threshold graph. Otherwise the float32 copy, the
+        engine's matrix, the edge list and the H1 reduction (about 36 n^2 bytes for maxdim=0,
+        60 n^2 otherwise), or for maxdim >= 2 an upper bound on the simplex lists (56 bytes for
+        each clique of the threshold graph that the engine stores). A high maxdim on a dense
         complex explodes combinatorially: this turns that into an error instead of a hang.
 
     Notes
@@ -145,12 +149,18 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False, n_jobs=None):
     D = _check_distance_matrix(D, "D")
     _check_float32_range(D, "D")
     n = D.shape[0]
-    # the engine's copies, edges and H1 tables (the C++ resource model); the simplex lists of
-    # degree >= 2 are bounded separately below.
-    check_allocation(_core.rips_workspace_bytes(n, maxdim),
-                     f"vr_barcode matrices and edges for D ({n}, {n})")
+    # the C++ resource models: the homology engine's needs the float32 matrix to count the
+    # simplices (and includes it); the cohomology engine's copies, edges and H1 tables are checked
+    # before that copy, its simplex lists of degree >= 2 after.
+    homology = _core.rips_homology_applies(n, maxdim)
+    if not homology:
+        check_allocation(_core.rips_workspace_bytes(n, maxdim),
+                         f"vr_barcode matrices and edges for D ({n}, {n})")
     D32 = np.ascontiguousarray(D, dtype=np.float32)
-    if maxdim >= 2 and math.comb(n, maxdim + 2) < 2**63:   # else the engine raises OverflowError
+    if homology:
+        check_allocation(_core.rips_homology_bytes(D32, maxdim, threshold, n_threads),
+                         f"vr_barcode matrices and simplices of degrees 1..{maxdim} for D ({n}, {n})")
+    elif maxdim >= 2 and math.comb(n, maxdim + 2) < 2**63:   # else the engine raises OverflowError
         check_allocation(_core.rips_simplex_bytes(D32, maxdim, threshold),
                          f"vr_barcode simplices of degrees 2..{maxdim} for D ({n}, {n})")
     if not return_pairs:

@@ -96,6 +96,28 @@ std::int64_t rips_workspace_bytes(index_t n, int maxdim);
 /// (it grows combinatorially; saturates at the largest finite double); 0 for maxdim < 2.
 double rips_simplex_bytes(const float* D, index_t n, int maxdim, float threshold);
 
+/// Whether `automatic` takes the homology engine for n points and maxdim (1 <= maxdim <= 3,
+/// n < 65536).
+bool rips_homology_applies(index_t n, int maxdim);
+
+/// Bytes a homology-engine run of rips_barcodes holds at its peak for D (n x n, row-major
+/// float32) truncated at `threshold`, counting the float32 matrix it reads: 8 n^2 (that matrix
+/// and the engine's symmetric copy), 8 n ceil(n / 64) (the bit sets of the edges taken), 24 n
+/// (union-find and marks), and 40 bytes per simplex of degrees 1..maxdim (cliques of
+/// 2..maxdim+1 vertices, bounded as in rips_simplex_bytes; exact for the edges), 56 for degrees
+/// >= 2 with n_threads >= 2. Of the 40 bytes, 16 are the simplex's list entry; the rest covers
+/// the radix sort's buffer (16) while the lists are sorted, then the homology classes, the live
+/// simplices and the active lists of the reduction. That rest, and the 16 more of two threads
+/// (per-thread allocation arenas), are measured figures, not bounds: with the true simplex
+/// counts, the peak RSS growth of one rips_barcodes call over the input was 16.6 bytes of
+/// reduction state per listed simplex on o3_1024 (H3), below the sort's 16 on a Gaussian cloud
+/// (H1, 1.7 million edges) and on sphere_3_192 (H2); measured over modelled 0.84, 0.83 and 0.82
+/// on one thread, 0.86, 0.75 and 0.79 on two (bench/notes/topology-speed.md). Data whose classes
+/// grow long can exceed it; the clique bounds are loose above degree 1 (o3_1024: 4.5x the true
+/// counts' model).
+double rips_homology_bytes(const float* D, index_t n, int maxdim, float threshold,
+                           int n_threads = 1);
+
 /// Bytes of the larger of the two engines of r_cross_barcode_h1 for n points, E = n (n - 1) / 2
 /// edges (the engines run one after the other, so the peak is the larger): cohomology keeps a
 /// 16-byte column and an 8-byte zero-persistence candidate per edge plus the reducer's pivot
