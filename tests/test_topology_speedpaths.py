@@ -7,6 +7,7 @@ H3 classes, heavily tied integer distances, absent (+inf) edges and explicit thr
 
 import itertools
 import math
+import textwrap
 
 import numpy as np
 import pytest
@@ -178,3 +179,33 @@ def test_vr_barcode_checks_the_homology_model(monkeypatch):
         lb.vr_barcode(D, maxdim=2)
     monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(int(need)))
     check_equal(lb.vr_barcode(D, maxdim=2), giotto(D, 2))
+
+
+# ---- Ctrl-C ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ctrl_c_interrupts_the_homology_engine(n_jobs):
+    """H3 of 1200 points on S^3 (about 5 s of CPU): the engine polls for Ctrl-C while it lists the
+    simplices and in its reduction (on two threads the caller runs the top stage, polls between
+    top simplices and while it waits), so SIGINT returns within a second or two."""
+    from test_reliability import interrupt_after
+
+    code = textwrap.dedent(f"""
+        import time
+        import numpy as np
+        import latentbridge as lb
+        X = np.random.default_rng(0).standard_normal((1200, 4))
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
+        D = lb.pairwise_distances(X).astype(np.float32)
+        print("ready", flush=True)
+        t0 = time.perf_counter()
+        try:
+            lb.vr_barcode(D, maxdim=3, threshold=0.7, n_jobs={n_jobs})
+        except KeyboardInterrupt:
+            print("interrupted after %.3f at %.6f" % (time.perf_counter() - t0, time.time()), flush=True)
+            raise
+        print("finished after %.3f" % (time.perf_counter() - t0), flush=True)
+    """)
+    out, err, returncode, elapsed = interrupt_after(code, wait=1.5)
+    assert "interrupted after" in out and "KeyboardInterrupt" in err, (out, err)
+    assert elapsed < 2.0, f"took {elapsed:.2f} s to return after SIGINT"
