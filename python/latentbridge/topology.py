@@ -431,8 +431,10 @@ _DISTANCE_BYTES_PER_PAIR = 8 + 8 + 8 + 4 + 4 + 2
 def _check_float32_range(D, name):
     """Finite values beyond float32 would become +inf (absent edges): refuse them."""
     big = _F32_MAX
-    finite = np.isfinite(D)
-    if np.any(np.abs(D[finite]) > big):
+    if D.dtype.itemsize <= 4 or not D.size:         # float16/float32 hold nothing beyond it
+        return
+    magnitude = np.abs(D)
+    if np.any((magnitude > big) & (magnitude != np.inf)):
         raise ValueError(
             f"{name} has finite entries above {big:.3g}, which float32 (the precision of the "
             "persistence engine) cannot hold; rescale the data (or use norm='quantile').")
@@ -452,10 +454,11 @@ def _check_distance_matrix(D, name, *, precomputed=False):
                         min_rows=2 if precomputed else 1, allow_nonfinite=not precomputed)
     if D.shape[0] != D.shape[1]:
         raise ValueError(f"{name} must be a square distance matrix{where}; got shape {D.shape}.")
-    if np.isnan(D).any():
+    least = D.min() if D.size else 0.0        # NaN when D holds one: one pass for both checks
+    if np.isnan(least):
         bad = np.argwhere(np.isnan(D))[0]
         raise ValueError(f"{name} contains NaN (first at row {bad[0]}, column {bad[1]}).")
-    if (D < 0).any():
+    if least < 0:
         raise ValueError(f"{name} has negative entries; distances must be >= 0.")
     if np.any(np.diagonal(D) != 0):
         raise ValueError(
@@ -470,12 +473,27 @@ def _check_distance_matrix(D, name, *, precomputed=False):
                 f"difference |{name}[i, j] - {name}[j, i]| is {asymmetry:.3g}); pass "
                 f"({name} + {name}.T) / 2 if it holds round-off.")
         return (D + D.T) / 2
-    finite = np.isfinite(D)
-    if not np.array_equal(finite, finite.T) or not np.allclose(
-            np.where(finite, D, 0), np.where(finite, D, 0).T, rtol=1e-6, atol=1e-12):
+    if not _nearly_symmetric(D):
         raise ValueError(f"{name} must be symmetric; pass ({name} + {name}.T) / 2 if it holds "
                          "round-off.")
     return D
+
+
+def _nearly_symmetric(D, rtol=1e-6, atol=1e-12, tile=128):
+    """numpy's ``allclose(D, D.T, rtol, atol)`` on the finite entries of a matrix with no
+    negative entries, and ``+inf`` (an absent edge) at mirrored places: |D[i, j] - D[j, i]| <=
+    atol + rtol D[j, i] at (i, j) and at (j, i), so <= atol + rtol min(D[i, j], D[j, i]); or
+    both equal (both +inf). Visits each pair of mirrored square tiles once (cache-friendly,
+    small temporaries)."""
+    n = D.shape[0]
+    for r in range(0, n, tile):
+        for c in range(r, n, tile):
+            upper, lower = D[r:r + tile, c:c + tile], D[c:c + tile, r:r + tile].T
+            with np.errstate(invalid="ignore"):       # inf - inf: equal, caught by ==
+                close = np.abs(upper - lower) <= atol + rtol * np.minimum(upper, lower)
+            if not np.all(close | (upper == lower)):
+                return False
+    return True
 
 
 def _check_pair(P, Q, metric):
