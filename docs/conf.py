@@ -13,8 +13,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # the in-tree package (with its built extension) when it is not installed
+# (and for the commands the examples run in a subprocess: docs/examples/plot_layers_cli.py)
 if importlib.util.find_spec("latentbridge") is None:
     sys.path.insert(0, str(HERE.parent / "python"))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent / "python"),
+                                                             os.environ.get("PYTHONPATH")]))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import matplotlib  # noqa: E402
@@ -81,7 +84,8 @@ PUBLIC_MODULES = {
                           "and stitching (needs ``latentbridge[torch]``).",
     "latentbridge.plotting": "Figures (needs matplotlib).",
     "latentbridge.datasets": "Small data sets and networks trained here (no download).",
-    "latentbridge.diffusion": "The warnings of the diffusion-maps pipeline (its estimators are in "
+    "latentbridge.diffusion": "The warnings of the diffusion-maps pipeline and the result type of "
+                              ":func:`~latentbridge.whitney_check` (the estimators and functions are in "
                               ":doc:`latentbridge`).",
 }
 

@@ -1,7 +1,10 @@
 """Alignment estimators against independent oracles (scipy, numpy lstsq, scikit-learn Ridge)."""
 
+import re
+
 import numpy as np
 import pytest
+from scipy.spatial.distance import cdist
 
 import latentbridge as lb
 from latentbridge import _stats
@@ -150,7 +153,6 @@ def test_ridge_cv_gcv_against_bruteforce(data):
     est = lb.RidgeMap(alphas=alphas).fit(X, Y)
     n = len(X)
     Xc = np.c_[X - X.mean(0)]
-    Yc = Y - Y.mean(0)
     gcv = []
     for a in alphas:   # explicit hat matrix (with the unpenalised intercept) for each alpha
         H = Xc @ np.linalg.solve(Xc.T @ Xc + a * np.eye(X.shape[1]), Xc.T) + 1.0 / n
@@ -257,9 +259,12 @@ def test_stitching_mlp_learns_a_nonlinear_map():
 
 # ---- estimator conventions and bad input -------------------------------------------------------
 
-@pytest.mark.parametrize("est", [lb.Procrustes(), lb.LinearMap(), lb.RidgeMap(), lb.ICP(),
-                                 lb.StitchingMLP()])
-def test_estimator_conventions(est, data):
+# Classes, not instances: an instance built at collection is shared by every pytest.main in one
+# process (mutmut's stats, clean and mutant runs), so a fit in one run would leak into the next.
+@pytest.mark.parametrize("cls", [lb.Procrustes, lb.LinearMap, lb.RidgeMap, lb.ICP,
+                                 lb.StitchingMLP], ids=lambda c: c.__name__)
+def test_estimator_conventions(cls, data):
+    est = cls()
     params = est.get_params()
     assert type(est)(**params).get_params() == params
     with pytest.raises(NotFittedError):
@@ -366,3 +371,526 @@ def test_icp_from_the_identity_iterates_until_the_matches_settle():
     h = icp.history_
     assert len(h) == icp.n_iter_ and h[0] > 1e-3 and h[-1] < 1e-20
     assert np.all(np.diff(h) <= 1e-15)        # ICP never increases the matching error
+
+
+# ---- what the mutation run (issue 17) found unchecked ---------------------------------------------
+
+def _icp_rotation_problem():
+    """The unlabelled 3-D problem above: several ICP iterations with strictly falling error."""
+    rng = np.random.default_rng(12)
+    X = rng.uniform(-1, 1, size=(300, 3)) * [3.0, 2.0, 1.0]
+    perm = rng.permutation(300)
+    return X, (X @ _rotation_3d(0.25, [1.0, 2.0, 3.0]) + [0.1, -0.2, 0.05])[perm]
+
+
+class _SpyMap:
+    """An inner estimator for ICP that records every ``fit`` it receives.
+
+    The map is ``inner`` (identity when None); with ``flip`` every other ``transform`` call returns
+    the negated map instead, so that successive matchings can differ at the same error.
+    """
+
+    def __init__(self, inner=None, flip=False):
+        self.inner, self.flip, self.fits, self.calls = inner, flip, [], 0
+
+    def fit(self, X, Y):
+        self.fits.append((np.array(X), np.array(Y)))
+        if self.inner is not None:
+            self.inner.fit(X, Y)
+        return self
+
+    def transform(self, X):
+        self.calls += 1
+        Z = np.asarray(X) if self.inner is None else self.inner.transform(X)
+        return -Z if self.flip and self.calls % 2 else Z
+
+
+def test_class_means_accepts_column_and_row_labels_and_rejects_other_shapes():
+    rng = np.random.default_rng(20)
+    X = rng.standard_normal((6, 2))
+    y = np.array([0, 1, 0, 2, 1, 0])
+    ref = np.array([X[y == c].mean(axis=0) for c in (0, 1, 2)])      # brute force
+    for labels in (y, y.reshape(-1, 1), y.reshape(1, -1), y.astype(float), list(y)):
+        means, classes = lb.class_means(X, labels)
+        np.testing.assert_allclose(means, ref, rtol=1e-14, atol=1e-15)
+        assert classes.tolist() == [0, 1, 2]
+    for bad in (y.reshape(2, 3), y.reshape(1, 1, 6), y[:5]):
+        shape = re.escape(str(bad.shape))
+        with pytest.raises(ValueError, match=rf"^y must be a 1-D array with one label per row "
+                                             rf"\(6\); got shape {shape}\.$"):
+            lb.class_means(X, bad)
+    with pytest.raises(ValueError, match=r"^y contains NaN or infinity\.$"):
+        lb.class_means(X, [0.0, 1.0, np.nan, 0.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match=r"^X contains NaN"):
+        lb.class_means(np.full((6, 2), np.nan), y)
+
+
+def test_analytic_map_biases_follow_the_array_rule_and_messages_name_the_argument():
+    rng = np.random.default_rng(21)
+    W_A, W_B = rng.standard_normal((3, 5)), rng.standard_normal((3, 4))
+    F = rng.standard_normal((7, 5))
+    b_A, b_B = np.array([True, False, True]), np.array([False, False, True])
+    # booleans and integers are promoted to float64; a column or a row is one vector
+    for bA, bB in ((b_A, b_B), (b_A.reshape(-1, 1), b_B.reshape(1, -1)),
+                   (b_A.astype(int).tolist(), b_B.astype(int).tolist())):
+        M = lb.analytic_map(W_A, W_B, bA, bB)
+        np.testing.assert_allclose(M.transform(F) @ W_B.T + b_B, F @ W_A.T + b_A, atol=1e-12)
+        assert M.rank_ == 3 and M.n_features_in_ == 5
+    nan = np.full((3, 5), np.nan)
+    with pytest.raises(ValueError, match=r"^W_A contains NaN"):
+        lb.analytic_map(nan, W_B)
+    with pytest.raises(ValueError, match=r"^W_B contains NaN"):
+        lb.analytic_map(W_A, nan)
+    with pytest.raises(ValueError, match=r"^b_A contains NaN or infinity\.$"):
+        lb.analytic_map(W_A, W_B, b_A=[0.0, np.inf, 1.0])
+    with pytest.raises(ValueError, match=r"^b_B must have n_classes = 3 entries; got 2\.$"):
+        lb.analytic_map(W_A, W_B, b_B=[1.0, 2.0])
+    with pytest.raises(ValueError, match=r"got 3 and 5 rows\. Pass the weights in \(n_classes, d\) "
+                                         r"layout \(torch's nn\.Linear\.weight layout\)\.$"):
+        lb.analytic_map(np.ones((3, 4)), np.ones((5, 4)))
+    with pytest.warns(UserWarning, match=r"^W_B has rank 2 < n_classes = 3: no map reproduces A's "
+                                         r"logits exactly; the returned map matches them in least "
+                                         r"squares\.$"):
+        M = lb.analytic_map(W_A, np.outer([1.0, 2.0, 0.0], [1, 0, 0, 0]) + np.outer(
+            [0.0, 1.0, 1.0], [0, 1, 0, 0]))
+    assert M.rank_ == 2
+
+
+def test_icp_defaults_and_tags_are_the_documented_ones():
+    assert lb.ICP().get_params() == {"estimator": None, "class_restricted": True, "max_iter": 50,
+                                     "tol": 1e-6}
+    assert lb.ICP().__sklearn_tags__().target_tags.required is True
+
+
+def test_icp_starts_from_the_class_means_and_matches_within_classes():
+    """A spy inner estimator (identity map) shows what ICP fits: first the class means (brute
+    force), then the rows paired with their nearest target row of the same class (cdist)."""
+    rng = np.random.default_rng(22)
+    X, Y = rng.standard_normal((40, 2)), rng.standard_normal((30, 2))
+    lx, ly = np.arange(40) % 3, np.arange(30) % 3
+    spy = _SpyMap()
+    icp = lb.ICP(estimator=spy, max_iter=1).fit(X, Y, lx, ly)
+    assert spy.fits == []                 # the estimator passed in is copied, never fitted itself
+    fits = icp.estimator_.fits
+    np.testing.assert_allclose(fits[0][0], [X[lx == c].mean(0) for c in range(3)], atol=1e-15)
+    np.testing.assert_allclose(fits[0][1], [Y[ly == c].mean(0) for c in range(3)], atol=1e-15)
+    D = cdist(X, Y, "sqeuclidean")
+    D_within = np.where(lx[:, None] == ly[None, :], D, np.inf)
+    expected = D_within.argmin(axis=1)
+    np.testing.assert_array_equal(icp.matches_, expected)
+    np.testing.assert_array_equal(fits[1][1], Y[expected])
+    np.testing.assert_allclose(icp.history_, [D_within.min(axis=1).mean()], rtol=1e-12)
+    assert icp.n_iter_ == 1 and icp.converged_ is False and len(fits) == 2
+    assert icp.n_targets_ == 2 and icp.n_features_in_ == 2
+    with pytest.raises(ValueError, match="ICP is expecting 2 features"):
+        icp.transform(X[:, :1])
+    # without the restriction: the nearest among all target rows
+    icp = lb.ICP(estimator=_SpyMap(), class_restricted=False, max_iter=1).fit(X, Y, lx, ly)
+    np.testing.assert_array_equal(icp.matches_, D.argmin(axis=1))
+
+
+def test_icp_stopping_rule_follows_the_error_history():
+    """ICP stops at the first iteration whose error changed by <= tol times the previous one, or
+    whose matches repeat. The full run (tol=0) gives the error history; runs with a looser tol
+    must stop where the documented rule says, on that history."""
+    X, Y = _icp_rotation_problem()
+    full = lb.ICP(estimator=_SpyMap(lb.Procrustes()), max_iter=100, tol=0.0).fit(X, Y)
+    h = full.history_
+    # tol = 0: stops only when the matches repeat, never refitting on a repeated matching
+    targets = [t for _, t in full.estimator_.fits]
+    assert full.converged_ and len(targets) == full.n_iter_ - 1
+    assert not any(np.array_equal(a, b) for a, b in zip(targets, targets[1:]))
+    rel = np.abs(np.diff(h)) / h[:-1]
+    stops = {}
+    for tol in (0.1, 0.2):
+        first = next((i + 2 for i, r in enumerate(rel) if r <= tol), full.n_iter_)
+        icp = lb.ICP(max_iter=100, tol=tol).fit(X, Y)
+        assert icp.converged_ and icp.n_iter_ == first
+        np.testing.assert_allclose(icp.history_, h[:first], rtol=1e-12)
+        stops[tol] = first
+    assert stops[0.2] < stops[0.1] == full.n_iter_      # both branches of the rule were used
+
+
+def test_icp_stops_when_the_error_repeats_even_if_the_matches_differ():
+    """Integer points symmetric under negation: the spy's map alternates between +X and -X, so the
+    matches change every iteration (rows 0, 2 then 1, 3) while the mean squared distance repeats
+    (2.5)."""
+    X = np.array([[1.0, 0.0], [0.0, 4.0]])
+    Y = np.array([[3.0, 0.0], [-3.0, 0.0], [0.0, 5.0], [0.0, -5.0]])
+    icp = lb.ICP(estimator=_SpyMap(flip=True), max_iter=5, tol=0.0).fit(X, Y)
+    assert icp.converged_ and icp.n_iter_ == 2
+    h = icp.history_
+    assert h[0] == h[1] and h[0] == pytest.approx(2.5, rel=1e-14)
+    np.testing.assert_array_equal(icp.estimator_.fits[0][1], Y[[0, 2]])   # +X: rows 0 and 2
+
+
+def test_icp_bad_input_names_the_argument():
+    rng = np.random.default_rng(23)
+    X, Y = rng.standard_normal((12, 2)), rng.standard_normal((10, 2))
+    lx, ly = np.arange(12) % 2, np.arange(10) % 2
+    cases = [
+        (dict(class_restricted="yes"), (X, Y), TypeError, r"^class_restricted must be True or False"),
+        (dict(max_iter=0), (X, Y), ValueError, r"^max_iter must be >= 1; got 0\.$"),
+        (dict(tol=-1.0), (X, Y), ValueError, r"^tol must be >= 0\.0; got -1\.0\.$"),
+        ({}, (X, None), ValueError,
+         r"^ICP requires y to be passed, but the target y is None: pass Y \(m, q\), the target "
+         r"point set \(its rows need not be paired with those of X\)\.$"),
+        ({}, (X, np.full((3, 2), np.nan)), ValueError, r"^Y contains NaN"),
+        ({}, (X, Y, lx), ValueError, r"^pass both labels_x and labels_y, or neither\.$"),
+        ({}, (X, Y, lx[:5], ly), ValueError, r"^labels_x must be a 1-D array"),
+        ({}, (X, Y, lx, ly[:5]), ValueError, r"^labels_y must be a 1-D array"),
+        ({}, (X, Y, lx, ly * 2), ValueError,
+         r"^labels_x and labels_y must contain the same classes; got \[0, 1\] and \[0, 2\]\.$"),
+        ({}, (X, Y[:, :1]), ValueError,
+         r"same dimension; got 2 and 1\. Pass labels_x/labels_y \(class means give the start\) "
+         r"or fit the estimator on a few pairs first\.$"),
+        (dict(estimator=_Truncating()), (X, Y, lx, ly), ValueError,
+         r"^the estimator maps X to 1 dimensions but Y has 2\.$"),
+    ]
+    for params, args, exc, message in cases:
+        with pytest.raises(exc, match=message):
+            lb.ICP(**params).fit(*args)
+    with pytest.raises(TypeError, match=r"^estimator must have fit and transform methods"):
+        lb.ICP(estimator=object()).fit(X, Y)           # neither fit nor transform
+    with pytest.raises(TypeError, match=r"^estimator must have fit and transform methods"):
+        lb.ICP(estimator=_FitOnly()).fit(X, Y)
+
+
+class _Truncating:
+    """A map into one dimension whatever the target: ICP must refuse to match it against Y."""
+
+    def fit(self, X, Y):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X)[:, :1]
+
+
+class _FitOnly:
+    def fit(self, X, Y):
+        return self
+
+
+def test_icp_transform_after_a_failed_fit_is_not_fitted():
+    """A fit that fails after recording the input width leaves ``n_features_in_`` behind; the
+    fitted check must look for the inner estimator, not for any attribute ending in '_'."""
+    icp = lb.ICP()
+    with pytest.raises(ValueError):
+        icp.fit(np.ones((4, 2)), None)
+    assert hasattr(icp, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        icp.transform(np.ones((4, 2)))
+
+
+def _gcv_bruteforce(X, Y, alpha, fit_intercept):
+    """GCV of Golub, Heath & Wahba from the explicit hat matrix (pinv when alpha = 0)."""
+    n = X.shape[0]
+    Xc = X - X.mean(0) if fit_intercept else X
+    H = Xc @ np.linalg.pinv(Xc.T @ Xc + alpha * np.eye(X.shape[1]), hermitian=True) @ Xc.T
+    H = H + 1.0 / n if fit_intercept else H
+    R = Y - H @ Y
+    return n * (R ** 2).sum() / (n - np.trace(H)) ** 2 / Y.shape[1]
+
+
+def test_ridge_without_intercept_from_chunks_with_different_means(backend):
+    """fit_intercept=False rebuilds the raw statistics from the shifted ones: chunks far from each
+    other (the shift is the first chunk's mean) must give scikit-learn's Ridge on all rows, and
+    GCV over alphas must match the explicit hat matrix."""
+    Ridge = pytest.importorskip("sklearn.linear_model").Ridge
+    rng = np.random.default_rng(24)
+    X = rng.standard_normal((90, 4)) + np.repeat([[5.0, -3, 1, 0], [-4, 2, 0, 6], [1, 1, -7, 2]],
+                                                  30, axis=0)
+    Y = X @ rng.standard_normal((4, 2)) + rng.standard_normal((90, 2)) + [3.0, -2.0]
+    alphas = [0.1, 3.0, 100.0]
+    one = lb.RidgeMap(alpha=3.0, fit_intercept=False)
+    cv = lb.RidgeMap(alphas=alphas, fit_intercept=False)
+    for idx in np.split(np.arange(90), 3):
+        one.partial_fit(X[idx], Y[idx])
+        cv.partial_fit(X[idx], Y[idx])
+    ref = Ridge(alpha=3.0, fit_intercept=False).fit(X, Y)
+    np.testing.assert_allclose(one.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(one.intercept_, 0.0, atol=0)
+    np.testing.assert_allclose(cv.cv_values_, [_gcv_bruteforce(X, Y, a, False) for a in alphas],
+                               rtol=1e-9)
+
+
+def test_ridge_on_tiny_magnitudes_is_scale_free():
+    """Data at 1e-9: every eigenvalue of X^T X is far below 1 yet none is at the rounding level, so
+    alpha = 0 must give the least-squares map (numpy lstsq)."""
+    rng = np.random.default_rng(25)
+    X = rng.standard_normal((50, 4)) * 1e-9
+    Y = X @ rng.standard_normal((4, 3)) + 1e-11 * rng.standard_normal((50, 3))
+    est = lb.RidgeMap(alpha=0.0).fit(X, Y)
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    np.testing.assert_allclose(est.coef_.T, np.linalg.lstsq(Xc, Yc, rcond=None)[0], rtol=1e-9)
+
+
+def test_ridge_constant_feature_gets_no_weight():
+    """A constant column is an exactly null direction of the centred X^T X: it gets zero weight for
+    every alpha (scikit-learn's Ridge; the pinv hat matrix for GCV, alpha = 0 included, without a
+    division-by-zero warning)."""
+    Ridge = pytest.importorskip("sklearn.linear_model").Ridge
+    rng = np.random.default_rng(26)
+    X = np.c_[rng.standard_normal((40, 3)), np.full(40, 2.0)]
+    Y = X[:, :3] @ rng.standard_normal((3, 2)) + 0.1 * rng.standard_normal((40, 2))
+    est = lb.RidgeMap(alpha=1.0).fit(X, Y)
+    ref = Ridge(alpha=1.0).fit(X, Y)
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-12)
+    assert np.all(est.coef_[:, 3] == 0)
+    alphas = [0.0, 1.0]
+    cv = lb.RidgeMap(alphas=alphas).fit(X, Y)
+    np.testing.assert_allclose(cv.cv_values_, [_gcv_bruteforce(X, Y, a, True) for a in alphas],
+                               rtol=1e-9)
+
+
+def test_ridge_fit_discards_earlier_chunks():
+    rng = np.random.default_rng(27)
+    X, Y = rng.standard_normal((30, 3)), rng.standard_normal((30, 2))
+    est = lb.RidgeMap(alpha=0.5).partial_fit(X[:10] + 5, Y[:10])
+    est.fit(X, Y)
+    Ridge = pytest.importorskip("sklearn.linear_model").Ridge
+    np.testing.assert_allclose(est.coef_, Ridge(alpha=0.5).fit(X, Y).coef_, atol=1e-12)
+    assert est.n_samples_seen_ == 30
+
+
+def test_ridge_negative_rounding_eigenvalue_counts_as_zero(monkeypatch):
+    """eigh may return a null eigenvalue of X^T X as a tiny negative number. A spy around eigh
+    turns the exact zero of a constant column into -1e-12 s_max: with a penalty of 2e-12 s_max the
+    GCV must still equal the hat matrix's (where that direction contributes nothing)."""
+    rng = np.random.default_rng(28)
+    X = np.c_[rng.standard_normal((40, 3)), np.full(40, 2.0)]
+    Y = X[:, :3] @ rng.standard_normal((3, 2)) + 0.1 * rng.standard_normal((40, 2))
+    eigh = np.linalg.eigh
+    smax = eigh(np.cov(X.T, bias=True) * 40)[0].max()
+
+    def eigh_with_negative_null(A):
+        s, V = eigh(A)
+        assert s[0] == 0.0                 # the constant column's direction, exactly
+        s[0] = -1e-12 * smax
+        return s, V
+
+    monkeypatch.setattr(np.linalg, "eigh", eigh_with_negative_null)
+    alphas = [2e-12 * smax, 1.0]
+    cv = lb.RidgeMap(alphas=alphas).fit(X, Y)
+    monkeypatch.undo()
+    np.testing.assert_allclose(cv.cv_values_, [_gcv_bruteforce(X, Y, a, True) for a in alphas],
+                               rtol=1e-8)
+
+
+def test_ridge_accumulates_on_the_requested_device_and_threads(monkeypatch):
+    """A spy for backend_for: the device argument decides the backend of the statistics, n_jobs
+    their thread count."""
+    from latentbridge import alignment
+
+    seen = []
+    monkeypatch.setattr(_stats, "DEFAULT_BACKEND", "blas")
+    monkeypatch.setattr(alignment, "backend_for", lambda device: seen.append(device) or "native")
+    rng = np.random.default_rng(29)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
+    est = lb.RidgeMap(device="auto", n_jobs=3).fit(X, y)
+    assert seen == ["auto"] and est.stats_.backend == "native" and est.stats_.n_threads == 3
+    assert est.predict(X).shape == (20,) and est.transform(X).shape == (20, 1)
+    part = lb.RidgeMap().partial_fit(X[:10], y[:10]).partial_fit(X[10:], y[10:])
+    assert part.predict(X).shape == (20,)
+
+
+class _FakeMLP:
+    """Stands in for scikit-learn's MLPRegressor: records its settings and what ``fit`` received;
+    predicts the fixed linear map ``A @ W`` (1-D when it was fitted on a 1-D target)."""
+
+    made = []
+
+    def __init__(self, **params):
+        self.params = params
+        _FakeMLP.made.append(self)
+
+    def fit(self, A, t):
+        if self.params["max_iter"] == 13:
+            raise RuntimeError("training failed")
+        self.A, self.t, self.n_iter_ = np.array(A), np.array(t), 7
+        q = 1 if self.t.ndim == 1 else self.t.shape[1]
+        self.W = np.arange(1.0, 1.0 + A.shape[1] * q).reshape(A.shape[1], q) / 10
+        return self
+
+    def predict(self, A):
+        out = np.asarray(A) @ self.W
+        return out.ravel() if self.t.ndim == 1 else out
+
+
+def test_stitching_mlp_trains_the_documented_network_on_standardised_data(monkeypatch):
+    """Spy for MLPRegressor: the network is l -> k l -> k l -> q ReLU/Adam with the parameters
+    given; inputs and targets are z-scores (a constant column is left unscaled); the prediction
+    is mapped back with the target's std and mean (all by hand here)."""
+    import sklearn.neural_network
+
+    monkeypatch.setattr(sklearn.neural_network, "MLPRegressor", _FakeMLP)
+    _FakeMLP.made.clear()
+    rng = np.random.default_rng(30)
+    X = np.c_[rng.standard_normal((25, 2)) * [2.0, 0.5] + [1.0, -3.0], np.full(25, 4.0)]
+    Y = np.c_[rng.standard_normal(25) * 3 + 2, np.full(25, -1.0)]
+    est = lb.StitchingMLP(k=3, alpha=0.25, max_iter=40, learning_rate_init=0.05,
+                          random_state=5).fit(X, Y)
+    mlp = _FakeMLP.made[-1]
+    assert mlp.params == dict(hidden_layer_sizes=(9, 9), activation="relu", solver="adam",
+                              alpha=0.25, max_iter=40, learning_rate_init=0.05, random_state=5)
+    sx = np.where(X.std(0) == 0, 1.0, X.std(0))
+    sy = np.where(Y.std(0) == 0, 1.0, Y.std(0))
+    np.testing.assert_allclose(mlp.A, (X - X.mean(0)) / sx, atol=1e-14)
+    np.testing.assert_allclose(mlp.t, (Y - Y.mean(0)) / sy, atol=1e-14)
+    Xn = rng.standard_normal((4, 3))
+    np.testing.assert_allclose(est.transform(Xn), ((Xn - X.mean(0)) / sx) @ mlp.W * sy + Y.mean(0),
+                               atol=1e-13)
+    assert est.n_iter_ == 7 and est.n_targets_ == 2 and est.n_features_in_ == 3
+    assert est.transform(Xn.astype(np.float32)).dtype == np.float32
+    with pytest.raises(ValueError, match="StitchingMLP is expecting 3 features"):
+        est.transform(Xn[:, :2])
+    # a 1-D target is trained as 1-D and predicted as 1-D
+    est = lb.StitchingMLP().fit(X, Y[:, 0])
+    mlp = _FakeMLP.made[-1]
+    assert mlp.t.shape == (25,) and est.predict(Xn).shape == (4,)
+    assert mlp.params["hidden_layer_sizes"] == (6, 6) and mlp.params["random_state"] is None
+
+
+def test_stitching_mlp_failed_training_leaves_it_unfitted(monkeypatch):
+    """fit sets the standardisation before training: if training fails, transform must still
+    say the estimator is not fitted (the spy MLP fails when max_iter is 13)."""
+    import sklearn.neural_network
+
+    monkeypatch.setattr(sklearn.neural_network, "MLPRegressor", _FakeMLP)
+    X = np.random.default_rng(38).standard_normal((10, 3))
+    est = lb.StitchingMLP(max_iter=13)
+    with pytest.raises(RuntimeError, match="training failed"):
+        est.fit(X, X)
+    assert hasattr(est, "x_mean_")
+    with pytest.raises(NotFittedError):
+        est.transform(X)
+
+
+def test_stitching_mlp_defaults_and_bad_parameters():
+    assert lb.StitchingMLP().get_params() == dict(k=2, alpha=1e-4, max_iter=500,
+                                                  learning_rate_init=1e-3, random_state=None)
+    assert lb.StitchingMLP(random_state=3).get_params()["random_state"] == 3
+    X = np.random.default_rng(31).standard_normal((6, 2))
+    for params, message in [
+        (dict(k=0), r"^k must be >= 1; got 0\.$"),
+        (dict(alpha=-1.0), r"^alpha must be >= 0\.0; got -1\.0\.$"),
+        (dict(max_iter=0), r"^max_iter must be >= 1; got 0\.$"),
+        (dict(learning_rate_init=0.0), r"^learning_rate_init must be > 0\.0; got 0\.0\.$"),
+        (dict(learning_rate_init=-1.0), r"^learning_rate_init must be > 0\.0; got -1\.0\.$"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            lb.StitchingMLP(**params).fit(X, X)
+    with pytest.raises(ValueError, match=r"^X has 1 sample\(s\) .* at least 2 required"):
+        lb.StitchingMLP().fit(X[:1], X[:1])
+
+
+def test_ridge_rounding_level_directions_are_dropped_at_a_tiny_penalty():
+    """X of rank 6 in 12 columns: the six null eigenvalues of X^T X come out at 0.01-1 times
+    s_max eps (rounding). With alpha far below that level they must get no weight (the documented
+    p eps s_max rule), so the map is the minimum-norm least-squares one (pinv), not rounding noise
+    divided by rounding noise."""
+    rng = np.random.default_rng(32)
+    B = rng.standard_normal((60, 6)) + 1.0
+    X = np.c_[B, B[:, :2] @ rng.standard_normal((2, 6))]
+    Y = X @ rng.standard_normal((12, 2)) + rng.standard_normal((60, 2))
+    est = lb.RidgeMap(alpha=1e-14).fit(X, Y)
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    np.testing.assert_allclose(est.coef_.T, np.linalg.pinv(Xc) @ Yc, rtol=1e-7, atol=1e-9)
+
+
+def test_ridge_gcv_near_interpolation_and_at_small_scale():
+    """n = p + 1 rows: without penalty the fit interpolates (df = n), so its GCV is infinite and it
+    is never chosen; a small penalty leaves n - df < 1, where GCV must still follow the hat
+    matrix; data at 1e-3 (eigenvalues and residuals far below 1) likewise."""
+    rng = np.random.default_rng(33)
+    X, Y = rng.standard_normal((6, 5)), rng.standard_normal((6, 2))
+    est = lb.RidgeMap(alphas=[0.0, 1e-3, 10.0]).fit(X, Y)
+    assert est.cv_values_[0] == np.inf and est.alpha_ != 0.0
+    np.testing.assert_allclose(est.cv_values_[1:], [_gcv_bruteforce(X, Y, a, True)
+                                                    for a in (1e-3, 10.0)], rtol=1e-8)
+    Xs = rng.standard_normal((30, 3)) * 1e-3
+    Ys = Xs @ rng.standard_normal((3, 2)) + 1e-5 * rng.standard_normal((30, 2))
+    alphas = [1e-9, 1e-7, 1e-5]
+    est = lb.RidgeMap(alphas=alphas).fit(Xs, Ys)
+    np.testing.assert_allclose(est.cv_values_, [_gcv_bruteforce(Xs, Ys, a, True) for a in alphas],
+                               rtol=1e-8)
+
+
+def test_ridge_without_penalty_is_the_minimum_norm_least_squares_map():
+    """alpha = 0 on rank-deficient X (a constant column, a repeated one): numpy's pinv solution;
+    on constant X the map is zero and the intercept is the mean of Y."""
+    rng = np.random.default_rng(34)
+    B = rng.standard_normal((30, 3))
+    X = np.c_[B, B[:, 0], np.full(30, 5.0)]
+    Y = B @ rng.standard_normal((3, 2)) + 0.1 * rng.standard_normal((30, 2))
+    est = lb.RidgeMap(alpha=0.0).fit(X, Y)
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    np.testing.assert_allclose(est.coef_.T, np.linalg.pinv(Xc) @ Yc, atol=1e-12)
+    np.testing.assert_allclose(est.transform(X), Xc @ np.linalg.pinv(Xc) @ Yc + Y.mean(0),
+                               atol=1e-12)
+    const = lb.RidgeMap(alpha=0.0).fit(np.full((30, 2), 3.0), Y)
+    assert np.all(const.coef_ == 0)
+    np.testing.assert_allclose(const.intercept_, Y.mean(0), rtol=1e-14)
+
+
+def test_ridge_parameters_defaults_and_lazy_attributes():
+    assert lb.RidgeMap().get_params() == dict(alpha=1.0, alphas=None, fit_intercept=True,
+                                              n_jobs=None, device="cpu")
+    assert lb.RidgeMap(n_jobs=3).get_params()["n_jobs"] == 3
+    rng = np.random.default_rng(35)
+    X, Y = rng.standard_normal((20, 3)), rng.standard_normal((20, 2))
+    est = lb.RidgeMap()
+    with pytest.raises(AttributeError, match=r"^'RidgeMap' object has no attribute 'bogus_'$"):
+        est.bogus_
+    # a column of candidates is a sequence too; switching back to one alpha drops cv_values_
+    est.set_params(alphas=np.array([[0.1], [10.0]])).fit(X, Y)
+    assert est.cv_values_.shape == (2,)
+    est.set_params(alphas=None).fit(X, Y)
+    assert not hasattr(est, "cv_values_") and est.alpha_ == 1.0
+    for params, exc, message in [
+        (dict(alphas=2.0), TypeError, r"^alphas must be a sequence of numbers; got 2\.0\.$"),
+        (dict(alphas=[]), ValueError, r"^alphas must be a non-empty sequence of finite numbers "
+                                      r">= 0; got an empty one\.$"),
+        (dict(alphas=[True, 1.0]), TypeError, r"^alphas\[0\] must be a real number"),
+        (dict(alphas=[1.0, -2.0]), ValueError, r"^alphas\[1\] must be >= 0\.0; got -2\.0\.$"),
+        (dict(fit_intercept=1), TypeError, r"^fit_intercept must be True or False"),
+    ]:
+        with pytest.raises(exc, match=message):
+            lb.RidgeMap(**params).fit(X, Y)
+    with pytest.raises(TypeError, match=r"^fit_intercept must be True or False"):
+        lb.LinearMap(fit_intercept=1).fit(X, Y)
+    with pytest.raises(TypeError, match=r"^center must be True or False"):
+        lb.Procrustes(center=1).fit(X, Y)
+    # a 1-D target is predicted 1-D by every affine map
+    for est in (lb.LinearMap(), lb.LinearMap(fit_intercept=False), lb.Procrustes(),
+                lb.RidgeMap()):
+        assert est.fit(X, Y[:, 0]).predict(X).shape == (20,)
+
+
+def test_procrustes_scale_for_small_and_zero_sources():
+    """s = trace(S) / ||X - m_X||_F^2 also when that norm is below 1 (Y = 3 X Q at 1e-3); when X
+    has no spread at all the scale is 0 and every row maps to the mean of Y."""
+    rng = np.random.default_rng(36)
+    X = rng.standard_normal((10, 3)) * 1e-3
+    Q = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    for center in (True, False):
+        est = lb.Procrustes(scale=True, center=center).fit(X, 3.0 * X @ Q)
+        assert est.scale_ == pytest.approx(3.0, rel=1e-10)
+    Y = rng.standard_normal((10, 3))
+    for center, X0 in ((True, np.full((10, 3), 2.0)), (False, np.zeros((10, 3)))):
+        est = lb.Procrustes(scale=True, center=center).fit(X0, Y)
+        assert est.scale_ == 0.0
+        np.testing.assert_allclose(est.transform(X0), np.broadcast_to(est.mean_y_, (10, 3)))
+
+
+def test_affine_map_after_a_failed_fit_is_not_fitted():
+    """RidgeMap checks n_jobs after recording the input width: the failed fit leaves
+    n_features_in_ behind, and transform must still say the map is not fitted."""
+    rng = np.random.default_rng(37)
+    X, Y = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
+    est = lb.RidgeMap(n_jobs=0)
+    with pytest.raises(ValueError, match="n_jobs"):
+        est.fit(X, Y)
+    assert hasattr(est, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        est.transform(X)

@@ -106,6 +106,25 @@ def test_align(files, tmp_path, capsys):
     assert "--anchors" in capsys.readouterr().err
 
 
+def test_align_json_is_strict_and_key_messages_name_the_option(files, capsys):
+    """Every row an anchor: no held-out error, which the JSON report gives as null (json's
+    strict parser refuses NaN); an archive of two arrays names the option of that file."""
+    paths, A, B = files
+    assert main(["align", str(paths["A"]), str(paths["B"]), "--method", "linear", "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c} in {out}"))
+    assert report["relative_error_held_out"] is None and report["anchors"] == 150
+    assert report["relative_error_anchors"] < 1e-2
+    for argv, option in ((["align", str(paths["multi"]), str(paths["B"])], "--key-a"),
+                         (["align", str(paths["A"]), str(paths["multi"])], "--key-b"),
+                         (["compare", str(paths["multi"]), str(paths["A"])], "--key-a")):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert f"choose one with {option}" in err and "['x', 'y']" in err, err
+    assert main(["align", str(paths["multi"]), str(paths["A"]), "--key-a", "x", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["relative_error_anchors"] < 1e-12   # A onto itself
+
+
 def test_example_script_on_files(files, tmp_path):
     import pathlib
     import subprocess

@@ -194,3 +194,50 @@ def test_magnitudes_on_both_sides_of_the_rescaling_threshold_agree():
     for e in (-520, -490, 480, 500):
         got = lb.pairwise_distances(np.ldexp(X, e), device="cpu")
         np.testing.assert_allclose(np.ldexp(got, -e), ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_magnitudes_just_above_the_overflow_threshold(metric, sign):
+    """float64 data at 5e153 with d = 6: above sqrt(max / (16 d)) = 1.4e153, where squared norms
+    (about 1e308 d) would overflow; all-negative data too (the magnitude is max |x|, not max x).
+    Oracle: cdist on the data divided by the magnitude, scaled back by hand."""
+    rng = np.random.default_rng(42)
+    X0 = sign * (rng.uniform(1.0, 3.0, (11, 6)))
+    Y0 = sign * (rng.uniform(1.0, 3.0, (9, 6)))
+    magnitude = 5e153
+    factor = magnitude if metric == "euclidean" else 1.0
+    got = lb.pairwise_distances(X0 * magnitude, Y0 * magnitude, metric=metric, device="cpu")
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, cdist(X0, Y0, metric) * factor, rtol=1e-10,
+                               atol=1e-12 * factor)
+
+
+class _FakeDeviceArray:
+    """Anything exposing ``__cuda_array_interface__`` counts as device memory."""
+
+    __cuda_array_interface__ = {"shape": (2, 2), "typestr": "<f4", "data": (0, False),
+                                "version": 3}
+
+
+def test_device_arrays_are_dispatched_with_every_argument(monkeypatch):
+    """A spy stands in for the CUDA-array path: a device array as X or as Y (and never a host
+    pair) sends the call there with the arguments unchanged."""
+    from latentbridge import distance
+
+    calls = []
+    monkeypatch.setattr(distance, "_pairwise_device_array",
+                        lambda *args: calls.append(args) or "device result")
+    dev, host = _FakeDeviceArray(), np.ones((2, 2))
+    for X, Y in ((dev, None), (dev, dev), (host, dev), (dev, host)):
+        assert lb.pairwise_distances(X, Y, metric="cosine", device="cuda") == "device result"
+        assert calls.pop() == (X, Y, "cosine", "cuda")
+    lb.pairwise_distances(host, host, device="cpu")
+    lb.pairwise_distances(host, device="cpu")
+    assert calls == []
+
+
+def test_device_array_with_device_cpu_is_refused():
+    with pytest.raises(ValueError, match=r"^X is a CUDA array but device='cpu'; move it to the "
+                                         r"host first"):
+        lb.pairwise_distances(_FakeDeviceArray(), device="cpu")

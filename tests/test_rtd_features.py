@@ -8,6 +8,8 @@ pair of components edge by edge), and the identities MST(w) - MST(m) = total bar
 identical inputs, symmetry in P and Q.
 """
 
+import re
+
 import numpy as np
 import pytest
 from scipy.sparse.csgraph import minimum_spanning_tree
@@ -121,6 +123,49 @@ def test_precomputed_tolerates_round_off_below_1e_12_and_symmetrises():
     fixed = (skewed + skewed.T) / 2
     np.testing.assert_array_equal(lb.r_cross_barcode(skewed, W2, metric="precomputed"),
                                   lb.r_cross_barcode(fixed, W2, metric="precomputed"))
+
+
+def test_precomputed_symmetry_tolerance_is_relative_to_the_largest_entry():
+    """1e-12 of the largest entry, at any scale: a 2e-13 relative skew passes at 1e6 and at 1e-6,
+    1e-11 fails; an all-zero graph (largest entry 0) is exactly symmetric and passes."""
+    rng = np.random.default_rng(5)
+    W1, W2 = weighted_graph(12, rng), weighted_graph(12, rng)
+    for scale in (1e6, 1e-6):
+        for rel, ok in ((2e-13, True), (1e-11, False)):
+            skewed = scale * W1
+            skewed[2, 7] += rel * scale * W1.max()
+            if ok:
+                np.testing.assert_array_equal(
+                    lb.r_cross_barcode(skewed, W2, metric="precomputed"),
+                    lb.r_cross_barcode((skewed + skewed.T) / 2, W2, metric="precomputed"))
+            else:
+                with pytest.raises(ValueError, match="^P must be symmetric with metric='precomputed'"):
+                    lb.r_cross_barcode(skewed, W2, metric="precomputed")
+    Z = np.zeros((5, 5))
+    assert lb.r_cross_barcode(Z, Z, metric="precomputed", norm=None).shape == (0, 2)
+    assert lb.rtd(Z, Z, metric="precomputed", norm=None, batch=5, trials=1) == 0.0
+
+
+def test_precomputed_two_vertices_and_the_whole_messages():
+    """Two vertices are enough for a precomputed graph (one edge); the messages name the argument,
+    the metric, the largest asymmetry and the first NaN's row and column."""
+    one_edge = np.array([[0.0, 1.0], [1.0, 0.0]])
+    assert lb.r_cross_barcode(one_edge, 2 * one_edge, metric="precomputed").shape == (0, 2)
+    assert lb.rtd_lite(one_edge, 2 * one_edge, metric="precomputed") == 0.0
+    X = np.random.default_rng(6).standard_normal((8, 2))
+    D = cdist(X, X)
+    skewed = D + np.triu(np.full(D.shape, 1e-9), 1)
+    message = ("Q must be symmetric with metric='precomputed' (to 1e-12 of its largest entry; the "
+               "largest difference |Q[i, j] - Q[j, i]| is 1e-09); pass (Q + Q.T) / 2 if it holds "
+               "round-off.")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        lb.r_cross_barcode(D, skewed, metric="precomputed")
+    holed = D.copy()
+    holed[1, 2] = holed[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^D contains NaN \(first at row 1, column 2\)\.$"):
+        lb.vr_barcode(holed)
+    with pytest.raises(ValueError, match=r"^P contains NaN"):
+        lb.r_cross_barcode(holed, D, metric="precomputed")
 
 
 BAD_MATRICES = {
@@ -369,3 +414,62 @@ def test_rtd_lite_is_registered_for_compare_many():
     P, Q = related_pair(30, seed=20)
     result = lb.compare_many({"P": P, "Q": Q}, metrics=("rtd_lite",), progress=False)
     assert result["rtd_lite"][0, 1] == pytest.approx(lb.rtd_lite(P, Q), rel=1e-12)
+
+
+RTD_LITE_MESSAGES = [   # (P, Q, options, error, the whole message)
+    (P_ERR, P_ERR, {"norm": "max"}, ValueError,
+     "norm must be one of ('quantile', 'median', 'mean', None); got 'max'."),
+    (P_ERR, P_ERR, {"metric": "l1"}, ValueError,
+     "metric must be one of ('euclidean', 'sqeuclidean', 'cosine', 'precomputed'); got 'l1'."),
+    (P_ERR, P_ERR, {"return_barcodes": 1}, TypeError, "return_barcodes must be True or False; got 1 (int)."),
+    (FAR, FAR[::-1], {"norm": None}, ValueError,
+     "the distances of P overflow float64 (some are infinite); rescale P, e.g. divide it by its largest "
+     "absolute value."),
+    (np.ones((10, 2)), P_ERR, {}, ValueError,
+     "the 0.9-quantile of P's pairwise distances is 0.0, so norm='quantile' cannot scale them (too many "
+     "coinciding rows in P, or zero entries in a precomputed P); use norm=None or another norm."),
+    (np.arange(3.0)[:, None], FAR, {"norm": None}, ValueError,
+     "the distances of Q overflow float64 (some are infinite); rescale Q, e.g. divide it by its largest "
+     "absolute value."),
+]
+
+
+@pytest.mark.parametrize("P, Q, kwargs, err, message", RTD_LITE_MESSAGES)
+def test_rtd_lite_whole_messages(P, Q, kwargs, err, message):
+    with pytest.raises(err, match="^" + re.escape(message) + "$"):
+        lb.rtd_lite(P, Q, **kwargs)
+
+
+def test_rtd_lite_memory_estimate_is_64_bytes_per_pair(monkeypatch):
+    """Three n x n float64 matrices and at most five temporaries: 64 n^2 bytes, asked before any
+    distance is computed (the recorder stops the call)."""
+    import sys
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def recorder(nbytes, what):
+        seen.append((int(nbytes), what))
+        raise Stop
+
+    monkeypatch.setattr(sys.modules["latentbridge.rtd_lite"], "check_allocation", recorder)
+    with pytest.raises(Stop):
+        lb.rtd_lite(np.zeros((4000, 1)), np.zeros((4000, 1)))
+    assert seen == [(64 * 4000 * 4000, "rtd_lite distance matrices (4000, 4000)")]
+
+
+def test_float32_precomputed_triangles_are_averaged_in_float64():
+    """A float32 graph whose two triangles differ by one float32 step (2**-23 at weight 1, within
+    1e-12 of the largest entry 2**24): the average 1 + 2**-24 exists only in float64, and the
+    light edge (0, 1) is in every spanning tree, so rtd_lite sees it."""
+    rng = np.random.default_rng(29)
+    W = np.triu(rng.uniform(2.0**23, 2.0**24, size=(6, 6)).astype(np.float32), 1)
+    W = W + W.T
+    W[0, 1], W[1, 0] = 1.0, np.float32(1.0 + 2.0**-23)
+    other = np.full((6, 6), 2.0**22) - np.diag(np.full(6, 2.0**22))
+    averaged = (W.astype(np.float64) + W.T.astype(np.float64)) / 2
+    assert averaged[0, 1] == 1.0 + 2.0**-24 != float(np.float32(averaged[0, 1]))
+    expected = lb.rtd_lite(averaged, other, metric="precomputed", norm=None)
+    assert lb.rtd_lite(W, other, metric="precomputed", norm=None) == expected

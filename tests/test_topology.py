@@ -5,13 +5,17 @@ known shapes, invariances, the special cases of notes/rtd.md section 3.6, the of
 README figures, and small versions of the paper's "clusters" and "rings" experiments.
 """
 
+import math
+import re
+import threading
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 from scipy.stats import kendalltau
 
 import latentbridge as lb
-from latentbridge import _core
+from latentbridge import _core, topology
 
 gph = pytest.importorskip("gph")
 
@@ -493,3 +497,296 @@ def test_enclosing_radius_is_min_over_rows_of_the_row_max():
     D = cdist(X, X).astype(np.float32)
     assert _core.enclosing_radius(D) == D.max(axis=1).min()
     assert _core.enclosing_radius(D) < D.max()
+
+
+# ---- what reaches the engine, and the exact argument messages (mutation run of issue 17) --------
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+class Spy:
+    """Wraps a function and records the positional and keyword arguments of every call."""
+
+    def __init__(self, fn, result=None):
+        self.fn, self.result, self.calls = fn, result, []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        return self.fn(*args, **kwargs) if self.result is None else self.result
+
+
+def test_vr_barcode_threshold_above_float32_reaches_the_engine_as_inf(monkeypatch):
+    """A threshold beyond float32 would be narrowed to float by undefined behaviour in C++: the
+    engine must receive +inf for it, and every representable threshold unchanged."""
+    spy = Spy(_core.rips_barcodes)
+    monkeypatch.setattr(_core, "rips_barcodes", spy)
+    D = cdist(np.eye(3), np.eye(3))
+    for given, passed in ((1e39, np.inf), (1e300, np.inf), (np.inf, np.inf), (F32_MAX, F32_MAX),
+                          (0.5, 0.5), (None, None)):
+        lb.vr_barcode(D, threshold=given)
+        assert spy.calls[-1][0][2] == passed
+
+
+def test_vr_barcode_bounds_the_simplices_of_every_degree_that_can_be_numbered(monkeypatch):
+    """The clique bound is asked for each maxdim >= 2 whose simplices of maxdim + 2 vertices can
+    be numbered in 64 bits (math.comb(n, maxdim + 2) < 2**63), never otherwise. With no edges at
+    all (every off-diagonal entry +inf) the engine itself is instant in any degree."""
+    n = 67
+    D = np.full((n, n), np.inf)
+    np.fill_diagonal(D, 0.0)
+    spy = Spy(_core.rips_simplex_bytes)
+    monkeypatch.setattr(_core, "rips_simplex_bytes", spy)
+    for maxdim in (0, 1, 2, 26, 27, 28, 29):
+        spy.calls.clear()
+        fits = math.comb(n, maxdim + 2) < 2**63
+        if fits:
+            bars = lb.vr_barcode(D, maxdim=maxdim)
+            assert len(bars) == maxdim + 1 and len(bars[0]) == n
+        else:   # 67 points, 30 vertices: the engine's own OverflowError, not a MemoryError
+            with pytest.raises(OverflowError, match="overflow 64 bits"):
+                lb.vr_barcode(D, maxdim=maxdim)
+        assert len(spy.calls) == (1 if maxdim >= 2 and fits else 0), maxdim
+    assert not math.comb(n, 30) < 2**63 and math.comb(n, 29) < 2**63   # the edge is at 27/28
+
+
+def test_vr_barcode_degree_two_memory_bound_raises_before_the_engine(monkeypatch):
+    """maxdim=2 on a full complex: the matrices fit a limit that the simplex lists exceed."""
+    X = np.random.default_rng(25).standard_normal((30, 2))
+    D = cdist(X, X)
+    workspace = _core.rips_workspace_bytes(30, 2)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(workspace + 1024))
+    with pytest.raises(MemoryError, match=r"^vr_barcode simplices of degrees 2\.\.2 for D \(30, 30\)"):
+        lb.vr_barcode(D, maxdim=2)
+    assert len(lb.vr_barcode(D, maxdim=1)) == 2      # degree 1 needs no simplex lists
+
+
+def test_run_threads_runs_here_for_one_thread_or_one_item_and_bounds_the_pool(monkeypatch):
+    """_run_threads (rtd in degrees 0 and 2): in the calling thread for n_threads <= 1 or at most
+    one item; otherwise on a pool of min(n_threads, items) workers; results in item order."""
+    import concurrent.futures
+
+    here = threading.get_ident()
+    created = []
+    real = concurrent.futures.ThreadPoolExecutor
+
+    def pool(max_workers=None, **kw):
+        created.append(max_workers)
+        return real(max_workers=max_workers, **kw)
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", pool)
+    # (n_threads, items, the pool's workers or None for the calling thread)
+    for n_threads, items, workers in ((1, 5, None), (0, 3, None), (4, 1, None), (8, 0, None),
+                                      (2, 2, 2), (2, 5, 2), (3, 2, 2), (8, 3, 3)):
+        created.clear()
+        out = topology._run_threads(lambda x: (x * x, threading.get_ident()), list(range(items)),
+                                    n_threads)
+        assert [x for x, _ in out] == [i * i for i in range(items)]
+        assert all((t == here) == (workers is None) for _, t in out)
+        assert created == ([] if workers is None else [workers])
+
+
+P10 = np.random.default_rng(0).standard_normal((10, 3))
+D4 = cdist(np.eye(4), np.eye(4))
+CHOICES_NORM = "('quantile', 'median', 'mean', None)"
+CHOICES_METRIC = "('euclidean', 'sqeuclidean', 'cosine', 'precomputed')"
+ARGUMENT_MESSAGES = [   # (function, arguments, error, the whole message)
+    ("vr", dict(maxdim=-1), ValueError, "maxdim must be in [0, 61]; got -1."),
+    ("vr", dict(maxdim=62), ValueError, "maxdim must be in [0, 61]; got 62."),
+    ("vr", dict(threshold=-1.0), ValueError, "threshold must be >= 0; got -1.0."),
+    ("vr", dict(return_pairs="yes"), TypeError, "return_pairs must be True or False; got 'yes' (str)."),
+    ("vr_not_square", {}, ValueError, "D must be a square distance matrix; got shape (3, 4)."),
+    ("vr_asymmetric", {}, ValueError,
+     "D must be symmetric; pass (D + D.T) / 2 if it holds round-off."),
+    ("rcross", dict(return_pairs=1), TypeError, "return_pairs must be True or False; got 1 (int)."),
+    ("rtd", dict(trials=0), ValueError, "trials must be >= 1; got 0."),
+    ("rtd", dict(batch=1), ValueError, "batch must be >= 2; got 1."),
+    ("rtd", dict(symmetric=1), TypeError, "symmetric must be True or False; got 1 (int)."),
+    ("rtd", dict(return_trials=1), TypeError, "return_trials must be True or False; got 1 (int)."),
+] + [(func, kwargs, ValueError, message) for func in ("rcross", "rtd") for kwargs, message in (
+    (dict(dim=3), "dim must be in [0, 2]; got 3."),
+    (dict(dim=-1), "dim must be in [0, 2]; got -1."),
+    (dict(norm="max"), f"norm must be one of {CHOICES_NORM}; got 'max'."),
+    (dict(metric="l1"), f"metric must be one of {CHOICES_METRIC}; got 'l1'."))]
+
+
+@pytest.mark.parametrize("func, kwargs, error, message", ARGUMENT_MESSAGES)
+def test_argument_errors_start_with_the_argument_name(func, kwargs, error, message):
+    with pytest.raises(error, match="^" + re.escape(message) + "$"):
+        if func == "vr":
+            lb.vr_barcode(D4, **kwargs)
+        elif func == "vr_not_square":
+            lb.vr_barcode(D4[:3])
+        elif func == "vr_asymmetric":
+            lb.vr_barcode(D4 + np.triu(np.ones((4, 4)), 1))
+        elif func == "rcross":
+            lb.r_cross_barcode(P10, P10, **kwargs)
+        else:
+            lb.rtd(P10, P10, **{"batch": 5, **kwargs})
+
+
+class Stop(Exception):
+    """Raised by the recording check_allocation once it has seen the estimate a test wants."""
+
+
+def record_allocations(monkeypatch, stop_at):
+    """Replace topology.check_allocation by a recorder of (bytes, what) that raises Stop at its
+    ``stop_at``-th call (1-based), so that large sizes cost nothing."""
+    seen = []
+
+    def recorder(nbytes, what):
+        seen.append((int(nbytes), what))
+        if len(seen) == stop_at:
+            raise Stop
+
+    monkeypatch.setattr(topology, "check_allocation", recorder)
+    return seen
+
+
+# the bytes per n^2 of one problem's distances: two float64 matrices, their float64 minimum, the
+# float32 w and m and a boolean mask (the comment of topology._DISTANCE_BYTES_PER_PAIR)
+DISTANCE_BYTES = 8 + 8 + 8 + 4 + 4 + 2
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_r_cross_barcode_memory_estimate_is_distances_plus_one_reduction(dim, monkeypatch):
+    n = 3000     # never computed: the recorder stops at the estimate
+    seen = record_allocations(monkeypatch, 1)
+    X = np.zeros((n, 1))
+    with pytest.raises(Stop):
+        lb.r_cross_barcode(X, X, dim=dim)
+    engine = _core.r_cross_workspace_bytes(n) if dim == 1 else _core.rips_workspace_bytes(2 * n, dim)
+    assert seen == [(DISTANCE_BYTES * n * n + engine,
+                     f"r_cross_barcode distance matrices and reduction for ({n}, {n})")]
+
+
+def test_vr_barcode_memory_estimates_and_what_the_clique_bound_receives(monkeypatch):
+    X = np.random.default_rng(26).standard_normal((12, 2))
+    D = cdist(X, X)
+    seen = record_allocations(monkeypatch, 3)
+    spy = Spy(_core.rips_simplex_bytes)
+    monkeypatch.setattr(_core, "rips_simplex_bytes", spy)
+    lb.vr_barcode(D, maxdim=3, threshold=0.75)
+    assert len(spy.calls) == 1
+    (D32, maxdim, threshold), _ = spy.calls[0]
+    assert D32.dtype == np.float32 and np.array_equal(D32, D.astype(np.float32))
+    assert (maxdim, threshold) == (3, 0.75)
+    assert seen == [(_core.rips_workspace_bytes(12, 3), "vr_barcode matrices and edges for D (12, 12)"),
+                    (int(_core.rips_simplex_bytes(D32, 3, 0.75)),
+                     "vr_barcode simplices of degrees 2..3 for D (12, 12)")]
+
+
+@pytest.mark.parametrize("n, trials, n_jobs, symmetric, dim, per_group", [
+    (20, 3, None, True, 1, 3),          # small subsets: every trial at once
+    (1000, 40, None, True, 1, 16),      # 256 MiB / (16 * 1000^2) = 16 trials at once
+    (1000, 5, None, False, 2, 5),
+    (5000, 4, None, True, 1, 1),        # one 5000 x 5000 trial exceeds 256 MiB: one at a time...
+    (5000, 4, 4, True, 0, 2),           # ...unless the threads need more: (4 + 1) // 2
+    (5000, 1, 8, False, 1, 1),          # but never more than the trials
+])
+def test_rtd_memory_estimates_follow_the_trials_held_at_once(n, trials, n_jobs, symmetric, dim,
+                                                            per_group, monkeypatch):
+    seen = record_allocations(monkeypatch, 2)
+    X = np.zeros((n, 1))
+    with pytest.raises(Stop):
+        lb.rtd(X, X, trials=trials, batch=n, n_jobs=n_jobs, symmetric=symmetric, dim=dim, seed=0)
+    threads = 1 if n_jobs is None else n_jobs
+    directions = 2 if symmetric else 1
+    engine = _core.r_cross_workspace_bytes(n) if dim == 1 else _core.rips_workspace_bytes(2 * n, dim)
+    held = per_group * directions * 8 * n * n + DISTANCE_BYTES * n * n
+    assert seen == [
+        (8 * (trials * n + n), f"rtd subsets ({trials}, {n})"),
+        (held + min(threads, per_group * directions) * engine,
+         f"rtd matrices of {per_group} trial(s) of ({n}, {n}) on {threads} thread(s)")]
+
+
+def test_documented_defaults(monkeypatch):
+    """vr_barcode(maxdim=1), r_cross_barcode(dim=1, norm="quantile", metric="euclidean") and
+    rtd(trials=10, batch=500, symmetric=True, dim=1, norm="quantile", metric="euclidean"): the
+    default calls equal the calls that spell the defaults out, on data where each one matters."""
+    rng = np.random.default_rng(27)
+    centres = 8 * rng.standard_normal((3, 3))
+    P = centres[rng.integers(0, 3, 24)] + 0.3 * rng.standard_normal((24, 3))
+    Q = rng.standard_normal((24, 3)) ** 3
+    D = cdist(P, P)
+    for a, b in zip(lb.vr_barcode(D), lb.vr_barcode(D, maxdim=1, threshold=None)):
+        np.testing.assert_array_equal(a, b)
+    assert len(lb.vr_barcode(D)) == 2
+    explicit = dict(dim=1, norm="quantile", metric="euclidean")
+    np.testing.assert_array_equal(lb.r_cross_barcode(P, Q), lb.r_cross_barcode(P, Q, **explicit))
+    assert not np.array_equal(lb.r_cross_barcode(P, Q, dim=2), lb.r_cross_barcode(P, Q))
+    with pytest.warns(UserWarning, match=whole_rtd_clamp(500, 24)):
+        default = lb.rtd(P, Q, seed=3, return_trials=True)
+    with pytest.warns(UserWarning, match=whole_rtd_clamp(500, 24)):
+        spelled = lb.rtd(P, Q, trials=10, batch=500, symmetric=True, seed=3, return_trials=True, **explicit)
+    assert default.shape == (10,)
+    np.testing.assert_array_equal(default, spelled)
+    assert default[0] != lb.rtd(P, Q, trials=1, batch=24, symmetric=False, seed=3)
+
+
+def whole_rtd_clamp(batch, n):
+    """The whole clamp warning of rtd, as a pytest match."""
+    return "^" + re.escape(
+        f"rtd: batch={batch} exceeds the {n} samples of P and Q; every trial uses all {n} rows "
+        f"(identical subsets). Pass batch={n} (and trials=1) to use the whole set, or a smaller batch "
+        "for random subsets.") + "$"
+
+
+def test_rtd_negative_seed_message_names_the_seed():
+    with pytest.raises(ValueError, match=r"^seed must be None, a non-negative int or a numpy Generator; "
+                                         r"got -1 \(.+\)\.$"):
+        lb.rtd(P10, P10, batch=5, seed=-1)
+
+
+def test_vr_barcode_symmetry_tolerance_is_relative_1e_6_and_absolute_1e_12():
+    """D is symmetric to rtol=1e-6 (atol=1e-12): a relative skew of 5e-6 is refused and 5e-7
+    accepted; at the scale 1e-9 an absolute skew of 5e-15 passes and 5e-12 is refused."""
+    X = np.random.default_rng(28).standard_normal((6, 2))
+    D = cdist(X, X)
+    for scale, skew, ok in ((1.0, 5e-6, False), (1.0, 5e-7, True), (1e-9, 5e-15, True), (1e-9, 5e-12, False)):
+        skewed = scale * D
+        skewed[1, 4] += skew * (D[1, 4] if scale == 1.0 else 1.0)
+        if ok:
+            for a, b in zip(lb.vr_barcode(skewed), lb.vr_barcode(scale * D)):
+                np.testing.assert_allclose(a, b, rtol=1e-6)
+        else:
+            with pytest.raises(ValueError, match="^D must be symmetric"):
+                lb.vr_barcode(skewed)
+
+
+def test_float32_range_boundary_and_whole_message():
+    """float32's largest value itself is a valid edge (kept, not refused); above it the message
+    names the matrix and the fix."""
+    E = np.array([[0.0, F32_MAX, 1.0], [F32_MAX, 0.0, F32_MAX], [1.0, F32_MAX, 0.0]])
+    h0, _ = lb.vr_barcode(E)
+    np.testing.assert_array_equal(h0, [[0.0, 1.0], [0.0, F32_MAX], [0.0, np.inf]])
+    tail = (" has finite entries above 3.4e+38, which float32 (the precision of the persistence engine) "
+            "cannot hold; rescale the data (or use norm='quantile').")
+    X = np.random.default_rng(0).standard_normal((6, 2))
+    with pytest.raises(ValueError, match="^" + re.escape("D" + tail) + "$"):
+        lb.vr_barcode(cdist(X, X) * 1e300)
+    for big, name in (((X * 1e200, X), "P"), ((X, X * 1e200), "Q")):
+        with pytest.raises(ValueError, match="^" + re.escape(f"the (normalised) distance matrix of {name}" + tail)):
+            lb.r_cross_barcode(*big, norm=None, device="cpu")
+
+
+@pytest.mark.parametrize("norm, what, P, value", [
+    ("median", "median", np.r_[np.zeros((9, 2)), np.ones((1, 2))], "0.0"),   # 82 of 100 distances 0
+    ("mean", "mean", np.ones((5, 2)), "0.0"),
+    ("quantile", "0.9-quantile", np.ones((5, 2)), "0.0"),
+    ("mean", "mean", np.array([[1.5e308], [-1.5e308]] * 2), "inf"),         # distances overflow
+    ("median", "median", np.array([[1.5e308], [-1.5e308]] * 2), "inf"),
+])
+def test_a_normalisation_constant_that_cannot_scale_is_refused(norm, what, P, value):
+    Q = np.random.default_rng(30).standard_normal((len(P), 2))
+    message = (f"the {what} of P's pairwise distances is {value}, so norm={norm!r} cannot scale them (too "
+               "many coinciding rows in P, or zero entries in a precomputed P); use norm=None or another norm.")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        lb.r_cross_barcode(P, Q, norm=norm, device="cpu")
+
+
+def test_two_samples_are_enough():
+    """Two rows: one distance per representation, no cycle, so no finite bar and RTD 0."""
+    P = np.array([[0.0, 0.0], [1.0, 2.0]])
+    Q = np.array([[5.0], [-1.0]])
+    assert lb.r_cross_barcode(P, Q).shape == (0, 2)
+    assert lb.rtd(P, Q, trials=2, batch=2, seed=0) == 0.0

@@ -10,9 +10,14 @@ mutmut's result files; mutants listed in equivalent.toml or equivalent/<module>.
 out of the score (``mutmut = [names]``, each prefixed by the entry's ``prefix``). mutmut numbers
 its mutants per function, so these names hold for the module version they were written against.
 
-Usage: python .ci/mutants/mutmut_run.py [MODULE ...] [--workdir DIR] [--max-children N]
+Usage: python .ci/mutants/mutmut_run.py [MODULE ...] [--workdir DIR] [--max-children N] [--recheck]
 Prints per module: killed / (killed + survived), the timeouts and the surviving mutant names
 (``mutmut show NAME`` in ``<workdir>/<module>`` prints one). Exit status 1 when a mutant survived.
+
+``--recheck`` does not run mutmut again: it keeps the folder of the last full run, copies the
+committed tests into it and re-tests only that run's survivors against the tests added since
+(mutmut_recheck.py; a survivor passed every older test already), then prints the same lines for
+the combined result (the mutants are those of the module as it was at the full run).
 """
 
 from __future__ import annotations
@@ -69,12 +74,37 @@ def prepare(folder, module, tests):
 
 
 def results(folder):
-    """{mutant name: exit code} from mutmut's per-file .meta files."""
+    """{mutant name: exit code} from mutmut's per-file .meta files, updated by a --recheck."""
     out = {}
     for meta in (folder / "mutants").rglob("*.meta"):
         data = json.loads(meta.read_text())
         out.update(data.get("exit_code_by_key", {}))
+    rechecked = folder / "recheck.json"
+    if rechecked.exists():
+        out.update({k: (1 if c else 0) for k, c in json.loads(rechecked.read_text()).items()})
     return out
+
+
+def recheck(folder, tests, equivalent, python, env):
+    """Re-test the survivors of the full run in ``folder`` against the committed tests."""
+    if not (folder / "mutants" / "mutmut-stats.json").exists():
+        raise SystemExit(f"{folder}: no finished mutmut run to recheck; run without --recheck")
+    archive = subprocess.run(["git", "archive", "HEAD", "tests"], cwd=REPO, check=True,
+                             capture_output=True).stdout
+    for target in (folder, folder / "mutants"):
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    survivors = sorted(k for k, c in results(folder).items() if c in SURVIVED and k not in equivalent)
+    out = folder / "recheck.json"
+    r = subprocess.run([python, str(HERE / "mutmut_recheck.py"), str(out.with_suffix(".tmp")),
+                        *tests, "--", *survivors], cwd=folder / "mutants", env=env,
+                       capture_output=True, text=True)
+    (folder / "mutmut-recheck.log").write_text(r.stdout + r.stderr)
+    if r.returncode != 0:
+        return False
+    merged = json.loads(out.read_text()) if out.exists() else {}
+    merged.update(json.loads(out.with_suffix(".tmp").read_text()))
+    out.write_text(json.dumps(merged))
+    return True
 
 
 def equivalent_names():
@@ -96,6 +126,8 @@ def main(argv=None):
     ap.add_argument("--workdir", default=str(REPO / "build-mutation" / "mutmut"))
     ap.add_argument("--max-children", type=int, default=2)
     ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--recheck", action="store_true",
+                    help="re-test the last full run's survivors against the tests added since")
     args = ap.parse_args(argv)
     with open(HERE / "python_modules.toml", "rb") as f:
         scope = tomllib.load(f)["modules"]
@@ -111,13 +143,18 @@ def main(argv=None):
     rows = []
     for module in modules:
         folder = Path(args.workdir).resolve() / module
-        prepare(folder, module, scope[module])
-        r = subprocess.run([*mutmut, "run", "--max-children", str(args.max_children)],
-                           cwd=folder, env=env, capture_output=True, text=True)
-        (folder / "mutmut-run.log").write_text(r.stdout + r.stderr)
-        codes = results(folder)
-        if r.returncode != 0 and not codes:
-            print(f"{module}: mutmut failed (see {folder / 'mutmut-run.log'})")
+        if args.recheck:
+            ok = recheck(folder, scope[module], equivalent, args.python, env)
+            codes = results(folder) if ok else {}
+        else:
+            prepare(folder, module, scope[module])
+            r = subprocess.run([*mutmut, "run", "--max-children", str(args.max_children)],
+                               cwd=folder, env=env, capture_output=True, text=True)
+            (folder / "mutmut-run.log").write_text(r.stdout + r.stderr)
+            codes = results(folder)
+            ok = r.returncode == 0 or bool(codes)
+        if not ok:
+            print(f"{module}: mutmut failed (see {folder}/mutmut-run.log or mutmut-recheck.log)")
             any_survivor = True
             continue
         counted = {k: c for k, c in codes.items() if k not in equivalent}

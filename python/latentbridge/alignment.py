@@ -707,14 +707,15 @@ class StitchingMLP(_AffineMap):
         self.y_mean_, self.y_std_ = Y64.mean(0), Y64.std(0)
         self.y_std_[self.y_std_ == 0] = 1.0
         width = k * X.shape[1]
-        self.mlp_ = MLPRegressor(
+        mlp = MLPRegressor(
             hidden_layer_sizes=(width, width), activation="relu", solver="adam",
             alpha=alpha, max_iter=max_iter, learning_rate_init=learning_rate_init,
             random_state=self.random_state,
         )
         target = (Y64 - self.y_mean_) / self.y_std_
-        self.mlp_.fit((X64 - self.x_mean_) / self.x_std_, target.ravel() if y_is_1d else target)
-        self.n_iter_ = self.mlp_.n_iter_
+        mlp.fit((X64 - self.x_mean_) / self.x_std_, target.ravel() if y_is_1d else target)
+        self.mlp_ = mlp                 # set once trained: a failed fit leaves no fitted network
+        self.n_iter_ = mlp.n_iter_
         self.n_targets_ = Y.shape[1]
         self._y_is_1d = y_is_1d
         return self

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pathlib
 import sys
@@ -26,8 +27,10 @@ class CLIError(Exception):
     """An error to report on stderr with exit code 1."""
 
 
-def load_array(path, key=None):
-    """Load a 2-D activation matrix from .npy, .npz (``key`` or its only array), .safetensors or .pt."""
+def load_array(path, key=None, option="--key"):
+    """Load a 2-D activation matrix from .npy, .npz (``key`` or its only array), .safetensors or .pt.
+
+    ``option`` is the command-line option that sets ``key`` (named in the error messages)."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise CLIError(f"{path}: no such file")
@@ -39,7 +42,7 @@ def load_array(path, key=None):
             with np.load(path, allow_pickle=False) as z:
                 keys = list(z.keys())
                 if key is None and len(keys) != 1:
-                    raise CLIError(f"{path} holds {len(keys)} arrays {keys}; choose one with --key")
+                    raise CLIError(f"{path} holds {len(keys)} arrays {keys}; choose one with {option}")
                 if key is not None and key not in keys:
                     raise CLIError(f"{path} has no array {key!r}; it holds {keys}")
                 arr = z[key or keys[0]]
@@ -50,7 +53,7 @@ def load_array(path, key=None):
                 raise CLIError("reading .safetensors needs the safetensors package: pip install safetensors") from None
             tensors = load_file(str(path))
             if key is None and len(tensors) != 1:
-                raise CLIError(f"{path} holds {len(tensors)} tensors {sorted(tensors)}; choose one with --key")
+                raise CLIError(f"{path} holds {len(tensors)} tensors {sorted(tensors)}; choose one with {option}")
             arr = tensors[key] if key is not None else next(iter(tensors.values()))
         elif suffix in (".pt", ".pth"):
             try:
@@ -60,7 +63,7 @@ def load_array(path, key=None):
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
             if isinstance(obj, dict):
                 if key is None and len(obj) != 1:
-                    raise CLIError(f"{path} holds {len(obj)} tensors {sorted(obj)}; choose one with --key")
+                    raise CLIError(f"{path} holds {len(obj)} tensors {sorted(obj)}; choose one with {option}")
                 obj = obj[key] if key is not None else next(iter(obj.values()))
             arr = obj.detach().cpu().numpy()
         else:
@@ -132,8 +135,8 @@ def _cmd_compare(args):
     from .compare import compare_pair
 
     metrics = _check_metrics(args.metrics or ["cka", "rtd"])
-    A = load_array(args.A, args.key_a)
-    B = load_array(args.B, args.key_b)
+    A = load_array(args.A, args.key_a, "--key-a")
+    B = load_array(args.B, args.key_b, "--key-b")
     if A.shape[0] != B.shape[0]:
         raise CLIError(f"A and B must have the same rows (samples); got {A.shape[0]} and {B.shape[0]}")
     values = {}
@@ -231,8 +234,8 @@ def _make_estimator(method, alpha):
 
 
 def _cmd_align(args):
-    A = load_array(args.A, args.key_a)
-    B = load_array(args.B, args.key_b)
+    A = load_array(args.A, args.key_a, "--key-a")
+    B = load_array(args.B, args.key_b, "--key-b")
     if A.shape[0] != B.shape[0]:
         raise CLIError(f"A and B must have the same rows (samples); got {A.shape[0]} and {B.shape[0]}")
     n = A.shape[0]
@@ -258,8 +261,9 @@ def _cmd_align(args):
                   if name.endswith("_") and isinstance(value, (np.ndarray, float, int, np.floating))}
         np.savez(args.out, method=args.method, anchors=fit_idx, **params)
         report["out"] = str(args.out)
-    if args.json:
-        print(json.dumps(report))
+    if args.json:     # strict JSON: no rows held out -> null, not NaN
+        print(json.dumps({key: None if isinstance(value, float) and math.isnan(value) else value
+                          for key, value in report.items()}))
     else:
         for key, value in report.items():
             print(f"{key:<24} {value}")

@@ -234,6 +234,7 @@ def cka(X, Y, *, kernel="linear", debiased=False, sigma=None, n_jobs=None, devic
     check_choice(kernel, "kernel", KERNELS)
     debiased = _check_bool(debiased, "debiased")
     sigma = _check_sigma(sigma)
+    n_threads = check_n_jobs(n_jobs)
     backend = backend_for(device)
     X, Y = _pair(X, Y, 4 if debiased else 2, rescale=kernel == "linear" or sigma is None)
     n = X.shape[0]
@@ -248,7 +249,7 @@ def cka(X, Y, *, kernel="linear", debiased=False, sigma=None, n_jobs=None, devic
                           _gram_hsic(L, L, debiased))
         check_allocation(8 * (3 * (p * p + q * q + p * q) + 2 * n),
                          f"cka(kernel='linear') statistics (p, q) = ({p}, {q}) float64")
-        return _ratio(*_linear_feature_hsics(X, Y, debiased, check_n_jobs(n_jobs), backend))
+        return _ratio(*_linear_feature_hsics(X, Y, debiased, n_threads, backend))
     check_allocation(_gram_bytes(n, debiased), f"cka(kernel='rbf') Gram matrices ({n}, {n}) float64")
     K, _ = _rbf_gram(X, sigma)
     L, _ = _rbf_gram(Y, sigma)

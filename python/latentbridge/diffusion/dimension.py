@@ -82,7 +82,7 @@ def intrinsic_dimension(Y, *, n_neighbors=10, n_jobs=None):
 
 
 class WhitneyCheck(NamedTuple):
-    """The result of :func:`whitney_check`.
+    """The result of :func:`~latentbridge.whitney_check`.
 
     Attributes
     ----------

@@ -61,7 +61,7 @@ class GeometricHarmonics(RegressorMixin, BaseEstimator):
     ----------
     epsilon_ : float
         Bandwidth used.
-    eigenvalues_ : ndarray of shape (n_harmonics_,)
+    eigenvalues_ : ndarray of shape (``n_harmonics_``,)
         The kept ``sigma_l``, descending.
     n_harmonics_ : int
         Number of kept harmonics.
