@@ -14,6 +14,9 @@
 // (i, j), its cone triangle (i, j, c) at w_ij and the ordinary triangles (i, j, k) at their
 // m-diameter. Edges with w_ij == m_ij pair with their own cone triangle in advance; the candidates
 // for zero-persistence pairs of the others are searched in parallel before the sequential pass.
+// The bars of this complex live among the shortest edges, so each vertex keeps its nearest
+// neighbours under m sorted, and a window of cofacets of (i, j) is read from a prefix of the
+// lists of i and j instead of a scan of all n vertices (the scan remains past the lists' reach).
 #include "latentbridge/rips.hpp"
 
 #include <algorithm>
@@ -572,11 +575,72 @@ inline void window_scan(const float* mi, const float* mj, index_t a, index_t b, 
     }
 }
 
+/// Per vertex i, its nearest neighbours under m, sorted: the L = min(n - 1, max(64, n / 8))
+/// smallest m_ik (k != i) with their k, and the first value left out (+inf when all are in), so
+/// that the list holds every k with m_ik below it. A window (lo, hi] of cofacets then costs the
+/// length of a list prefix instead of a scan of all n vertices, wherever hi stays below it.
+class NeighbourLists {
+   public:
+    struct Item {
+        float m;
+        std::int32_t k;
+    };
+    NeighbourLists(const float* m, index_t n, int n_threads)
+        : len_(std::min<index_t>(n - 1, std::max<index_t>(64, n / 8))),
+          items_(static_cast<std::size_t>(n * len_)),
+          excluded_(static_cast<std::size_t>(n), kInf) {
+        parallel_for(n, n_threads, [&](index_t i, int) {
+            std::vector<Item> row;
+            row.reserve(static_cast<std::size_t>(n - 1));
+            const float* mi = m + i * n;
+            for (index_t k = 0; k < n; ++k)
+                if (k != i) row.push_back({mi[k], static_cast<std::int32_t>(k)});
+            auto by_m = [](const Item& a, const Item& b) { return a.m < b.m; };
+            if (len_ < n - 1) {
+                std::nth_element(row.begin(), row.begin() + len_, row.end(), by_m);
+                excluded_[static_cast<std::size_t>(i)] = row[static_cast<std::size_t>(len_)].m;
+            }
+            std::sort(row.begin(), row.begin() + len_, by_m);
+            std::copy(row.begin(), row.begin() + len_, items_.begin() + i * len_);
+        });
+    }
+    /// True when the list of i holds every k with m_ik <= v.
+    bool complete(index_t i, float v) const { return v < excluded_[static_cast<std::size_t>(i)]; }
+    const Item* begin(index_t i) const { return items_.data() + i * len_; }
+    /// The end of the prefix of i's list with m <= v.
+    const Item* upto(index_t i, float v) const {
+        return std::upper_bound(begin(i), begin(i) + len_, v,
+                                [](float x, const Item& it) { return x < it.m; });
+    }
+    /// Bytes for n vertices.
+    static std::int64_t bytes(index_t n) {
+        const std::int64_t len = std::min<index_t>(n - 1, std::max<index_t>(64, n / 8));
+        return n * (len * static_cast<std::int64_t>(sizeof(Item)) + 4);
+    }
+
+   private:
+    index_t len_;
+    std::vector<Item> items_;
+    std::vector<float> excluded_;
+};
+
 class ConeComplex {
    public:
-    ConeComplex(const float* w, const float* m, index_t n, float threshold)
-        : w_(w), m_(m), n_(n), thr_(threshold), binom_(n + 1, 3, "r_cross_barcode") {
+    ConeComplex(const float* w, const float* m, index_t n, float threshold, int n_threads = 1)
+        : w_(w),
+          m_(m),
+          n_(n),
+          thr_(threshold),
+          binom_(n + 1, 3, "r_cross_barcode"),
+          near_(m, n, n_threads) {
         cone_base_ = binom_(n, 3);
+    }
+
+    /// Colex index of the triangle of edge s = (i, j), i < j, and a third vertex k.
+    simplex_t triangle(simplex_t s, index_t i, index_t j, index_t k) const {
+        if (k > j) return binom_(k, 3) + s;
+        if (k > i) return binom_(j, 3) + binom_(k, 2) + i;
+        return binom_(j, 3) + binom_(i, 2) + k;
     }
 
     void edge(simplex_t e, index_t& i, index_t& j) const {
@@ -600,6 +664,8 @@ class ConeComplex {
         const float* mi = m_ + i * n_;
         const float* mj = m_ + j * n_;
         const float sd = s.diam;
+        if (sd > hi) return;
+        if (listed_cofacets(s, i, j, lo, hi, f)) return;
         window_scan(mi, mj, j + 1, n_, sd, lo, hi,
                     [&](index_t k, float d) { f(Entry{d, binom_(k, 3) + s.idx}); });
         const simplex_t cj = binom_(j, 3);
@@ -666,32 +732,80 @@ class ConeComplex {
         }
         const float* mi = m_ + i * n_;
         const float* mj = m_ + j * n_;
-        for (index_t k = n_ - 1; k > j; --k)
-            if (mi[k] <= d && mj[k] <= d) {
-                z = Entry{d, binom_(k, 3) + s.idx};
+        // The earliest cofacet of equal diameter is the one of greatest index: the greatest k
+        // (other than i and j) with m_ik <= d and m_jk <= d, found by a scan down from n - 1.
+        index_t k = n_;
+#ifdef LATENTBRIDGE_RIPS_SSE2
+        const __m128 vd = _mm_set1_ps(d);
+        for (; k >= 8; k -= 8) {
+            const float* a = mi + k - 8;
+            const float* b = mj + k - 8;
+            const __m128 lo4 =
+                _mm_and_ps(_mm_cmple_ps(_mm_loadu_ps(a), vd), _mm_cmple_ps(_mm_loadu_ps(b), vd));
+            const __m128 hi4 = _mm_and_ps(_mm_cmple_ps(_mm_loadu_ps(a + 4), vd),
+                                          _mm_cmple_ps(_mm_loadu_ps(b + 4), vd));
+            unsigned mask = static_cast<unsigned>(_mm_movemask_ps(lo4)) |
+                            (static_cast<unsigned>(_mm_movemask_ps(hi4)) << 4);
+            for (const index_t v : {i, j})
+                if (v >= k - 8 && v < k) mask &= ~(1u << (v - (k - 8)));
+            if (mask) {
+                z = Entry{d, triangle(s.idx, i, j, k - 8 + 31 - __builtin_clz(mask))};
                 return true;
             }
-        const simplex_t cj = binom_(j, 3);
-        for (index_t k = j - 1; k > i; --k)
-            if (mi[k] <= d && mj[k] <= d) {
-                z = Entry{d, cj + binom_(k, 2) + i};
-                return true;
-            }
-        const simplex_t cji = cj + binom_(i, 2);
-        for (index_t k = i - 1; k >= 0; --k)
-            if (mi[k] <= d && mj[k] <= d) {
-                z = Entry{d, cji + k};
+        }
+#endif
+        for (--k; k >= 0; --k)
+            if (k != i && k != j && mi[k] <= d && mj[k] <= d) {
+                z = Entry{d, triangle(s.idx, i, j, k)};
                 return true;
             }
         return false;
     }
 
    private:
+    /// The ordinary cofacets of s = (i, j) with an m-diameter in (lo, hi], sd = m_ij <= hi, from
+    /// the neighbour lists; false (nothing emitted) when the lists do not reach hi.
+    template <typename F>
+    bool listed_cofacets(const Entry& s, index_t i, index_t j, float lo, float hi, F& f) const {
+        const float* mi = m_ + i * n_;
+        const float* mj = m_ + j * n_;
+        const float sd = s.diam;
+        if (sd > lo) {  // every k with m_ik, m_jk <= hi: walk the shorter complete prefix
+            const bool ci = near_.complete(i, hi), cj = near_.complete(j, hi);
+            if (!ci && !cj) return false;
+            const bool by_i = ci && (!cj || near_.upto(i, hi) - near_.begin(i) <=
+                                                near_.upto(j, hi) - near_.begin(j));
+            const index_t a = by_i ? i : j, b = by_i ? j : i;
+            const float* mb = by_i ? mj : mi;
+            for (const auto *it = near_.begin(a), *end = near_.upto(a, hi); it != end; ++it) {
+                const index_t k = it->k;
+                if (k == b || !(mb[k] <= hi)) continue;
+                f(Entry{std::max(sd, std::max(it->m, mb[k])), triangle(s.idx, i, j, k)});
+            }
+            return true;
+        }
+        // sd <= lo: max(m_ik, m_jk) in (lo, hi]; from i's list those with m_ik in (lo, hi], from
+        // j's those with m_jk in (lo, hi] and m_ik <= lo (the rest came from i's)
+        if (!near_.complete(i, hi) || !near_.complete(j, hi)) return false;
+        for (const auto *it = near_.upto(i, lo), *end = near_.upto(i, hi); it != end; ++it) {
+            const index_t k = it->k;
+            if (k == j || !(mj[k] <= hi)) continue;
+            f(Entry{std::max(it->m, mj[k]), triangle(s.idx, i, j, k)});
+        }
+        for (const auto *it = near_.upto(j, lo), *end = near_.upto(j, hi); it != end; ++it) {
+            const index_t k = it->k;
+            if (k == i || !(mi[k] <= lo)) continue;
+            f(Entry{it->m, triangle(s.idx, i, j, k)});
+        }
+        return true;
+    }
+
     const float* w_;
     const float* m_;
     index_t n_;
     float thr_;
     Binomial binom_;
+    NeighbourLists near_;
     simplex_t cone_base_;
 };
 
@@ -833,7 +947,7 @@ std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, i
     const char* op = "r_cross_barcode";
     std::vector<Bar> out;
     const float thr = enclosing_radius(w, n);
-    ConeComplex cx(w, m, n, thr);
+    ConeComplex cx(w, m, n, thr, n_threads);
 
     // An edge with w_ij == m_ij pairs with its own cone triangle (i, j, c), the earliest of its
     // cofacets, which no other column can hold before it: an emergent pair known in advance, so
@@ -950,7 +1064,7 @@ double rips_simplex_bytes(const float* D, index_t n, int maxdim, float threshold
 
 std::int64_t r_cross_workspace_bytes(index_t n) {
     const std::int64_t edges = n * (n - 1) / 2;
-    const std::int64_t cohomology = 48 * edges;
+    const std::int64_t cohomology = 48 * edges + NeighbourLists::bytes(n);
     const std::int64_t words = (n + 63) / 64;
     const std::int64_t homology = 82 * edges + 4 * n * n + 8 * words * n;
     return std::max(cohomology, homology);

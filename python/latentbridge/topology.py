@@ -498,15 +498,21 @@ def _normalised_distances(X, name, norm, metric, device, n_jobs, rows=None):
 
 
 def _cross_matrices(r1, r2, names):
-    """The float32 inputs of the engine: w = r1 and m = min(r1, r2), snapped as the reference."""
-    _check_float32_range(r1, f"the (normalised) distance matrix of {names[0]}")
-    _check_float32_range(r2, f"the (normalised) distance matrix of {names[1]}")
+    """The float32 inputs of the engine: w = r1 and m = min(r1, r2), snapped as the reference.
+
+    The reference sets entries below ``eps = mean(r1) * 1e-6`` to zero in ``w`` and in the
+    float64 ``min(r1, r2)``. Rounding to float32 is monotone, so ``m`` is the float32 minimum of
+    the two rounded and snapped matrices: no float64 minimum is formed.
+    """
+    for r, name in zip((r1, r2), names):
+        if not r.max() <= _F32_MAX:  # distances are >= 0: one pass when all is in range
+            _check_float32_range(r, f"the (normalised) distance matrix of {name}")
     eps = r1.mean() * 1e-6
     w = r1.astype(np.float32)
     w[r1 < eps] = 0.0
-    m64 = np.minimum(r1, r2)
-    m = m64.astype(np.float32)
-    m[m64 < eps] = 0.0
+    m = r2.astype(np.float32)
+    m[r2 < eps] = 0.0
+    np.minimum(m, w, out=m)
     return w, m
 
 
