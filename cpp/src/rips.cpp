@@ -116,6 +116,7 @@ class PivotMap {
         slots_[h] = {key, val};
         ++size_;
     }
+    void prefetch(simplex_t key) const { __builtin_prefetch(&slots_[mix(key) & mask_]); }
     void reserve(std::size_t n) {
         std::size_t cap = slots_.size();
         while (cap < 2 * n + 2) cap *= 2;
@@ -169,7 +170,9 @@ class Reducer {
     void reduce(const std::vector<Entry>& columns, std::vector<Bar>& bars,
                 const std::vector<simplex_t>* zero = nullptr) {
         table_.reserve(columns.size());
+        constexpr std::size_t kAhead = 16;  // zero cofacets whose pivot slots are prefetched
         for (std::size_t c = 0; c < columns.size(); ++c) {
+            if (zero && c + kAhead < columns.size()) prefetch_pivot((*zero)[c + kAhead]);
             const Entry s = columns[c];
             Entry z{0.0f, -1};
             const bool has_zero = zero ? ((*zero)[c] >= 0) : cx_.zero_cofacet(s, z);
@@ -248,6 +251,16 @@ class Reducer {
 
     static float window_end(float start, float gap, float thr) {
         return start + gap < thr ? start + gap : thr;
+    }
+
+    /// Starts loading the table slot of idx (a random access per column otherwise).
+    void prefetch_pivot(simplex_t idx) const {
+        if (idx < 0) return;
+        const std::int64_t slot = cx_.dense_slot(idx);
+        if (slot >= 0)
+            __builtin_prefetch(&dense_[static_cast<std::size_t>(slot)]);
+        else
+            table_.prefetch(idx);
     }
 
     std::int64_t find_pivot(simplex_t idx) const {
