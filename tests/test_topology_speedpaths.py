@@ -150,3 +150,17 @@ def test_r_cross_cohomology_with_partial_neighbour_lists_equals_giotto(kind):
     for threads in (1, 2):
         got = _core.r_cross_barcode_h1(w, m, threads, "cohomology")
         np.testing.assert_array_equal(canon(got), ref)
+
+
+def test_r_cross_barcode_is_the_same_for_every_n_jobs_and_names_the_bad_input():
+    # n_jobs=2 builds the two normalised matrices side by side and splits the engine's passes
+    rng = np.random.default_rng(8)
+    P = rng.standard_normal((120, 16))
+    Q = P @ rng.standard_normal((16, 16)) / 4 + 0.5 * rng.standard_normal((120, 16))
+    ref = lb.r_cross_barcode(P, Q, n_jobs=1)
+    assert len(ref) > 0
+    for n_jobs in (2, 3):
+        np.testing.assert_array_equal(lb.r_cross_barcode(P, Q, n_jobs=n_jobs), ref)
+    # a constant Q has a zero 0.9-quantile: the error names Q, also from the worker thread
+    with pytest.raises(ValueError, match="Q's pairwise distances"):
+        lb.r_cross_barcode(P, np.ones_like(Q), n_jobs=2)

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -49,11 +50,23 @@ struct Entry {
     simplex_t idx;
 };
 
-/// A wall-clock limit for a reduction that another engine can take over: expired() is polled
-/// between columns and during long ones, and the reduction then throws DeadlineExpired.
+/// A limit on the CPU time of the calling thread for a reduction that another engine can take
+/// over: expired() is polled between columns and during long ones, and the reduction then throws
+/// DeadlineExpired. CPU rather than wall time, so that a loaded machine does not change the
+/// choice of engine; the thread's own, so that problems reduced side by side do not count.
 struct Deadline {
-    std::chrono::steady_clock::time_point end;
-    bool expired() const { return std::chrono::steady_clock::now() > end; }
+    double end;  // seconds of now()
+    static double now() {
+#ifdef CLOCK_THREAD_CPUTIME_ID
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+#else
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+#endif
+    }
+    bool expired() const { return now() > end; }
 };
 struct DeadlineExpired {};
 
@@ -244,9 +257,10 @@ class Reducer {
         }
     }
 
-    void poll() const {
+    void poll() {
         detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
-        if (deadline_ && deadline_->expired()) throw DeadlineExpired{};
+        // the clock is a system call: read it at every 16th poll
+        if (deadline_ && (++polls_ & 15) == 0 && deadline_->expired()) throw DeadlineExpired{};
     }
 
     static float window_end(float start, float gap, float thr) {
@@ -440,6 +454,7 @@ class Reducer {
     std::vector<Head> heap_;
     float gap_ = kInf, gap_min_ = 1.0f, width0_ = kInf;
     const Deadline* deadline_;
+    std::uint32_t polls_ = 0;
     std::vector<SimplexPair>* pairs_out_ = nullptr;
 };
 
@@ -743,10 +758,18 @@ class ConeComplex {
             z = Entry{d, cone_base_ + s.idx};
             return true;
         }
+        // the earliest cofacet of equal diameter is the one of greatest index: greatest k
+        const index_t k = zero_vertex(i, j, d);
+        if (k < 0) return false;
+        z = Entry{d, triangle(s.idx, i, j, k)};
+        return true;
+    }
+
+    /// The greatest k other than i and j with m_ik <= d and m_jk <= d (-1: none), by a scan down
+    /// from n - 1: the third vertex of the earliest ordinary cofacet of an edge of diameter d.
+    index_t zero_vertex(index_t i, index_t j, float d) const {
         const float* mi = m_ + i * n_;
         const float* mj = m_ + j * n_;
-        // The earliest cofacet of equal diameter is the one of greatest index: the greatest k
-        // (other than i and j) with m_ik <= d and m_jk <= d, found by a scan down from n - 1.
         index_t k = n_;
 #ifdef LATENTBRIDGE_RIPS_SSE2
         const __m128 vd = _mm_set1_ps(d);
@@ -761,18 +784,12 @@ class ConeComplex {
                             (static_cast<unsigned>(_mm_movemask_ps(hi4)) << 4);
             for (const index_t v : {i, j})
                 if (v >= k - 8 && v < k) mask &= ~(1u << (v - (k - 8)));
-            if (mask) {
-                z = Entry{d, triangle(s.idx, i, j, k - 8 + 31 - __builtin_clz(mask))};
-                return true;
-            }
+            if (mask) return k - 8 + 31 - __builtin_clz(mask);
         }
 #endif
         for (--k; k >= 0; --k)
-            if (k != i && k != j && mi[k] <= d && mj[k] <= d) {
-                z = Entry{d, triangle(s.idx, i, j, k)};
-                return true;
-            }
-        return false;
+            if (k != i && k != j && mi[k] <= d && mj[k] <= d) return k;
+        return -1;
     }
 
    private:
@@ -824,22 +841,23 @@ class ConeComplex {
 
 /// Sorts columns into processing order (later in the filtration first); with several threads the
 /// parts are sorted in parallel and merged.
-void sort_for_reduction(std::vector<Entry>& columns, int n_threads = 1) {
+template <typename Compare = Later>
+void sort_for_reduction(std::vector<Entry>& columns, int n_threads = 1, Compare later = Compare()) {
     const index_t n = static_cast<index_t>(columns.size());
     const index_t parts = std::min<index_t>(std::max(1, n_threads), 8);
     if (parts <= 1 || n < 65536) {
-        std::sort(columns.begin(), columns.end(), Later());
+        std::sort(columns.begin(), columns.end(), later);
         return;
     }
     std::vector<index_t> bounds(static_cast<std::size_t>(parts) + 1);
     for (index_t t = 0; t <= parts; ++t) bounds[t] = n * t / parts;
     parallel_for(parts, n_threads, [&](index_t t, int) {
-        std::sort(columns.begin() + bounds[t], columns.begin() + bounds[t + 1], Later());
+        std::sort(columns.begin() + bounds[t], columns.begin() + bounds[t + 1], later);
     });
     for (index_t width = 1; width < parts; width *= 2)
         for (index_t t = 0; t + width < parts; t += 2 * width)
             std::inplace_merge(columns.begin() + bounds[t], columns.begin() + bounds[t + width],
-                               columns.begin() + bounds[std::min(t + 2 * width, parts)], Later());
+                               columns.begin() + bounds[std::min(t + 2 * width, parts)], later);
 }
 
 }  // namespace
@@ -967,23 +985,55 @@ std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, i
     // only the edges with w~ < w (where every positive bar is born) are reduced.
     Reducer<ConeComplex> reducer(cx, deadline);
     const simplex_t cone_base = cx.cone_base();
+    // In two parallel passes over blocks of rows (the presets fill distinct slots): count the
+    // columns of each block, then write them at the block's offset, in edge order as a single
+    // pass would. Edge indices must fit in 32 bits (see the zero cofacets below).
+    LATENTBRIDGE_CHECK(cx.dense_size() < (std::size_t{1} << 32), op,
+                       "too many points for the cohomology engine (n < 92682)");
+    const index_t rows_per_block = 64;
+    const index_t blocks = (n + rows_per_block - 1) / rows_per_block;
+    std::vector<std::int64_t> offset(static_cast<std::size_t>(blocks) + 1, 0);
     std::vector<Entry> columns;
-    for (index_t j = 1; j < n; ++j) {
-        const float* mj = m + j * n;
-        const float* wj = w + j * n;
-        const simplex_t base = j * (j - 1) / 2;
-        for (index_t i = 0; i < j; ++i) {
-            LATENTBRIDGE_CHECK(mj[i] <= wj[i], op, "m must not exceed w (m = min(w, w~))");
-            if (!(mj[i] <= thr)) continue;
-            if (wj[i] == mj[i])
-                reducer.preset_emergent(cone_base + base + i, base + i);
-            else
-                columns.push_back({mj[i], base + i});
+    for (int pass = 0; pass < 2; ++pass) {
+        parallel_for(blocks, n_threads, [&](index_t b, int) {
+            std::int64_t at = pass == 0 ? 0 : offset[static_cast<std::size_t>(b)];
+            for (index_t j = std::max<index_t>(1, b * rows_per_block);
+                 j < std::min(n, (b + 1) * rows_per_block); ++j) {
+                const float* mj = m + j * n;
+                const float* wj = w + j * n;
+                const simplex_t base = j * (j - 1) / 2;
+                for (index_t i = 0; i < j; ++i) {
+                    const float mv = mj[i], wv = wj[i];
+                    if (pass == 0)
+                        LATENTBRIDGE_CHECK(mv <= wv, op, "m must not exceed w (m = min(w, w~))");
+                    if (!(mv <= thr)) continue;
+                    if (wv == mv) {
+                        if (pass == 0) reducer.preset_emergent(cone_base + base + i, base + i);
+                        continue;
+                    }
+                    // the zero cofacet's third vertex (+1, 0: none) rides in the upper half of
+                    // idx through the sort: found here, in edge order, row j stays in cache
+                    if (pass == 1)
+                        columns[static_cast<std::size_t>(at)] = {
+                            mv, (base + i) | ((cx.zero_vertex(i, j, mv) + 1) << 32)};
+                    ++at;
+                }
+            }
+            if (pass == 0) offset[static_cast<std::size_t>(b) + 1] = at;  // the block's count
+        });
+        if (pass == 0) {
+            for (index_t b = 0; b < blocks; ++b)
+                offset[static_cast<std::size_t>(b) + 1] += offset[static_cast<std::size_t>(b)];
+            columns.resize(static_cast<std::size_t>(offset[static_cast<std::size_t>(blocks)]));
         }
     }
-    sort_for_reduction(columns, n_threads);
+    constexpr std::int64_t kLow = (std::int64_t{1} << 32) - 1;
+    sort_for_reduction(columns, n_threads, [](const Entry& a, const Entry& b) {
+        return a.diam > b.diam || (a.diam == b.diam && (a.idx & kLow) < (b.idx & kLow));
+    });
 
-    // The zero-persistence candidates do not depend on the reduction: find them in parallel.
+    // The zero-persistence candidates (they do not depend on the reduction), unpacked in
+    // parallel: the triangle of the column's edge and the vertex found above.
     std::vector<simplex_t> zero(columns.size());
     const index_t chunk = 4096;
     const index_t n_chunks = (static_cast<index_t>(columns.size()) + chunk - 1) / chunk;
@@ -991,8 +1041,12 @@ std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, i
         const index_t lo = c * chunk;
         const index_t hi = std::min<index_t>(lo + chunk, static_cast<index_t>(columns.size()));
         for (index_t t = lo; t < hi; ++t) {
-            Entry z{0.0f, -1};
-            zero[t] = cx.zero_cofacet(columns[t], z) ? z.idx : -1;
+            const simplex_t e = columns[t].idx & kLow;
+            const index_t k = (columns[t].idx >> 32) - 1;
+            columns[t].idx = e;
+            index_t i, j;
+            cx.edge(e, i, j);
+            zero[t] = k < 0 ? -1 : cx.triangle(e, i, j, k);
         }
     });
 
@@ -1021,13 +1075,12 @@ std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, i
     // Two exact engines with complementary failure modes: cohomology is fastest where the
     // cocycles stay small (similar representations, or the structured one first), streaming
     // homology where they are large cuts (noise first, structure second: n^4 for cohomology).
-    // Cohomology runs first under a budget of kBudgetPerPair * n^2 seconds, about twice its
-    // time on the large-N families it wins; past it, homology takes over.
+    // Cohomology runs first under a budget of kBudgetPerPair * n^2 CPU seconds of this thread,
+    // about twice its time on the large-N families it wins; past it, homology takes over (the
+    // cohomology work done so far is discarded).
     constexpr double kBudgetPerPair = 4e-6;
     const double budget = std::max(0.05, kBudgetPerPair * static_cast<double>(n) * n);
-    const Deadline deadline{std::chrono::steady_clock::now() +
-                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                std::chrono::duration<double>(budget))};
+    const Deadline deadline{Deadline::now() + budget};
     try {
         return r_cross_cohomology(w, m, n, n_threads, &deadline, pairs);
     } catch (const DeadlineExpired&) {

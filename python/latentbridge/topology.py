@@ -219,7 +219,7 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     representation is noise and the second has structure they are cuts of O(n^2) edges and its
     cost grows like n^4. Streaming homology, which keeps every edge's class reduced to the edges
     still alive (the reduction-to-zero-differentials view of RedZeD [2]_), carries paths instead.
-    The cohomology engine runs first under a time budget of ``4e-6 n^2`` seconds; past it the
+    The cohomology engine runs first under a budget of ``4e-6 n^2`` CPU seconds; past it the
     homology engine takes over. Both give the same barcode; only the time differs.
 
     References
@@ -246,8 +246,10 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     per_problem = _core.r_cross_workspace_bytes(n) if dim == 1 else _core.rips_workspace_bytes(2 * n, dim)
     check_allocation(_DISTANCE_BYTES_PER_PAIR * n * n + per_problem,
                      f"r_cross_barcode distance matrices and reduction for ({n}, {n})")
-    r1 = _normalised_distances(P, "P", norm, metric, device, n_jobs)
-    r2 = _normalised_distances(Q, "Q", norm, metric, device, n_jobs)
+    # the two matrices side by side on 2+ threads (the quantile's selection releases the GIL)
+    r1, r2 = _run_threads(
+        lambda item: _normalised_distances(item[0], item[1], norm, metric, device, n_jobs),
+        [(P, "P"), (Q, "Q")], n_threads)
     w, m = _cross_matrices(r1, r2, ("P", "Q"))
     return _r_cross_of_matrices(w, m, dim, n_threads, return_pairs)
 

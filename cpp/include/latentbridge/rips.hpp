@@ -54,7 +54,7 @@ std::vector<std::vector<Bar>> rips_barcodes_homology(const float* D, index_t n, 
 float enclosing_radius(const float* D, index_t n);
 
 /// The reductions behind r_cross_barcode_h1, all exact: `automatic` runs cohomology under a
-/// budget and hands over to homology past it.
+/// budget of CPU time (of the calling thread) and hands over to homology past it.
 enum class CrossEngine { automatic, cohomology, homology };
 
 /// R-Cross-Barcode_1 from the n x n matrices w (distances of the first representation) and
