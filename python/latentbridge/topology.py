@@ -251,6 +251,7 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
         lambda item: _normalised_distances(item[0], item[1], norm, metric, device, n_jobs),
         [(P, "P"), (Q, "Q")], n_threads)
     w, m = _cross_matrices(r1, r2, ("P", "Q"))
+    del r1, r2  # 16 n^2 bytes the engine does not read
     return _r_cross_of_matrices(w, m, dim, n_threads, return_pairs)
 
 
