@@ -200,8 +200,8 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     TypeError
         For non-numeric input, or a ``return_pairs`` that is not a bool.
     MemoryError
-        If the distance matrices and the reduction (about 58 n^2 bytes in degree 1, 226 n^2 in
-        degrees 0 and 2) exceed the available memory (``LATENTBRIDGE_MEMORY_LIMIT``).
+        If the distance matrices and the reduction (about 80 n^2 bytes in degree 1, 178 n^2 in
+        degree 0, 274 n^2 in degree 2) exceed the available memory (``LATENTBRIDGE_MEMORY_LIMIT``).
 
     Notes
     -----
