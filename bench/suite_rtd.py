@@ -11,6 +11,10 @@ Cases:
 * ``clusters`` (--clusters): the official Clusters.ipynb experiment (300 points), RTD per k.
 * ``noise_vs_plane`` (--noise-sizes): issue 11's family, P 32-D Gaussian noise and Q a rank-2
   cloud (2-D Gaussian times a 2 x 32 Gaussian matrix), in both argument orders.
+Every R-Cross row also has ``lb_cpu_s`` (process CPU time of one call, all threads: the fair
+figure on a shared machine) and, for the families, ``x_64d`` / ``x_64d_cpu``: the ratio to the
+64-D case (``r_cross_1``) of the same N and threads (issue 11: at most 20; give that N in
+--sizes). With --peers, ``redzed_cpu_s`` and ``redzed_cpu_ratio`` = redzed CPU / ours.
 ``--peers`` also times redzed-tda (``redzed_tda.rips(M, maxdim=1, threshold=enclosing radius)``,
 single-threaded) on the same prebuilt doubled matrix in the same run: its time, the ratio
 ``redzed_s / lb_median_s``, whether its finite H1 bars equal ours, and its peak memory.
@@ -142,9 +146,10 @@ def _run_child(library, P, Q, threads):
 def _compare(P, Q, label, n, args, run_giotto, repeat):
     threads = args.threads
     med, best = time_call(lambda: lb.r_cross_barcode(P, Q, n_jobs=threads), repeat=repeat)
+    c0 = time.process_time()
     bars = lb.r_cross_barcode(P, Q, n_jobs=threads)
     row = {"case": label, "n": n, "threads": threads, "bars": len(bars),
-           "lb_median_s": med, "lb_min_s": best}
+           "lb_median_s": med, "lb_min_s": best, "lb_cpu_s": time.process_time() - c0}
     if not args.no_memory:
         row["lb_peak_mb"] = _peak_rss_mb("latentbridge", P, Q, threads)
     if run_giotto:
@@ -158,12 +163,15 @@ def _compare(P, Q, label, n, args, run_giotto, repeat):
     if args.peers:
         M = _doubled(P, Q)
         times = []
+        c0 = time.process_time()
         for _ in range(max(1, repeat)):
             t0 = time.perf_counter()
             ref = _redzed(M)
             times.append(time.perf_counter() - t0)
         rt = float(np.median(times))
-        row.update({"redzed_s": rt, "redzed_ratio": rt / med,
+        rc = (time.process_time() - c0) / max(1, repeat)
+        row.update({"redzed_s": rt, "redzed_ratio": rt / med, "redzed_cpu_s": rc,
+                    "redzed_cpu_ratio": rc / row["lb_cpu_s"],
                     "redzed_equal": bool(np.array_equal(ref, bars))})
         if not args.no_memory:
             row["redzed_peak_mb"] = _peak_rss_mb("redzed", P, Q, threads)
@@ -309,7 +317,20 @@ def run(args):
                      "lb_median_s": time.perf_counter() - t0,
                      "kendall_tau": float(kendalltau(ks, values).statistic),
                      "rtd": " ".join(f"{v:.2f}" for v in values)})
+    _add_family_ratios(rows)
     return rows
+
+
+def _add_family_ratios(rows):
+    """Issue 11's criterion: each R-Cross family's time over the 64-D case (r_cross_1) of the
+    same N and thread count, wall (``x_64d``) and CPU (``x_64d_cpu``); 20 at most is the goal."""
+    base = {(r["n"], r["threads"]): r for r in rows if r["case"] == "r_cross_1"}
+    for r in rows:
+        b = base.get((r["n"], r.get("threads")))
+        if b is None or r["case"] == "r_cross_1" or "lb_cpu_s" not in r:
+            continue
+        r["x_64d"] = r["lb_median_s"] / b["lb_median_s"]
+        r["x_64d_cpu"] = r["lb_cpu_s"] / max(b["lb_cpu_s"], 1e-9)
 
 
 def _rings(n_large, n_total, per_ring=100):

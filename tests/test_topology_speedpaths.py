@@ -209,3 +209,50 @@ def test_ctrl_c_interrupts_the_homology_engine(n_jobs):
     out, err, returncode, elapsed = interrupt_after(code, wait=1.5)
     assert "interrupted after" in out and "KeyboardInterrupt" in err, (out, err)
     assert elapsed < 2.0, f"took {elapsed:.2f} s to return after SIGINT"
+
+# ---- R-Cross_1, cohomology engine: neighbour lists and threads (issue 11, engineer T2) ----------
+# The cohomology engine reads windows of cofacets from per-vertex lists of the max(64, n / 8)
+# nearest neighbours under m and falls back to a scan of all vertices past them; n > 65 makes the
+# lists partial. Oracle: giotto-ph on the doubled matrix [[0, w^T], [w, m]] (finite H1 bars).
+
+
+def cross_inputs(kind, n, seed):
+    rng = np.random.default_rng(seed)
+    if kind == "linear64":  # bars among the shortest edges: windows inside the lists
+        P = rng.standard_normal((n, 64))
+        Q = P @ rng.standard_normal((64, 64)) / 8 + 0.5 * rng.standard_normal((n, 64))
+        w, wt = distances(P), distances(Q)
+    elif kind == "plane_vs_noise":  # long bars: windows past the lists
+        P = rng.standard_normal((n, 2)) @ rng.standard_normal((2, 8))
+        w, wt = distances(P), distances(rng.standard_normal((n, 8)))
+    else:  # "tied": rounded to a few integers, ties across every list boundary
+        P = rng.standard_normal((n, 3))
+        w = np.round(2 * distances(P))
+        wt = np.round(2 * distances(P @ rng.standard_normal((3, 3)) + rng.standard_normal((n, 3))))
+    return np.ascontiguousarray(w), np.ascontiguousarray(np.minimum(w, wt))
+
+
+@pytest.mark.parametrize("kind", ["linear64", "plane_vs_noise", "tied"])
+def test_r_cross_cohomology_with_partial_neighbour_lists_equals_giotto(kind):
+    n = 110
+    w, m = cross_inputs(kind, n, seed=5)
+    ref = giotto(np.block([[np.zeros((n, n), np.float32), w.T], [w, m]]), 1)[1]
+    ref = ref[np.isfinite(ref[:, 1])]
+    assert len(ref) > 0
+    for threads in (1, 2):
+        got = _core.r_cross_barcode_h1(w, m, threads, "cohomology")
+        np.testing.assert_array_equal(canon(got), ref)
+
+
+def test_r_cross_barcode_is_the_same_for_every_n_jobs_and_names_the_bad_input():
+    # n_jobs=2 builds the two normalised matrices side by side and splits the engine's passes
+    rng = np.random.default_rng(8)
+    P = rng.standard_normal((120, 16))
+    Q = P @ rng.standard_normal((16, 16)) / 4 + 0.5 * rng.standard_normal((120, 16))
+    ref = lb.r_cross_barcode(P, Q, n_jobs=1)
+    assert len(ref) > 0
+    for n_jobs in (2, 3):
+        np.testing.assert_array_equal(lb.r_cross_barcode(P, Q, n_jobs=n_jobs), ref)
+    # a constant Q has a zero 0.9-quantile: the error names Q, also from the worker thread
+    with pytest.raises(ValueError, match="Q's pairwise distances"):
+        lb.r_cross_barcode(P, np.ones_like(Q), n_jobs=2)

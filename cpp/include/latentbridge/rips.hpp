@@ -59,7 +59,7 @@ std::vector<std::vector<Bar>> rips_barcodes_homology(
 float enclosing_radius(const float* D, index_t n);
 
 /// The reductions behind r_cross_barcode_h1, all exact: `automatic` runs cohomology under a
-/// budget and hands over to homology past it.
+/// budget of CPU time (of the calling thread) and hands over to homology past it.
 enum class CrossEngine { automatic, cohomology, homology };
 
 /// R-Cross-Barcode_1 from the n x n matrices w (distances of the first representation) and
@@ -67,8 +67,8 @@ enum class CrossEngine { automatic, cohomology, homology };
 /// the degree-1 barcode of the doubled matrix [[0, w^T], [w, m]]: computed on the cone form
 /// (vertices 0..n-1 and an apex c; edges (i, j) at m_ij, ordinary triangles at their
 /// m-diameter, one cone triangle (i, j, c) at w_ij per edge), truncated at the enclosing radius
-/// of w, either as relative cohomology (rips.cpp; n_threads parallelises the sort of the edges
-/// and the search for zero-persistence pairs) or as streaming relative homology
+/// of w, either as relative cohomology (rips.cpp; n_threads parallelises the sort of the edges,
+/// the neighbour lists and the search for zero-persistence pairs) or as streaming relative homology
 /// (rips_cross_homology.cpp, single-threaded). Returns the finite bars. Throws
 /// std::invalid_argument when some m_ij > w_ij. With `pairs`, (*pairs)[t] receives the edges of
 /// bar t in the vertex numbers of the doubled matrix (0..n-1 its first block, n..2n-1 the second):
@@ -121,7 +121,8 @@ double rips_homology_bytes(const float* D, index_t n, int maxdim, float threshol
 /// Bytes of the larger of the two engines of r_cross_barcode_h1 for n points, E = n (n - 1) / 2
 /// edges (the engines run one after the other, so the peak is the larger): cohomology keeps a
 /// 16-byte column and an 8-byte zero-persistence candidate per edge plus the reducer's pivot
-/// tables, 48 E; streaming homology keeps per edge its end points (16), filtration value (4), cone
+/// tables, 48 E, and per vertex its max(64, n / 8) nearest neighbours under m (8 bytes each);
+/// streaming homology keeps per edge its end points (16), filtration value (4), cone
 /// entry (4), class and inverse-index headers (48), hash (8) and two flags (2), 82 E, plus the n x
 /// n table of 32-bit edge ranks and an n x n bit set. The contents of the homology classes depend
 /// on the data and are not included (noise against a plane, 1200 points: about 290 n^2 more).
