@@ -894,3 +894,38 @@ def test_affine_map_after_a_failed_fit_is_not_fitted():
     assert hasattr(est, "n_features_in_")
     with pytest.raises(NotFittedError):
         est.transform(X)
+
+
+def test_paired_input_messages_and_target_shapes():
+    rng = np.random.default_rng(39)
+    X, Y = rng.standard_normal((12, 3)), rng.standard_normal((12, 2))
+    with pytest.raises(ValueError, match=r"^X contains NaN"):
+        lb.LinearMap().fit(np.full((12, 3), np.nan), Y)
+    with pytest.raises(ValueError, match=r"^Y contains NaN"):
+        lb.LinearMap().fit(X, np.full((12, 2), np.nan))
+    with pytest.raises(ValueError, match=r"^LinearMap requires y to be passed, but the target y is "
+                                         r"None: pass Y \(n_samples, n_targets\), the rows paired "
+                                         r"with those of X\.$"):
+        lb.LinearMap().fit(X, None)
+    with pytest.raises(TypeError, match=r"^Y could not be converted to a numeric array"):
+        lb.LinearMap().fit(X[:2], [[1.0, 2.0], [3.0]])
+    # a 1-D target, as an array or a list, is one column and is predicted 1-D
+    for y in (Y[:, 0], list(Y[:, 0])):
+        est = lb.LinearMap().fit(X, y)
+        assert est.coef_.shape == (1, 3) and est.predict(X).shape == (12,)
+        assert est.transform(X).shape == (12, 1)
+    est = lb.LinearMap().fit(X, Y)
+    assert est.n_targets_ == 2 and list(est.get_feature_names_out()) == ["linearmap0",
+                                                                         "linearmap1"]
+    assert est.__sklearn_tags__().transformer_tags.preserves_dtype == ["float64", "float32"]
+    M = lb.analytic_map(rng.standard_normal((3, 5)), rng.standard_normal((3, 4)))
+    assert M.predict(rng.standard_normal((7, 5))).shape == (7, 4)
+    part = lb.RidgeMap().partial_fit(X, Y)
+    with pytest.raises(ValueError, match=r"^X has 2 features, but RidgeMap is expecting 3 features "
+                                         r"as input: every partial_fit chunk must come from the "
+                                         r"same spaces as the first\.$"):
+        part.partial_fit(X[:, :2], Y)
+    with pytest.raises(ValueError, match=r"^Y has 1 columns but earlier partial_fit chunks had 2: "
+                                         r"every chunk must come from the same spaces as the "
+                                         r"first\.$"):
+        part.partial_fit(X, Y[:, :1])

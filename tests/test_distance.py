@@ -241,3 +241,67 @@ def test_device_array_with_device_cpu_is_refused():
     with pytest.raises(ValueError, match=r"^X is a CUDA array but device='cpu'; move it to the "
                                          r"host first"):
         lb.pairwise_distances(_FakeDeviceArray(), device="cpu")
+
+
+def test_host_arrays_go_to_the_kernels_of_the_resolved_device(monkeypatch):
+    """Spies for the device resolution and the kernel module: what resolve_device answers is the
+    module asked for, and the kernel gets the checked arrays, the output, metric and threads."""
+    from latentbridge import distance
+
+    seen = []
+
+    class Kernels:
+        def pairwise_distances(self, X, Y, out, metric, n_threads):
+            seen.append((X.shape, Y, out.shape, metric, n_threads))
+            out[:] = 7.0
+
+    monkeypatch.setattr(distance._backend, "resolve_device", lambda device: "cuda")
+    monkeypatch.setattr(distance._backend, "kernels",
+                        lambda resolved: seen.append(resolved) or Kernels())
+    got = lb.pairwise_distances(np.ones((3, 2)), metric="sqeuclidean", device="auto", n_jobs=3)
+    assert seen == ["cuda", ((3, 2), None, (3, 3), "sqeuclidean", 3)]
+    assert np.all(got == 7.0)
+
+
+def test_output_too_large_names_its_size(monkeypatch):
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "95")
+    with pytest.raises(MemoryError, match=r"^pairwise_distances output \(n, m\) = \(3, 4\) float64 "
+                                          r"needs 96 bytes \(96 bytes\)"):
+        lb.pairwise_distances(np.ones((3, 2)), np.ones((4, 2)), device="cpu")
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "96")
+    assert lb.pairwise_distances(np.ones((3, 2)), np.ones((4, 2)), device="cpu").shape == (3, 4)
+
+
+def test_bad_input_names_the_argument():
+    with pytest.raises(ValueError, match=r"^X contains NaN"):
+        lb.pairwise_distances(np.array([[np.nan, 1.0]]), device="cpu")
+    with pytest.raises(ValueError, match=r"^Y contains NaN"):
+        lb.pairwise_distances(np.ones((1, 2)), np.array([[np.nan, 1.0]]), device="cpu")
+
+
+def test_squared_distance_beyond_float32_is_inf_without_a_warning():
+    """Documented: a squared distance above the dtype's range comes back as inf (no overflow
+    warning; pytest turns warnings into errors here)."""
+    X = np.array([[0.0], [3e19]], dtype=np.float32)
+    got = lb.pairwise_distances(X, metric="sqeuclidean", device="cpu")
+    assert got.dtype == np.float32 and got[0, 1] == np.inf and got[0, 0] == 0
+
+
+def test_float32_tensors_on_the_host_keep_float32():
+    """The dtype rule looks at what numpy makes of an input without a numpy dtype (a CPU torch
+    tensor): float32 stays float32."""
+    torch = pytest.importorskip("torch")
+    X = torch.ones((3, 2), dtype=torch.float32)
+    got = lb.pairwise_distances(X, device="cpu")
+    assert got.dtype == np.float32 and np.all(got == 0)
+
+
+def test_opposite_corners_just_above_the_threshold():
+    """max |x| = 6.6e153 with d = 6, just above sqrt(max / (16 d)) = 1.4e153: the squared distance
+    between opposite corners (216 * 2.2e153^2 = 1e309) overflows float64 unless the data is
+    rescaled; the distance itself (3.2e154) does not."""
+    m = 2.2e153
+    X0 = np.array([[3.0] * 6, [-3.0] * 6, [3.0, -3.0] * 3])
+    got = lb.pairwise_distances(X0 * m, device="cpu")
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, cdist(X0, X0) * m, rtol=1e-12)

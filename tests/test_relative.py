@@ -381,3 +381,34 @@ def test_geodesic_framework_without_no_grad_gets_its_dtype_and_device(latent, mo
     assert made and all(m == (np.dtype(np.float64), "gpu:1") for m in made)
     ref = lb.geodesic_energies(latent[:2], latent[2:4], lambda B: B @ W, n_steps=3)
     np.testing.assert_allclose(E, ref, rtol=1e-12)
+
+
+def test_geodesic_spherical_cosines_are_clipped_to_one():
+    """Normalised (1, 1, 1) has u.u = 1 + 2^-52 in float64: a constant decoder has length 0 (not
+    arccos of 1 + 2^-52, NaN), and outputs flipping from -(1, 1, 1) to (1, 1, 1) are a half turn,
+    pi (not arccos of -1 - 2^-52)."""
+    v = np.ones(3)
+    u = v / np.linalg.norm(v)
+    assert u @ u > 1.0                                  # the rounding this test is about
+    kw = {"quantity": "length", "output_metric": "spherical"}
+    flat = lb.geodesic_energies(np.zeros((1, 1)), np.ones((1, 1)),
+                                lambda B: np.tile(v, (len(B), 1)), n_steps=4, **kw)
+    assert flat[0, 0] == 0.0
+    flip = lb.geodesic_energies(-np.ones((1, 1)), np.ones((1, 1)), lambda B: np.sign(B) * v,
+                                n_steps=1, **kw)
+    assert flip[0, 0] == pytest.approx(np.pi, rel=1e-12)
+
+
+def test_geodesic_half_precision_torch_decoder_gets_half_precision():
+    torch = pytest.importorskip("torch")
+    Z = torch.tensor([[0.0, 1.0]], dtype=torch.float16)
+    A = torch.tensor([[1.0, 0.0]], dtype=torch.float16)
+    seen = []
+
+    def dec(B):
+        seen.append(B.dtype)
+        return B.float() * 2.0
+
+    E = lb.geodesic_energies(Z, A, dec, n_steps=2)
+    assert seen == [torch.float16]
+    assert E[0, 0] == pytest.approx(0.5 * 2.0 * 4.0, rel=1e-3)   # linear: |2 (a - z)|^2 / 2 = 4

@@ -756,3 +756,36 @@ def test_pwcca_of_an_invertible_image_is_one_and_never_above(seed):
     value = lb.pwcca(X, X @ rng.standard_normal((4, 4)))
     assert value == pytest.approx(1.0, abs=1e-12)
     assert 0.0 <= value <= 1.0
+
+
+def test_mutual_knn_defaults_boundaries_and_messages(monkeypatch):
+    rng = np.random.default_rng(44)
+    X, Y = rng.standard_normal((30, 3)), rng.standard_normal((30, 3))
+    unit = lambda A: A / np.linalg.norm(A, axis=1, keepdims=True)  # noqa: E731
+    assert lb.mutual_knn(X, Y) == pytest.approx(_mutual_knn_brute(unit(X), unit(Y), 10), abs=1e-12)
+    for k in (1, 2, 3):
+        assert lb.mutual_knn(X, Y, k=k, metric="euclidean") == pytest.approx(
+            _mutual_knn_brute(X, Y, k), abs=1e-12)
+    # all other points are the k = n - 1 neighbours, also of a constant representation
+    assert lb.mutual_knn(np.ones((6, 2)), X[:6], k=5, metric="euclidean") == 1.0
+    assert lb.mutual_knn(X[:2], Y[:2], k=1) == 1.0
+    with pytest.raises(ValueError, match=r"^metric must be one of \('cosine', 'euclidean'\)"):
+        lb.mutual_knn(X, Y, metric="manhattan")
+    need = 4 * 30 * 10 * np.dtype(np.intp).itemsize
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(need))
+    lb.mutual_knn(X, Y)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(need - 1))
+    with pytest.raises(MemoryError, match=r"^mutual_knn neighbour lists \(n, 2 k\) = \(30, 20\) needs"):
+        lb.mutual_knn(X, Y)
+
+
+def test_each_representation_is_named_in_its_error(pair):
+    X, Y = pair
+    bad = np.array(Y)
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^Y contains NaN or infinity"):
+        lb.cka(X, bad)
+    with pytest.raises(ValueError, match=r"^X is constant \(all rows equal\)"):
+        lb.cka(np.ones((10, 3)), Y[:10])
+    with pytest.raises(ValueError, match=r"^Y has 3 sample\(s\) .*at least 4 required"):
+        lb.cka(X[:4], Y[:3], debiased=True)

@@ -815,3 +815,54 @@ def test_two_samples_are_enough():
     Q = np.array([[5.0], [-1.0]])
     assert lb.r_cross_barcode(P, Q).shape == (0, 2)
     assert lb.rtd(P, Q, trials=2, batch=2, seed=0) == 0.0
+
+
+def test_rtd_groups_keep_every_trial_in_order_and_threads_reach_each_stage(monkeypatch):
+    """300 trials of 240 rows exceed one group (256 MiB / (16 * 240^2) = 291 trials at once), so
+    they run in two groups: a spy engine returns one bar of length 1, 2, 3, ... per problem, and
+    the per-trial values must be those lengths in draw order, from both groups (one direction). n_jobs=2 must
+    reach the distances and the engine (single r_cross_barcode calls too)."""
+    made = []
+
+    def engine(problems, n_threads):
+        made.append((len(problems), n_threads))
+        start = sum(k for k, _ in made[:-1])
+        return [np.array([[0.0, start + i + 1.0]]) for i in range(len(problems))]
+
+    distance_jobs = []
+    real_distances = topology.pairwise_distances
+
+    def distances(X, **kw):
+        distance_jobs.append(kw["n_jobs"])
+        return real_distances(X, **kw)
+
+    monkeypatch.setattr(_core, "r_cross_barcode_h1_batch", engine)
+    monkeypatch.setattr(topology, "pairwise_distances", distances)
+    X = np.random.default_rng(31).standard_normal((240, 2))
+    trials = lb.rtd(X, X + 1.0, trials=300, batch=240, seed=0, n_jobs=2, symmetric=False, device="cpu",
+                    return_trials=True)
+    assert made == [(291, 2), (9, 2)]
+    np.testing.assert_array_equal(trials, np.arange(300) + 1.0)
+    assert set(distance_jobs) == {2} and len(distance_jobs) == 600
+    spy = Spy(_core.r_cross_barcode_h1)
+    monkeypatch.setattr(_core, "r_cross_barcode_h1", spy)
+    distance_jobs.clear()
+    lb.r_cross_barcode(X[:20], X[:20] ** 2, n_jobs=2)
+    assert spy.calls[0][0][2] == 2 and distance_jobs == [2, 2]
+
+
+@pytest.mark.parametrize("which", ["P", "Q"])
+def test_rtd_messages_name_the_representation(which):
+    """rtd's own messages name P or Q: a constant representation (no scale) and distances beyond
+    float32 (norm=None)."""
+    X = np.random.default_rng(32).standard_normal((12, 2))
+    constant = np.ones((12, 2))
+    pair = (constant, X) if which == "P" else (X, constant)
+    message = (f"the 0.9-quantile of {which}'s pairwise distances is 0.0, so norm='quantile' cannot scale "
+               f"them (too many coinciding rows in {which}, or zero entries in a precomputed {which}); use "
+               "norm=None or another norm.")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        lb.rtd(*pair, trials=1, batch=12, seed=0)
+    big = (X * 1e200, X) if which == "P" else (X, X * 1e200)
+    with pytest.raises(ValueError, match="^" + re.escape(f"the (normalised) distance matrix of {which} has")):
+        lb.rtd(*big, trials=1, batch=12, seed=0, norm=None, device="cpu")

@@ -341,7 +341,6 @@ def test_available_memory_sources(monkeypatch):
     import sys
     import types
 
-    monkeypatch.delenv("LATENTBRIDGE_MEMORY_LIMIT", raising=False)
     monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "   ")          # blank counts as unset
     fake = types.SimpleNamespace(virtual_memory=lambda: types.SimpleNamespace(available=12345))
     monkeypatch.setitem(sys.modules, "psutil", fake)
@@ -392,3 +391,22 @@ def test_check_allocation(monkeypatch):
         check_allocation(1001, "x")
     monkeypatch.setattr(_validation, "available_memory", lambda: None)  # unknown: never refused
     assert check_allocation(10 ** 30, "x") == 10 ** 30
+
+
+def test_defaults_of_the_helpers():
+    assert as_float_matrix(np.ones((3, 1))).shape == (3, 1)          # one column is enough
+    with pytest.raises(ValueError, match=r"^X must be 2-D"):           # the default name
+        as_float_matrix(np.ones(3))
+    assert check_n_jobs(1) == 1
+    with pytest.raises(TypeError, match=r"^flag must be True or False; got 1 \(int\)\.$"):
+        check_bool(1, "flag")
+
+
+def test_available_memory_without_the_variable(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.delenv("LATENTBRIDGE_MEMORY_LIMIT", raising=False)
+    fake = types.SimpleNamespace(virtual_memory=lambda: types.SimpleNamespace(available=4321))
+    monkeypatch.setitem(sys.modules, "psutil", fake)
+    assert available_memory() == 4321

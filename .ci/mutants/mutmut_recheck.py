@@ -3,13 +3,16 @@
 Run by ``mutmut_run.py MODULE --recheck`` inside ``<workdir>/<module>/mutants`` (the folder of the
 full run, whose mutated sources are kept): the committed ``tests/`` have been copied in already.
 A survivor passed every test of the full run, so only tests that run did not have can kill it now:
-the "new" tests are those absent from mutmut's own record of that run (``mutmut-stats.json``).
+the "new" tests are those absent from mutmut's own record of that run (``mutmut-stats.json``), by
+name: a test edited since counts as old, so a new check belongs in a test of its own.
 One pytest session collects the test files once; each new test runs once in mutmut's "stats"
 trampoline mode to record the functions it calls; then every survivor (``MUTANT_UNDER_TEST``)
 runs only the new tests that call its function, quickest first, stopping at the first failure.
 A new test that fails on the unmutated module (it checks a fix made after the full run) is left
 out and listed.
-Writes ``{name: 0 survived | 1 killed}`` as JSON to the first argument.
+Writes ``{name: 0 survived | 1 killed}`` as JSON to the first argument after each survivor; with
+``MUTMUT_RECHECK_SECONDS`` set it stops starting new survivors after that many seconds (the ones
+left keep their "survived").
 
 Usage: python mutmut_recheck.py OUT.json TESTFILE [TESTFILE ...] -- MUTANT [MUTANT ...]
 """
@@ -62,12 +65,17 @@ def main(argv):
             for name in sorted(failing):
                 print(f"not used (fails on the unmutated module of the full run): {name}")
             by_id = {it.nodeid: it for it in new if it.nodeid not in failing}
+            stop = time.monotonic() + float(os.environ.get("MUTMUT_RECHECK_SECONDS", "inf"))
             for name in survivors:
+                if time.monotonic() > stop:
+                    print(f"time is up: {len(results)} of {len(survivors)} survivors rechecked")
+                    break
                 os.environ["MUTANT_UNDER_TEST"] = name
                 tests = sorted(hits.get(mangled_name_from_mutant_name(name), set()) - failing,
                                key=seconds.get)          # quickest first, as mutmut does
                 results[name] = int(any(fails(by_id[t]) for t in tests))
                 print(f"{name}: {'killed' if results[name] else 'survived'}", flush=True)
+                Path(out).write_text(json.dumps(results))      # kept if the run is stopped
             os.environ["MUTANT_UNDER_TEST"] = ""
             return True
 

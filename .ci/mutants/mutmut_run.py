@@ -10,7 +10,8 @@ mutmut's result files; mutants listed in equivalent.toml or equivalent/<module>.
 out of the score (``mutmut = [names]``, each prefixed by the entry's ``prefix``). mutmut numbers
 its mutants per function, so these names hold for the module version they were written against.
 
-Usage: python .ci/mutants/mutmut_run.py [MODULE ...] [--workdir DIR] [--max-children N] [--recheck]
+Usage: python .ci/mutants/mutmut_run.py [MODULE ...] [--workdir DIR] [--max-children N]
+       [--recheck [--recheck-seconds S]]
 Prints per module: killed / (killed + survived), the timeouts and the surviving mutant names
 (``mutmut show NAME`` in ``<workdir>/<module>`` prints one). Exit status 1 when a mutant survived.
 
@@ -99,10 +100,12 @@ def recheck(folder, tests, equivalent, python, env):
                         *tests, "--", *survivors], cwd=folder / "mutants", env=env,
                        capture_output=True, text=True)
     (folder / "mutmut-recheck.log").write_text(r.stdout + r.stderr)
-    if r.returncode != 0:
+    if r.returncode != 0 or not out.with_suffix(".tmp").exists():
         return False
     merged = json.loads(out.read_text()) if out.exists() else {}
     merged.update(json.loads(out.with_suffix(".tmp").read_text()))
+    print(f"{folder.name}: rechecked {len(json.loads(out.with_suffix('.tmp').read_text()))} of "
+          f"{len(survivors)} survivors (see {folder / 'mutmut-recheck.log'})")
     out.write_text(json.dumps(merged))
     return True
 
@@ -128,6 +131,8 @@ def main(argv=None):
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--recheck", action="store_true",
                     help="re-test the last full run's survivors against the tests added since")
+    ap.add_argument("--recheck-seconds", type=float, default=None,
+                    help="with --recheck: stop starting survivors after this many seconds")
     args = ap.parse_args(argv)
     with open(HERE / "python_modules.toml", "rb") as f:
         scope = tomllib.load(f)["modules"]
@@ -144,6 +149,8 @@ def main(argv=None):
     for module in modules:
         folder = Path(args.workdir).resolve() / module
         if args.recheck:
+            if args.recheck_seconds is not None:
+                env["MUTMUT_RECHECK_SECONDS"] = str(args.recheck_seconds)
             ok = recheck(folder, scope[module], equivalent, args.python, env)
             codes = results(folder) if ok else {}
         else:
