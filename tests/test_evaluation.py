@@ -339,3 +339,20 @@ def test_top_k_metric_folds_bound_and_pair_count_message():
         lb.verification_accuracy(f, f, np.ones(20, bool), folds=21)
     with pytest.raises(ValueError, match=r"one entry per pair \(20\)"):
         lb.verification_accuracy(f, f, np.ones(5, bool))
+
+
+def test_verification_same_as_zero_one_integers_and_bad_values():
+    """same may be 0/1 integers: the same result as booleans; anything else is refused with the
+    whole message."""
+    rng = np.random.default_rng(40)
+    f1, f2, same = _pairs(rng)
+    ref = lb.verification_accuracy(f1, f2, same, return_std=True)
+    assert lb.verification_accuracy(f1, f2, same.astype(np.int64), return_std=True) == ref
+    mapped = lb.verification_accuracy(f1, f2, same, mapping=lb.Procrustes())
+    assert lb.verification_accuracy(f1, f2, same.astype(np.int64),
+                                    mapping=lb.Procrustes()) == mapped
+    bad = same.astype(np.int64)
+    bad[0] = 2
+    with pytest.raises(ValueError, match=r"^same must hold booleans \(True for matched pairs\) or "
+                                         r"0/1\.$"):
+        lb.verification_accuracy(f1, f2, bad)

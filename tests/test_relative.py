@@ -357,17 +357,13 @@ def test_geodesic_framework_without_no_grad_gets_its_dtype_and_device(latent, mo
         def __matmul__(self, W):
             return Arr(self.a @ W)
 
-        def get(self):
-            return self.a
-
-        def detach(self):
-            return self
-
-        def cpu(self):
-            return self
-
         def numpy(self):
             return self.a
+
+        def detach(self):                          # torch-like: detach().cpu().numpy()
+            return self
+
+        cpu = detach
 
     def as_tensor(a, dtype=None, device=None):
         made.append((dtype, device))
