@@ -11,6 +11,10 @@ Cases:
 * ``clusters`` (--clusters): the official Clusters.ipynb experiment (300 points), RTD per k.
 * ``noise_vs_plane`` (--noise-sizes): issue 11's family, P 32-D Gaussian noise and Q a rank-2
   cloud (2-D Gaussian times a 2 x 32 Gaussian matrix), in both argument orders.
+Every R-Cross row also has ``lb_cpu_s`` (process CPU time of one call, all threads: the fair
+figure on a shared machine) and, for the families, ``x_64d`` / ``x_64d_cpu``: the ratio to the
+64-D case (``r_cross_1``) of the same N and threads (issue 11: at most 20; give that N in
+--sizes). With --peers, ``redzed_cpu_s`` and ``redzed_cpu_ratio`` = redzed CPU / ours.
 ``--peers`` also times redzed-tda (``redzed_tda.rips(M, maxdim=1, threshold=enclosing radius)``,
 single-threaded) on the same prebuilt doubled matrix in the same run: its time, the ratio
 ``redzed_s / lb_median_s``, whether its finite H1 bars equal ours, and its peak memory.
@@ -54,6 +58,8 @@ def add_arguments(parser):
                         help="also time redzed-tda on the doubled matrix (same run, same inputs)")
     parser.add_argument("--families", default="",
                         help="comma-separated VR families: gaussN, sphere_3_192, o3_1024, o3_4096")
+    parser.add_argument("--n-jobs", type=int, default=1,
+                        help="n_jobs of vr_barcode in the VR families (--families)")
     parser.add_argument("--families-giotto", action="store_true",
                         help="also run giotto-ph on the VR families")
     parser.add_argument("--ripser-examples", default="examples",
@@ -140,9 +146,10 @@ def _run_child(library, P, Q, threads):
 def _compare(P, Q, label, n, args, run_giotto, repeat):
     threads = args.threads
     med, best = time_call(lambda: lb.r_cross_barcode(P, Q, n_jobs=threads), repeat=repeat)
+    c0 = time.process_time()
     bars = lb.r_cross_barcode(P, Q, n_jobs=threads)
     row = {"case": label, "n": n, "threads": threads, "bars": len(bars),
-           "lb_median_s": med, "lb_min_s": best}
+           "lb_median_s": med, "lb_min_s": best, "lb_cpu_s": time.process_time() - c0}
     if not args.no_memory:
         row["lb_peak_mb"] = _peak_rss_mb("latentbridge", P, Q, threads)
     if run_giotto:
@@ -156,12 +163,15 @@ def _compare(P, Q, label, n, args, run_giotto, repeat):
     if args.peers:
         M = _doubled(P, Q)
         times = []
+        c0 = time.process_time()
         for _ in range(max(1, repeat)):
             t0 = time.perf_counter()
             ref = _redzed(M)
             times.append(time.perf_counter() - t0)
         rt = float(np.median(times))
-        row.update({"redzed_s": rt, "redzed_ratio": rt / med,
+        rc = (time.process_time() - c0) / max(1, repeat)
+        row.update({"redzed_s": rt, "redzed_ratio": rt / med, "redzed_cpu_s": rc,
+                    "redzed_cpu_ratio": rc / row["lb_cpu_s"],
                     "redzed_equal": bool(np.array_equal(ref, bars))})
         if not args.no_memory:
             row["redzed_peak_mb"] = _peak_rss_mb("redzed", P, Q, threads)
@@ -189,25 +199,31 @@ def _vr_row(name, args):
     from run import peak_memory_mb
 
     D, k, thr = _family(name, args.ripser_examples)
-    med, best = time_call(lambda: lb.vr_barcode(D, maxdim=k, threshold=thr), repeat=1, warmup=0)
-    ours = lb.vr_barcode(D, maxdim=k, threshold=thr)
-    row = {"case": name, "n": len(D), "maxdim": k, "threshold": thr,
-           "bars": [len(b) for b in ours], "lb_s": med}
+
+    def vr():
+        return lb.vr_barcode(D, maxdim=k, threshold=thr, n_jobs=args.n_jobs)
+
+    cpu = time.process_time()
+    med, best = time_call(vr, repeat=1, warmup=0)
+    cpu = time.process_time() - cpu
+    ours = vr()
+    row = {"case": name, "n": len(D), "maxdim": k, "threshold": thr, "n_jobs": args.n_jobs,
+           "bars": [len(b) for b in ours], "lb_s": med, "lb_cpu_s": cpu,
+           "load_avg": os.getloadavg()[0]}
     if not args.no_memory:
         try:
-            row["lb_peak_mb"] = round(peak_memory_mb(
-                lambda: lb.vr_barcode(D, maxdim=k, threshold=thr))[0], 1)
+            row["lb_peak_mb"] = round(peak_memory_mb(vr)[0], 1)
         except ImportError:
             pass
     enclosing = float(np.min(D.max(axis=1)))
     if args.peers:
         import redzed_tda
 
-        t0 = time.perf_counter()
+        t0, cpu = time.perf_counter(), time.process_time()
         ref = redzed_tda.rips(D.astype(np.float64), maxdim=k,
                               threshold=enclosing if thr is None else thr)
-        rt = time.perf_counter() - t0
-        row.update({"redzed_s": rt, "redzed_ratio": rt / med,
+        rt, cpu = time.perf_counter() - t0, time.process_time() - cpu
+        row.update({"redzed_s": rt, "redzed_ratio": rt / med, "redzed_cpu_s": cpu,
                     "redzed_equal": all(np.array_equal(_canon(a), _canon(b))
                                         for a, b in zip(ours, ref))})
         if not args.no_memory:
@@ -301,7 +317,20 @@ def run(args):
                      "lb_median_s": time.perf_counter() - t0,
                      "kendall_tau": float(kendalltau(ks, values).statistic),
                      "rtd": " ".join(f"{v:.2f}" for v in values)})
+    _add_family_ratios(rows)
     return rows
+
+
+def _add_family_ratios(rows):
+    """Issue 11's criterion: each R-Cross family's time over the 64-D case (r_cross_1) of the
+    same N and thread count, wall (``x_64d``) and CPU (``x_64d_cpu``); 20 at most is the goal."""
+    base = {(r["n"], r["threads"]): r for r in rows if r["case"] == "r_cross_1"}
+    for r in rows:
+        b = base.get((r["n"], r.get("threads")))
+        if b is None or r["case"] == "r_cross_1" or "lb_cpu_s" not in r:
+            continue
+        r["x_64d"] = r["lb_median_s"] / b["lb_median_s"]
+        r["x_64d_cpu"] = r["lb_cpu_s"] / max(b["lb_cpu_s"], 1e-9)
 
 
 def _rings(n_large, n_total, per_ring=100):

@@ -536,8 +536,11 @@ def test_vr_barcode_bounds_the_simplices_of_every_degree_that_can_be_numbered(mo
     np.fill_diagonal(D, 0.0)
     spy = Spy(_core.rips_simplex_bytes)
     monkeypatch.setattr(_core, "rips_simplex_bytes", spy)
-    for maxdim in (0, 1, 2, 26, 27, 28, 29):
+    homology_spy = Spy(_core.rips_homology_bytes)
+    monkeypatch.setattr(_core, "rips_homology_bytes", homology_spy)
+    for maxdim in (0, 1, 2, 3, 4, 26, 27, 28, 29):
         spy.calls.clear()
+        homology_spy.calls.clear()
         fits = math.comb(n, maxdim + 2) < 2**63
         if fits:
             bars = lb.vr_barcode(D, maxdim=maxdim)
@@ -545,19 +548,31 @@ def test_vr_barcode_bounds_the_simplices_of_every_degree_that_can_be_numbered(mo
         else:   # 67 points, 30 vertices: the engine's own OverflowError, not a MemoryError
             with pytest.raises(OverflowError, match="overflow 64 bits"):
                 lb.vr_barcode(D, maxdim=maxdim)
-        assert len(spy.calls) == (1 if maxdim >= 2 and fits else 0), maxdim
+        homology = 1 <= maxdim <= 3          # the homology engine (n < 65536) has its own model
+        assert _core.rips_homology_applies(n, maxdim) == homology
+        assert len(homology_spy.calls) == (1 if homology else 0), maxdim
+        assert len(spy.calls) == (1 if maxdim >= 2 and fits and not homology else 0), maxdim
     assert not math.comb(n, 30) < 2**63 and math.comb(n, 29) < 2**63   # the edge is at 27/28
 
 
 def test_vr_barcode_degree_two_memory_bound_raises_before_the_engine(monkeypatch):
-    """maxdim=2 on a full complex: the matrices fit a limit that the simplex lists exceed."""
+    """maxdim=2 on a full complex: the matrices fit a limit that the simplex lists exceed; the
+    cohomology engine (maxdim 4 here) checks its matrices and edges first, then its lists."""
     X = np.random.default_rng(25).standard_normal((30, 2))
     D = cdist(X, X)
-    workspace = _core.rips_workspace_bytes(30, 2)
-    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(workspace + 1024))
-    with pytest.raises(MemoryError, match=r"^vr_barcode simplices of degrees 2\.\.2 for D \(30, 30\)"):
+    D32 = D.astype(np.float32)
+    radius = float(np.min(np.max(D32, axis=1)))
+    degree_one = _core.rips_homology_bytes(D32, 1, radius)
+    assert _core.rips_homology_bytes(D32, 2, radius) > degree_one + 1024
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(int(degree_one) + 1024))
+    with pytest.raises(MemoryError,
+                       match=r"^vr_barcode matrices and simplices of degrees 1\.\.2 for D \(30, 30\)"):
         lb.vr_barcode(D, maxdim=2)
-    assert len(lb.vr_barcode(D, maxdim=1)) == 2      # degree 1 needs no simplex lists
+    assert len(lb.vr_barcode(D, maxdim=1)) == 2
+    workspace = _core.rips_workspace_bytes(30, 4)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(workspace + 1024))
+    with pytest.raises(MemoryError, match=r"^vr_barcode simplices of degrees 2\.\.4 for D \(30, 30\)"):
+        lb.vr_barcode(D, maxdim=4)
 
 
 def test_run_threads_runs_here_for_one_thread_or_one_item_and_bounds_the_pool(monkeypatch):
@@ -665,14 +680,24 @@ def test_vr_barcode_memory_estimates_and_what_the_clique_bound_receives(monkeypa
     seen = record_allocations(monkeypatch, 3)
     spy = Spy(_core.rips_simplex_bytes)
     monkeypatch.setattr(_core, "rips_simplex_bytes", spy)
-    lb.vr_barcode(D, maxdim=3, threshold=0.75)
+    lb.vr_barcode(D, maxdim=4, threshold=0.75)      # maxdim 4: the cohomology engine
     assert len(spy.calls) == 1
     (D32, maxdim, threshold), _ = spy.calls[0]
     assert D32.dtype == np.float32 and np.array_equal(D32, D.astype(np.float32))
-    assert (maxdim, threshold) == (3, 0.75)
-    assert seen == [(_core.rips_workspace_bytes(12, 3), "vr_barcode matrices and edges for D (12, 12)"),
-                    (int(_core.rips_simplex_bytes(D32, 3, 0.75)),
-                     "vr_barcode simplices of degrees 2..3 for D (12, 12)")]
+    assert (maxdim, threshold) == (4, 0.75)
+    assert seen == [(_core.rips_workspace_bytes(12, 4), "vr_barcode matrices and edges for D (12, 12)"),
+                    (int(_core.rips_simplex_bytes(D32, 4, 0.75)),
+                     "vr_barcode simplices of degrees 2..4 for D (12, 12)")]
+    seen.clear()
+    spy.calls.clear()
+    homology_spy = Spy(_core.rips_homology_bytes)
+    monkeypatch.setattr(_core, "rips_homology_bytes", homology_spy)
+    lb.vr_barcode(D, maxdim=3, threshold=0.75, n_jobs=2)  # maxdim 1..3: the homology engine's model
+    assert not spy.calls and len(homology_spy.calls) == 1
+    (H32, maxdim, threshold, threads), _ = homology_spy.calls[0]
+    assert np.array_equal(H32, D32) and (maxdim, threshold, threads) == (3, 0.75, 2)
+    assert seen == [(int(_core.rips_homology_bytes(D32, 3, 0.75, 2)),
+                     "vr_barcode matrices and simplices of degrees 1..3 for D (12, 12)")]
 
 
 @pytest.mark.parametrize("n, trials, n_jobs, symmetric, dim, per_group", [

@@ -3,8 +3,13 @@
 Oracles: the distance matrix itself (every bar's birth and death are the lengths of its edges; for
 the R-Cross-Barcode in the 2N x 2N matrix built here from the paper's definition), giotto-ph's
 ``return_generators`` and redzed's ``simplex_pairs`` (whose death simplices' longest edges are found
-here) on inputs with distinct distances, and the engines against one another.
+here) on inputs with distinct distances, a brute-force boundary-matrix reduction written here (for
+tied matrices, in the homology engine's filtration order), and the engines against one another.
+Both Vietoris-Rips engines (cohomology and homology) are checked.
 """
+
+import itertools
+from math import comb
 
 import numpy as np
 import pytest
@@ -75,37 +80,86 @@ def cross_key(p, q, n):
 
 # ---- Vietoris-Rips -------------------------------------------------------------------------------
 
+VR_ENGINES = ["cohomology", "homology"]
+
+
+def vr_pairs(D, maxdim, engine, threshold=None):
+    """(bars, pairs) of one engine of vr_barcode (``"auto"``: the public function)."""
+    if engine == "auto":
+        return lb.vr_barcode(D, maxdim=maxdim, threshold=threshold, return_pairs=True)
+    D32 = np.ascontiguousarray(D, dtype=np.float32)
+    return _core.rips_barcodes(D32, maxdim, threshold, return_pairs=True, engine=engine)
+
+
+def test_vr_barcode_takes_the_homology_engine_with_pairs():
+    # vr_barcode's pairs are the homology engine's (automatic keeps it when pairs are asked for)
+    D = as_float32_distances(cloud(3, 20))
+    bars, pairs = vr_pairs(D, 2, "auto")
+    hb, hp = vr_pairs(D, 2, "homology")
+    for k in range(3):
+        order = np.lexsort((hb[k][:, 1], hb[k][:, 0]))
+        np.testing.assert_array_equal(bars[k], hb[k][order])
+        np.testing.assert_array_equal(pairs[k], hp[k][order])
+
+
+@pytest.mark.parametrize("engine", VR_ENGINES)
 @pytest.mark.parametrize("seed", range(4))
-def test_vr_pairs_lengths_are_the_bars(seed):
+def test_vr_pairs_lengths_are_the_bars(seed, engine):
     D = as_float32_distances(cloud(seed, 24))
-    bars, pairs = lb.vr_barcode(D, maxdim=2, return_pairs=True)
+    bars, pairs = vr_pairs(D, 2, engine)
     assert len(bars) == len(pairs) == 3
     for k in range(3):
         check_lengths(D, bars[k], pairs[k], k)
     # the pairs do not change the bars
-    for b, ref in zip(bars, lb.vr_barcode(D, maxdim=2)):
+    for b, ref in zip(bars, _core.rips_barcodes(D, 2, None, engine=engine)):
         np.testing.assert_array_equal(b, ref)
 
 
-def test_vr_pairs_lengths_with_ties_and_threshold():
+@pytest.mark.parametrize("engine", VR_ENGINES)
+def test_vr_pairs_lengths_with_ties_and_threshold(engine):
     # a 5 x 5 grid: many equal distances; a threshold below the square's diagonal leaves each
     # of the 16 unit squares as an essential H1 class
     g = np.array([(x, y) for x in range(5) for y in range(5)], dtype=np.float64)
     D = as_float32_distances(g)
-    bars, pairs = lb.vr_barcode(D, maxdim=2, threshold=1.2, return_pairs=True)
+    bars, pairs = vr_pairs(D, 2, engine, threshold=1.2)
     for k in range(3):
         check_lengths(D, bars[k], pairs[k], k)
     assert np.sum(np.isinf(bars[1][:, 1])) == 16
     assert np.all(pairs[1][:, 2:] == -1)
-    bars, pairs = lb.vr_barcode(D, maxdim=1, return_pairs=True)
+    bars, pairs = vr_pairs(D, 1, engine)
     for k in range(2):
         check_lengths(D, bars[k], pairs[k], k)
 
 
-def test_vr_pairs_agree_with_giotto_generators():
+@pytest.mark.parametrize("engine", VR_ENGINES)
+def test_vr_pairs_lengths_with_absent_edges(engine):
+    # +inf entries are absent edges: no reported edge may be one, and with an infinite threshold
+    # the classes they leave open are essential
+    # (a noisy circle whose chords beyond two steps are absent, and a few short edges too)
+    t = np.linspace(0, 2 * np.pi, 18, endpoint=False)
+    X = np.c_[np.cos(t), np.sin(t)] + 0.03 * cloud(6, 18, 2)
+    D = as_float32_distances(X)
+    D[D > 0.8] = np.inf
+    iu = np.triu_indices(18, 1)
+    D[iu[0][::9], iu[1][::9]] = np.inf
+    D = np.minimum(D, D.T)
+    bars, pairs = vr_pairs(D, 2, engine, threshold=np.inf)
+    for k in range(3):
+        check_lengths(D, bars[k], pairs[k], k)
+    assert np.isinf(bars[1][:, 1]).any()
+    ref = gph.ripser_parallel(D.astype(np.float64), maxdim=2, metric="precomputed",
+                              n_threads=1)["dgms"]
+    for b, r in zip(bars, ref):
+        r = r[r[:, 1] > r[:, 0]]
+        np.testing.assert_array_equal(b[np.lexsort((b[:, 1], b[:, 0]))],
+                                      r[np.lexsort((r[:, 1], r[:, 0]))])
+
+
+@pytest.mark.parametrize("engine", VR_ENGINES)
+def test_vr_pairs_agree_with_giotto_generators(engine):
     for seed in range(3):
         D = as_float32_distances(cloud(10 + seed, 30, 4))
-        bars, pairs = lb.vr_barcode(D, maxdim=2, return_pairs=True)
+        bars, pairs = vr_pairs(D, 2, engine)
         gens = gph.ripser_parallel(D.astype(np.float64), maxdim=2, metric="precomputed",
                                    n_threads=1, return_generators=True)["gens"]
         # degree 0: the merging edges (every vertex is born at 0, so which vertex of the dying
@@ -121,11 +175,12 @@ def test_vr_pairs_agree_with_giotto_generators():
             assert ours == theirs
 
 
-def test_vr_pairs_agree_with_redzed_simplex_pairs():
+@pytest.mark.parametrize("engine", VR_ENGINES)
+def test_vr_pairs_agree_with_redzed_simplex_pairs(engine):
     redzed = pytest.importorskip("redzed_tda")
     for seed in range(3):
         D = as_float32_distances(cloud(20 + seed, 25, 3))
-        bars, pairs = lb.vr_barcode(D, maxdim=2, return_pairs=True)
+        bars, pairs = vr_pairs(D, 2, engine)
         D64 = D.astype(np.float64)
         _, simplices = redzed.rips(D64, 2, float(_core.enclosing_radius(D)), True)
         ours = sorted(edge(a, b) for v, a, b in pairs[0] if a >= 0)
@@ -248,9 +303,69 @@ def tied_matrix(seed, n, levels):
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 12), levels=st.integers(1, 4))
 def test_vr_pairs_lengths_under_ties(seed, n, levels):
     D = tied_matrix(seed, n, levels)
-    bars, pairs = lb.vr_barcode(D, maxdim=2, return_pairs=True)
-    for k in range(3):
-        check_lengths(D, bars[k], pairs[k], k)
+    for engine in VR_ENGINES:
+        bars, pairs = vr_pairs(D, 2, engine)
+        for k in range(3):
+            check_lengths(D, bars[k], pairs[k], k)
+
+
+def colex_latest_edge(D, simplex):
+    """The longest edge of a simplex, ties to the greatest colex index (the homology engine's
+    rule: its filtration orders equal diameters by increasing colex index)."""
+    return max(itertools.combinations(sorted(simplex), 2),
+               key=lambda e: (D[e[0], e[1]], comb(e[1], 2) + e[0]))
+
+
+def brute_force_pairs(D, maxdim, threshold):
+    """Persistence pairs by the standard reduction of the full boundary matrix over Z/2, simplices
+    up to maxdim + 1 ordered by (diameter, degree, colex index): per degree, the multiset of rows
+    (birth, death, b1, b2, d1, d2) of the finite bars of positive length."""
+    n = len(D)
+    cells = []
+    for size in range(1, maxdim + 3):
+        for s in itertools.combinations(range(n), size):
+            diam = max((D[a, b] for a, b in itertools.combinations(s, 2)), default=0.0)
+            if diam <= threshold and np.isfinite(diam):
+                colex = sum(comb(v, i + 1) for i, v in enumerate(s))
+                cells.append((diam, size - 1, colex, s))
+    cells.sort(key=lambda c: c[:3])
+    index = {c[3]: t for t, c in enumerate(cells)}
+    low_of = {}
+    rows = [[] for _ in range(maxdim + 1)]
+    for t, (diam, deg, _, s) in enumerate(cells):
+        col = {index[f] for f in itertools.combinations(s, deg)} if deg > 0 else set()
+        while col and max(col) in low_of:
+            col ^= low_of[max(col)]
+        if not col:
+            continue
+        low = max(col)
+        low_of[low] = col
+        birth = cells[low]
+        if birth[1] <= maxdim and birth[0] < diam:
+            b = colex_latest_edge(D, birth[3]) if birth[1] > 0 else ()
+            rows[birth[1]].append((birth[0], diam) + tuple(b) + colex_latest_edge(D, s))
+    return [sorted(r) for r in rows]
+
+
+@FUZZ
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(3, 8), levels=st.integers(1, 4))
+def test_homology_engine_pairs_under_ties_equal_a_brute_force_reduction(seed, n, levels):
+    # the homology engine's filtration order is (diameter, degree, colex index), so its pairs are
+    # those of the standard reduction in that order, and its edges follow the greatest-colex tie
+    # rule; in the top degree (2) the engine visits each coface with its latest facet instead of
+    # listing it, which must not change the pairs either
+    D = tied_matrix(seed, n, levels).astype(np.float64)
+    threshold = float(np.min(D.max(axis=1)))
+    expected = brute_force_pairs(D, 2, threshold)
+    bars, pairs = vr_pairs(D, 2, "homology")
+    for k in (1, 2):
+        finite = np.isfinite(bars[k][:, 1])
+        got = sorted((float(b[0]), float(b[1])) + tuple(int(v) for v in p)
+                     for b, p in zip(bars[k][finite], pairs[k][finite]))
+        assert got == expected[k]
+    # degree 0: the merging edges of Kruskal's algorithm in the same order
+    got = sorted(edge(a, b) for v, a, b in pairs[0] if a >= 0)
+    assert got == sorted(r[2:] for r in expected[0])
 
 
 @FUZZ

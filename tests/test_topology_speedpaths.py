@@ -5,6 +5,10 @@ installed; both are independent implementations. Inputs cover generic clouds, sp
 H3 classes, heavily tied integer distances, absent (+inf) edges and explicit thresholds.
 """
 
+import itertools
+import math
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -112,7 +116,143 @@ def test_bad_engine_and_unsupported_degree_raise():
         _core.rips_barcodes(D, 1, None, engine="fast")
     with pytest.raises(ValueError, match="maxdim"):
         _core.rips_barcodes(D, 4, None, engine="homology")
-    with pytest.raises(ValueError, match="pairs"):
-        _core.rips_barcodes(D, 1, None, return_pairs=True, engine="homology")
-    # automatic: maxdim 0 and 4 (and pairs) go to the cohomology engine
+    # automatic: maxdim 0 and 4 go to the cohomology engine
     check_equal(_core.rips_barcodes(D, 4, None), giotto(D, 4))
+
+
+@pytest.mark.parametrize("maxdim,n", [(1, 150), (2, 70), (3, 40)])
+def test_results_do_not_depend_on_n_jobs(maxdim, n):
+    # the threads list, sort and reduce concurrently; bars and pairs must be identical, and equal
+    # to giotto-ph's bars
+    D = sphere(n, maxdim + 1, seed=20 + maxdim)
+    bars, pairs = lb.vr_barcode(D, maxdim=maxdim, return_pairs=True)
+    check_equal(bars, giotto(D, maxdim))
+    for n_jobs in (2, 3, -1):
+        b, p = lb.vr_barcode(D, maxdim=maxdim, return_pairs=True, n_jobs=n_jobs)
+        for x, y in zip(bars + pairs, b + p):
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, "2"])
+def test_bad_n_jobs_raises(bad):
+    with pytest.raises(ValueError, match="n_jobs"):
+        lb.vr_barcode(sphere(8, 3, seed=0), n_jobs=bad)
+
+
+# ---- memory model of the homology engine (rips_homology_bytes, behind check_allocation) -----------
+
+def clique_bound(D, t, s):
+    """sum_v C(deg_v, s - 1) / s over the threshold graph (each clique counted from its vertices)."""
+    deg = ((D <= t) & np.isfinite(D)).sum(axis=1) - 1
+    return sum(math.comb(int(d), s - 1) for d in deg) // s
+
+
+def true_cliques(D, t, s):
+    adj = (D <= t) & np.isfinite(D)
+    return sum(all(adj[a, b] for a, b in itertools.combinations(c, 2))
+               for c in itertools.combinations(range(len(D)), s))
+
+
+@pytest.mark.parametrize("thr", [None, 0.9])
+def test_homology_bytes_model(thr):
+    D = sphere(14, 3, seed=7)
+    D[0, 5] = D[5, 0] = np.inf  # an absent edge
+    n = len(D)
+    t = _core.enclosing_radius(D) if thr is None else np.float32(thr)
+    fixed = 8 * n * n + 8 * n * ((n + 63) // 64) + 24 * n
+    for maxdim in (1, 2, 3):
+        counts = [clique_bound(D, t, s) for s in range(2, maxdim + 2)]
+        assert counts[0] == true_cliques(D, t, 2)  # exact for the edges
+        for s, c in zip(range(3, maxdim + 2), counts[1:]):
+            assert c >= true_cliques(D, t, s)
+        assert _core.rips_homology_bytes(D, maxdim, thr) == fixed + 40 * sum(counts)
+        assert _core.rips_homology_bytes(D, maxdim, thr, 2) == fixed + 40 * sum(counts) + 16 * sum(
+            counts[1:])
+
+
+def test_vr_barcode_checks_the_homology_model(monkeypatch):
+    D = sphere(30, 3, seed=8)
+    need = _core.rips_homology_bytes(D, 2, None)
+    assert _core.rips_homology_applies(30, 2) and not _core.rips_homology_applies(30, 4)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(int(need) - 1))
+    with pytest.raises(MemoryError, match="vr_barcode matrices and simplices of degrees 1..2"):
+        lb.vr_barcode(D, maxdim=2)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(int(need)))
+    check_equal(lb.vr_barcode(D, maxdim=2), giotto(D, 2))
+
+
+# ---- Ctrl-C ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ctrl_c_interrupts_the_homology_engine(n_jobs):
+    """H3 of 1200 points on S^3 (about 5 s of CPU): the engine polls for Ctrl-C while it lists the
+    simplices and in its reduction (on two threads the caller runs the top stage, polls between
+    top simplices and while it waits), so SIGINT returns within a second or two."""
+    from test_reliability import interrupt_after
+
+    code = textwrap.dedent(f"""
+        import time
+        import numpy as np
+        import latentbridge as lb
+        X = np.random.default_rng(0).standard_normal((1200, 4))
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
+        D = lb.pairwise_distances(X).astype(np.float32)
+        print("ready", flush=True)
+        t0 = time.perf_counter()
+        try:
+            lb.vr_barcode(D, maxdim=3, threshold=0.7, n_jobs={n_jobs})
+        except KeyboardInterrupt:
+            print("interrupted after %.3f at %.6f" % (time.perf_counter() - t0, time.time()), flush=True)
+            raise
+        print("finished after %.3f" % (time.perf_counter() - t0), flush=True)
+    """)
+    out, err, returncode, elapsed = interrupt_after(code, wait=1.5)
+    assert "interrupted after" in out and "KeyboardInterrupt" in err, (out, err)
+    assert elapsed < 2.0, f"took {elapsed:.2f} s to return after SIGINT"
+
+# ---- R-Cross_1, cohomology engine: neighbour lists and threads (issue 11, engineer T2) ----------
+# The cohomology engine reads windows of cofacets from per-vertex lists of the max(64, n / 8)
+# nearest neighbours under m and falls back to a scan of all vertices past them; n > 65 makes the
+# lists partial. Oracle: giotto-ph on the doubled matrix [[0, w^T], [w, m]] (finite H1 bars).
+
+
+def cross_inputs(kind, n, seed):
+    rng = np.random.default_rng(seed)
+    if kind == "linear64":  # bars among the shortest edges: windows inside the lists
+        P = rng.standard_normal((n, 64))
+        Q = P @ rng.standard_normal((64, 64)) / 8 + 0.5 * rng.standard_normal((n, 64))
+        w, wt = distances(P), distances(Q)
+    elif kind == "plane_vs_noise":  # long bars: windows past the lists
+        P = rng.standard_normal((n, 2)) @ rng.standard_normal((2, 8))
+        w, wt = distances(P), distances(rng.standard_normal((n, 8)))
+    else:  # "tied": rounded to a few integers, ties across every list boundary
+        P = rng.standard_normal((n, 3))
+        w = np.round(2 * distances(P))
+        wt = np.round(2 * distances(P @ rng.standard_normal((3, 3)) + rng.standard_normal((n, 3))))
+    return np.ascontiguousarray(w), np.ascontiguousarray(np.minimum(w, wt))
+
+
+@pytest.mark.parametrize("kind", ["linear64", "plane_vs_noise", "tied"])
+def test_r_cross_cohomology_with_partial_neighbour_lists_equals_giotto(kind):
+    n = 110
+    w, m = cross_inputs(kind, n, seed=5)
+    ref = giotto(np.block([[np.zeros((n, n), np.float32), w.T], [w, m]]), 1)[1]
+    ref = ref[np.isfinite(ref[:, 1])]
+    assert len(ref) > 0
+    for threads in (1, 2):
+        got = _core.r_cross_barcode_h1(w, m, threads, "cohomology")
+        np.testing.assert_array_equal(canon(got), ref)
+
+
+def test_r_cross_barcode_is_the_same_for_every_n_jobs_and_names_the_bad_input():
+    # n_jobs=2 builds the two normalised matrices side by side and splits the engine's passes
+    rng = np.random.default_rng(8)
+    P = rng.standard_normal((120, 16))
+    Q = P @ rng.standard_normal((16, 16)) / 4 + 0.5 * rng.standard_normal((120, 16))
+    ref = lb.r_cross_barcode(P, Q, n_jobs=1)
+    assert len(ref) > 0
+    for n_jobs in (2, 3):
+        np.testing.assert_array_equal(lb.r_cross_barcode(P, Q, n_jobs=n_jobs), ref)
+    # a constant Q has a zero 0.9-quantile: the error names Q, also from the worker thread
+    with pytest.raises(ValueError, match="Q's pairwise distances"):
+        lb.r_cross_barcode(P, np.ones_like(Q), n_jobs=2)

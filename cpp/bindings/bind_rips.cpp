@@ -95,7 +95,7 @@ void latentbridge::bind::bind_rips(py::module_& m) {
         "distance matrix; threshold None = its enclosing radius. With return_pairs, (bars, pairs): "
         "per degree the int64 edges of each bar, (k, 3) rows (vertex, d1, d2) in degree 0, (k, 4) "
         "rows (b1, b2, d1, d2) above; -1 for an essential class's death edge. engine 'auto' "
-        "(homology for maxdim 1..3 without pairs), 'cohomology' or 'homology'.");
+        "(homology for maxdim 1..3), 'cohomology' or 'homology'.");
 
     m.def("rips_workspace_bytes", &latentbridge::rips_workspace_bytes, "n"_a, "maxdim"_a,
           "Bytes rips_barcodes holds for an n x n matrix in degrees up to min(maxdim, 1).");
@@ -112,6 +112,24 @@ void latentbridge::bind::bind_rips(py::module_& m) {
         "D"_a.noconvert(), "maxdim"_a, "threshold"_a = py::none(),
         "Upper bound on the bytes of the simplex lists of degrees 2..maxdim (threshold None = the "
         "enclosing radius of D).");
+
+    m.def("rips_homology_applies", &latentbridge::rips_homology_applies, "n"_a, "maxdim"_a,
+          "Whether rips_barcodes' automatic choice takes the homology engine (maxdim 1..3, n < "
+          "65536).");
+
+    m.def(
+        "rips_homology_bytes",
+        [](F32 D, int maxdim, py::object threshold, int n_threads) {
+            const auto n = square_size(D, "rips_homology_bytes", "D");
+            const float thr = threshold.is_none() ? latentbridge::enclosing_radius(D.data(), n)
+                                                  : threshold.cast<float>();
+            py::gil_scoped_release nogil;
+            return latentbridge::rips_homology_bytes(D.data(), n, maxdim, thr, n_threads);
+        },
+        "D"_a.noconvert(), "maxdim"_a, "threshold"_a = py::none(), "n_threads"_a = 1,
+        "Bytes a homology-engine run of rips_barcodes holds at its peak for D (the float32 matrix, "
+        "the engine's copy and bit sets, 40 bytes per simplex of degrees 1..maxdim, 56 above "
+        "degree 1 with n_threads >= 2; threshold None = the enclosing radius of D).");
 
     m.def("r_cross_workspace_bytes", &latentbridge::r_cross_workspace_bytes, "n"_a,
           "Bytes of the larger of r_cross_barcode_h1's two engines for n points (without the "

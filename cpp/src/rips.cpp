@@ -14,6 +14,9 @@
 // (i, j), its cone triangle (i, j, c) at w_ij and the ordinary triangles (i, j, k) at their
 // m-diameter. Edges with w_ij == m_ij pair with their own cone triangle in advance; the candidates
 // for zero-persistence pairs of the others are searched in parallel before the sequential pass.
+// The bars of this complex live among the shortest edges, so each vertex keeps its nearest
+// neighbours under m sorted, and a window of cofacets of (i, j) is read from a prefix of the
+// lists of i and j instead of a scan of all n vertices (the scan remains past the lists' reach).
 #include "latentbridge/rips.hpp"
 
 #include <algorithm>
@@ -21,6 +24,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -46,11 +50,23 @@ struct Entry {
     simplex_t idx;
 };
 
-/// A wall-clock limit for a reduction that another engine can take over: expired() is polled
-/// between columns and during long ones, and the reduction then throws DeadlineExpired.
+/// A limit on the CPU time of the calling thread for a reduction that another engine can take
+/// over: expired() is polled between columns and during long ones, and the reduction then throws
+/// DeadlineExpired. CPU rather than wall time, so that a loaded machine does not change the
+/// choice of engine; the thread's own, so that problems reduced side by side do not count.
 struct Deadline {
-    std::chrono::steady_clock::time_point end;
-    bool expired() const { return std::chrono::steady_clock::now() > end; }
+    double end;  // seconds of now()
+    static double now() {
+#ifdef CLOCK_THREAD_CPUTIME_ID
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+#else
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+#endif
+    }
+    bool expired() const { return now() > end; }
 };
 struct DeadlineExpired {};
 
@@ -113,6 +129,7 @@ class PivotMap {
         slots_[h] = {key, val};
         ++size_;
     }
+    void prefetch(simplex_t key) const { __builtin_prefetch(&slots_[mix(key) & mask_]); }
     void reserve(std::size_t n) {
         std::size_t cap = slots_.size();
         while (cap < 2 * n + 2) cap *= 2;
@@ -166,7 +183,9 @@ class Reducer {
     void reduce(const std::vector<Entry>& columns, std::vector<Bar>& bars,
                 const std::vector<simplex_t>* zero = nullptr) {
         table_.reserve(columns.size());
+        constexpr std::size_t kAhead = 16;  // zero cofacets whose pivot slots are prefetched
         for (std::size_t c = 0; c < columns.size(); ++c) {
+            if (zero && c + kAhead < columns.size()) prefetch_pivot((*zero)[c + kAhead]);
             const Entry s = columns[c];
             Entry z{0.0f, -1};
             const bool has_zero = zero ? ((*zero)[c] >= 0) : cx_.zero_cofacet(s, z);
@@ -238,13 +257,24 @@ class Reducer {
         }
     }
 
-    void poll() const {
+    void poll() {
         detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
-        if (deadline_ && deadline_->expired()) throw DeadlineExpired{};
+        // the clock is a system call: read it at every 16th poll
+        if (deadline_ && (++polls_ & 15) == 0 && deadline_->expired()) throw DeadlineExpired{};
     }
 
     static float window_end(float start, float gap, float thr) {
         return start + gap < thr ? start + gap : thr;
+    }
+
+    /// Starts loading the table slot of idx (a random access per column otherwise).
+    void prefetch_pivot(simplex_t idx) const {
+        if (idx < 0) return;
+        const std::int64_t slot = cx_.dense_slot(idx);
+        if (slot >= 0)
+            __builtin_prefetch(&dense_[static_cast<std::size_t>(slot)]);
+        else
+            table_.prefetch(idx);
     }
 
     std::int64_t find_pivot(simplex_t idx) const {
@@ -424,6 +454,7 @@ class Reducer {
     std::vector<Head> heap_;
     float gap_ = kInf, gap_min_ = 1.0f, width0_ = kInf;
     const Deadline* deadline_;
+    std::uint32_t polls_ = 0;
     std::vector<SimplexPair>* pairs_out_ = nullptr;
 };
 
@@ -572,11 +603,72 @@ inline void window_scan(const float* mi, const float* mj, index_t a, index_t b, 
     }
 }
 
+/// Per vertex i, its nearest neighbours under m, sorted: the L = min(n - 1, max(64, n / 8))
+/// smallest m_ik (k != i) with their k, and the first value left out (+inf when all are in), so
+/// that the list holds every k with m_ik below it. A window (lo, hi] of cofacets then costs the
+/// length of a list prefix instead of a scan of all n vertices, wherever hi stays below it.
+class NeighbourLists {
+   public:
+    struct Item {
+        float m;
+        std::int32_t k;
+    };
+    NeighbourLists(const float* m, index_t n, int n_threads)
+        : len_(std::min<index_t>(n - 1, std::max<index_t>(64, n / 8))),
+          items_(static_cast<std::size_t>(n * len_)),
+          excluded_(static_cast<std::size_t>(n), kInf) {
+        parallel_for(n, n_threads, [&](index_t i, int) {
+            std::vector<Item> row;
+            row.reserve(static_cast<std::size_t>(n - 1));
+            const float* mi = m + i * n;
+            for (index_t k = 0; k < n; ++k)
+                if (k != i) row.push_back({mi[k], static_cast<std::int32_t>(k)});
+            auto by_m = [](const Item& a, const Item& b) { return a.m < b.m; };
+            if (len_ < n - 1) {
+                std::nth_element(row.begin(), row.begin() + len_, row.end(), by_m);
+                excluded_[static_cast<std::size_t>(i)] = row[static_cast<std::size_t>(len_)].m;
+            }
+            std::sort(row.begin(), row.begin() + len_, by_m);
+            std::copy(row.begin(), row.begin() + len_, items_.begin() + i * len_);
+        });
+    }
+    /// True when the list of i holds every k with m_ik <= v.
+    bool complete(index_t i, float v) const { return v < excluded_[static_cast<std::size_t>(i)]; }
+    const Item* begin(index_t i) const { return items_.data() + i * len_; }
+    /// The end of the prefix of i's list with m <= v.
+    const Item* upto(index_t i, float v) const {
+        return std::upper_bound(begin(i), begin(i) + len_, v,
+                                [](float x, const Item& it) { return x < it.m; });
+    }
+    /// Bytes for n vertices.
+    static std::int64_t bytes(index_t n) {
+        const std::int64_t len = std::min<index_t>(n - 1, std::max<index_t>(64, n / 8));
+        return n * (len * static_cast<std::int64_t>(sizeof(Item)) + 4);
+    }
+
+   private:
+    index_t len_;
+    std::vector<Item> items_;
+    std::vector<float> excluded_;
+};
+
 class ConeComplex {
    public:
-    ConeComplex(const float* w, const float* m, index_t n, float threshold)
-        : w_(w), m_(m), n_(n), thr_(threshold), binom_(n + 1, 3, "r_cross_barcode") {
+    ConeComplex(const float* w, const float* m, index_t n, float threshold, int n_threads = 1)
+        : w_(w),
+          m_(m),
+          n_(n),
+          thr_(threshold),
+          binom_(n + 1, 3, "r_cross_barcode"),
+          near_(m, n, n_threads) {
         cone_base_ = binom_(n, 3);
+    }
+
+    /// Colex index of the triangle of edge s = (i, j), i < j, and a third vertex k.
+    simplex_t triangle(simplex_t s, index_t i, index_t j, index_t k) const {
+        if (k > j) return binom_(k, 3) + s;
+        if (k > i) return binom_(j, 3) + binom_(k, 2) + i;
+        return binom_(j, 3) + binom_(i, 2) + k;
     }
 
     void edge(simplex_t e, index_t& i, index_t& j) const {
@@ -600,6 +692,8 @@ class ConeComplex {
         const float* mi = m_ + i * n_;
         const float* mj = m_ + j * n_;
         const float sd = s.diam;
+        if (sd > hi) return;
+        if (listed_cofacets(s, i, j, lo, hi, f)) return;
         window_scan(mi, mj, j + 1, n_, sd, lo, hi,
                     [&](index_t k, float d) { f(Entry{d, binom_(k, 3) + s.idx}); });
         const simplex_t cj = binom_(j, 3);
@@ -664,55 +758,106 @@ class ConeComplex {
             z = Entry{d, cone_base_ + s.idx};
             return true;
         }
+        // the earliest cofacet of equal diameter is the one of greatest index: greatest k
+        const index_t k = zero_vertex(i, j, d);
+        if (k < 0) return false;
+        z = Entry{d, triangle(s.idx, i, j, k)};
+        return true;
+    }
+
+    /// The greatest k other than i and j with m_ik <= d and m_jk <= d (-1: none), by a scan down
+    /// from n - 1: the third vertex of the earliest ordinary cofacet of an edge of diameter d.
+    index_t zero_vertex(index_t i, index_t j, float d) const {
         const float* mi = m_ + i * n_;
         const float* mj = m_ + j * n_;
-        for (index_t k = n_ - 1; k > j; --k)
-            if (mi[k] <= d && mj[k] <= d) {
-                z = Entry{d, binom_(k, 3) + s.idx};
-                return true;
-            }
-        const simplex_t cj = binom_(j, 3);
-        for (index_t k = j - 1; k > i; --k)
-            if (mi[k] <= d && mj[k] <= d) {
-                z = Entry{d, cj + binom_(k, 2) + i};
-                return true;
-            }
-        const simplex_t cji = cj + binom_(i, 2);
-        for (index_t k = i - 1; k >= 0; --k)
-            if (mi[k] <= d && mj[k] <= d) {
-                z = Entry{d, cji + k};
-                return true;
-            }
-        return false;
+        index_t k = n_;
+#ifdef LATENTBRIDGE_RIPS_SSE2
+        const __m128 vd = _mm_set1_ps(d);
+        for (; k >= 8; k -= 8) {
+            const float* a = mi + k - 8;
+            const float* b = mj + k - 8;
+            const __m128 lo4 =
+                _mm_and_ps(_mm_cmple_ps(_mm_loadu_ps(a), vd), _mm_cmple_ps(_mm_loadu_ps(b), vd));
+            const __m128 hi4 = _mm_and_ps(_mm_cmple_ps(_mm_loadu_ps(a + 4), vd),
+                                          _mm_cmple_ps(_mm_loadu_ps(b + 4), vd));
+            unsigned mask = static_cast<unsigned>(_mm_movemask_ps(lo4)) |
+                            (static_cast<unsigned>(_mm_movemask_ps(hi4)) << 4);
+            for (const index_t v : {i, j})
+                if (v >= k - 8 && v < k) mask &= ~(1u << (v - (k - 8)));
+            if (mask) return k - 8 + 31 - __builtin_clz(mask);
+        }
+#endif
+        for (--k; k >= 0; --k)
+            if (k != i && k != j && mi[k] <= d && mj[k] <= d) return k;
+        return -1;
     }
 
    private:
+    /// The ordinary cofacets of s = (i, j) with an m-diameter in (lo, hi], sd = m_ij <= hi, from
+    /// the neighbour lists; false (nothing emitted) when the lists do not reach hi.
+    template <typename F>
+    bool listed_cofacets(const Entry& s, index_t i, index_t j, float lo, float hi, F& f) const {
+        const float* mi = m_ + i * n_;
+        const float* mj = m_ + j * n_;
+        const float sd = s.diam;
+        if (sd > lo) {  // every k with m_ik, m_jk <= hi: walk the shorter complete prefix
+            const bool ci = near_.complete(i, hi), cj = near_.complete(j, hi);
+            if (!ci && !cj) return false;
+            const bool by_i = ci && (!cj || near_.upto(i, hi) - near_.begin(i) <=
+                                                near_.upto(j, hi) - near_.begin(j));
+            const index_t a = by_i ? i : j, b = by_i ? j : i;
+            const float* mb = by_i ? mj : mi;
+            for (const auto *it = near_.begin(a), *end = near_.upto(a, hi); it != end; ++it) {
+                const index_t k = it->k;
+                if (k == b || !(mb[k] <= hi)) continue;
+                f(Entry{std::max(sd, std::max(it->m, mb[k])), triangle(s.idx, i, j, k)});
+            }
+            return true;
+        }
+        // sd <= lo: max(m_ik, m_jk) in (lo, hi]; from i's list those with m_ik in (lo, hi], from
+        // j's those with m_jk in (lo, hi] and m_ik <= lo (the rest came from i's)
+        if (!near_.complete(i, hi) || !near_.complete(j, hi)) return false;
+        for (const auto *it = near_.upto(i, lo), *end = near_.upto(i, hi); it != end; ++it) {
+            const index_t k = it->k;
+            if (k == j || !(mj[k] <= hi)) continue;
+            f(Entry{std::max(it->m, mj[k]), triangle(s.idx, i, j, k)});
+        }
+        for (const auto *it = near_.upto(j, lo), *end = near_.upto(j, hi); it != end; ++it) {
+            const index_t k = it->k;
+            if (k == i || !(mi[k] <= lo)) continue;
+            f(Entry{it->m, triangle(s.idx, i, j, k)});
+        }
+        return true;
+    }
+
     const float* w_;
     const float* m_;
     index_t n_;
     float thr_;
     Binomial binom_;
+    NeighbourLists near_;
     simplex_t cone_base_;
 };
 
 /// Sorts columns into processing order (later in the filtration first); with several threads the
 /// parts are sorted in parallel and merged.
-void sort_for_reduction(std::vector<Entry>& columns, int n_threads = 1) {
+template <typename Compare = Later>
+void sort_for_reduction(std::vector<Entry>& columns, int n_threads = 1, Compare later = Compare()) {
     const index_t n = static_cast<index_t>(columns.size());
     const index_t parts = std::min<index_t>(std::max(1, n_threads), 8);
     if (parts <= 1 || n < 65536) {
-        std::sort(columns.begin(), columns.end(), Later());
+        std::sort(columns.begin(), columns.end(), later);
         return;
     }
     std::vector<index_t> bounds(static_cast<std::size_t>(parts) + 1);
     for (index_t t = 0; t <= parts; ++t) bounds[t] = n * t / parts;
     parallel_for(parts, n_threads, [&](index_t t, int) {
-        std::sort(columns.begin() + bounds[t], columns.begin() + bounds[t + 1], Later());
+        std::sort(columns.begin() + bounds[t], columns.begin() + bounds[t + 1], later);
     });
     for (index_t width = 1; width < parts; width *= 2)
         for (index_t t = 0; t + width < parts; t += 2 * width)
             std::inplace_merge(columns.begin() + bounds[t], columns.begin() + bounds[t + width],
-                               columns.begin() + bounds[std::min(t + 2 * width, parts)], Later());
+                               columns.begin() + bounds[std::min(t + 2 * width, parts)], later);
 }
 
 }  // namespace
@@ -736,11 +881,9 @@ std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdi
     LATENTBRIDGE_CHECK(maxdim >= 0 && maxdim < RipsComplex::kMaxVertices - 2, op,
                        "maxdim must be in [0, 61]");
     LATENTBRIDGE_CHECK(threshold >= 0.0f, op, "threshold must be non-negative (not NaN)");
-    LATENTBRIDGE_CHECK(!(pairs && engine == RipsEngine::homology), op,
-                       "the homology engine records no pairs: use engine 'auto' or 'cohomology'");
-    const bool homology_applies = maxdim >= 1 && maxdim <= 3 && n < 65536 && !pairs;
-    if (engine == RipsEngine::homology || (engine == RipsEngine::automatic && homology_applies))
-        return rips_barcodes_homology(D, n, maxdim, threshold, n_threads);
+    if (engine == RipsEngine::homology ||
+        (engine == RipsEngine::automatic && rips_homology_applies(n, maxdim)))
+        return rips_barcodes_homology(D, n, maxdim, threshold, n_threads, pairs);
     std::vector<std::vector<Bar>> bars(static_cast<std::size_t>(maxdim) + 1);
     if (pairs) pairs->assign(static_cast<std::size_t>(maxdim) + 1, {});
     if (n == 0) return bars;
@@ -833,30 +976,62 @@ std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, i
     const char* op = "r_cross_barcode";
     std::vector<Bar> out;
     const float thr = enclosing_radius(w, n);
-    ConeComplex cx(w, m, n, thr);
+    ConeComplex cx(w, m, n, thr, n_threads);
 
     // An edge with w_ij == m_ij pairs with its own cone triangle (i, j, c), the earliest of its
     // cofacets, which no other column can hold before it: an emergent pair known in advance, so
     // only the edges with w~ < w (where every positive bar is born) are reduced.
     Reducer<ConeComplex> reducer(cx, deadline);
     const simplex_t cone_base = cx.cone_base();
+    // In two parallel passes over blocks of rows (the presets fill distinct slots): count the
+    // columns of each block, then write them at the block's offset, in edge order as a single
+    // pass would. Edge indices must fit in 32 bits (see the zero cofacets below).
+    LATENTBRIDGE_CHECK(cx.dense_size() < (std::size_t{1} << 32), op,
+                       "too many points for the cohomology engine (n < 92682)");
+    const index_t rows_per_block = 64;
+    const index_t blocks = (n + rows_per_block - 1) / rows_per_block;
+    std::vector<std::int64_t> offset(static_cast<std::size_t>(blocks) + 1, 0);
     std::vector<Entry> columns;
-    for (index_t j = 1; j < n; ++j) {
-        const float* mj = m + j * n;
-        const float* wj = w + j * n;
-        const simplex_t base = j * (j - 1) / 2;
-        for (index_t i = 0; i < j; ++i) {
-            LATENTBRIDGE_CHECK(mj[i] <= wj[i], op, "m must not exceed w (m = min(w, w~))");
-            if (!(mj[i] <= thr)) continue;
-            if (wj[i] == mj[i])
-                reducer.preset_emergent(cone_base + base + i, base + i);
-            else
-                columns.push_back({mj[i], base + i});
+    for (int pass = 0; pass < 2; ++pass) {
+        parallel_for(blocks, n_threads, [&](index_t b, int) {
+            std::int64_t at = pass == 0 ? 0 : offset[static_cast<std::size_t>(b)];
+            for (index_t j = std::max<index_t>(1, b * rows_per_block);
+                 j < std::min(n, (b + 1) * rows_per_block); ++j) {
+                const float* mj = m + j * n;
+                const float* wj = w + j * n;
+                const simplex_t base = j * (j - 1) / 2;
+                for (index_t i = 0; i < j; ++i) {
+                    const float mv = mj[i], wv = wj[i];
+                    if (pass == 0)
+                        LATENTBRIDGE_CHECK(mv <= wv, op, "m must not exceed w (m = min(w, w~))");
+                    if (!(mv <= thr)) continue;
+                    if (wv == mv) {
+                        if (pass == 0) reducer.preset_emergent(cone_base + base + i, base + i);
+                        continue;
+                    }
+                    // the zero cofacet's third vertex (+1, 0: none) rides in the upper half of
+                    // idx through the sort: found here, in edge order, row j stays in cache
+                    if (pass == 1)
+                        columns[static_cast<std::size_t>(at)] = {
+                            mv, (base + i) | ((cx.zero_vertex(i, j, mv) + 1) << 32)};
+                    ++at;
+                }
+            }
+            if (pass == 0) offset[static_cast<std::size_t>(b) + 1] = at;  // the block's count
+        });
+        if (pass == 0) {
+            for (index_t b = 0; b < blocks; ++b)
+                offset[static_cast<std::size_t>(b) + 1] += offset[static_cast<std::size_t>(b)];
+            columns.resize(static_cast<std::size_t>(offset[static_cast<std::size_t>(blocks)]));
         }
     }
-    sort_for_reduction(columns, n_threads);
+    constexpr std::int64_t kLow = (std::int64_t{1} << 32) - 1;
+    sort_for_reduction(columns, n_threads, [](const Entry& a, const Entry& b) {
+        return a.diam > b.diam || (a.diam == b.diam && (a.idx & kLow) < (b.idx & kLow));
+    });
 
-    // The zero-persistence candidates do not depend on the reduction: find them in parallel.
+    // The zero-persistence candidates (they do not depend on the reduction), unpacked in
+    // parallel: the triangle of the column's edge and the vertex found above.
     std::vector<simplex_t> zero(columns.size());
     const index_t chunk = 4096;
     const index_t n_chunks = (static_cast<index_t>(columns.size()) + chunk - 1) / chunk;
@@ -864,8 +1039,12 @@ std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, i
         const index_t lo = c * chunk;
         const index_t hi = std::min<index_t>(lo + chunk, static_cast<index_t>(columns.size()));
         for (index_t t = lo; t < hi; ++t) {
-            Entry z{0.0f, -1};
-            zero[t] = cx.zero_cofacet(columns[t], z) ? z.idx : -1;
+            const simplex_t e = columns[t].idx & kLow;
+            const index_t k = (columns[t].idx >> 32) - 1;
+            columns[t].idx = e;
+            index_t i, j;
+            cx.edge(e, i, j);
+            zero[t] = k < 0 ? -1 : cx.triangle(e, i, j, k);
         }
     });
 
@@ -894,13 +1073,12 @@ std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, i
     // Two exact engines with complementary failure modes: cohomology is fastest where the
     // cocycles stay small (similar representations, or the structured one first), streaming
     // homology where they are large cuts (noise first, structure second: n^4 for cohomology).
-    // Cohomology runs first under a budget of kBudgetPerPair * n^2 seconds, about twice its
-    // time on the large-N families it wins; past it, homology takes over.
+    // Cohomology runs first under a budget of kBudgetPerPair * n^2 CPU seconds of this thread,
+    // about twice its time on the large-N families it wins; past it, homology takes over (the
+    // cohomology work done so far is discarded).
     constexpr double kBudgetPerPair = 4e-6;
     const double budget = std::max(0.05, kBudgetPerPair * static_cast<double>(n) * n);
-    const Deadline deadline{std::chrono::steady_clock::now() +
-                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                std::chrono::duration<double>(budget))};
+    const Deadline deadline{Deadline::now() + budget};
     try {
         return r_cross_cohomology(w, m, n, n_threads, &deadline, pairs);
     } catch (const DeadlineExpired&) {
@@ -911,8 +1089,16 @@ std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, i
 
 std::int64_t rips_workspace_bytes(index_t n, int maxdim) { return (maxdim <= 0 ? 36 : 60) * n * n; }
 
-double rips_simplex_bytes(const float* D, index_t n, int maxdim, float threshold) {
-    if (maxdim < 2 || n == 0) return 0.0;
+namespace {
+
+/// Upper bounds on the number of cliques with s = 2..max_vertices vertices of the threshold graph
+/// of D (entry s - 2): a clique is counted once from each of its vertices, so there are at most
+/// sum_v C(deg_v, s - 1) / s of them (deg_v: the neighbours of v within the threshold, +inf
+/// entries absent); exact for s = 2 (the edges).
+std::vector<long double> clique_bounds(const float* D, index_t n, int max_vertices,
+                                       float threshold) {
+    std::vector<long double> out;
+    if (n == 0 || max_vertices < 2) return out;
     // histogram of the vertex degrees in the threshold graph (the diagonal, 0 <= threshold, is
     // not an edge)
     std::vector<index_t> count_of_degree(static_cast<std::size_t>(n), 0);
@@ -924,33 +1110,53 @@ double rips_simplex_bytes(const float* D, index_t n, int maxdim, float threshold
         }
         ++count_of_degree[static_cast<std::size_t>(deg)];
     }
-    // C(deg, s - 1) for every degree, updated from s - 1 to s by C(d, r + 1) = C(d, r) (d - r) / (r
-    // + 1)
+    // C(deg, r) for every degree, updated from r to r + 1 by C(d, r + 1) = C(d, r) (d - r) / (r +
+    // 1)
     std::vector<long double> binom(static_cast<std::size_t>(n), 1.0L);  // r = 0
-    auto cliques = [&](int s) {
+    for (int s = 2; s <= max_vertices; ++s) {
+        const int r = s - 2;  // binom: C(d, r) -> C(d, s - 1)
+        for (index_t d = 0; d < n; ++d) binom[d] = d > r ? binom[d] * (d - r) / (r + 1) : 0.0L;
         long double total = 0.0L;
         for (index_t d = 0; d < n; ++d) total += count_of_degree[d] * binom[d];
-        return std::floor(total / s);
-    };
-    auto advance = [&](int r) {  // binom: C(d, r) -> C(d, r + 1)
-        for (index_t d = 0; d < n; ++d) binom[d] = d > r ? binom[d] * (d - r) / (r + 1) : 0.0L;
-    };
-    advance(0);  // C(d, 1): cliques(2) = the edges
-    long double prev = cliques(2), worst = 0.0L;
-    for (int k = 2; k <= maxdim; ++k) {
-        advance(k - 1);  // C(d, k): cliques(k + 1)
-        const long double next = cliques(k + 1);
-        worst = std::max(worst, next + prev);
-        prev = next;
+        out.push_back(std::floor(total / s));
     }
-    const long double bytes = 56.0L * worst;
+    return out;
+}
+
+double saturated(long double bytes) {
     const long double cap = std::numeric_limits<double>::max();
     return static_cast<double>(bytes < cap ? bytes : cap);
 }
 
+}  // namespace
+
+double rips_simplex_bytes(const float* D, index_t n, int maxdim, float threshold) {
+    if (maxdim < 2 || n == 0) return 0.0;
+    const std::vector<long double> cliques = clique_bounds(D, n, maxdim + 1, threshold);
+    long double worst = 0.0L;
+    for (int k = 2; k <= maxdim; ++k)  // (k + 1)-vertex columns and the k-vertex seeds
+        worst = std::max(worst, cliques[k - 1] + cliques[k - 2]);
+    return saturated(56.0L * worst);
+}
+
+bool rips_homology_applies(index_t n, int maxdim) {
+    return maxdim >= 1 && maxdim <= 3 && n < 65536;
+}
+
+double rips_homology_bytes(const float* D, index_t n, int maxdim, float threshold, int n_threads) {
+    if (n == 0) return 0.0;
+    const long double words = static_cast<long double>((n + 63) / 64);
+    const long double nn = static_cast<long double>(n) * static_cast<long double>(n);
+    long double bytes = 8.0L * nn + 8.0L * words * n + 24.0L * n;
+    const std::vector<long double> cliques = clique_bounds(D, n, maxdim + 1, threshold);
+    for (std::size_t s = 0; s < cliques.size(); ++s)  // s + 2 vertices: degree s + 1
+        bytes += (n_threads > 1 && s >= 1 ? 56.0L : 40.0L) * cliques[s];
+    return saturated(bytes);
+}
+
 std::int64_t r_cross_workspace_bytes(index_t n) {
     const std::int64_t edges = n * (n - 1) / 2;
-    const std::int64_t cohomology = 48 * edges;
+    const std::int64_t cohomology = 48 * edges + NeighbourLists::bytes(n);
     const std::int64_t words = (n + 63) / 64;
     const std::int64_t homology = 82 * edges + 4 * n * n + 8 * words * n;
     return std::max(cohomology, homology);

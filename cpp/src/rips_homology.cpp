@@ -21,11 +21,31 @@
 //
 // Simplices are named by their vertices packed 16 bits each, the largest in the top bits, so the
 // integer order is the colex order (n < 65536, k <= 3).
+//
+// Threads: the simplices are listed (in blocks of largest vertices) and radix-sorted on n_threads;
+// the reduction runs as a two-stage pipeline. The lower stage takes the simplices of degrees 1..k
+// in order: H0, the classes of degrees 1..k-1, the boundaries of the k-simplices, and for each
+// k-simplex x born live the first vertices w of its cofaces x + w entering with it (a scan of
+// bit sets of the edges taken so far). It hands those x, in order, in blocks to the upper stage,
+// which owns the top degree's classes and the active lists and reduces the cofaces. The upper
+// stage sees the same sequence on one thread or two, so the result does not depend on n_threads.
+//
+// Pairs: a finite bar is emitted where its class dies (the latest live simplex j of the boundary of
+// the killing simplex s); its edges are the longest edge of j and of s. The engine's filtration
+// order is (diameter, degree, colex order), so among edges of equal length the latest is the one
+// of greatest colex index b2 (b2 - 1) / 2 + b1 (largest b2, then largest b1).
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <deque>
+#include <exception>
 #include <limits>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "latentbridge/detail/check.hpp"
@@ -162,6 +182,25 @@ struct Degree {
     KeyMap<Live> live;
 };
 
+/// The longest edge of the simplex on vertices v[0..count-1]: among edges of equal length the
+/// latest in colex order (largest upper vertex, then largest lower vertex); ascending.
+std::array<index_t, 2> longest_edge(const float* dist, index_t n, const index_t* v, int count) {
+    std::array<index_t, 2> best{-1, -1};
+    float best_len = -1.0f;
+    for (int a = 0; a < count; ++a)
+        for (int b = 0; b < count; ++b) {
+            const index_t lo = v[b], hi = v[a];
+            if (!(lo < hi)) continue;
+            const float len = dist[hi * n + lo];
+            if (len > best_len ||
+                (len == best_len && (hi > best[1] || (hi == best[1] && lo > best[0])))) {
+                best_len = len;
+                best = {lo, hi};
+            }
+        }
+    return best;
+}
+
 /// An active top simplex seen from one of its facets: its key and the vertex it adds.
 struct Link {
     key_t simplex;
@@ -170,14 +209,23 @@ struct Link {
 
 class RipsHomology {
    public:
-    RipsHomology(const float* D, index_t n, int maxdim, float threshold, int n_threads)
-        : n_(n), k_(maxdim), thr_(threshold), n_threads_(n_threads), dist_(n * n, 0.0f) {
-        for (index_t i = 0; i < n; ++i)
-            for (index_t j = 0; j < i; ++j) dist_[i * n + j] = dist_[j * n + i] = D[i * n + j];
+    RipsHomology(const float* D, index_t n, int maxdim, float threshold, int n_threads,
+                 std::vector<std::vector<PairEdges>>* pairs)
+        : n_(n),
+          k_(maxdim),
+          thr_(threshold),
+          n_threads_(std::max(1, n_threads)),
+          pairs_(pairs),
+          dist_(n * n, 0.0f) {
+        parallel_for(n, n_threads_, [&](index_t i, int) {
+            for (index_t j = 0; j < n; ++j) dist_[i * n + j] = j < i ? D[i * n + j] : D[j * n + i];
+            dist_[i * n + i] = 0.0f;
+        });
     }
 
     std::vector<std::vector<Bar>> run() {
         bars_.assign(static_cast<std::size_t>(k_) + 1, {});
+        if (pairs_) pairs_->assign(static_cast<std::size_t>(k_) + 1, {});
         enumerate();
         parent_.resize(static_cast<std::size_t>(n_));
         for (index_t v = 0; v < n_; ++v) parent_[v] = v;
@@ -186,10 +234,198 @@ class RipsHomology {
         stamp_of_.assign(static_cast<std::size_t>(n_), 0);
         group_of_.assign(static_cast<std::size_t>(n_), 0);
         degrees_.resize(static_cast<std::size_t>(k_) + 1);
+        block_.reserve(kBlock);
 
+        if (n_threads_ > 1)
+            run_pipelined();
+        else
+            run_lower();  // hands each block of top simplices to add_top at once
+        for (index_t v = 0; v < n_; ++v)
+            if (find(v) == v) {
+                bars_[0].push_back({0.0f, kInf});
+                if (pairs_) (*pairs_)[0].push_back({v, -1, -1, -1});
+            }
+        for (int d = 1; d <= k_; ++d)
+            degrees_[d].live.for_each([&](key_t key, const Live& l) {
+                bars_[d].push_back({l.diam, kInf});
+                if (pairs_) {
+                    const auto b = edge_of(key, d + 1);
+                    (*pairs_)[d].push_back({b[0], b[1], -1, -1});
+                }
+            });
+        return std::move(bars_);
+    }
+
+   private:
+    float dist(index_t i, index_t j) const { return dist_[i * n_ + j]; }
+
+    /// The longest edge (see longest_edge) of the simplex `key` with `count` vertices.
+    std::array<index_t, 2> edge_of(key_t key, int count) const {
+        index_t v[kMaxDim + 1];
+        for (int p = 0; p < count; ++p) v[p] = vertex_of(key, p);
+        return longest_edge(dist_.data(), n_, v, count);
+    }
+    bool within(float d) const { return d <= thr_ && d < kInf; }  // +inf: an absent edge
+
+    /// The simplices of degrees 1..k within the threshold (cliques of the threshold graph), each
+    /// degree in filtration order: listed in colex order (a depth-first search that picks the
+    /// largest vertex first), then stably sorted by diameter. The largest vertices are split into
+    /// blocks listed concurrently; their lists, taken in block order, are the colex order, so the
+    /// result does not depend on n_threads.
+    void enumerate() {
+        const index_t blocks = std::min<index_t>(n_, n_threads_ > 1 ? 256 : 1);
+        // block b takes the largest vertices [bound[b], bound[b + 1]); vertex v has up to v
+        // neighbours below it, so the bounds split the pairs v (v - 1) / 2 evenly
+        std::vector<index_t> bound(static_cast<std::size_t>(blocks) + 1);
+        for (index_t b = 0; b <= blocks; ++b)
+            bound[b] = static_cast<index_t>(
+                std::ceil(static_cast<double>(n_) * std::sqrt(static_cast<double>(b) / blocks)));
+        bound[blocks] = n_;
+        std::vector<Lists> parts(static_cast<std::size_t>(blocks));
+        parallel_for(blocks, n_threads_, [&](index_t b, int) {
+            parts[b].assign(static_cast<std::size_t>(k_) + 1, {});
+            list_cliques(bound[b], bound[b + 1], parts[b]);
+        });
+        cells_.assign(static_cast<std::size_t>(k_) + 1, {});
+        for (int d = 1; d <= k_; ++d) sort_by_diameter(parts, d, cells_[d]);
+    }
+
+    using Lists = std::vector<std::vector<Cell>>;  // per degree
+
+    /// Appends to out[d] the d-simplices whose largest vertex is in [first, last), colex order.
+    void list_cliques(index_t first, index_t last, Lists& out) const {
+        std::vector<std::vector<index_t>> cand(static_cast<std::size_t>(k_) + 1);
+        index_t vs[kMaxDim + 1];
+        // vs[0..depth] chosen (descending), cand[depth]: their common neighbours below vs[depth]
+        auto extend = [&](auto&& self, int depth, key_t key, float diam) -> void {
+            const std::vector<index_t>& c = cand[depth];
+            for (std::size_t t = 0; t < c.size(); ++t) {
+                const index_t u = c[t];
+                float du = diam;
+                for (int p = 0; p <= depth; ++p) du = std::max(du, dist(u, vs[p]));
+                const key_t ku = (key << 16) | static_cast<key_t>(u);
+                out[depth + 1].push_back({du, ku});
+                if (depth + 1 >= k_ || depth + 1 >= kMaxDim) continue;  // (k_ <= kMaxDim)
+                std::vector<index_t>& next = cand[depth + 1];
+                next.clear();
+                for (std::size_t r = 0; r < t; ++r)
+                    if (within(dist(u, c[r]))) next.push_back(c[r]);
+                if (next.empty()) continue;
+                vs[depth + 1] = u;
+                self(self, depth + 1, ku, du);
+            }
+        };
+        for (index_t v = first; v < last; ++v) {
+            detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
+            cand[0].clear();
+            for (index_t u = 0; u < v; ++u)
+                if (within(dist(v, u))) cand[0].push_back(u);
+            vs[0] = v;
+            extend(extend, 0, static_cast<key_t>(v), 0.0f);
+        }
+    }
+
+    /// Stable LSD radix sort by diameter (two 16-bit digits of the float's bits, which order
+    /// non-negative floats as numbers) of the degree-d lists of `parts` taken one after the
+    /// other, into `out`; the parts are freed on the way. Each pass splits its input into
+    /// n_threads contiguous ranges that count their digits and scatter concurrently (a range's
+    /// entries of one digit go after those of the ranges before it, so the sort stays stable).
+    void sort_by_diameter(std::vector<Lists>& parts, int d, std::vector<Cell>& out) const {
+        std::vector<const std::vector<Cell>*> in;
+        std::size_t total = 0;
+        for (Lists& p : parts) {
+            in.push_back(&p[d]);
+            total += p[d].size();
+        }
+        std::vector<Cell> buf(total);
+        radix_pass(in, 0, buf);
+        for (Lists& p : parts) std::vector<Cell>().swap(p[d]);
+        out.resize(total);
+        in.assign(1, &buf);
+        radix_pass(in, 16, out);
+    }
+
+    /// One stable counting pass on the 16-bit digit at `shift` from the concatenation of `in`
+    /// into `out` (of the total size).
+    void radix_pass(const std::vector<const std::vector<Cell>*>& in, int shift,
+                    std::vector<Cell>& out) const {
+        constexpr std::size_t kDigits = 65536;
+        auto digit = [shift](const Cell& x) {
+            std::uint32_t bits;
+            std::memcpy(&bits, &x.diam, sizeof bits);
+            return (bits >> shift) & 0xffff;
+        };
+        const std::size_t total = out.size();
+        const index_t ranges = total < 4096 ? 1 : n_threads_;
+        // visit the entries [lo, hi) of the concatenation
+        auto visit = [&](std::size_t lo, std::size_t hi, auto&& f) {
+            std::size_t start = 0;
+            for (const std::vector<Cell>* v : in) {
+                const std::size_t end = start + v->size();
+                for (std::size_t t = std::max(lo, start); t < std::min(hi, end); ++t)
+                    f((*v)[t - start]);
+                start = end;
+            }
+        };
+        std::vector<std::vector<std::size_t>> count(static_cast<std::size_t>(ranges),
+                                                    std::vector<std::size_t>(kDigits, 0));
+        auto lo_of = [&](index_t r) { return total * static_cast<std::size_t>(r) / ranges; };
+        parallel_for(ranges, n_threads_, [&](index_t r, int) {
+            visit(lo_of(r), lo_of(r + 1), [&](const Cell& x) { ++count[r][digit(x)]; });
+        });
+        // exclusive offsets: by digit, then by range within a digit
+        std::size_t at = 0;
+        for (std::size_t g = 0; g < kDigits; ++g)
+            for (index_t r = 0; r < ranges; ++r) {
+                const std::size_t c = count[r][g];
+                count[r][g] = at;
+                at += c;
+            }
+        parallel_for(ranges, n_threads_, [&](index_t r, int) {
+            std::vector<std::size_t>& pos = count[r];
+            visit(lo_of(r), lo_of(r + 1), [&](const Cell& x) { out[pos[digit(x)]++] = x; });
+        });
+    }
+
+    index_t find(index_t v) {
+        while (parent_[v] != v) {
+            parent_[v] = parent_[parent_[v]];
+            v = parent_[v];
+        }
+        return v;
+    }
+
+    /// Scratch chains of one stage (the two stages of the pipeline run on different threads).
+    struct Scratch {
+        Chain bnd, tmp, kill_tmp;
+    };
+
+    /// A k-simplex x born with a zero boundary, as the lower stage hands it to add_top: the
+    /// diameters of its facets and, on two threads, the first vertices w (increasing, at most
+    /// kCandidates) for which x + w is complete when x is taken with x its latest facet; `more`
+    /// when the list may have been cut short. On one thread n_cand = -1: add_top runs at once
+    /// and leftover scans the bit sets of the edges taken, which are then current.
+    static constexpr int kCandidates = 2;
+    struct Top {
+        Cell x;
+        float facet_diam[kMaxDim + 1];
+        index_t cand[kCandidates];
+        int n_cand;
+        bool more;
+    };
+    static constexpr std::size_t kBlock = 2048;  // top simplices handed over at once
+
+    /// The lower stage: the simplices of degrees 1..k in filtration order, all but the top
+    /// degree's reduction (H0, the classes of degrees 1..k-1, the boundaries of the k-simplices
+    /// and the search for their cofaces' vertices). The top degree's reduction is handed over in
+    /// blocks (to_upper).
+    void run_lower() {
         std::vector<std::size_t> pos(static_cast<std::size_t>(k_) + 1, 0);
         for (std::uint64_t step = 0;; ++step) {
-            if ((step & 4095) == 0) detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
+            if ((step & 4095) == 0) {
+                detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
+                if (stop_.load(std::memory_order_relaxed)) return;
+            }
             int d = 0;
             for (int e = 1; e <= k_; ++e)
                 if (pos[e] < cells_[e].size() &&
@@ -202,91 +438,161 @@ class RipsHomology {
             else
                 add_simplex(d, s);
         }
-        for (index_t v = 0; v < n_; ++v)
-            if (find(v) == v) bars_[0].push_back({0.0f, kInf});
-        for (int d = 1; d <= k_; ++d)
-            degrees_[d].live.for_each(
-                [&](key_t, const Live& l) { bars_[d].push_back({l.diam, kInf}); });
-        return std::move(bars_);
+        to_upper();
     }
 
-   private:
-    float dist(index_t i, index_t j) const { return dist_[i * n_ + j]; }
-    bool within(float d) const { return d <= thr_ && d < kInf; }  // +inf: an absent edge
-
-    /// The simplices of degrees 1..k within the threshold (cliques of the threshold graph), each
-    /// degree in filtration order: listed in colex order (a depth-first search that picks the
-    /// largest vertex first), then stably sorted by diameter.
-    void enumerate() {
-        cells_.assign(static_cast<std::size_t>(k_) + 1, {});
-        std::vector<std::vector<index_t>> cand(static_cast<std::size_t>(k_) + 1);
-        index_t vs[kMaxDim + 1];
-        // vs[0..depth] chosen (descending), cand[depth]: their common neighbours below vs[depth]
-        auto extend = [&](auto&& self, int depth, key_t key, float diam) -> void {
-            const std::vector<index_t>& c = cand[depth];
-            for (std::size_t t = 0; t < c.size(); ++t) {
-                const index_t u = c[t];
-                float du = diam;
-                for (int p = 0; p <= depth; ++p) du = std::max(du, dist(u, vs[p]));
-                const key_t ku = (key << 16) | static_cast<key_t>(u);
-                cells_[depth + 1].push_back({du, ku});
-                if (depth + 1 == k_) continue;
-                std::vector<index_t>& next = cand[depth + 1];
-                next.clear();
-                for (std::size_t r = 0; r < t; ++r)
-                    if (within(dist(u, c[r]))) next.push_back(c[r]);
-                if (next.empty()) continue;
-                vs[depth + 1] = u;
-                self(self, depth + 1, ku, du);
+    /// The two stages on two threads: the lower one on a helper thread, add_top on the calling
+    /// thread (which polls for Ctrl-C), joined by a queue of blocks. Both see the same sequence
+    /// of top simplices as run_lower alone, so the result is the same.
+    void run_pipelined() {
+        pipelined_ = true;
+        std::exception_ptr lower_error;
+        std::thread lower([&] {
+            try {
+                run_lower();
+            } catch (...) {
+                lower_error = std::current_exception();
             }
-        };
-        for (index_t v = 0; v < n_; ++v) {
-            detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
-            cand[0].clear();
-            for (index_t u = 0; u < v; ++u)
-                if (within(dist(v, u))) cand[0].push_back(u);
-            vs[0] = v;
-            extend(extend, 0, static_cast<key_t>(v), 0.0f);
+            std::lock_guard<std::mutex> lock(queue_mutex_);
+            lower_done_ = true;
+            queue_cv_.notify_all();
+        });
+        try {
+            std::vector<Top> block;
+            for (;;) {
+                {
+                    std::unique_lock<std::mutex> lock(queue_mutex_);
+                    while (!queue_cv_.wait_for(lock, interrupt_poll_interval,
+                                               [&] { return !queue_.empty() || lower_done_; })) {
+                        lock.unlock();
+                        detail::maybe_poll_interrupt();  // Ctrl-C while the lower stage works
+                        lock.lock();
+                    }
+                    if (queue_.empty()) break;
+                    block.swap(queue_.front());
+                    queue_.pop_front();
+                    queue_cv_.notify_all();
+                }
+                for (std::size_t t = 0; t < block.size(); ++t) {
+                    if ((t & 255) == 0) detail::maybe_poll_interrupt();  // Ctrl-C
+                    add_top(block[t]);
+                }
+                block.clear();
+            }
+        } catch (...) {
+            {
+                std::lock_guard<std::mutex> lock(queue_mutex_);
+                stop_ = true;
+                queue_cv_.notify_all();
+            }
+            lower.join();
+            throw;
         }
-        // the degrees are sorted concurrently with n_threads
-        parallel_for(k_, n_threads_, [&](index_t t, int) { sort_by_diameter(cells_[t + 1]); });
+        lower.join();
+        if (lower_error) std::rethrow_exception(lower_error);
     }
 
-    /// Stable LSD radix sort by diameter (two 16-bit digits of the float's bits, which order
-    /// non-negative floats as numbers).
-    static void sort_by_diameter(std::vector<Cell>& c) {
-        std::vector<Cell> buf(c.size());
-        std::vector<std::size_t> count(65537);
-        for (int shift = 0; shift < 32; shift += 16) {
-            std::fill(count.begin(), count.end(), 0);
-            auto digit = [shift](const Cell& x) {
-                std::uint32_t bits;
-                std::memcpy(&bits, &x.diam, sizeof bits);
-                return (bits >> shift) & 0xffff;
-            };
-            for (const Cell& x : c) ++count[digit(x) + 1];
-            for (std::size_t b = 1; b < count.size(); ++b) count[b] += count[b - 1];
-            for (const Cell& x : c) buf[count[digit(x)]++] = x;
-            c.swap(buf);
+    /// Hands the current block of top simplices to add_top: at once on one thread, through the
+    /// queue (at most kMaxBlocks waiting) on two.
+    void to_upper() {
+        if (block_.empty()) return;
+        if (!pipelined_) {
+            for (const Top& t : block_) add_top(t);
+            block_.clear();
+            return;
         }
+        constexpr std::size_t kMaxBlocks = 16;
+        std::unique_lock<std::mutex> lock(queue_mutex_);
+        queue_cv_.wait(lock, [&] { return queue_.size() < kMaxBlocks || stop_; });
+        if (stop_) return;
+        queue_.push_back(std::move(block_));
+        queue_cv_.notify_all();
+        block_ = std::vector<Top>();
+        block_.reserve(kBlock);
     }
 
-    index_t find(index_t v) {
-        while (parent_[v] != v) {
-            parent_[v] = parent_[parent_[v]];
-            v = parent_[v];
+    /// x (degree k) is born with a zero boundary: its facets' diameters and the first vertices w
+    /// of its cofaces entering with it (the common neighbours of x's vertices by the edges taken
+    /// so far, which are all edges up to diam(x), 64 at a time), then hand it on.
+    void emit_top(const Cell& x) {
+        const int count = k_ + 1;
+        Top t;
+        t.x = x;
+        index_t v[kMaxDim + 1];
+        for (int p = 0; p < count; ++p) v[p] = vertex_of(x.key, p);
+        for (int u = 0; u < count; ++u) {
+            float dm = 0.0f;
+            for (int a = 0; a < count; ++a)
+                for (int b = 0; b < a; ++b)
+                    if (a != u && b != u) dm = std::max(dm, dist(v[a], v[b]));
+            t.facet_diam[u] = dm;
         }
-        return v;
+        if (!pipelined_) {  // one thread: add_top scans the bit sets itself (leftover)
+            t.n_cand = -1;
+            add_top(t);
+            return;
+        }
+        t.n_cand = 0;
+        t.more = false;
+        const std::uint64_t* rows[kMaxDim + 1];
+        for (int p = 0; p < count; ++p) rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
+        for (std::size_t q = 0; q < words_ && !t.more; ++q) {
+            std::uint64_t bits = rows[0][q];
+            for (int p = 1; p < count; ++p) bits &= rows[p][q];
+            while (bits) {
+                const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
+                bits &= bits - 1;
+                if (count > 2 && !ready(t, v, w)) continue;
+                t.cand[t.n_cand++] = w;
+                if (t.n_cand == kCandidates) {  // there may be more
+                    t.more = true;
+                    break;
+                }
+            }
+        }
+        block_.push_back(t);
+        if (block_.size() == kBlock) to_upper();
+    }
+
+    /// Is the coface x + w complete when x is taken, x its latest facet (w not in x)? From the
+    /// distances alone, so that either stage may ask.
+    bool ready(const Top& t, const index_t* v, index_t w) const {
+        const int count = k_ + 1;
+        if (count == 2) return edge_before(v[0], w, t.x) && edge_before(v[1], w, t.x);
+        float dw[kMaxDim + 1];
+        for (int p = 0; p < count; ++p) {
+            dw[p] = dist(w, v[p]);
+            if (!(dw[p] <= t.x.diam)) return false;
+        }
+        for (int u = 0; u < count; ++u) {
+            float f = t.facet_diam[u];
+            for (int p = 0; p < count; ++p)
+                if (p != u) f = std::max(f, dw[p]);
+            // a facet of equal diameter comes first iff it is smaller in colex order, i.e.
+            // iff w < v[u] (the two differ in w against v[u] only)
+            if (f == t.x.diam && !(w < v[u])) return false;
+        }
+        return true;
+    }
+
+    /// Is the edge (a, w) taken before the edge x (filtration order: diameter, then colex)?
+    bool edge_before(index_t a, index_t w, const Cell& x) const {
+        const float d = dist(a, w);
+        const key_t key = (static_cast<key_t>(std::max(a, w)) << 16) | std::min(a, w);
+        return d < x.diam || (d == x.diam && key < x.key);
     }
 
     void add_edge(const Cell& s) {
         const index_t i = vertex_of(s.key, 0), j = vertex_of(s.key, 1);
         const index_t a = find(i), b = find(j);
         if (a != b) {
-            parent_[std::max(a, b)] = std::min(a, b);
-            if (s.diam > 0.0f) bars_[0].push_back({0.0f, s.diam});
+            parent_[std::max(a, b)] = std::min(a, b);  // the root is its component's least vertex
+            if (s.diam > 0.0f) {
+                bars_[0].push_back({0.0f, s.diam});
+                if (pairs_) (*pairs_)[0].push_back({std::max(a, b), -1, i, j});
+            }
         } else if (k_ == 1) {
-            add_top(s);
+            emit_top(s);
         } else {
             make_live(1, s);
         }
@@ -298,19 +604,23 @@ class RipsHomology {
 
     void add_simplex(int d, const Cell& s) {
         Degree& below = degrees_[d - 1];
-        bnd_.clear();
+        Scratch& sc = lower_scratch_;
+        sc.bnd.clear();
         for (int u = 0; u <= d; ++u) {
             const Chain* c = below.cls.find(omit(s.key, u));
             if (c == nullptr) continue;
-            add_chains(bnd_, *c, tmp_);
-            bnd_.swap(tmp_);
+            add_chains(sc.bnd, *c, sc.tmp);
+            sc.bnd.swap(sc.tmp);
         }
-        if (!bnd_.empty())
-            kill(d - 1, bnd_, s.diam);
-        else if (d == k_)
-            add_top(s);
-        else
+        if (!sc.bnd.empty()) {
+            index_t v[kMaxDim + 1];
+            for (int p = 0; p <= d; ++p) v[p] = vertex_of(s.key, p);
+            kill(d - 1, sc.bnd, s.diam, v, d + 1, sc);
+        } else if (d == k_) {
+            emit_top(s);
+        } else {
             make_live(d, s);
+        }
     }
 
     void make_live(int d, const Cell& s) {
@@ -320,12 +630,19 @@ class RipsHomology {
         l.holders.assign(1, s.key);
     }
 
-    /// The latest simplex j of the non-zero boundary b (degree d) dies at `death`; every class
-    /// holding j becomes class + b.
-    void kill(int d, const Chain& b, float death) {
+    /// The latest simplex j of the non-zero boundary b (degree d) dies at `death`, killed by the
+    /// simplex on the vertices killer[0..count-1]; every class holding j becomes class + b.
+    void kill(int d, const Chain& b, float death, const index_t* killer, int count, Scratch& sc) {
         Degree& g = degrees_[d];
         const Cell j = b.back();
-        if (j.diam < death) bars_[d].push_back({j.diam, death});
+        if (j.diam < death) {
+            bars_[d].push_back({j.diam, death});
+            if (pairs_) {
+                const auto bo = edge_of(j.key, d + 1);
+                const auto de = longest_edge(dist_.data(), n_, killer, count);
+                (*pairs_)[d].push_back({bo[0], bo[1], de[0], de[1]});
+            }
+        }
         std::vector<key_t> holders;
         {
             Live* l = g.live.find(j.key);
@@ -338,7 +655,7 @@ class RipsHomology {
                 !std::binary_search(c->begin(), c->end(), j,
                                     [](const Cell& x, const Cell& y) { return earlier(x, y); }))
                 continue;  // a stale or repeated entry
-            add_chains(*c, b, kill_tmp_);
+            add_chains(*c, b, sc.kill_tmp);
             // the entries of b that z did not hold are new: z joins their holders
             std::size_t s = 0;
             for (const Cell& a : b) {
@@ -346,44 +663,21 @@ class RipsHomology {
                 if (a.key != j.key && !(s < c->size() && (*c)[s].key == a.key))
                     g.live.find(a.key)->holders.push_back(z);
             }
-            if (kill_tmp_.empty())
+            if (sc.kill_tmp.empty())
                 g.cls.erase(z);
             else
-                c->swap(kill_tmp_);
+                c->swap(sc.kill_tmp);
         }
     }
 
-    /// x (degree k) is born: the cofaces x + w entering with it are reduced (see the file comment).
-    void add_top(const Cell& x) {
+    /// The upper stage: x (degree k) is born; the cofaces x + w entering with it are reduced (see
+    /// the file comment). Touches only the top degree's state, faces_ and the seed marks.
+    void add_top(const Top& t) {
+        const Cell& x = t.x;
         const int count = k_ + 1;
-        index_t v[kMaxDim + 1];
+        index_t v[kMaxDim + 2];  // x's vertices, then the vertex of a killing coface
         for (int p = 0; p < count; ++p) v[p] = vertex_of(x.key, p);
-        float facet_diam[kMaxDim + 1];  // diameter of x without vertex u
-        for (int u = 0; u < count; ++u) {
-            float dm = 0.0f;
-            for (int a = 0; a < count; ++a)
-                for (int b = 0; b < a; ++b)
-                    if (a != u && b != u) dm = std::max(dm, dist(v[a], v[b]));
-            facet_diam[u] = dm;
-        }
-        // is x + w complete now, x its latest facet? (w within diam(x) of every vertex of x)
-        auto ready = [&](index_t w) {
-            if (count == 2) return is_older(v[0], w) && is_older(v[1], w);
-            float dw[kMaxDim + 1];
-            for (int p = 0; p < count; ++p) {
-                dw[p] = dist(w, v[p]);
-                if (!(dw[p] <= x.diam)) return false;
-            }
-            for (int u = 0; u < count; ++u) {
-                float f = facet_diam[u];
-                for (int p = 0; p < count; ++p)
-                    if (p != u) f = std::max(f, dw[p]);
-                // a facet of equal diameter comes first iff it is smaller in colex order, i.e.
-                // iff w < v[u] (the two differ in w against v[u] only)
-                if (f == x.diam && !(w < v[u])) return false;
-            }
-            return true;
-        };
+        Scratch& sc = upper_scratch_;
 
         // the active simplices sharing a facet with x, grouped by the vertex they add
         ++stamp_;
@@ -392,18 +686,18 @@ class RipsHomology {
         for (int u = 0; u < count; ++u) {
             std::vector<Link>* list = faces_.find(omit(x.key, u));
             if (list == nullptr) continue;
-            for (std::size_t t = 0; t < list->size();) {
-                const Link l = (*list)[t];
+            for (std::size_t q = 0; q < list->size();) {
+                const Link l = (*list)[q];
                 if (!(dist(v[u], l.vertex) <= x.diam)) {  // x + w is not complete yet
-                    ++t;
+                    ++q;
                     continue;
                 }
                 if (top.cls.find(l.simplex) == nullptr) {  // no longer active: drop the link
-                    (*list)[t] = list->back();
+                    (*list)[q] = list->back();
                     list->pop_back();
                     continue;
                 }
-                ++t;
+                ++q;
                 if (stamp_of_[l.vertex] != stamp_) {
                     stamp_of_[l.vertex] = stamp_;
                     group_of_[l.vertex] = static_cast<std::int64_t>(seeds_.size());
@@ -416,61 +710,69 @@ class RipsHomology {
         }
 
         if (seeds_.empty()) {  // x is the only active facet of its cofaces: one of them kills it
-            if (!leftover(v, count, ready)) register_active(x);
+            if (leftover(t, v) < 0) {
+                make_live(k_, x);
+                register_faces(x);
+            }
             return;
         }
         make_live(k_, x);
         for (std::size_t g = 0; g < seeds_.size(); ++g) {
-            if (!ready(seeds_[g])) continue;
+            if (!ready(t, v, seeds_[g])) continue;
             const Chain* cx = top.cls.find(x.key);
-            bnd_.clear();
-            if (cx != nullptr) bnd_ = *cx;
+            sc.bnd.clear();
+            if (cx != nullptr) sc.bnd = *cx;
             for (const key_t y : groups_[g]) {
                 const Chain* c = top.cls.find(y);
                 if (c == nullptr) continue;
-                add_chains(bnd_, *c, tmp_);
-                bnd_.swap(tmp_);
+                add_chains(sc.bnd, *c, sc.tmp);
+                sc.bnd.swap(sc.tmp);
             }
-            if (!bnd_.empty()) kill(k_, bnd_, x.diam);
+            if (!sc.bnd.empty()) {
+                v[count] = seeds_[g];
+                kill(k_, sc.bnd, x.diam, v, count + 1, sc);
+            }
         }
         const Chain* cx = top.cls.find(x.key);
         if (cx == nullptr) return;
-        if (leftover(v, count, ready)) {  // kills what is left of cls(x)
-            bnd_ = *cx;
-            kill(k_, bnd_, x.diam);
+        if ((v[count] = leftover(t, v)) >= 0) {  // kills what is left of cls(x)
+            sc.bnd = *cx;
+            kill(k_, sc.bnd, x.diam, v, count + 1, sc);
             return;
         }
         register_faces(x);
     }
 
-    bool is_older(index_t a, index_t b) const {  // edge (a, b) already taken
-        return (older_[static_cast<std::size_t>(a) * words_ + static_cast<std::size_t>(b >> 6)] >>
-                (b & 63)) &
-               1;
-    }
-
-    /// Is there a coface x + w entering with x whose vertex w is not a seed? The candidates are
-    /// the common neighbours of x's vertices by the edges taken so far (all edges up to diam(x)),
-    /// 64 at a time.
-    template <typename Ready>
-    bool leftover(const index_t* v, int count, Ready&& ready) const {
-        const std::uint64_t* rows[kMaxDim + 1];
-        for (int p = 0; p < count; ++p) rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
-        for (std::size_t t = 0; t < words_; ++t) {
-            std::uint64_t bits = rows[0][t];
-            for (int p = 1; p < count; ++p) bits &= rows[p][t];
-            while (bits) {
-                const index_t w = static_cast<index_t>(t * 64) + __builtin_ctzll(bits);
-                bits &= bits - 1;
-                if (stamp_of_[w] != stamp_ && (count == 2 || ready(w))) return true;
+    /// The least vertex w, not a seed, whose coface x + w enters with x, or -1: from the lower
+    /// stage's candidates, then (when all of those are seeds and the list was cut short) by
+    /// asking ready() of the vertices after them.
+    index_t leftover(const Top& t, const index_t* v) const {
+        const int count = k_ + 1;
+        if (t.n_cand < 0) {  // the common neighbours by the edges taken so far, 64 at a time
+            const std::uint64_t* rows[kMaxDim + 1];
+            for (int p = 0; p < count; ++p)
+                rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
+            for (std::size_t q = 0; q < words_; ++q) {
+                std::uint64_t bits = rows[0][q];
+                for (int p = 1; p < count; ++p) bits &= rows[p][q];
+                while (bits) {
+                    const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
+                    bits &= bits - 1;
+                    if (stamp_of_[w] != stamp_ && (count == 2 || ready(t, v, w))) return w;
+                }
             }
+            return -1;
         }
-        return false;
-    }
-
-    void register_active(const Cell& x) {
-        make_live(k_, x);
-        register_faces(x);
+        for (int c = 0; c < t.n_cand; ++c)
+            if (stamp_of_[t.cand[c]] != stamp_) return t.cand[c];
+        if (!t.more) return -1;
+        for (index_t w = t.cand[kCandidates - 1] + 1; w < n_; ++w) {
+            if (stamp_of_[w] == stamp_) continue;
+            bool in_x = false;
+            for (int p = 0; p < count; ++p) in_x |= w == v[p];
+            if (!in_x && ready(t, v, w)) return w;
+        }
+        return -1;
     }
 
     void register_faces(const Cell& x) {
@@ -483,6 +785,7 @@ class RipsHomology {
     int k_;
     float thr_;
     int n_threads_;
+    std::vector<std::vector<PairEdges>>* pairs_;  // null: no pairs recorded
     std::vector<float> dist_;
     std::vector<std::vector<Cell>> cells_;
     std::vector<std::vector<Bar>> bars_;
@@ -496,21 +799,31 @@ class RipsHomology {
     std::uint64_t stamp_ = 0;
     std::vector<index_t> seeds_;
     std::vector<std::vector<key_t>> groups_;
-    Chain bnd_, tmp_, kill_tmp_;
+    Scratch lower_scratch_, upper_scratch_;
+    // the pipeline between the stages
+    bool pipelined_ = false;
+    std::vector<Top> block_;  // being filled by the lower stage
+    std::deque<std::vector<Top>> queue_;
+    std::mutex queue_mutex_;
+    std::condition_variable queue_cv_;
+    bool lower_done_ = false;
+    std::atomic<bool> stop_{false};
 };
 
 }  // namespace
 
 std::vector<std::vector<Bar>> rips_barcodes_homology(const float* D, index_t n, int maxdim,
-                                                     float threshold, int n_threads) {
+                                                     float threshold, int n_threads,
+                                                     std::vector<std::vector<PairEdges>>* pairs) {
     const char* op = "vr_barcode";
     LATENTBRIDGE_CHECK(n >= 0 && n < 65536, op,
                        "the homology engine takes fewer than 65536 points");
     LATENTBRIDGE_CHECK(maxdim >= 1 && maxdim <= kMaxDim, op,
                        "the homology engine takes maxdim in [1, 3]");
     LATENTBRIDGE_CHECK(threshold >= 0.0f, op, "threshold must be non-negative (not NaN)");
+    if (pairs) pairs->assign(static_cast<std::size_t>(maxdim) + 1, {});
     if (n == 0) return std::vector<std::vector<Bar>>(static_cast<std::size_t>(maxdim) + 1);
-    return RipsHomology(D, n, maxdim, threshold, n_threads).run();
+    return RipsHomology(D, n, maxdim, threshold, n_threads, pairs).run();
 }
 
 }  // namespace latentbridge

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EigshOptions', 'batched_eigh', 'build_info', 'cross_accumulate', 'diffusion_graph', 'diffusion_workspace_bytes', 'eigsh_largest', 'eigsh_workspace_bytes', 'enclosing_radius', 'kdtree_order', 'knn_sqeuclidean', 'lanczos_basis_size', 'mahalanobis_rerank', 'median_kth_distance', 'pairwise_distances', 'r_cross_barcode_h1', 'r_cross_barcode_h1_batch', 'r_cross_workspace_bytes', 'rips_barcodes', 'rips_simplex_bytes', 'rips_workspace_bytes', 'set_simd_isa', 'simd_isa']
+__all__: list[str] = ['EigshOptions', 'batched_eigh', 'build_info', 'cross_accumulate', 'diffusion_graph', 'diffusion_workspace_bytes', 'eigsh_largest', 'eigsh_workspace_bytes', 'enclosing_radius', 'kdtree_order', 'knn_sqeuclidean', 'lanczos_basis_size', 'mahalanobis_rerank', 'median_kth_distance', 'pairwise_distances', 'r_cross_barcode_h1', 'r_cross_barcode_h1_batch', 'r_cross_workspace_bytes', 'rips_barcodes', 'rips_homology_applies', 'rips_homology_bytes', 'rips_simplex_bytes', 'rips_workspace_bytes', 'set_simd_isa', 'simd_isa']
 class EigshOptions:
     """
     Options of eigsh_largest; every field has the C++ default when not given.
@@ -155,7 +155,15 @@ def r_cross_workspace_bytes(n: typing.SupportsInt | typing.SupportsIndex) -> int
     """
 def rips_barcodes(D: numpy.typing.NDArray[numpy.float32], maxdim: typing.SupportsInt | typing.SupportsIndex = 1, threshold: typing.Any = None, return_pairs: bool = False, engine: str = 'auto', n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> typing.Any:
     """
-    Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 distance matrix; threshold None = its enclosing radius. With return_pairs, (bars, pairs): per degree the int64 edges of each bar, (k, 3) rows (vertex, d1, d2) in degree 0, (k, 4) rows (b1, b2, d1, d2) above; -1 for an essential class's death edge. engine 'auto' (homology for maxdim 1..3 without pairs), 'cohomology' or 'homology'.
+    Vietoris-Rips barcodes (list of (k, 2) float64 arrays, degrees 0..maxdim) of a float32 distance matrix; threshold None = its enclosing radius. With return_pairs, (bars, pairs): per degree the int64 edges of each bar, (k, 3) rows (vertex, d1, d2) in degree 0, (k, 4) rows (b1, b2, d1, d2) above; -1 for an essential class's death edge. engine 'auto' (homology for maxdim 1..3), 'cohomology' or 'homology'.
+    """
+def rips_homology_applies(n: typing.SupportsInt | typing.SupportsIndex, maxdim: typing.SupportsInt | typing.SupportsIndex) -> bool:
+    """
+    Whether rips_barcodes' automatic choice takes the homology engine (maxdim 1..3, n < 65536).
+    """
+def rips_homology_bytes(D: numpy.typing.NDArray[numpy.float32], maxdim: typing.SupportsInt | typing.SupportsIndex, threshold: typing.Any = None, n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> float:
+    """
+    Bytes a homology-engine run of rips_barcodes holds at its peak for D (the float32 matrix, the engine's copy and bit sets, 40 bytes per simplex of degrees 1..maxdim, 56 above degree 1 with n_threads >= 2; threshold None = the enclosing radius of D).
     """
 def rips_simplex_bytes(D: numpy.typing.NDArray[numpy.float32], maxdim: typing.SupportsInt | typing.SupportsIndex, threshold: typing.Any = None) -> float:
     """

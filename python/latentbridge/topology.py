@@ -37,7 +37,7 @@ METRICS = POINT_METRICS + ("precomputed",)
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
-def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
+def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False, n_jobs=None):
     """Vietoris-Rips persistence barcodes of a distance matrix.
 
     Parameters
@@ -53,6 +53,10 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
     return_pairs : bool, default False
         Also return the persistence pairs: the edges whose lengths are each bar's birth and
         death (see Returns).
+    n_jobs : int, optional
+        CPU threads (None: 1, -1: all CPUs) of the homology engine (``maxdim`` 1..3): the
+        simplices are listed and sorted concurrently and the reduction runs as a two-stage
+        pipeline. The result does not depend on it.
 
     Returns
     -------
@@ -71,38 +75,50 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
         the simplex that creates the class (``D[b1, b2] = birth``), and the death edge, the
         longest edge of the simplex that kills it (``D[d1, d2] = death``). An essential class
         has ``d1 = d2 = -1``. Each edge is ascending (``b1 < b2``, ``d1 < d2``); among edges of
-        equal length the engine's own filtration order decides (the latest edge, of least
-        colexicographic index ``b2 (b2 - 1) / 2 + b1``), so the edges are those that decided
-        the bars.
+        equal length the engine's own filtration order decides: the latest edge in it, which
+        for ``maxdim`` 1..3 (the homology engine, ordered by diameter, degree, then increasing
+        colexicographic index) is the one of greatest index ``b2 (b2 - 1) / 2 + b1``, and
+        otherwise (the cohomology engine, decreasing index) the one of least index. The edges
+        are those that decided the bars.
 
     Raises
     ------
     ValueError
         If D is empty, not square, not symmetric, has a non-zero diagonal, a negative entry,
         NaN, or a finite entry above float32's maximum (3.4e38, which would become an absent
-        edge); if maxdim or threshold is out of range.
+        edge); if maxdim or threshold is out of range; if n_jobs is 0 or not an integer.
     TypeError
         If D is not numeric, maxdim is not an integer or return_pairs is not a bool.
     OverflowError
         If the simplices of degree ``maxdim + 1`` cannot be numbered in 64 bits.
     MemoryError
-        If the float32 copy, the engine's matrix, the edge list and the H1 reduction (about
-        36 n^2 bytes for maxdim=0, 60 n^2 otherwise), or for maxdim >= 2 an upper bound on the
-        simplex lists (56 bytes for each clique of the threshold graph that the engine stores),
-        exceed the available memory (``LATENTBRIDGE_MEMORY_LIMIT``). A high maxdim on a dense
+        If the engine's model of what it holds exceeds the available memory
+        (``LATENTBRIDGE_MEMORY_LIMIT``). For ``maxdim`` 1..3 (the homology engine): 8 n^2 bytes
+        (the float32 matrix and its copy), n^2 / 8 (bit sets) and 40 bytes for each simplex of
+        degrees 1..maxdim (56 above degree 1 with ``n_jobs`` >= 2), the simplices counted by an
+        upper bound on the cliques of the threshold graph. Otherwise the float32 copy, the
+        engine's matrix, the edge list and the H1 reduction (about 36 n^2 bytes for maxdim=0,
+        60 n^2 otherwise), or for maxdim >= 2 an upper bound on the simplex lists (56 bytes for
+        each clique of the threshold graph that the engine stores). A high maxdim on a dense
         complex explodes combinatorially: this turns that into an error instead of a hang.
 
     Notes
     -----
-    The algorithm is Ripser's (Bauer 2021): H0 by union-find over the sorted edges, then, degree
-    by degree, the coboundary matrix is reduced in reverse filtration order (cohomology) with
-    clearing, implicit coboundaries in the combinatorial number system and zero-persistence
-    (emergent) pairs detected without reduction. The filtration is ordered by diameter with ties
-    broken by reverse colexicographic index. Conventions (float32 values, Z/2 coefficients,
-    dropped zero-length bars) follow giotto-ph/ripser, whose barcodes this reproduces exactly.
-    The pairs are recorded by the C++ engine where it emits each bar: the column's simplex and
-    its pivot in the reduction, or the merging edge of the union-find; with distinct distances
-    they are giotto-ph's ``return_generators`` edges.
+    H0 is computed by union-find over the sorted edges. For ``maxdim`` 1..3 (and fewer than
+    65536 points) the higher degrees are computed by streaming homology kept reduced to zero
+    differentials [3]_: the simplices are taken in the order (diameter, degree, colexicographic
+    index), every class is kept written in the live simplices, a new simplex whose boundary is
+    non-zero kills the latest live simplex of it (the elder rule), and the simplices of degree
+    ``maxdim + 1`` are never listed, only visited from their latest facet when it is born.
+    Otherwise the algorithm is Ripser's [1]_: degree by degree, the coboundary matrix is reduced
+    in reverse filtration order (cohomology) with clearing, implicit coboundaries in the
+    combinatorial number system and zero-persistence (emergent) pairs detected without
+    reduction; ties in diameter are broken by reverse colexicographic index there. Both are exact
+    and give the same barcodes. Conventions (float32 values, Z/2 coefficients, dropped
+    zero-length bars) follow giotto-ph [2]_ and ripser, whose barcodes this reproduces exactly.
+    The pairs are recorded by the C++ engine where it emits each bar: the simplex whose class
+    dies and the simplex that kills it, or the merging edge of the union-find; with distinct
+    distances they are giotto-ph's ``return_generators`` edges.
 
     References
     ----------
@@ -110,6 +126,8 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
        J. Appl. Comput. Topol. 5, 391-423 (2021).
     .. [2] J. Perez, S. Hess, R. Lupo et al., "giotto-ph: A Python library for high-performance
        computation of persistent homology of Vietoris-Rips filtrations", arXiv:2107.05412.
+    .. [3] C. Kapulkin and N. Kershaw, "RedZeD: Computing persistent homology by Reduction to
+       Zero Differentials", arXiv:2606.06310.
 
     Examples
     --------
@@ -122,6 +140,7 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
     """
     maxdim = check_positive_int(maxdim, "maxdim", minimum=0, maximum=61)
     return_pairs = check_bool(return_pairs, "return_pairs")
+    n_threads = check_n_jobs(n_jobs)
     if threshold is not None:
         threshold = check_scalar(threshold, "threshold", minimum=0, finite=False)
         # above float32's range every edge is kept: pass +inf (a C++ narrowing cast of an
@@ -130,17 +149,25 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False):
     D = _check_distance_matrix(D, "D")
     _check_float32_range(D, "D")
     n = D.shape[0]
-    # the engine's copies, edges and H1 tables (the C++ resource model); the simplex lists of
-    # degree >= 2 are bounded separately below.
-    check_allocation(_core.rips_workspace_bytes(n, maxdim),
-                     f"vr_barcode matrices and edges for D ({n}, {n})")
+    # the C++ resource models: the homology engine's needs the float32 matrix to count the
+    # simplices (and includes it); the cohomology engine's copies, edges and H1 tables are checked
+    # before that copy, its simplex lists of degree >= 2 after.
+    homology = _core.rips_homology_applies(n, maxdim)
+    if not homology:
+        check_allocation(_core.rips_workspace_bytes(n, maxdim),
+                         f"vr_barcode matrices and edges for D ({n}, {n})")
     D32 = np.ascontiguousarray(D, dtype=np.float32)
-    if maxdim >= 2 and math.comb(n, maxdim + 2) < 2**63:   # else the engine raises OverflowError
+    if homology:
+        check_allocation(_core.rips_homology_bytes(D32, maxdim, threshold, n_threads),
+                         f"vr_barcode matrices and simplices of degrees 1..{maxdim} for D ({n}, {n})")
+    elif maxdim >= 2 and math.comb(n, maxdim + 2) < 2**63:   # else the engine raises OverflowError
         check_allocation(_core.rips_simplex_bytes(D32, maxdim, threshold),
                          f"vr_barcode simplices of degrees 2..{maxdim} for D ({n}, {n})")
     if not return_pairs:
-        return [_sorted(b) for b in _core.rips_barcodes(D32, maxdim, threshold)]
-    bars, pairs = _core.rips_barcodes(D32, maxdim, threshold, return_pairs=True)
+        return [_sorted(b) for b in _core.rips_barcodes(D32, maxdim, threshold,
+                                                        n_threads=n_threads)]
+    bars, pairs = _core.rips_barcodes(D32, maxdim, threshold, return_pairs=True,
+                                      n_threads=n_threads)
     sorted_pairs = [_sorted(b, p) for b, p in zip(bars, pairs)]
     return [b for b, _ in sorted_pairs], [p for _, p in sorted_pairs]
 
@@ -200,8 +227,8 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     TypeError
         For non-numeric input, or a ``return_pairs`` that is not a bool.
     MemoryError
-        If the distance matrices and the reduction (about 58 n^2 bytes in degree 1, 226 n^2 in
-        degrees 0 and 2) exceed the available memory (``LATENTBRIDGE_MEMORY_LIMIT``).
+        If the distance matrices and the reduction (about 80 n^2 bytes in degree 1, 178 n^2 in
+        degree 0, 274 n^2 in degree 2) exceed the available memory (``LATENTBRIDGE_MEMORY_LIMIT``).
 
     Notes
     -----
@@ -219,7 +246,7 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     representation is noise and the second has structure they are cuts of O(n^2) edges and its
     cost grows like n^4. Streaming homology, which keeps every edge's class reduced to the edges
     still alive (the reduction-to-zero-differentials view of RedZeD [2]_), carries paths instead.
-    The cohomology engine runs first under a time budget of ``4e-6 n^2`` seconds; past it the
+    The cohomology engine runs first under a budget of ``4e-6 n^2`` CPU seconds; past it the
     homology engine takes over. Both give the same barcode; only the time differs.
 
     References
@@ -246,9 +273,12 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     per_problem = _core.r_cross_workspace_bytes(n) if dim == 1 else _core.rips_workspace_bytes(2 * n, dim)
     check_allocation(_DISTANCE_BYTES_PER_PAIR * n * n + per_problem,
                      f"r_cross_barcode distance matrices and reduction for ({n}, {n})")
-    r1 = _normalised_distances(P, "P", norm, metric, device, n_jobs)
-    r2 = _normalised_distances(Q, "Q", norm, metric, device, n_jobs)
+    # the two matrices side by side on 2+ threads (the quantile's selection releases the GIL)
+    r1, r2 = _run_threads(
+        lambda item: _normalised_distances(item[0], item[1], norm, metric, device, n_jobs),
+        [(P, "P"), (Q, "Q")], n_threads)
     w, m = _cross_matrices(r1, r2, ("P", "Q"))
+    del r1, r2  # 16 n^2 bytes the engine does not read
     return _r_cross_of_matrices(w, m, dim, n_threads, return_pairs)
 
 
@@ -404,8 +434,10 @@ _DISTANCE_BYTES_PER_PAIR = 8 + 8 + 8 + 4 + 4 + 2
 def _check_float32_range(D, name):
     """Finite values beyond float32 would become +inf (absent edges): refuse them."""
     big = _F32_MAX
-    finite = np.isfinite(D)
-    if np.any(np.abs(D[finite]) > big):
+    if D.dtype.itemsize <= 4 or not D.size:         # float16/float32 hold nothing beyond it
+        return
+    magnitude = np.abs(D)
+    if np.any((magnitude > big) & (magnitude != np.inf)):
         raise ValueError(
             f"{name} has finite entries above {big:.3g}, which float32 (the precision of the "
             "persistence engine) cannot hold; rescale the data (or use norm='quantile').")
@@ -425,10 +457,11 @@ def _check_distance_matrix(D, name, *, precomputed=False):
                         min_rows=2 if precomputed else 1, allow_nonfinite=not precomputed)
     if D.shape[0] != D.shape[1]:
         raise ValueError(f"{name} must be a square distance matrix{where}; got shape {D.shape}.")
-    if np.isnan(D).any():
+    least = D.min() if D.size else 0.0        # NaN when D holds one: one pass for both checks
+    if np.isnan(least):
         bad = np.argwhere(np.isnan(D))[0]
         raise ValueError(f"{name} contains NaN (first at row {bad[0]}, column {bad[1]}).")
-    if (D < 0).any():
+    if least < 0:
         raise ValueError(f"{name} has negative entries; distances must be >= 0.")
     if np.any(np.diagonal(D) != 0):
         raise ValueError(
@@ -443,12 +476,27 @@ def _check_distance_matrix(D, name, *, precomputed=False):
                 f"difference |{name}[i, j] - {name}[j, i]| is {asymmetry:.3g}); pass "
                 f"({name} + {name}.T) / 2 if it holds round-off.")
         return (D + D.T) / 2
-    finite = np.isfinite(D)
-    if not np.array_equal(finite, finite.T) or not np.allclose(
-            np.where(finite, D, 0), np.where(finite, D, 0).T, rtol=1e-6, atol=1e-12):
+    if not _nearly_symmetric(D):
         raise ValueError(f"{name} must be symmetric; pass ({name} + {name}.T) / 2 if it holds "
                          "round-off.")
     return D
+
+
+def _nearly_symmetric(D, rtol=1e-6, atol=1e-12, tile=128):
+    """numpy's ``allclose(D, D.T, rtol, atol)`` on the finite entries of a matrix with no
+    negative entries, and ``+inf`` (an absent edge) at mirrored places: |D[i, j] - D[j, i]| <=
+    atol + rtol D[j, i] at (i, j) and at (j, i), so <= atol + rtol min(D[i, j], D[j, i]); or
+    both equal (both +inf). Visits each pair of mirrored square tiles once (cache-friendly,
+    small temporaries)."""
+    n = D.shape[0]
+    for r in range(0, n, tile):
+        for c in range(r, n, tile):
+            upper, lower = D[r:r + tile, c:c + tile], D[c:c + tile, r:r + tile].T
+            with np.errstate(invalid="ignore"):       # inf - inf: equal, caught by ==
+                close = np.abs(upper - lower) <= atol + rtol * np.minimum(upper, lower)
+            if not np.all(close | (upper == lower)):
+                return False
+    return True
 
 
 def _check_pair(P, Q, metric):
@@ -498,15 +546,21 @@ def _normalised_distances(X, name, norm, metric, device, n_jobs, rows=None):
 
 
 def _cross_matrices(r1, r2, names):
-    """The float32 inputs of the engine: w = r1 and m = min(r1, r2), snapped as the reference."""
-    _check_float32_range(r1, f"the (normalised) distance matrix of {names[0]}")
-    _check_float32_range(r2, f"the (normalised) distance matrix of {names[1]}")
+    """The float32 inputs of the engine: w = r1 and m = min(r1, r2), snapped as the reference.
+
+    The reference sets entries below ``eps = mean(r1) * 1e-6`` to zero in ``w`` and in the
+    float64 ``min(r1, r2)``. Rounding to float32 is monotone, so ``m`` is the float32 minimum of
+    the two rounded and snapped matrices: no float64 minimum is formed.
+    """
+    for r, name in zip((r1, r2), names):
+        if not r.max() <= _F32_MAX:  # distances are >= 0: one pass when all is in range
+            _check_float32_range(r, f"the (normalised) distance matrix of {name}")
     eps = r1.mean() * 1e-6
     w = r1.astype(np.float32)
     w[r1 < eps] = 0.0
-    m64 = np.minimum(r1, r2)
-    m = m64.astype(np.float32)
-    m[m64 < eps] = 0.0
+    m = r2.astype(np.float32)
+    m[r2 < eps] = 0.0
+    np.minimum(m, w, out=m)
     return w, m
 
 

@@ -18,14 +18,16 @@ using Bar = std::array<float, 2>;
 
 /// The reductions behind rips_barcodes, both exact: Ripser's cohomology (rips.cpp, any maxdim)
 /// and streaming homology reduced to zero differentials (rips_homology.cpp, 1 <= maxdim <= 3,
-/// n < 65536, no pairs); `automatic` takes homology wherever it applies.
+/// n < 65536); `automatic` takes homology wherever it applies.
 enum class RipsEngine { automatic, cohomology, homology };
 
 /// The edges behind one bar, as vertex numbers: {b1, b2, d1, d2}. (b1, b2) is the birth edge, the
 /// longest edge of the simplex that creates the class (a bar of degree 0 is born at a vertex: b1
 /// is that vertex, b2 = -1); (d1, d2) is the death edge, the longest edge of the simplex that
 /// kills it, -1, -1 for an essential class. Their lengths are the birth and the death. Among
-/// edges of equal length the one latest in the engine's filtration order is taken. Vertices are
+/// edges of equal length the one latest in the engine's filtration order is taken: cohomology
+/// orders equal diameters by decreasing colex index (the edge of least index b2 (b2 - 1) / 2 + b1
+/// is taken), homology by increasing colex index (the edge of greatest index). Vertices are
 /// ascending within an edge.
 using PairEdges = std::array<std::int64_t, 4>;
 
@@ -37,24 +39,27 @@ using PairEdges = std::array<std::int64_t, 4>;
 /// not fit in a signed 64-bit simplex index (cohomology), std::invalid_argument for bad sizes or
 /// an engine that does not apply. With `pairs`, (*pairs)[k][t] receives the edges of bars[k][t]
 /// (the degree-0 bar [0, d) of a component that merges into an older one: its root, the vertex
-/// of least number, and the merging edge); pairs are recorded by the cohomology engine, which
-/// `automatic` then takes. n_threads parallelises the sorts of the homology engine.
+/// of least number, and the merging edge); both engines record them. n_threads parallelises the
+/// homology engine (see rips_barcodes_homology).
 std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdim, float threshold,
                                             std::vector<std::vector<PairEdges>>* pairs = nullptr,
                                             RipsEngine engine = RipsEngine::automatic,
                                             int n_threads = 1);
 
 /// The streaming-homology engine of rips_barcodes alone (1 <= maxdim <= 3, n < 65536);
-/// n_threads sorts the simplex lists of the degrees concurrently (the reduction is sequential).
-std::vector<std::vector<Bar>> rips_barcodes_homology(const float* D, index_t n, int maxdim,
-                                                     float threshold, int n_threads = 1);
+/// n_threads lists and sorts the simplices concurrently, and from 2 on runs the reduction as a
+/// two-stage pipeline (the lower degrees and the coface search, then the top degree); the result
+/// does not depend on it. `pairs` as in rips_barcodes.
+std::vector<std::vector<Bar>> rips_barcodes_homology(
+    const float* D, index_t n, int maxdim, float threshold, int n_threads = 1,
+    std::vector<std::vector<PairEdges>>* pairs = nullptr);
 
 /// Enclosing radius min_i max_j D[i, j] of a full n x n matrix (row-major): beyond it the
 /// Rips complex is a cone, so truncating there changes no barcode. +inf for n == 0.
 float enclosing_radius(const float* D, index_t n);
 
 /// The reductions behind r_cross_barcode_h1, all exact: `automatic` runs cohomology under a
-/// budget and hands over to homology past it.
+/// budget of CPU time (of the calling thread) and hands over to homology past it.
 enum class CrossEngine { automatic, cohomology, homology };
 
 /// R-Cross-Barcode_1 from the n x n matrices w (distances of the first representation) and
@@ -62,8 +67,8 @@ enum class CrossEngine { automatic, cohomology, homology };
 /// the degree-1 barcode of the doubled matrix [[0, w^T], [w, m]]: computed on the cone form
 /// (vertices 0..n-1 and an apex c; edges (i, j) at m_ij, ordinary triangles at their
 /// m-diameter, one cone triangle (i, j, c) at w_ij per edge), truncated at the enclosing radius
-/// of w, either as relative cohomology (rips.cpp; n_threads parallelises the sort of the edges
-/// and the search for zero-persistence pairs) or as streaming relative homology
+/// of w, either as relative cohomology (rips.cpp; n_threads parallelises the sort of the edges,
+/// the neighbour lists and the search for zero-persistence pairs) or as streaming relative homology
 /// (rips_cross_homology.cpp, single-threaded). Returns the finite bars. Throws
 /// std::invalid_argument when some m_ij > w_ij. With `pairs`, (*pairs)[t] receives the edges of
 /// bar t in the vertex numbers of the doubled matrix (0..n-1 its first block, n..2n-1 the second):
@@ -91,10 +96,33 @@ std::int64_t rips_workspace_bytes(index_t n, int maxdim);
 /// (it grows combinatorially; saturates at the largest finite double); 0 for maxdim < 2.
 double rips_simplex_bytes(const float* D, index_t n, int maxdim, float threshold);
 
+/// Whether `automatic` takes the homology engine for n points and maxdim (1 <= maxdim <= 3,
+/// n < 65536).
+bool rips_homology_applies(index_t n, int maxdim);
+
+/// Bytes a homology-engine run of rips_barcodes holds at its peak for D (n x n, row-major
+/// float32) truncated at `threshold`, counting the float32 matrix it reads: 8 n^2 (that matrix
+/// and the engine's symmetric copy), 8 n ceil(n / 64) (the bit sets of the edges taken), 24 n
+/// (union-find and marks), and 40 bytes per simplex of degrees 1..maxdim (cliques of
+/// 2..maxdim+1 vertices, bounded as in rips_simplex_bytes; exact for the edges), 56 for degrees
+/// >= 2 with n_threads >= 2. Of the 40 bytes, 16 are the simplex's list entry; the rest covers
+/// the radix sort's buffer (16) while the lists are sorted, then the homology classes, the live
+/// simplices and the active lists of the reduction. That rest, and the 16 more of two threads
+/// (per-thread allocation arenas), are measured figures, not bounds: with the true simplex
+/// counts, the peak RSS growth of one rips_barcodes call over the input was 16.6 bytes of
+/// reduction state per listed simplex on o3_1024 (H3), below the sort's 16 on a Gaussian cloud
+/// (H1, 1.7 million edges) and on sphere_3_192 (H2); measured over modelled 0.84, 0.83 and 0.82
+/// on one thread, 0.86, 0.75 and 0.79 on two (bench/notes/topology-speed.md). Data whose classes
+/// grow long can exceed it; the clique bounds are loose above degree 1 (o3_1024: 4.5x the true
+/// counts' model).
+double rips_homology_bytes(const float* D, index_t n, int maxdim, float threshold,
+                           int n_threads = 1);
+
 /// Bytes of the larger of the two engines of r_cross_barcode_h1 for n points, E = n (n - 1) / 2
 /// edges (the engines run one after the other, so the peak is the larger): cohomology keeps a
 /// 16-byte column and an 8-byte zero-persistence candidate per edge plus the reducer's pivot
-/// tables, 48 E; streaming homology keeps per edge its end points (16), filtration value (4), cone
+/// tables, 48 E, and per vertex its max(64, n / 8) nearest neighbours under m (8 bytes each);
+/// streaming homology keeps per edge its end points (16), filtration value (4), cone
 /// entry (4), class and inverse-index headers (48), hash (8) and two flags (2), 82 E, plus the n x
 /// n table of 32-bit edge ranks and an n x n bit set. The contents of the homology classes depend
 /// on the data and are not included (noise against a plane, 1200 points: about 290 n^2 more).
