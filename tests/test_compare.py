@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+import latentbridge as lb
 from latentbridge import compare as compare_module
 from latentbridge.compare import ComparisonResult, compare_many
 
@@ -267,8 +268,9 @@ def test_the_failure_warning_summarises_the_first_failure(reps):
     assert len(caught) == 1 and caught[0].category is RuntimeWarning
     error = res.errors[("base", "collapsed", "cka")]
     assert str(caught[0].message) == (
-        "compare_many: 1 of 1 pair(s) failed and are NaN (see result.errors); the first, "
-        f"('base', 'collapsed', 'cka'): {error}")
+        "compare_many: 2 of 2 pair(s) failed and are NaN (see result.errors); the first, "
+        f"('base', 'collapsed', 'cka'): {error}")   # the other: collapsed with itself
+    assert set(res.errors) == {("base", "collapsed", "cka"), ("collapsed", "collapsed", "cka")}
     assert error.startswith("ValueError: ")
 
 
@@ -381,3 +383,24 @@ def test_load_refuses_pickled_object_arrays(tmp_path):
              square=np.array(True), info=np.array("{}"), **{"metric:cka": np.eye(2)})
     with pytest.raises(ValueError, match="allow_pickle=False"):
         ComparisonResult.load(path)
+
+
+def test_constant_representation_diagonal_is_computed_not_assumed():
+    """A dead layer (all rows equal) against itself: CKA and RTD are undefined there, so its
+    diagonal entry is what the measure itself gives (here an error: NaN and a record), never the
+    registered value on identical inputs; the other diagonal entries keep that value."""
+    rng = np.random.default_rng(3)
+    reps = {"a": rng.standard_normal((40, 5)), "b": rng.standard_normal((40, 4)), "dead": np.ones((40, 3))}
+    with pytest.raises(ValueError):
+        lb.cka(reps["dead"], reps["dead"])            # the oracle: the measure called directly
+    with pytest.warns(RuntimeWarning, match="failed and are NaN"):
+        res = lb.compare_many(reps, metrics=("cka", "procrustes_distance"), progress=False)
+    cka = res["cka"]
+    assert cka[0, 0] == 1.0 and cka[1, 1] == 1.0 and np.isnan(cka[2, 2])
+    assert ("dead", "dead", "cka") in res.errors and ("a", "a", "cka") not in res.errors
+    try:
+        direct = lb.procrustes_distance(reps["dead"], reps["dead"])
+    except ValueError:
+        direct = np.nan
+    np.testing.assert_equal(res["procrustes_distance"][2, 2], direct)
+    assert res["procrustes_distance"][0, 0] == 0.0

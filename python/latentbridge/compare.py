@@ -278,8 +278,9 @@ def compare_many(reps, *, metrics=("cka", "rtd"), executor=None, progress=True, 
         ``"procrustes_distance"``, ``"rsa"``, ...) or callables ``f(X, Y, **options) -> float`` (a
         measure of your own, labelled by its ``__name__``; treated as not symmetric, its diagonal
         computed). For a square result a registered measure's diagonal is its value on identical inputs
-        (computed when it depends on the representation, e.g. ENSD), and a symmetric measure is
-        computed once per unordered pair.
+        (computed when it depends on the representation, e.g. ENSD, and for a constant
+        representation, where the measure may be undefined: then NaN and an entry in ``errors``),
+        and a symmetric measure is computed once per unordered pair.
     executor : concurrent.futures.Executor, optional
         Runs the pairs (``executor.submit``); ``None`` runs them in this thread. A Dask
         ``distributed.Client(...).get_executor()`` runs them on a cluster; each task carries its two
@@ -351,17 +352,19 @@ def compare_many(reps, *, metrics=("cka", "rtd"), executor=None, progress=True, 
 
     result = ComparisonResult(names=names, column_names=None if square else columns,
                               info={"n_samples": int(arrays[0].shape[0])})
+    # a constant representation is the one where "the value on identical inputs" may not exist (CKA,
+    # RTD, ... are undefined there): its diagonal entry is computed like any pair, errors included
+    constant = [bool(np.all(a == a[:1])) for a in arrays] if square else []
     jobs = []
     for measure in metrics:
         mat = np.full((len(names), len(columns)), np.nan)
-        if square and measure.identical_value is not None:
-            np.fill_diagonal(mat, measure.identical_value)
         result.matrices[measure.label] = mat
         for i in range(len(names)):
             for j in range(len(columns)):
-                if square and ((i == j and measure.identical_value is not None) or (measure.symmetric and j < i)):
-                    continue
-                jobs.append((measure, i, j))
+                if square and i == j and measure.identical_value is not None and not constant[i]:
+                    mat[i, i] = measure.identical_value
+                elif not (square and measure.symmetric and j < i):
+                    jobs.append((measure, i, j))
 
     def task_args(job):
         measure, i, j = job
