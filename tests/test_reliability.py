@@ -46,6 +46,9 @@ def interrupt_after(code, wait=1.0):
     child's exit when it printed no time). Interpreter shutdown is not counted: with numpy, scipy
     and scikit-learn loaded it alone can take seconds on a loaded machine."""
     env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
+    # a shell without job control starts background jobs with SIGINT ignored, and Python then
+    # installs no handler: give the child Python's own handler, whatever the parent inherited
+    code = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n" + code
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     try:
