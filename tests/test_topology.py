@@ -866,3 +866,29 @@ def test_rtd_messages_name_the_representation(which):
     big = (X * 1e200, X) if which == "P" else (X, X * 1e200)
     with pytest.raises(ValueError, match="^" + re.escape(f"the (normalised) distance matrix of {which} has")):
         lb.rtd(*big, trials=1, batch=12, seed=0, norm=None, device="cpu")
+
+
+@pytest.mark.parametrize("where", [(290, 10), (10, 290), (200, 140), (299, 299 - 1), (127, 128)])
+def test_vr_barcode_symmetry_check_reaches_every_tile(where):
+    """n = 300 spans three 128-row tiles of the symmetry check: an asymmetry anywhere, far tiles and
+    tile borders included, is refused, as numpy's allclose(D, D.T, rtol=1e-6, atol=1e-12) says."""
+    X = np.random.default_rng(31).standard_normal((300, 3))
+    D = cdist(X, X)
+    assert len(lb.vr_barcode(D, maxdim=0)[0]) == 300
+    D[where] += 1e-3
+    assert not np.allclose(D, D.T, rtol=1e-6, atol=1e-12)
+    with pytest.raises(ValueError, match="D must be symmetric"):
+        lb.vr_barcode(D, maxdim=0)
+
+
+def test_vr_barcode_symmetry_tolerance_is_inclusive():
+    """allclose's rule is |a - b| <= atol + rtol |b|: a difference of exactly atol next to a zero
+    entry is accepted, twice that is not (numpy's allclose is the oracle of both)."""
+    for gap, accepted in ((1e-12, True), (2e-12, False)):
+        D = np.array([[0.0, 0.0, 1.0], [gap, 0.0, 1.0], [1.0, 1.0, 0.0]])
+        assert np.allclose(D, D.T, rtol=1e-6, atol=1e-12) == accepted
+        if accepted:
+            assert len(lb.vr_barcode(D, maxdim=0)[0]) == 3
+        else:
+            with pytest.raises(ValueError, match="D must be symmetric"):
+                lb.vr_barcode(D, maxdim=0)

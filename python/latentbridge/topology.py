@@ -434,7 +434,7 @@ _DISTANCE_BYTES_PER_PAIR = 8 + 8 + 8 + 4 + 4 + 2
 def _check_float32_range(D, name):
     """Finite values beyond float32 would become +inf (absent edges): refuse them."""
     big = _F32_MAX
-    if D.dtype.itemsize <= 4 or not D.size:         # float16/float32 hold nothing beyond it
+    if D.dtype.itemsize <= 4:         # float16/float32 hold nothing beyond it: no pass needed
         return
     magnitude = np.abs(D)
     if np.any((magnitude > big) & (magnitude != np.inf)):
@@ -457,7 +457,7 @@ def _check_distance_matrix(D, name, *, precomputed=False):
                         min_rows=2 if precomputed else 1, allow_nonfinite=not precomputed)
     if D.shape[0] != D.shape[1]:
         raise ValueError(f"{name} must be a square distance matrix{where}; got shape {D.shape}.")
-    least = D.min() if D.size else 0.0        # NaN when D holds one: one pass for both checks
+    least = D.min()        # NaN when D holds one: one pass for both checks (D has >= 1 row)
     if np.isnan(least):
         bad = np.argwhere(np.isnan(D))[0]
         raise ValueError(f"{name} contains NaN (first at row {bad[0]}, column {bad[1]}).")
