@@ -784,6 +784,12 @@ def test_float32_range_boundary_and_whole_message():
     E = np.array([[0.0, F32_MAX, 1.0], [F32_MAX, 0.0, F32_MAX], [1.0, F32_MAX, 0.0]])
     h0, _ = lb.vr_barcode(E)
     np.testing.assert_array_equal(h0, [[0.0, 1.0], [0.0, F32_MAX], [0.0, np.inf]])
+    # beside an absent edge (+inf, so the largest entry does not settle it): still kept
+    E4 = np.full((4, 4), np.inf)
+    E4[:3, :3] = E
+    E4[3, 3] = 0.0
+    h0, _ = lb.vr_barcode(E4)
+    np.testing.assert_array_equal(h0, [[0.0, 1.0], [0.0, F32_MAX], [0.0, np.inf], [0.0, np.inf]])
     tail = (" has finite entries above 3.4e+38, which float32 (the precision of the persistence engine) "
             "cannot hold; rescale the data (or use norm='quantile').")
     X = np.random.default_rng(0).standard_normal((6, 2))

@@ -613,8 +613,12 @@ class NeighbourLists {
         float m;
         std::int32_t k;
     };
+    /// The list length L for n vertices.
+    static index_t length(index_t n) {
+        return std::min<index_t>(n - 1, std::max<index_t>(64, n / 8));
+    }
     NeighbourLists(const float* m, index_t n, int n_threads)
-        : len_(std::min<index_t>(n - 1, std::max<index_t>(64, n / 8))),
+        : len_(length(n)),
           items_(static_cast<std::size_t>(n * len_)),
           excluded_(static_cast<std::size_t>(n), kInf) {
         parallel_for(n, n_threads, [&](index_t i, int) {
@@ -642,8 +646,7 @@ class NeighbourLists {
     }
     /// Bytes for n vertices.
     static std::int64_t bytes(index_t n) {
-        const std::int64_t len = std::min<index_t>(n - 1, std::max<index_t>(64, n / 8));
-        return n * (len * static_cast<std::int64_t>(sizeof(Item)) + 4);
+        return n * (length(n) * static_cast<std::int64_t>(sizeof(Item)) + 4);
     }
 
    private:

@@ -432,9 +432,10 @@ _DISTANCE_BYTES_PER_PAIR = 8 + 8 + 8 + 4 + 4 + 2
 
 
 def _check_float32_range(D, name):
-    """Finite values beyond float32 would become +inf (absent edges): refuse them."""
+    """Finite values beyond float32 would become +inf (absent edges): refuse them. D has no
+    negative entries (checked, or distances), so its largest entry settles the common case."""
     big = _F32_MAX
-    if D.dtype.itemsize <= 4:         # float16/float32 hold nothing beyond it: no pass needed
+    if D.dtype.itemsize <= 4 or D.max() <= big:   # float16/float32 hold nothing beyond it
         return
     magnitude = np.abs(D)
     if np.any((magnitude > big) & (magnitude != np.inf)):
@@ -553,8 +554,7 @@ def _cross_matrices(r1, r2, names):
     the two rounded and snapped matrices: no float64 minimum is formed.
     """
     for r, name in zip((r1, r2), names):
-        if not r.max() <= _F32_MAX:  # distances are >= 0: one pass when all is in range
-            _check_float32_range(r, f"the (normalised) distance matrix of {name}")
+        _check_float32_range(r, f"the (normalised) distance matrix of {name}")
     eps = r1.mean() * 1e-6
     w = r1.astype(np.float32)
     w[r1 < eps] = 0.0
