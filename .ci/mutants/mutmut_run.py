@@ -12,6 +12,10 @@ its mutants per function, so these names hold for the module version they were w
 
 Usage: python .ci/mutants/mutmut_run.py [MODULE ...] [--workdir DIR] [--max-children N]
        [--recheck [--recheck-seconds S]]
+A MODULE of the form ``package/file`` (``diffusion/maps``) mutates only that file of a package
+listed in python_modules.toml (``latentbridge/diffusion/maps.py``), with the package's tests and
+equivalents, in its own folder ``<workdir>/package-file`` (``diffusion-maps``); ``--recheck``
+takes the same form.
 Prints per module: killed / (killed + survived), the timeouts and the surviving mutant names
 (``mutmut show NAME`` in ``<workdir>/<module>`` prints one). Exit status 1 when a mutant survived.
 
@@ -41,8 +45,24 @@ KILLED, SURVIVED = {1, 3}, {0}
 TIMEOUT = {36, 24, -24, 152, 255}
 
 
+def split_module(module):
+    """(package or module named in python_modules.toml, file of it or None): ``diffusion/maps``
+    is the file maps.py of the package ``diffusion``; ``similarity`` is a module of its own."""
+    package, _, file = module.partition("/")
+    return package, (file.removesuffix(".py") or None)
+
+
+def folder_name(module):
+    """The work folder of a module: ``diffusion/maps`` works in ``diffusion-maps``."""
+    return module.replace("/", "-")
+
+
 def mutate_pattern(module):
-    """mutmut's glob for a module (``similarity``: one file) or a package (``measures``: its files)."""
+    """mutmut's glob for a module (``similarity``: one file), a package (``measures``: its files)
+    or one file of a package (``diffusion/maps``: that file alone)."""
+    package, file = split_module(module)
+    if file is not None:
+        return f"latentbridge/{package}/{file}.py"
     if (REPO / "python" / "latentbridge" / module).is_dir():
         return f"latentbridge/{module}/*"
     return f"latentbridge/{module}.py"
@@ -138,23 +158,28 @@ def main(argv=None):
         scope = tomllib.load(f)["modules"]
     equivalent = equivalent_names()
     modules = args.modules or list(scope)
-    unknown = [m for m in modules if m not in scope]
+    unknown = [m for m in modules if split_module(m)[0] not in scope]
     if unknown:
         raise SystemExit(f"unknown module(s) {unknown}; add them to python_modules.toml")
+    missing = [m for m in modules if split_module(m)[1] is not None
+               and not (REPO / "python" / mutate_pattern(m)).is_file()]
+    if missing:
+        raise SystemExit(f"no such file for {missing}: use package/file, e.g. diffusion/maps")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     mutmut = [args.python, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())"]
     any_survivor = False
     rows = []
     for module in modules:
-        folder = Path(args.workdir).resolve() / module
+        folder = Path(args.workdir).resolve() / folder_name(module)
+        tests = scope[split_module(module)[0]]
         if args.recheck:
             if args.recheck_seconds is not None:
                 env["MUTMUT_RECHECK_SECONDS"] = str(args.recheck_seconds)
-            ok = recheck(folder, scope[module], equivalent, args.python, env)
+            ok = recheck(folder, tests, equivalent, args.python, env)
             codes = results(folder) if ok else {}
         else:
-            prepare(folder, module, scope[module])
+            prepare(folder, module, tests)
             r = subprocess.run([*mutmut, "run", "--max-children", str(args.max_children)],
                                cwd=folder, env=env, capture_output=True, text=True)
             (folder / "mutmut-run.log").write_text(r.stdout + r.stderr)
