@@ -4,6 +4,8 @@ import concurrent.futures
 import dataclasses
 import functools
 import re
+import signal
+import threading
 import warnings
 
 import numpy as np
@@ -12,6 +14,35 @@ import pytest
 import latentbridge as lb
 from latentbridge import compare as compare_module
 from latentbridge.compare import ComparisonResult, compare_many
+
+# Wall-clock limit of one test, in seconds. A compare_many that waits on a future that never completes
+# uses no CPU, so neither CPU-time limits (mutmut's) nor anything else would end it: the guard below makes
+# such a test fail instead of hanging. The Dask and plotting tests start a cluster or matplotlib.
+WALL_SECONDS = 20
+WALL_SECONDS_SLOW = {"test_dask_local_cluster": 120, "test_plots": 120,
+                     "test_dask_local_cluster_survives_a_killed_worker": 300,
+                     "test_process_pool_that_breaks_finishes_here_with_a_warning": 300}
+
+
+@pytest.fixture(autouse=True)
+def wall_clock_guard(request):
+    """Fail the test with a TimeoutError once it has run WALL_SECONDS (SIGALRM; POSIX, main thread only:
+    elsewhere the test runs unguarded). Also imported by test_compare_faults.py."""
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    limit = WALL_SECONDS_SLOW.get(request.node.originalname, WALL_SECONDS)
+
+    def too_long(signum, frame):
+        raise TimeoutError(f"{request.node.name} ran for more than {limit} s (a future that never completes?)")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(limit)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def linear_cka_oracle(X, Y):

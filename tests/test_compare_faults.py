@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from test_compare import wall_clock_guard  # noqa: F401  (autouse: a test that hangs fails instead)
 
 from latentbridge.compare import compare_many
 
