@@ -898,3 +898,42 @@ def test_vr_barcode_symmetry_tolerance_is_inclusive():
         else:
             with pytest.raises(ValueError, match="D must be symmetric"):
                 lb.vr_barcode(D, maxdim=0)
+
+
+def _entry_at_the_snapping_threshold(a, b):
+    """A 3 x 3 distance matrix whose entry (1, 2) is exactly ``mean * 1e-6`` of the matrix that
+    holds it (the reference's snapping threshold eps), found by fixed-point iteration."""
+    c = 0.0
+    for _ in range(20):
+        r = np.array([[0.0, a, b], [a, 0.0, c], [b, c, 0.0]])
+        if r.mean() * 1e-6 == c:
+            return r
+        c = r.mean() * 1e-6
+    raise AssertionError("no fixed point")  # pragma: no cover
+
+
+def test_an_entry_of_w_exactly_at_the_snapping_threshold_is_kept():
+    """The reference snaps entries *below* eps = mean(w) * 1e-6 to zero, so an entry equal to eps
+    stays. w_12 = eps and w~_12 = 0: the edge (1, 2) of the second block enters at 0 and its cycle
+    is filled by the cone triangle at w_12, so the barcode is the single bar (0, float32(eps))
+    (with w_12 snapped it would have length 0 and vanish)."""
+    r1 = _entry_at_the_snapping_threshold(1.0, 1.5)
+    eps = r1[1, 2]
+    assert eps == r1.mean() * 1e-6 and 0 < eps
+    r2 = r1.copy()
+    r2[1, 2] = r2[2, 1] = 0.0
+    got = lb.r_cross_barcode(r1, r2, metric="precomputed", norm=None)
+    np.testing.assert_array_equal(got, [[0.0, np.float32(eps)]])
+    np.testing.assert_array_equal(got, giotto(doubled(r1, r2), 1)[1])
+
+
+def test_an_entry_of_w_tilde_exactly_at_the_snapping_threshold_is_kept():
+    """Two points, w_01 = 2 (eps = mean(w) * 1e-6 = 1e-6) and w~_01 = eps exactly: the edge enters
+    at min(w, w~)_01 = eps, not snapped to 0, and dies at its cone triangle, w_01: one bar
+    (float32(eps), 2)."""
+    r1 = np.array([[0.0, 2.0], [2.0, 0.0]])
+    eps = r1.mean() * 1e-6
+    r2 = np.array([[0.0, eps], [eps, 0.0]])
+    got = lb.r_cross_barcode(r1, r2, metric="precomputed", norm=None)
+    np.testing.assert_array_equal(got, [[np.float32(eps), 2.0]])
+    np.testing.assert_array_equal(got, giotto(doubled(r1, r2), 1)[1])
