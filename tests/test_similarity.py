@@ -285,6 +285,18 @@ def test_mutual_knn_beyond_the_row_block_matches_brute_force():
     assert lb.mutual_knn(X, Y, k=5) == pytest.approx(_mutual_knn_brute(Xn, Yn, 5), abs=1e-12)
 
 
+def test_mutual_knn_single_neighbour_of_hundreds_of_points_matches_brute_force():
+    """k = 1 above 256 points: the nearest neighbour is argpartition's 0th entry (k - 1); asking for the
+    (k - 2) = -1st, the largest, instead leaves the first column in no particular order, which numpy's
+    selection shows only on rows longer than 256 (the n = 30 tests pass either way)."""
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((300, 4))
+    Y = X + 0.1 * rng.standard_normal((300, 4))
+    got = lb.mutual_knn(X, Y, k=1, metric="euclidean")
+    assert got == pytest.approx(_mutual_knn_brute(X, Y, 1), abs=1e-12)
+    assert 0.2 < got < 0.9
+
+
 # --- boundaries the mutation run found unchecked (similarity.py survivors) ---------------------------
 
 
