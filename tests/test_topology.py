@@ -937,3 +937,33 @@ def test_an_entry_of_w_tilde_exactly_at_the_snapping_threshold_is_kept():
     got = lb.r_cross_barcode(r1, r2, metric="precomputed", norm=None)
     np.testing.assert_array_equal(got, [[np.float32(eps), 2.0]])
     np.testing.assert_array_equal(got, giotto(doubled(r1, r2), 1)[1])
+
+
+_PAIR_X = np.random.default_rng(33).standard_normal((4, 2))
+_PAIR_D = cdist(_PAIR_X, _PAIR_X)
+_PAIR_D_INF = _PAIR_D.copy()
+_PAIR_D_INF[0, 1] = _PAIR_D_INF[1, 0] = np.inf
+_SAME_ROWS = "P and Q must have the same number of rows (the same samples in the same order); got 4 and 3."
+
+
+@pytest.mark.parametrize("P, Q, metric, message", [
+    (_PAIR_X[:1], _PAIR_X[:1], "euclidean", "P has 1 sample(s) (rows, shape=(1, 2)); at least 2 required."),
+    (_PAIR_X[:2], _PAIR_X[:1], "euclidean", "Q has 1 sample(s) (rows, shape=(1, 2)); at least 2 required."),
+    (_PAIR_X, _PAIR_X[:3], "euclidean", _SAME_ROWS),
+    (_PAIR_D, _PAIR_D[:3, :3], "precomputed", _SAME_ROWS),
+    (_PAIR_D[:1, :1], _PAIR_D[:1, :1], "precomputed", "P has 1 sample(s) (rows, shape=(1, 1)); at least 2 required."),
+    (_PAIR_D[:2, :2], _PAIR_D[:1, :1], "precomputed", "Q has 1 sample(s) (rows, shape=(1, 1)); at least 2 required."),
+    (_PAIR_D_INF, _PAIR_D, "precomputed",
+     "P contains NaN or infinity (first at row 0, column 1). Remove or impute those entries first."),
+    (_PAIR_D, _PAIR_D_INF, "precomputed",
+     "Q contains NaN or infinity (first at row 0, column 1). Remove or impute those entries first."),
+    (_PAIR_D[:3], _PAIR_D, "precomputed", "P must be a square distance matrix with metric='precomputed'; got shape (3, 4)."),
+    (_PAIR_D, _PAIR_D[:3], "precomputed", "Q must be a square distance matrix with metric='precomputed'; got shape (3, 4)."),
+])
+def test_pair_messages_name_the_argument(P, Q, metric, message):
+    """Each bad input of the pair (too few rows, different rows, a non-finite or non-square
+    precomputed matrix) is refused by a message that names P or Q, in r_cross_barcode and rtd."""
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        lb.r_cross_barcode(P, Q, metric=metric)
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        lb.rtd(P, Q, metric=metric, trials=1, batch=2, seed=0)
