@@ -957,8 +957,10 @@ _SAME_ROWS = "P and Q must have the same number of rows (the same samples in the
      "P contains NaN or infinity (first at row 0, column 1). Remove or impute those entries first."),
     (_PAIR_D, _PAIR_D_INF, "precomputed",
      "Q contains NaN or infinity (first at row 0, column 1). Remove or impute those entries first."),
-    (_PAIR_D[:3], _PAIR_D, "precomputed", "P must be a square distance matrix with metric='precomputed'; got shape (3, 4)."),
-    (_PAIR_D, _PAIR_D[:3], "precomputed", "Q must be a square distance matrix with metric='precomputed'; got shape (3, 4)."),
+    (_PAIR_D[:3], _PAIR_D, "precomputed",
+     "P must be a square distance matrix with metric='precomputed'; got shape (3, 4)."),
+    (_PAIR_D, _PAIR_D[:3], "precomputed",
+     "Q must be a square distance matrix with metric='precomputed'; got shape (3, 4)."),
 ])
 def test_pair_messages_name_the_argument(P, Q, metric, message):
     """Each bad input of the pair (too few rows, different rows, a non-finite or non-square
