@@ -137,6 +137,51 @@ def test_cca_fewer_samples_than_features_warns_and_regularises():
         lb.shape_distance(X, Y, alpha=0.0)
 
 
+def test_cca_warning_names_the_ranks_and_points_at_the_caller():
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((20, 30)), rng.standard_normal((20, 30))
+    with pytest.warns(RegularisationWarning) as record:
+        lb.cca(X, Y)
+    assert str(record[0].message).startswith(
+        "cca: rank(X) + rank(Y) = 19 + 19 > n - 1 = 19 (fewer samples than features), so 19 "
+        "canonical correlation(s) equal 1 whatever the data; returning the ridge-regularised value "
+        "(ridge = 0.1 x the mean variance).")
+    assert record[0].filename == __file__
+    with pytest.warns(RegularisationWarning) as record:
+        lb.shape_distance(X[:, :4], Y[:, :16], alpha=0.0)     # ranks 4 + 16 = 20 > 19
+    assert str(record[0].message).startswith(
+        "shape_distance(alpha=0): rank(X) + rank(Y) = 4 + 16 > n - 1 = 19 (fewer samples than "
+        "features), so 1 canonical correlation(s) equal 1")
+    assert record[0].filename == __file__
+
+
+def test_cca_without_ridge_at_the_rank_bound_is_the_plain_value():
+    """rank(X) + rank(Y) = n - 1 exactly: defined, no warning, scipy's canonical correlations."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((10, 4)), rng.standard_normal((10, 5))
+    rho = scipy_canonical_correlations(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lb.cca(X, Y) == pytest.approx(rho.mean(), abs=1e-10)
+        assert lb.shape_distance(X, Y, alpha=0.0) == pytest.approx(
+            np.arccos(rho.sum() / np.sqrt(4 * 5)), abs=1e-9)
+
+
+def test_canonical_correlations_of_linear_images_are_at_most_one():
+    """Y = X M (M invertible): every rho is 1 in exact arithmetic; the rounded singular values
+    above 1 are clipped, so each summary is exactly 1."""
+    from latentbridge.measures.cca import canonical_correlations
+
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        X = 10.0 ** rng.uniform(-3, 3) * rng.standard_normal((30, 4)) + 100 * rng.standard_normal(4)
+        rho, kx, ky = canonical_correlations(X, X @ rng.standard_normal((4, 4)))
+        assert (kx, ky) == (4, 4) and rho.shape == (4,)
+        assert np.all(rho <= 1.0) and rho == pytest.approx(np.ones(4), abs=1e-9)
+        for kind in ("mean", "yanai", "pillai"):
+            assert 1.0 - 1e-9 <= lb.cca(X, X, kind=kind) <= 1.0
+
+
 # ---- RSA -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("rdm, metric", [("correlation", "correlation"), ("cosine", "cosine"),
@@ -325,6 +370,27 @@ def test_disagreement_closed_forms():
         lb.disagreement(y, y, y=y)
 
 
+# ---- arguments passed on ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["procrustes_distance", "shape_distance", "cca", "bures_distance",
+                                  "bures_similarity", "ensd", "gulp"])
+def test_scatter_measures_pass_n_jobs_to_the_accumulator(name, monkeypatch):
+    """A spy in place of the streamed accumulator records the thread count each call asks for."""
+    from latentbridge.measures import _moments
+
+    threads, real = [], _moments.CrossStats
+
+    def spy(*args, **kwargs):
+        threads.append(kwargs["n_threads"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_moments, "CrossStats", spy)
+    X, Y = data(n=30)
+    f = getattr(lb, name)
+    assert f(X, Y, n_jobs=3) == pytest.approx(f(X, Y), rel=1e-12)
+    assert threads == [3, 1]
+
+
 # ---- bad input -------------------------------------------------------------------------------
 
 PAIRED = ["procrustes_distance", "shape_distance", "cca", "rsa", "jaccard_knn", "rank_similarity",
@@ -367,7 +433,7 @@ def test_k_must_be_below_n(name):
 
 def test_bad_parameters():
     X, Y = data(n=12)
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ValueError, match="kind must be one of"):
         lb.cca(X, Y, kind="sum")
     with pytest.raises(ValueError, match="alpha"):
         lb.shape_distance(X, Y, alpha=1.5)

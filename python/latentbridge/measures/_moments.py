@@ -101,10 +101,12 @@ def check_ridge(ridge, kx, ky, n, what):
         return check_scalar(ridge, "ridge", minimum=0.0)
     if kx + ky <= n - 1:
         return 0.0
+    # stacklevel 4: check_ridge, canonical_correlations or _shape_cosine, cca or shape_distance,
+    # then the caller's line
     warnings.warn(
         f"{what}: rank(X) + rank(Y) = {kx} + {ky} > n - 1 = {n - 1} (fewer samples than features), "
         f"so {kx + ky - (n - 1)} canonical correlation(s) equal 1 whatever the data; returning the "
         f"ridge-regularised value (ridge = {DEFAULT_RIDGE} x the mean variance). Pass more samples, "
         "or ridge= explicitly to choose the regularisation and silence this warning.",
-        RegularisationWarning, stacklevel=3)
+        RegularisationWarning, stacklevel=4)
     return DEFAULT_RIDGE
