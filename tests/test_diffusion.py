@@ -733,3 +733,54 @@ def test_matches_datafold_euclidean():
     vals = np.sort(np.real(np.asarray(ref.eigenvalues_)))[::-1]
     np.testing.assert_allclose(ours.eigenvalues_, vals[1:6], atol=1e-8)
     del datafold
+
+
+# ---------------------------------------------------------------------------------------------
+# the inverse map's interpolation rule, and the device every stage runs on
+
+
+def _idw_by_hand(X, values, q, k):
+    """Inverse-distance weighting of the k rows of X nearest to q, or the nearest row's value when
+    it lies within 1e-12 * max(1, max|X|) of q (written out with numpy)."""
+    d = np.sqrt(np.sum((X - q) ** 2, axis=1))
+    near = np.argsort(d, kind="stable")[:k]
+    if d[near[0]] <= 1e-12 * max(1.0, np.abs(X).max()):
+        return values[near[0]]
+    w = 1.0 / d[near]
+    return w @ values[near] / w.sum()
+
+
+@pytest.mark.parametrize("X,q,exact", [
+    ([[0.0], [3.0], [-4.0]], 1e-12, True),        # within 1e-12 * max|X| = 4e-12 (max|X| > 1)
+    ([[0.0], [3.0], [-4.0]], 1.0, False),
+    ([[0.0], [0.3], [-0.4]], 0.9e-12, True),      # within 1e-12 (max|X| < 1: the floor of 1)
+    ([[0.0], [0.3], [-0.4]], 1.5e-12, False),     # just outside
+    ([[-1e-12], [0.25], [0.5]], 0.0, True),       # exactly at the tolerance (powers of two: no rounding)
+])
+def test_inverse_interpolation_snaps_to_a_training_point_only_within_its_tolerance(X, q, exact):
+    from latentbridge.diffusion.maps import _idw
+
+    X = np.array(X)
+    values = np.array([[1.0, 2.0], [5.0, -1.0], [0.0, 7.0]])
+    out = _idw(X, values, np.array([[q]]), 3, 1, "cpu")[0]
+    expected = _idw_by_hand(X, values, np.array([q]), 3)
+    if exact:
+        np.testing.assert_array_equal(out, values[0])
+    else:
+        assert np.all(out != values[0])
+        np.testing.assert_allclose(out, expected, rtol=1e-13, atol=0)
+
+
+def test_inverse_interpolation_of_a_query_on_duplicated_training_points():
+    from latentbridge.diffusion.maps import _idw
+
+    X = np.array([[1.0], [1.0], [5.0]])  # the two nearest coincide with the query: no scale at all
+    values = np.array([[2.0], [2.0], [9.0]])
+    np.testing.assert_array_equal(_idw(X, values, np.array([[1.0]]), 2, 1, "cpu"), [[2.0]])
+
+
+def test_inverse_transform_names_its_argument():
+    Y = np.random.default_rng(40).standard_normal((30, 2))
+    dm = lb.DiffusionMaps(1, n_neighbors=8, k_epsilon=4, random_state=0).fit(Y)
+    with pytest.raises(ValueError, match=r"^embedding contains NaN"):
+        dm.inverse_transform([[np.nan]])
