@@ -784,3 +784,80 @@ def test_inverse_transform_names_its_argument():
     dm = lb.DiffusionMaps(1, n_neighbors=8, k_epsilon=4, random_state=0).fit(Y)
     with pytest.raises(ValueError, match=r"^embedding contains NaN"):
         dm.inverse_transform([[np.nan]])
+
+
+class _KernelSpy:
+    """Stands in for the extension module of one device: records (function, device) per call and
+    runs the CPU kernels (so a fit "on CUDA" computes exactly the CPU result)."""
+
+    def __init__(self, device, calls):
+        self._device, self._calls = device, calls
+
+    def __getattr__(self, name):
+        real = getattr(_core, name)
+
+        def call(*args, **kwargs):
+            self._calls.append((name, self._device))
+            return real(*args, **kwargs)
+
+        return call
+
+
+def test_every_stage_runs_on_the_resolved_device(monkeypatch):
+    from latentbridge.diffusion import graph, maps, spectrum
+
+    _, Y, C = _tanh_square(200, seed=3)
+    params = dict(metric="mahalanobis", n_neighbors=8, k_epsilon=4, candidate_factor=2, random_state=0)
+    cpu = lb.DiffusionMaps(2, **params).fit(Y, precisions=C)
+    expected = [cpu.embedding_, cpu.transform(Y[:5], C[:5]), cpu.transform(Y[:5]),
+                cpu.inverse_transform(cpu.embedding_[:5] + 0.01)]
+    calls = []
+    for module in (graph, spectrum):
+        monkeypatch.setattr(module, "kernels", lambda device: _KernelSpy(device, calls))
+    monkeypatch.setattr(maps, "resolve_device", lambda device: "cuda")
+    dm = lb.DiffusionMaps(2, device="cuda", **params).fit(Y, precisions=C)
+    assert dm.device_ == "cuda"
+    got = [dm.embedding_, dm.transform(Y[:5], C[:5]), dm.transform(Y[:5]),  # Nystrom, nearest point
+           dm.inverse_transform(dm.embedding_[:5] + 0.01)]
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    device_work = {"knn_sqeuclidean", "mahalanobis_rerank", "diffusion_graph", "eigsh_largest"}
+    assert device_work <= {name for name, _ in calls}
+    assert {device for name, device in calls if name in device_work} == {"cuda"}
+    assert "kdtree_order" not in {name for name, _ in calls}  # a CPU-only cache optimisation
+
+
+def _bytes_asked(call):
+    """The byte count a MemoryError under a 1-byte LATENTBRIDGE_MEMORY_LIMIT reports, and its text."""
+    with pytest.raises(MemoryError) as info:
+        call()
+    text = str(info.value)
+    return int(text.split(" bytes) but")[0].rsplit("(", 1)[1]), text
+
+
+def test_out_of_sample_memory_checks_count_their_buffers(monkeypatch):
+    rng = np.random.default_rng(41)
+    Y = rng.standard_normal((40, 3))
+    dm = lb.DiffusionMaps(2, n_neighbors=6, k_epsilon=3, random_state=0).fit(Y)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "1")
+    n_new, L, m, k = 7, 2, 3, 6
+    # Nystrom: per (new point, neighbour) the int64 index, the float64 distance, log-weight,
+    # weight, Markov entry and training density, and the L gathered coordinates
+    asked, text = _bytes_asked(lambda: dm.transform(rng.standard_normal((n_new, m))))
+    assert asked == n_new * k * (8 * 6 + 8 * L)
+    assert "DiffusionMaps.transform neighbour lists (n_new, k) = (7, 6) float64" in text
+    # inverse: per (query, neighbour) the index and distance, the L differences and the m values
+    # of the L + 1 nearest training points
+    asked, text = _bytes_asked(lambda: dm.inverse_transform(rng.standard_normal((n_new, L))))
+    assert asked == n_new * (L + 1) * (8 + 8 + 8 * L + 8 * m)
+    assert "DiffusionMaps.inverse_transform neighbour lists (n_new, k) = (7, 3)" in text
+
+
+def test_fit_transform_passes_the_metric_on():
+    _, Y, C = _tanh_square(120, seed=4)
+    w, V = np.linalg.eigh(C)
+    G = np.sqrt(np.clip(w, 0.0, None))[:, :, None] * V.transpose(0, 2, 1)  # C = G^T G
+    for metric in ({"precisions": C}, {"precision_factors": G}):
+        params = dict(metric="mahalanobis", n_neighbors=8, k_epsilon=4, random_state=0)
+        fitted = lb.DiffusionMaps(2, **params).fit(Y, **metric).embedding_
+        np.testing.assert_array_equal(lb.DiffusionMaps(2, **params).fit_transform(Y, **metric), fitted)
