@@ -2,6 +2,7 @@
 closed form from the paper written here, rsatoolbox 0.3.2 and repsim 0.1.5 (skipped, with the
 reason, when not installed), and its bad-input errors."""
 
+import importlib
 import warnings
 
 import numpy as np
@@ -216,6 +217,93 @@ def test_rsa_euclidean_rdm_vs_rsatoolbox_squared_distances():
     r = [rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(A), method="euclidean") for A in (X, Y)]
     expected = float(rsatoolbox.rdm.compare(r[0], r[1], method="spearman")[0, 0])
     assert lb.rsa(X, Y, rdm="euclidean") == pytest.approx(expected, abs=1e-8)
+
+
+@pytest.mark.parametrize("rdm", ["correlation", "cosine", "euclidean"])
+def test_rdm_vector_in_small_row_blocks_matches_scipy_pdist(rdm, monkeypatch):
+    """Blocks of 4 rows over 11 (the last block shorter): the same upper triangle as pdist."""
+    rsa_module = importlib.import_module("latentbridge.measures.rsa")   # the package's rsa is the function
+    monkeypatch.setattr(rsa_module, "_BLOCK", 4)
+    X, _ = data(n=11)
+    got = rsa_module.rdm_vector(X, rdm)
+    assert got.shape == (55,) and got.dtype == np.float64
+    np.testing.assert_allclose(got, pdist(X, rdm), rtol=1e-12, atol=1e-12)
+
+
+def test_rsa_pearson_stays_in_minus_one_one():
+    """Exact +-1 cases whose rounded correlation leaves [-1, 1] unless clipped: Z against c Z, and
+    three collinear points t in (0, 1/2) against three whose distances are 2 b (1 - t) - b d."""
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        Z = rng.standard_normal((5, 2))
+        value = lb.rsa(Z, rng.uniform(0.1, 10) * Z, rdm="euclidean", compare="pearson")
+        assert value <= 1.0 and value == pytest.approx(1.0, abs=1e-12)
+        t, b = rng.uniform(0.1, 0.45), rng.uniform(0.5, 3.0)
+        X, Y = np.array([[0.0], [t], [1.0]]), np.array([[0.0], [b * (2 - 3 * t)], [b * (1 - 2 * t)]])
+        value = lb.rsa(X, Y, rdm="euclidean", compare="pearson")
+        assert value >= -1.0 and value == pytest.approx(-1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("compare", ["spearman", "pearson", "kendall"])
+def test_rsa_at_extreme_magnitudes_is_the_plain_value(compare):
+    """Each comparison is invariant to rescaling either representation (Euclidean RDM), also where
+    the squared deviations of the distances would underflow (1e-170) or overflow (1e160)."""
+    X, Y = data(n=10, noise=1.0)
+    expected = lb.rsa(X, Y, rdm="euclidean", compare=compare)
+    got = lb.rsa(X * 1e-170, Y * 1e160, rdm="euclidean", compare=compare)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_rsa_undefined_rows_are_named():
+    X, Y = data(n=8)
+    bad = X.copy()
+    bad[3] = 2.5
+    bad[5] = 1.0
+    with pytest.raises(ValueError) as err:
+        lb.rsa(bad, Y)
+    assert str(err.value) == (
+        "row 3 of X is constant: its correlation similarity to the other rows is undefined. Remove "
+        "such rows or use the Euclidean variant (metric='euclidean' / rdm='euclidean').")
+    zero = Y.copy()
+    zero[6] = 0.0
+    with pytest.raises(ValueError, match="^row 6 of Y is all zero: its cosine similarity"):
+        lb.rsa(X, zero, rdm="cosine")
+    assert np.isfinite(lb.rsa(X, zero, rdm="euclidean"))
+
+
+@pytest.mark.parametrize("compare", ["spearman", "pearson", "kendall"])
+@pytest.mark.parametrize("rdm", ["correlation", "euclidean"])
+def test_rsa_constant_rdm_is_an_error_for_every_comparison(rdm, compare):
+    """The rows of I_4 are equally far apart (distance sqrt 2, correlation -1/3)."""
+    X, Y = np.eye(4), data(n=4, p=4)[0]
+    message = (f"the {rdm} RDM of one representation is constant (all pairs equally dissimilar): "
+               "the correlation between the RDMs is undefined.")
+    for A, B in ((X, Y), (Y, X)):
+        with pytest.raises(ValueError) as err:
+            lb.rsa(A, B, rdm=rdm, compare=compare)
+        assert str(err.value) == message
+
+
+def test_rsa_needs_three_rows_in_each_representation():
+    X, Y = data(n=3)
+    assert np.isfinite(lb.rsa(X, Y, compare="pearson"))
+    with pytest.raises(ValueError, match="^X has 2 sample"):
+        lb.rsa(X[:2], Y)
+    with pytest.raises(ValueError, match="^Y has 2 sample"):
+        lb.rsa(X, Y[:2])
+
+
+@pytest.mark.parametrize("compare, copies", [("spearman", 4), ("kendall", 4), ("pearson", 2)])
+def test_rsa_memory_check_counts_the_rdm_vectors_and_the_row_blocks(compare, copies, monkeypatch):
+    """n = 12: 66 pairs, each RDM vector (with its ranks) in float64, and two 12 x 1024 blocks."""
+    X, Y = data(n=12)
+    need = 8 * 66 * copies + 8 * 12 * 1024 * 2
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(need))
+    lb.rsa(X, Y, compare=compare)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(need - 1))
+    with pytest.raises(MemoryError, match=rf"^rsa RDM vectors \(n \(n - 1\) / 2,\) = \(66,\) "
+                                          rf"float64 needs .* \({need} bytes\)"):
+        lb.rsa(X, Y, compare=compare)
 
 
 # ---- neighbourhoods --------------------------------------------------------------------------

@@ -56,14 +56,22 @@ def rdm_vector(A, rdm="correlation", name="X"):
 
 
 def _pearson(a, b, what):
-    a = a - a.mean()
-    b = b - b.mean()
-    den = np.sqrt(float(a @ a) * float(b @ b))
-    if den == 0:
+    """Pearson correlation of two RDM vectors; ValueError when either is constant.
+
+    Constancy is tested on the entries themselves: the deviations from a rounded mean of equal
+    entries are a uniform rounding offset, not zero. The deviations are scaled to a largest
+    magnitude of 1 before they are squared, so that tiny or huge dissimilarities neither underflow
+    nor overflow.
+    """
+    if not ((a != a[0]).any() and (b != b[0]).any()):
         raise ValueError(
             f"the {what} of one representation is constant (all pairs equally dissimilar): the "
             "correlation between the RDMs is undefined.")
-    return float(np.clip(float(a @ b) / den, -1.0, 1.0))
+    a = a - a.mean()
+    b = b - b.mean()
+    a /= np.abs(a).max()
+    b /= np.abs(b).max()
+    return float(np.clip(float(a @ b) / np.sqrt(float(a @ a) * float(b @ b)), -1.0, 1.0))
 
 
 def rsa(X, Y, *, rdm="correlation", compare="spearman"):
