@@ -356,3 +356,87 @@ def test_verification_same_as_zero_one_integers_and_bad_values():
     with pytest.raises(ValueError, match=r"^same must hold booleans \(True for matched pairs\) or "
                                          r"0/1\.$"):
         lb.verification_accuracy(f1, f2, bad)
+
+
+# ---- verification at full float64 resolution, fresh maps per fold, whole messages (mutation run) ----
+
+def _one_ulp_pairs(second_row):
+    """Eight pairs in two folds, each fold two matched pairs at distance 0 and two mismatched pairs
+    whose features differ from them only in the last place: only a threshold between 0 and that tiny
+    distance separates them, and then both folds score 1 (a coarser distance ties them: 1/2)."""
+    e1 = np.tile([1.0, 0.0], (8, 1))
+    e2 = np.array([[1.0, 0.0], [1.0, 0.0], second_row, second_row] * 2)
+    return e1, e2, [True, True, False, False] * 2
+
+
+def test_verification_separates_distances_one_unit_in_the_last_place_apart():
+    c = np.nextafter(1.0, 0.0)                       # 1 - 2^-53, the largest double below 1
+    row = [c, 2.0**-26]                               # c^2 + 2^-52 rounds to exactly 1: unit norm
+    assert np.linalg.norm(row) == 1.0 and 1.0 - c == 2.0**-53
+    e1, e2, same = _one_ulp_pairs(row)
+    assert lb.verification_accuracy(e1, e2, same, folds=2) == 1.0
+
+
+class _Float32Output:
+    """A fitted-per-fold map whose transform returns float32 rows (as a float32 pipeline would)."""
+
+    def __init__(self, Z):
+        self.Z = Z
+
+    def fit(self, X, Y):
+        return self
+
+    def transform(self, X):
+        return self.Z.astype(np.float32)
+
+
+def test_verification_takes_the_norm_of_a_float32_map_output_in_float64():
+    """Mapped rows [1, 2^-12] are exact in float32, where 1 + 2^-24 rounds to 1 (norm 1, distance 0,
+    tied with the row [1, 0]); in float64 the norm is sqrt(1 + 2^-24) and the distance is positive."""
+    Z = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 2.0**-12], [1.0, 2.0**-12]] * 2)
+    assert np.linalg.norm(Z[2].astype(np.float32)) == 1.0
+    assert 1.0 - 1.0 / np.linalg.norm(Z[2]) > 0.0
+    e1, e2, same = _one_ulp_pairs([1.0, 0.0])
+    assert lb.verification_accuracy(e1, e2, same, folds=2, mapping=_Float32Output(Z)) == 1.0
+
+
+class _Remembering:
+    """An estimator that keeps what it was fitted on in a list made by its constructor (as a
+    warm-started model keeps its state): a fresh copy per fold must start from an empty list."""
+
+    def __init__(self):
+        self.history = []
+
+    def fit(self, X, Y):
+        self.history.append(len(X))
+        self.seen_before_ = len(self.history) - 1
+        _Remembering.fits.append(self)
+        return self
+
+    def transform(self, X):
+        return np.asarray(X)
+
+
+def test_verification_fits_an_independent_copy_per_fold_and_leaves_the_callers_map_alone():
+    rng = np.random.default_rng(41)
+    f1, f2, same = _pairs(rng, n_pairs=60, d=4)
+    mapping = _Remembering()
+    _Remembering.fits = []
+    got = lb.verification_accuracy(f1, f2, same, folds=3, mapping=mapping)
+    assert mapping.history == [] and not hasattr(mapping, "seen_before_")
+    assert len(_Remembering.fits) == 3
+    assert [m.seen_before_ for m in _Remembering.fits] == [0, 0, 0]
+    assert len({id(m.history) for m in _Remembering.fits}) == 3
+    assert got == lb.verification_accuracy(f1, f2, same, folds=3)   # transform is the identity
+
+
+def test_verification_messages_in_full():
+    f = np.ones((20, 3))
+    with pytest.raises(ValueError, match=r"^emb_1 \(3 features\) and emb_2 \(4\) live in different "
+                                         r"spaces; pass mapping= \(e\.g\. RidgeMap\(\)\) to map A to "
+                                         r"B\.$"):
+        lb.verification_accuracy(f, np.ones((20, 4)), np.ones(20, bool))
+    with pytest.raises(ValueError, match=r"^a training split holds fewer than 2 matched pairs; use "
+                                         r"fewer folds or more pairs\.$"):
+        lb.verification_accuracy(np.eye(4), np.eye(4), [True, True, False, False], folds=2,
+                                 mapping=lb.LinearMap())
