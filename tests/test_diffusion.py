@@ -5,6 +5,8 @@ out in numpy, scipy's ARPACK eigsh on the same sparse matrix, the Neumann-Laplac
 rectangle, numpy pinv for the precisions, and datafold when it is installed.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -18,7 +20,6 @@ from latentbridge.diffusion import (
     DisconnectedGraphWarning,
     NystromWarning,
 )
-
 
 # ---------------------------------------------------------------------------------------------
 # helpers and data
@@ -717,8 +718,6 @@ def test_estimator_conventions():
 
 def test_matches_datafold_euclidean():
     datafold = pytest.importorskip("datafold")
-    import warnings
-
     from datafold.dynfold import DiffusionMaps as DFDiffusionMaps
     from datafold.pcfold import GaussianKernel
 
@@ -861,3 +860,52 @@ def test_fit_transform_passes_the_metric_on():
         params = dict(metric="mahalanobis", n_neighbors=8, k_epsilon=4, random_state=0)
         fitted = lb.DiffusionMaps(2, **params).fit(Y, **metric).embedding_
         np.testing.assert_array_equal(lb.DiffusionMaps(2, **params).fit_transform(Y, **metric), fitted)
+
+
+@pytest.mark.parametrize("params,error,message", [
+    (dict(n_components=0), ValueError, r"^n_components must be >= 1"),
+    (dict(n_components=2.5), TypeError, r"^n_components must be an integer"),
+    (dict(metric="cosine"), ValueError, r"^metric must be one of \('euclidean', 'mahalanobis'\)"),
+    (dict(epsilon="median"), ValueError, r"^epsilon must be one of \('auto',\)"),
+    (dict(epsilon=0.0), ValueError, r"^epsilon must be > 0"),
+    (dict(k_epsilon=0), ValueError, r"^k_epsilon must be >= 1"),
+    (dict(n_neighbors=0), ValueError, r"^n_neighbors must be >= 1"),
+    (dict(n_neighbors=5, k_epsilon=6), ValueError, r"^k_epsilon \(6\) must not exceed n_neighbors \(5\)"),
+    (dict(alpha=-0.1), ValueError, r"^alpha must be >= 0"),
+    (dict(remove_harmonics="yes"), TypeError, r"^remove_harmonics must be True or False"),
+    (dict(candidate_factor=0), ValueError, r"^candidate_factor must be >= 1"),
+    (dict(tol=1.0), ValueError, r"^tol must be in \(0.0, 1.0\)"),
+    (dict(device="tpu"), ValueError, r"^device must be one of"),
+    (dict(n_jobs=0), ValueError, r"^n_jobs must be a non-zero integer"),
+    (dict(n_neighbors=40), ValueError, r"^n_neighbors=40 needs more than 40 points; Y has 40"),
+    (dict(n_neighbors=None, k_epsilon=40), ValueError, r"^k_epsilon=40 needs more than 40 points; Y has 40"),
+    (dict(n_neighbors=None, n_components=40), ValueError,
+     r"^n_components=40 needs at least 41 points .*; Y has 40"),
+])
+def test_each_bad_parameter_is_named(params, error, message):
+    Y = np.random.default_rng(42).standard_normal((40, 2))
+    with pytest.raises(error, match=message):
+        lb.DiffusionMaps(**{"n_components": 2, "n_neighbors": 8, "k_epsilon": 4, **params}).fit(Y)
+
+
+@pytest.mark.parametrize("params", [
+    dict(alpha=0.0), dict(tol=1e-300), dict(epsilon=1e-3),
+    dict(n_neighbors=39), dict(n_neighbors=None, k_epsilon=39), dict(n_neighbors=None, n_components=39),
+    dict(n_neighbors=4, k_epsilon=4),
+])
+def test_parameters_at_their_limits_are_accepted(params):
+    Y = np.random.default_rng(42).standard_normal((40, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lb.diffusion.DiffusionMapsWarning)  # edge fits may warn
+        dm = lb.DiffusionMaps(**{"n_components": 2, "n_neighbors": 8, "k_epsilon": 4, **params}).fit(Y)
+    assert dm.embedding_.shape == (40, params.get("n_components", 2))
+
+
+def test_intrinsic_eigenvalues_of_a_disconnected_graph_are_one_at_any_epsilon():
+    # epsilon far below every squared distance: K = I, T = I, every a_p = 1 (rounding may put
+    # them a hair above), so lambda_p = a_p^(1 / (2 epsilon)) = 1, never an overflow to inf
+    Y = np.random.default_rng(42).standard_normal((40, 2))
+    with pytest.warns(DisconnectedGraphWarning):
+        dm = lb.DiffusionMaps(2, n_neighbors=8, k_epsilon=4, epsilon=1e-300).fit(Y)
+    np.testing.assert_allclose(dm.eigenvalues_, 1.0, atol=1e-12)
+    np.testing.assert_array_equal(dm.intrinsic_eigenvalues_, 1.0)

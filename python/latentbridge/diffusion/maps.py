@@ -114,7 +114,7 @@ class DiffusionMaps(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         epsilon to first order (the eigenvalues of the Laplace-Beltrami operator up to a constant).
     intrinsic_eigenvalues_ : ndarray of shape (n_components,)
         The paper's ``lambda_p = a_p^(1 / (2 epsilon_))`` (Bertalan et al., Algorithm 1), with
-        ``a_p`` clipped at 0 first: the eigenvalues of the diffusion at unit time, independent of
+        ``a_p`` clipped to [0, 1] first: the eigenvalues of the diffusion at unit time, independent of
         epsilon. As epsilon -> 0 and n -> infinity, ``a_p ~ exp(-epsilon_ mu_p / 2)`` for the
         Euclidean kernel, so ``-4 log lambda_p -> mu_p``, the p-th eigenvalue of the Neumann
         Laplacian of the data manifold (``(p pi / L)^2`` on an interval of length L); with the
@@ -233,8 +233,8 @@ class DiffusionMaps(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             raise ValueError(f"k_epsilon={self.k_epsilon} needs more than {self.k_epsilon} points; Y has {n}.")
         if self.n_components > n - 1:
             raise ValueError(
-                f"n_components={self.n_components} needs at least {self.n_components + 2} points; "
-                f"Y has {n}."
+                f"n_components={self.n_components} needs at least {self.n_components + 1} points (the "
+                f"trivial eigenvector comes first); Y has {n}."
             )
         return k, n_candidate_eigenpairs(self.n_components, self.remove_harmonics, n)
 

@@ -88,9 +88,11 @@ def diffusion_spectrum(device, graph, n_eig, *, tol, seed, n_threads=1):
 
 def intrinsic_eigenvalues(eigenvalues, epsilon):
     """The paper's ``lambda_p = a_p^(1 / (2 epsilon))`` of the kernel eigenvalues ``a_p`` (clipped
-    at 0: a truncated kernel can give tiny negative ones), independent of the bandwidth."""
+    to [0, 1], T's spectrum: a truncated kernel can give tiny negative ones, and rounding puts the
+    eigenvalues of a disconnected graph a hair above 1, which a small epsilon would blow up to
+    infinity), independent of the bandwidth."""
     with np.errstate(under="ignore"):
-        return np.clip(eigenvalues, 0.0, None) ** (1.0 / (2.0 * float(epsilon)))
+        return np.clip(eigenvalues, 0.0, 1.0) ** (1.0 / (2.0 * float(epsilon)))
 
 
 def _canonical_signs(V):
