@@ -969,3 +969,15 @@ def test_pair_messages_name_the_argument(P, Q, metric, message):
         lb.r_cross_barcode(P, Q, metric=metric)
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
         lb.rtd(P, Q, metric=metric, trials=1, batch=2, seed=0)
+
+
+def test_float32_q_is_promoted_to_float64_before_its_distances():
+    """Q in float32 gives the barcode of the same values in float64 (distances in float64, as for P,
+    and as the official construction on scipy's float64 distances); distances computed in float32
+    would differ in the last bits."""
+    rng = np.random.default_rng(34)
+    P, Q = make_pair("clustered", 60, rng)
+    Q32 = Q.astype(np.float32)
+    np.testing.assert_array_equal(lb.r_cross_barcode(P, Q32), lb.r_cross_barcode(P, Q32.astype(np.float64)))
+    r1, r2 = official_inputs(P, Q32.astype(np.float64))
+    np.testing.assert_array_equal(lb.r_cross_barcode(P, Q32), giotto(doubled(r1, r2), 1)[1])
