@@ -778,16 +778,18 @@ def test_inverse_interpolation_of_a_query_on_duplicated_training_points():
     np.testing.assert_array_equal(_idw(X, values, np.array([[1.0]]), 2, 1, "cpu"), [[2.0]])
 
 
-def test_inverse_transform_names_its_argument():
+def test_out_of_sample_methods_name_their_argument():
     Y = np.random.default_rng(40).standard_normal((30, 2))
     dm = lb.DiffusionMaps(1, n_neighbors=8, k_epsilon=4, random_state=0).fit(Y)
     with pytest.raises(ValueError, match=r"^embedding contains NaN"):
         dm.inverse_transform([[np.nan]])
+    with pytest.raises(ValueError, match=r"^Y_new contains NaN"):
+        dm.transform([[0.0, np.nan]])
 
 
 class _KernelSpy:
-    """Stands in for the extension module of one device: records (function, device) per call and
-    runs the CPU kernels (so a fit "on CUDA" computes exactly the CPU result)."""
+    """Stands in for the extension module of one device: records (function, device, arguments)
+    per call and runs the CPU kernels (so a fit "on CUDA" computes exactly the CPU result)."""
 
     def __init__(self, device, calls):
         self._device, self._calls = device, calls
@@ -796,7 +798,7 @@ class _KernelSpy:
         real = getattr(_core, name)
 
         def call(*args, **kwargs):
-            self._calls.append((name, self._device))
+            self._calls.append((name, self._device, args, kwargs))
             return real(*args, **kwargs)
 
         return call
@@ -821,9 +823,28 @@ def test_every_stage_runs_on_the_resolved_device(monkeypatch):
     for a, b in zip(got, expected):
         np.testing.assert_array_equal(a, b)
     device_work = {"knn_sqeuclidean", "mahalanobis_rerank", "diffusion_graph", "eigsh_largest"}
-    assert device_work <= {name for name, _ in calls}
-    assert {device for name, device in calls if name in device_work} == {"cuda"}
-    assert "kdtree_order" not in {name for name, _ in calls}  # a CPU-only cache optimisation
+    assert device_work <= {c[0] for c in calls}
+    assert {c[1] for c in calls if c[0] in device_work} == {"cuda"}
+    assert "kdtree_order" not in {c[0] for c in calls}  # a CPU-only cache optimisation
+
+
+def test_n_jobs_reaches_every_threaded_kernel(monkeypatch):
+    from latentbridge.diffusion import graph, precisions, spectrum
+
+    calls = []
+    for module in (graph, spectrum, precisions):
+        monkeypatch.setattr(module, "kernels", lambda device: _KernelSpy(device, calls))
+    _, Y, C = _tanh_square(200, seed=3)
+    dm = lb.DiffusionMaps(2, metric="mahalanobis", n_neighbors=8, k_epsilon=4, candidate_factor=2,
+                          n_jobs=3, random_state=0).fit(Y, precisions=C)
+    dm.transform(Y[:5], C[:5])
+    dm.transform(Y[:5])
+    dm.inverse_transform(dm.embedding_[:5])
+    # where each kernel takes its thread count
+    position = {"knn_sqeuclidean": 3, "mahalanobis_rerank": 6, "diffusion_graph": 4, "batched_eigh": 1}
+    threads = [args[position[name]] for name, _, args, _ in calls if name in position]
+    threads += [kwargs["n_threads"] for name, _, _, kwargs in calls if name == "EigshOptions"]
+    assert len(threads) >= 8 and set(threads) == {3}
 
 
 def _bytes_asked(call):
