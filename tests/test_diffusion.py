@@ -930,3 +930,22 @@ def test_intrinsic_eigenvalues_of_a_disconnected_graph_are_one_at_any_epsilon():
         dm = lb.DiffusionMaps(2, n_neighbors=8, k_epsilon=4, epsilon=1e-300).fit(Y)
     np.testing.assert_allclose(dm.eigenvalues_, 1.0, atol=1e-12)
     np.testing.assert_array_equal(dm.intrinsic_eigenvalues_, 1.0)
+
+
+def test_transform_with_factors_of_another_rank_than_the_training_ones():
+    # zero rows do not change a precision G^T G, so factors of any rank describe the same metric:
+    # the query factors are padded to the training rank, or the training ones to the query rank
+    _, Y, C = _tanh_square(150, seed=5)
+    w, V = np.linalg.eigh(C)  # C has rank 2 in R^5: its two largest eigenpairs
+    G = np.sqrt(w[:, -2:])[:, :, None] * V[:, :, -2:].transpose(0, 2, 1)
+    dm = lb.DiffusionMaps(2, metric="mahalanobis", n_neighbors=8, k_epsilon=4, random_state=0)
+    dm.fit(Y, precision_factors=G)
+    Yq, Gq = Y[:6] + 0.01, G[:6]
+    zero = np.zeros((6, 1, 5))
+    same_rank = dm.transform(Yq, precision_factors=Gq)
+    np.testing.assert_allclose(dm.transform(Yq, precision_factors=np.concatenate([Gq, zero], axis=1)),
+                               same_rank, rtol=1e-12, atol=1e-12)
+    lower = Gq[:, 1:]  # rank 1: another metric, padded with a zero row to the training rank 2
+    np.testing.assert_array_equal(dm.transform(Yq, precision_factors=lower),
+                                  dm.transform(Yq, precision_factors=np.concatenate([lower, zero], axis=1)))
+    assert np.isfinite(same_rank).all() and not np.allclose(dm.transform(Yq, precision_factors=lower), same_rank)
