@@ -949,3 +949,75 @@ def test_transform_with_factors_of_another_rank_than_the_training_ones():
     np.testing.assert_array_equal(dm.transform(Yq, precision_factors=lower),
                                   dm.transform(Yq, precision_factors=np.concatenate([lower, zero], axis=1)))
     assert np.isfinite(same_rank).all() and not np.allclose(dm.transform(Yq, precision_factors=lower), same_rank)
+
+
+def _blocks_by_hand(ga, gb, rtol):
+    """Consecutive components joined when |g_p - g_(p-1)| <= rtol max(|g_p|, |g_(p-1)|) in either
+    network (g = -log a), written as a union of joined neighbours."""
+    blocks = [[0]]
+    for p in range(1, len(ga)):
+        if any(abs(g[p] - g[p - 1]) <= rtol * max(abs(g[p]), abs(g[p - 1])) for g in (ga, gb)):
+            blocks[-1].append(p)
+        else:
+            blocks.append([p])
+    return blocks
+
+
+@pytest.mark.parametrize("ga,gb,rtol,expected", [
+    ([1, 1.05, 2, 2.1, 5], [1, 1.05, 2, 2.1, 5], 0.1, [[0, 1], [2, 3], [4]]),
+    ([1, 1.05, 2, 2.1, 5], [1, 3, 2, 4.8, 5], 0.1, [[0, 1], [2, 3, 4]]),  # (3, 4) joined in B only
+    ([2, 4], [2, 8], 0.5, [[0, 1]]),       # |4 - 2| = 0.5 * 4 exactly: the bound is inclusive
+    ([2, 4], [2, 8], 0.49, [[0], [1]]),
+    ([4, 2], [8, 2], 0.5, [[0, 1]]),       # relative to the larger of the two, in either order
+    ([1, 2, 3], [1, 2, 3], 0.0, [[0], [1], [2]]),
+])
+def test_degenerate_blocks_follow_the_relative_gap_rule(ga, gb, rtol, expected):
+    from latentbridge.diffusion.transformation import _degenerate_blocks
+
+    ga, gb = np.array(ga, dtype=float), np.array(gb, dtype=float)
+    assert _blocks_by_hand(ga, gb, rtol) == expected
+    got = _degenerate_blocks(np.exp(-ga), np.exp(-gb), rtol)
+    assert [b.tolist() for b in got] == expected
+
+
+def test_degenerate_blocks_of_zero_or_negative_eigenvalues():
+    from latentbridge.diffusion.transformation import _degenerate_blocks
+
+    # a <= 0 (a truncated kernel) counts as 1e-300: two such components form one block
+    a = np.array([np.exp(-1.0), 0.0, -1e-3])
+    assert [b.tolist() for b in _degenerate_blocks(a, a, 0.1)] == [[0], [1, 2]]
+
+
+def test_network_transformation_pairs_are_checked():
+    rng = np.random.default_rng(43)
+    Y = rng.standard_normal((40, 2))
+    nt = lb.NetworkTransformation(lb.DiffusionMaps(2, n_neighbors=8, k_epsilon=4, random_state=0))
+    cases = [
+        ([np.arange(3), np.arange(3), np.arange(3)], TypeError, r"^pairs must be a tuple \(idx_a, idx_b\)"),
+        ((np.arange(3),), TypeError, r"^pairs must be a tuple"),
+        (np.arange(3), TypeError, r"^pairs must be a tuple"),
+        ((np.zeros((2, 2), int), np.zeros((2, 2), int)), ValueError,
+         r"^pairs must be two 1-D index arrays of the same length; got shapes \(2, 2\) and \(2, 2\)"),
+        ((np.arange(3), np.arange(4)), ValueError, r"got shapes \(3,\) and \(4,\)"),
+        ((np.arange(3.0), np.arange(3)), TypeError, r"^pairs must hold integer indices"),
+        ((np.arange(3), np.arange(3.0)), TypeError, r"^pairs must hold integer indices"),
+        ((np.array([-1, 0]), np.array([0, 1])), ValueError,
+         r"^pairs indices out of range \(Y_a has 40 rows, Y_b has 30"),
+        ((np.array([0, 40]), np.array([0, 1])), ValueError, r"out of range"),
+        ((np.array([0, 1]), np.array([-1, 1])), ValueError, r"out of range"),
+        ((np.array([0, 1]), np.array([0, 30])), ValueError, r"out of range"),
+        ((np.array([], int), np.array([], int)), ValueError, r"^pairs has 0 correspondences"),
+    ]
+    for pairs, error, message in cases:
+        with pytest.raises(error, match=message):
+            nt.fit(Y, Y[:30], pairs=pairs)
+    with pytest.raises(ValueError, match=r"^Y_a and Y_b have 40 and 30 rows; pass pairs"):
+        nt.fit(Y, Y[:30])
+    # at the edges: the last rows, a list instead of a tuple, unsigned indices
+    for pairs in ((np.array([39, 0, 5]), np.array([29, 0, 5])), [np.arange(30), np.arange(30)],
+                  (np.arange(30, dtype=np.uint32), np.arange(30, dtype=np.uint8))):
+        assert nt.fit(Y, Y[:30], pairs=pairs).orthogonal_.shape == (2, 2)
+    with pytest.raises(ValueError, match=r"^degenerate_rtol must be >= 0"):
+        lb.NetworkTransformation(degenerate_rtol=-0.1).fit(Y, Y)
+    with pytest.raises(ValueError, match=r"^orthogonal must be one of \('pairs', 'icp'\)"):
+        lb.NetworkTransformation(orthogonal="kabsch").fit(Y, Y)
