@@ -1021,3 +1021,40 @@ def test_network_transformation_pairs_are_checked():
         lb.NetworkTransformation(degenerate_rtol=-0.1).fit(Y, Y)
     with pytest.raises(ValueError, match=r"^orthogonal must be one of \('pairs', 'icp'\)"):
         lb.NetworkTransformation(orthogonal="kabsch").fit(Y, Y)
+
+
+_N = np.random.default_rng(44).standard_normal((5, 4, 3))
+_J = np.random.default_rng(45).standard_normal((5, 3, 2))
+
+
+@pytest.mark.parametrize("function,argument,params,error,message", [
+    ("neighborhoods", _N[0], {}, ValueError, r"^neighborhoods must be 3-D with shape \(n, q, m\); got shape \(4, 3\)"),
+    ("neighborhoods", "N", {}, TypeError, r"^neighborhoods must be a numeric 3-D array; got a str"),
+    ("neighborhoods", _N[:, :1], {}, ValueError, r"^neighborhoods needs at least 2 samples per point"),
+    ("neighborhoods", _N, dict(ridge=-1.0), ValueError, r"^ridge must be >= 0"),
+    ("neighborhoods", _N, dict(ridge=0.1, rank=1), ValueError, r"^use either ridge .* or rank/rcond"),
+    ("neighborhoods", _N, dict(ridge=0.1, rcond=0.1), ValueError, r"^use either ridge .* or rank/rcond"),
+    ("neighborhoods", _N, dict(ridge=0.1, factors=True), ValueError, r"^factors=True needs a truncated"),
+    ("neighborhoods", _N, dict(rank=4), ValueError, r"^rank must be in \[1, 3\]"),
+    ("neighborhoods", _N, dict(rank=0), ValueError, r"^rank must be in \[1, 3\]"),
+    ("neighborhoods", _N, dict(rcond=1.0), ValueError, r"^rcond must be in \[0.0, 1.0\)"),
+    ("neighborhoods", _N, dict(rcond=-0.1), ValueError, r"^rcond must be in"),
+    ("neighborhoods", _N, dict(factors=1), TypeError, r"^factors must be True or False"),
+    ("jacobians", _J[0], {}, ValueError, r"^jacobians must be 3-D with shape \(n, m, d\); got shape \(3, 2\)"),
+    ("jacobians", b"J", {}, TypeError, r"^jacobians must be a numeric 3-D array; got a bytes"),
+    ("jacobians", _J, dict(rcond=1.0), ValueError, r"^rcond must be in \[0.0, 1.0\)"),
+    ("jacobians", _J, dict(factors="yes"), TypeError, r"^factors must be True or False"),
+])
+def test_precision_arguments_are_named(function, argument, params, error, message):
+    compute = {"neighborhoods": lb.precisions_from_neighborhoods, "jacobians": lb.precisions_from_jacobians}
+    with pytest.raises(error, match=message):
+        compute[function](argument, **params)
+
+
+def test_precision_inputs_of_the_wrong_type_say_what_was_given():
+    Y = np.random.default_rng(46).standard_normal((20, 3))
+    maha = lb.DiffusionMaps(2, metric="mahalanobis", n_neighbors=6, k_epsilon=3)
+    with pytest.raises(TypeError, match=r"^precision_factors must be a numeric 3-D array; got a str"):
+        maha.fit(Y, precision_factors="G")
+    with pytest.raises(TypeError, match=r"^precisions must be a numeric 3-D array; got a bytes"):
+        maha.fit(Y, precisions=b"C")
