@@ -224,10 +224,54 @@ def test_rdm_vector_in_small_row_blocks_matches_scipy_pdist(rdm, monkeypatch):
     """Blocks of 4 rows over 11 (the last block shorter): the same upper triangle as pdist."""
     rsa_module = importlib.import_module("latentbridge.measures.rsa")   # the package's rsa is the function
     monkeypatch.setattr(rsa_module, "_BLOCK", 4)
-    X, _ = data(n=11)
-    got = rsa_module.rdm_vector(X, rdm)
-    assert got.shape == (55,) and got.dtype == np.float64
-    np.testing.assert_allclose(got, pdist(X, rdm), rtol=1e-12, atol=1e-12)
+    for n in (9, 10, 11):                                  # the last start row at n - 1, n - 2, n - 3
+        X, _ = data(n=n)
+        got = rsa_module.rdm_vector(X, rdm)
+        assert got.shape == (n * (n - 1) // 2,) and got.dtype == np.float64
+        np.testing.assert_allclose(got, pdist(X, rdm), rtol=1e-12, atol=1e-12)
+
+
+def test_rdm_vector_asks_for_one_block_of_rows_at_a_time_on_the_cpu(monkeypatch):
+    """A spy in place of pairwise_distances records what each call is given."""
+    from latentbridge import distance
+
+    rsa_module = importlib.import_module("latentbridge.measures.rsa")
+    monkeypatch.setattr(rsa_module, "_BLOCK", 4)
+    calls, real = [], distance.pairwise_distances
+
+    def spy(A, B, **kwargs):
+        calls.append((A.shape[0], B.shape[0], kwargs))
+        return real(A, B, **kwargs)
+
+    monkeypatch.setattr(distance, "pairwise_distances", spy)
+    X, _ = data(n=10)
+    np.testing.assert_allclose(rsa_module.rdm_vector(X, "euclidean"), pdist(X), rtol=1e-12)
+    kwargs = {"metric": "euclidean", "device": "cpu"}
+    assert calls == [(4, 10, kwargs), (4, 6, kwargs), (1, 2, kwargs)]
+
+
+def test_rdm_vector_defaults_names_and_precision():
+    rsa_module = importlib.import_module("latentbridge.measures.rsa")
+    X, _ = data(n=6)
+    np.testing.assert_allclose(rsa_module.rdm_vector(X), pdist(X, "correlation"), rtol=1e-12)
+    X32 = X.astype(np.float32)                             # computed in float64 all the same
+    np.testing.assert_allclose(rsa_module.rdm_vector(X32, "euclidean"),
+                               pdist(X32.astype(np.float64)), rtol=1e-13)
+    assert rsa_module.rdm_vector(X[:3], "cosine").shape == (3,)
+    with pytest.raises(ValueError, match="^Y has 2 sample"):
+        rsa_module.rdm_vector(X[:2], "cosine", name="Y")
+    with pytest.raises(ValueError, match="^X has 2 sample"):
+        rsa_module.rdm_vector(X[:2])
+    zero = X.copy()
+    zero[2] = 0.0
+    with pytest.raises(ValueError, match="^row 2 of X is all zero"):
+        rsa_module.rdm_vector(zero, "cosine")
+    with pytest.raises(ValueError, match="^row 2 of B is all zero"):
+        rsa_module.rdm_vector(zero, "cosine", name="B")
+    with pytest.raises(ValueError) as err:
+        rsa_module.rdm_vector(X, "manhattan")
+    assert str(err.value) == ("rdm must be one of ('correlation', 'euclidean', 'cosine'); got "
+                              "'manhattan'.")
 
 
 def test_rsa_pearson_stays_in_minus_one_one():
@@ -347,10 +391,8 @@ def test_second_order_cosine_by_brute_force():
     assert lb.second_order_cosine(X, Y, k=k) == pytest.approx(np.mean(vals), abs=1e-12)
 
 
-def test_cknna_against_the_dense_definition():
+def dense_cknna(X, Y, k):
     """Huh et al. 2024: unbiased HSIC of the kernels masked by the mutual top-k inner products."""
-    X, Y = data(n=40, noise=1.0)
-    k = 7
     K, L = X @ X.T, Y @ Y.T
 
     def mask(G):
@@ -364,7 +406,106 @@ def test_cknna_against_the_dense_definition():
     kl = hsic_unbiased(Mk * Ml * K, Mk * Ml * L)
     kk = hsic_unbiased(Mk * K, Mk * K)
     ll = hsic_unbiased(Ml * L, Ml * L)
-    assert lb.cknna(X, Y, k=k) == pytest.approx(kl / np.sqrt(kk * ll), rel=1e-9)
+    return kl / np.sqrt(kk * ll)
+
+
+def test_cknna_against_the_dense_definition():
+    X, Y = data(n=40, noise=1.0)
+    assert lb.cknna(X, Y, k=7) == pytest.approx(dense_cknna(X, Y, 7), rel=1e-9)
+
+
+def test_cknna_in_small_row_blocks_against_the_dense_definition(monkeypatch):
+    """Blocks of 3 rows over 11 (the last one shorter): the self-exclusion offset of each block."""
+    monkeypatch.setattr(importlib.import_module("latentbridge.measures.neighbors"), "_BLOCK", 3)
+    X, Y = data(n=11, noise=1.0)
+    for k in (1, 4, 10):
+        assert lb.cknna(X, Y, k=k) == pytest.approx(dense_cknna(X, Y, k), rel=1e-9)
+
+
+def test_cknna_small_and_degenerate_inputs():
+    X, Y = data(n=4, noise=1.0)
+    assert lb.cknna(X, Y, k=3) == pytest.approx(dense_cknna(X, Y, 3), rel=1e-9)   # 4 rows suffice
+    with pytest.raises(ValueError) as err:
+        lb.cknna(X[:3], Y[:3], k=2)
+    assert str(err.value) == "cknna needs at least 4 rows (the unbiased HSIC); X and Y have 3."
+    rng = np.random.default_rng(2079)                      # a case found by search: Align(K, K) < 0
+    n, k = int(rng.integers(4, 8)), int(rng.integers(1, 4))
+    X = rng.standard_normal((n, 2)) + rng.uniform(-3, 3, 2)
+    Y = rng.standard_normal((n, 2))
+    with pytest.raises(ValueError) as err:
+        lb.cknna(X, Y, k=k)
+    assert str(err.value) == (
+        "cknna is undefined: the neighbour-masked self-alignment of X or Y is not positive "
+        "(Align(K, K) = -0.0171, Align(L, L) = 1.75). Raise k or check the inputs.")
+
+
+NEIGHBOUR_MEASURES = ["jaccard_knn", "rank_similarity", "second_order_cosine", "cknna"]
+
+
+@pytest.mark.parametrize("name", NEIGHBOUR_MEASURES)
+def test_neighbour_measures_check_k_and_its_memory(name, monkeypatch):
+    X, Y = data(n=12, noise=1.0)
+    f = getattr(lb, name)
+    assert np.isfinite(f(X, Y, k=11))                       # k = n - 1: every other row
+    for k in (12, 0):
+        with pytest.raises(ValueError) as err:
+            f(X, Y, k=k)
+        assert str(err.value) == f"k must be in [1, 11]; got {k}."
+    need = 8 * 12 * 4 * 6                                   # six (n, k) neighbour arrays
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(need))
+    f(X, Y, k=4)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(need - 1))
+    with pytest.raises(MemoryError, match=rf"^neighbour lists \(n, k\) = \(12, 4\) needs .* "
+                                          rf"\({need} bytes\)"):
+        f(X, Y, k=4)
+
+
+@pytest.mark.parametrize("name", ["jaccard_knn", "rank_similarity"])
+def test_neighbour_metric_is_checked_and_names_the_representation(name):
+    X, Y = data(n=12, noise=1.0)
+    f = getattr(lb, name)
+    with pytest.raises(ValueError) as err:
+        f(X, Y, k=3, metric="l1")
+    assert str(err.value) == "metric must be one of ('cosine', 'euclidean'); got 'l1'."
+    zero = Y.copy()
+    zero[4] = 0.0
+    with pytest.raises(ValueError, match="^row 4 of Y is all zero: its cosine similarity"):
+        f(X, zero, k=3)
+    assert np.isfinite(f(X, zero, k=3, metric="euclidean"))
+
+
+@pytest.mark.parametrize("name", ["jaccard_knn", "rank_similarity", "second_order_cosine"])
+def test_neighbour_measures_pass_n_jobs_to_the_knn_search(name, monkeypatch):
+    from latentbridge import _core
+
+    threads, real = [], _core.knn_sqeuclidean
+
+    def spy(A, Q, k, n_threads, *rest):
+        threads.append(n_threads)
+        return real(A, Q, k, n_threads, *rest)
+
+    monkeypatch.setattr(_core, "knn_sqeuclidean", spy)
+    X, Y = data(n=20, noise=1.0)
+    f = getattr(lb, name)
+    assert f(X, Y, k=4, n_jobs=3) == f(X, Y, k=4)
+    assert threads == [3, 3, 1, 1]
+
+
+def test_second_order_cosine_row_orthogonal_to_every_neighbour_counts_zero():
+    """Row 0 of X is orthogonal to every other row: its vector s_X(0) is zero and it contributes 0;
+    the other rows by brute force over the neighbour unions."""
+    rng = np.random.default_rng(3)
+    X = np.vstack([[1.0, 0.0, 0.0], np.c_[np.zeros(11), rng.standard_normal((11, 2))]])
+    Y = rng.standard_normal((12, 3))
+    k = 3
+    Sx, Sy = 1 - cdist(X, X, "cosine"), 1 - cdist(Y, Y, "cosine")
+    nx, ny = brute_knn(X, k), brute_knn(Y, k)
+    vals = [0.0]
+    for i in range(1, 12):
+        u = sorted(set(nx[i]) | set(ny[i]))
+        a, b = Sx[i, u], Sy[i, u]
+        vals.append(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    assert lb.second_order_cosine(X, Y, k=k) == pytest.approx(np.mean(vals), abs=1e-12)
 
 
 # ---- prediction-based -------------------------------------------------------------------------
@@ -527,9 +668,9 @@ def test_bad_parameters():
         lb.shape_distance(X, Y, alpha=1.5)
     with pytest.raises(TypeError, match="angular"):
         lb.shape_distance(X, Y, angular="yes")
-    with pytest.raises(ValueError, match="rdm"):
+    with pytest.raises(ValueError, match="^rdm must be one of"):
         lb.rsa(X, Y, rdm="manhattan")
-    with pytest.raises(ValueError, match="compare"):
+    with pytest.raises(ValueError, match="^compare must be one of"):
         lb.rsa(X, Y, compare="cosine")
     with pytest.raises(ValueError, match="constant"):
         lb.rsa(np.c_[X[:, :1], X[:, :1]], Y)            # a row constant across its features
