@@ -440,3 +440,49 @@ def test_verification_messages_in_full():
                                          r"fewer folds or more pairs\.$"):
         lb.verification_accuracy(np.eye(4), np.eye(4), [True, True, False, False], folds=2,
                                  mapping=lb.LinearMap())
+
+
+def test_retrieval_of_float32_pairs_counts_the_float32_distances():
+    """Two float32 inputs are ranked on the distances pairwise_distances computes for them (float32,
+    no float64 copies); on this lattice, where many distances tie exactly, float32 rounding breaks
+    some ties differently from float64, so the two precisions give different ranks."""
+    from latentbridge.distance import pairwise_distances
+    from latentbridge.evaluation import retrieval_ranks
+
+    rng = np.random.default_rng(0)
+    X = (rng.integers(-3, 4, (12, 3)) / 7).astype(np.float32)
+    Y = (X[rng.permutation(12)] + rng.integers(-1, 2, (12, 3)) / 7).astype(np.float32)
+    for metric in ("euclidean", "cosine"):
+        for A, B in ((X, Y), (X.astype(np.float64), Y.astype(np.float64))):
+            D = pairwise_distances(A, B, metric=metric)
+            np.testing.assert_array_equal(retrieval_ranks(A, B, metric=metric),
+                                          1 + (D < np.diag(D)[:, None]).sum(1))
+    assert not np.array_equal(retrieval_ranks(X, Y, metric="euclidean"),
+                              retrieval_ranks(X.astype(np.float64), Y, metric="euclidean"))
+
+
+def test_retrieval_and_stitching_messages_in_full():
+    F = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match=r"^X and Y must have the same number of columns to be "
+                                         r"compared; got 2 and 3\. Map one space into the other "
+                                         r"first, or use relative representations\.$"):
+        lb.retrieval_ranks(F, np.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"^y must hold integer class indices in \[0, 2\) \(the "
+                                         r"rows of W_B\); map labels to indices first\.$"):
+        lb.stitched_accuracy(F, [0, 1, 2], np.eye(2))
+    with pytest.raises(ValueError, match=r"^the mapped features have shape \(3, 2\) but B's "
+                                         r"classifier takes 3 features: the mapping must send A's "
+                                         r"space to B's\.$"):
+        lb.stitched_accuracy(F, [0, 1, 2], np.ones((3, 3)))
+
+
+def test_stitching_checks_the_mapped_row_count_and_flattens_the_bias():
+    F = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    W = np.eye(2)
+    # a map that drops a row (right width, wrong length) is refused before any prediction
+    with pytest.raises(ValueError, match=r"^the mapped features have shape \(2, 2\)"):
+        lb.stitched_accuracy(F, [0, 1, 1], W, mapping=lambda Z: Z[:2])
+    # a bias kept as a (1, C) row or a (C, 1) column (as some frameworks store it) is the same bias
+    for bias in ([[0.0, 0.5]], [[0.0], [0.5]]):
+        assert lb.stitched_accuracy(F, [0, 1, 1], W, b_B=bias) == 1.0
+        assert lb.stitched_accuracy(F, [0, 1, 0], W, b_B=np.flip(bias)) == 1.0
