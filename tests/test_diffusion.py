@@ -1058,3 +1058,66 @@ def test_precision_inputs_of_the_wrong_type_say_what_was_given():
         maha.fit(Y, precision_factors="G")
     with pytest.raises(TypeError, match=r"^precisions must be a numeric 3-D array; got a bytes"):
         maha.fit(Y, precisions=b"C")
+
+
+def test_sparse_nystrom_uses_the_n_neighbors_nearest_training_points():
+    # by hand: the union k-NN graph with the diagonal, p = K 1, and for a new point y the Markov
+    # row over its k nearest training points, M(y, j) ~ K(y, j) p_j^-alpha, phi(y) = M phi / a
+    rng = np.random.default_rng(47)
+    Y = rng.uniform(size=(60, 2)) * [2.0, 1.0]
+    k, alpha = 6, 0.5
+    dm = lb.DiffusionMaps(2, n_neighbors=k, k_epsilon=3, alpha=alpha, random_state=0).fit(Y)
+    tree = cKDTree(Y)
+    _, nn = tree.query(Y, k + 1)
+    A = np.eye(60, dtype=bool)
+    A[np.repeat(np.arange(60), k), nn[:, 1:].ravel()] = True
+    A |= A.T
+    D2 = np.sum((Y[:, None] - Y[None]) ** 2, axis=-1)
+    p = np.where(A, np.exp(-D2 / (2 * dm.epsilon_)), 0.0).sum(axis=1)
+    Yq = rng.uniform(size=(9, 2)) * [2.0, 1.0]
+    dq, iq = tree.query(Yq, k)
+    w = np.exp(-(dq**2) / (2 * dm.epsilon_)) * p[iq] ** -alpha
+    M = w / w.sum(axis=1, keepdims=True)
+    expected = np.einsum("nk,nkc->nc", M, dm.embedding_[iq]) / dm.eigenvalues_
+    np.testing.assert_allclose(dm.transform(Yq), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_nystrom_warning_threshold_and_where_it_points():
+    rng = np.random.default_rng(48)
+    Y = rng.standard_normal((30, 2))
+    dm = lb.DiffusionMaps(2, n_neighbors=8, k_epsilon=4, random_state=0).fit(Y)
+    dm.eigenvalues_ = np.array([0.5, 1e-10])  # at the threshold: no warning (warnings are errors)
+    dm.transform(Y[:2])
+    dm.eigenvalues_ = np.array([0.5, np.nextafter(1e-10, 0.0)])
+    with pytest.warns(NystromWarning) as record:
+        dm.transform(Y[:2])
+    assert str(record[0].message).startswith(
+        "1 eigenvalue(s) below 1e-10: the Nystrom extension divides by them, so those coordinates "
+        "are unreliable.")
+    assert record[0].filename == __file__  # the caller's line, not scikit-learn's set_output wrapper
+
+
+def test_out_of_sample_overflow_names_what_to_rescale():
+    _, Y, C = _tanh_square(60, seed=6)
+    maha = lb.DiffusionMaps(2, metric="mahalanobis", n_neighbors=8, k_epsilon=4, random_state=0)
+    maha.fit(Y, precisions=C)
+    G = np.tile(np.eye(5)[None], (3, 1, 1)) * 1e160
+    with pytest.raises(ValueError, match=r"between the rows of Y_new and precisions overflow"):
+        maha.transform(Y[:3] + 1.0, precision_factors=G)
+    dm = lb.DiffusionMaps(2, n_neighbors=8, k_epsilon=4, random_state=0).fit(Y)
+    with pytest.raises(ValueError, match=r"between the rows of Y_new overflow"):
+        dm.transform(np.full((2, 5), 1e200))
+
+
+def test_mahalanobis_transform_reranks_candidate_factor_times_more_candidates(monkeypatch):
+    from latentbridge.diffusion import graph
+
+    _, Y, C = _tanh_square(200, seed=3)
+    dm = lb.DiffusionMaps(2, metric="mahalanobis", n_neighbors=8, k_epsilon=4, candidate_factor=2,
+                          random_state=0).fit(Y, precisions=C)
+    calls = []
+    monkeypatch.setattr(graph, "kernels", lambda device: _KernelSpy(device, calls))
+    dm.transform(Y[:5], C[:5])
+    searched = [args[2] for name, _, args, _ in calls if name == "knn_sqeuclidean"]
+    kept = [args[5] for name, _, args, _ in calls if name == "mahalanobis_rerank"]
+    assert searched == [16] and kept == [8]  # 2 x 8 Euclidean candidates, the 8 nearest kept

@@ -390,10 +390,11 @@ class DiffusionMaps(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         check_finite_distances(d2, "Y_new" if Gq is None else "Y_new and precisions")
         small = np.abs(self.eigenvalues_) < _NYSTROM_MIN_EIGENVALUE
         if small.any():
+            # stacklevel 3: scikit-learn's set_output wraps transform, so the caller is 2 up
             warnings.warn(
                 f"{int(small.sum())} eigenvalue(s) below {_NYSTROM_MIN_EIGENVALUE:g}: the Nystrom "
                 "extension divides by them, so those coordinates are unreliable.",
-                NystromWarning, stacklevel=2)
+                NystromWarning, stacklevel=3)
         # M(y, j) = K(y, j) p_j^-alpha / sum_j K(y, j) p_j^-alpha: p(y)^-alpha cancels, and the
         # kernel is shifted by the smallest distance so that far-away points do not underflow.
         # In log space: p^-alpha may under- or overflow on its own.
