@@ -1032,9 +1032,13 @@ _J = np.random.default_rng(45).standard_normal((5, 3, 2))
     ("neighborhoods", "N", {}, TypeError, r"^neighborhoods must be a numeric 3-D array; got a str"),
     ("neighborhoods", _N[:, :1], {}, ValueError, r"^neighborhoods needs at least 2 samples per point"),
     ("neighborhoods", _N, dict(ridge=-1.0), ValueError, r"^ridge must be >= 0"),
-    ("neighborhoods", _N, dict(ridge=0.1, rank=1), ValueError, r"^use either ridge .* or rank/rcond"),
+    ("neighborhoods", _N, dict(ridge=0.1, rank=1), ValueError,
+     r"^use either ridge \(Tikhonov\) or rank/rcond \(truncated pseudo-inverse\), not both\.$"),
     ("neighborhoods", _N, dict(ridge=0.1, rcond=0.1), ValueError, r"^use either ridge .* or rank/rcond"),
-    ("neighborhoods", _N, dict(ridge=0.1, factors=True), ValueError, r"^factors=True needs a truncated"),
+    ("neighborhoods", _N, dict(ridge=0.1, factors=True), ValueError,
+     r"^factors=True needs a truncated pseudo-inverse \(rank and/or rcond\), not ridge: a ridge precision "
+     r"has full rank m, so it has no low-rank factor\. Drop ridge, or pass factors=False for the "
+     r"\(n, m, m\) precisions\.$"),
     ("neighborhoods", _N, dict(rank=4), ValueError, r"^rank must be in \[1, 3\]"),
     ("neighborhoods", _N, dict(rank=0), ValueError, r"^rank must be in \[1, 3\]"),
     ("neighborhoods", _N, dict(rcond=1.0), ValueError, r"^rcond must be in \[0.0, 1.0\)"),
@@ -1121,3 +1125,14 @@ def test_mahalanobis_transform_reranks_candidate_factor_times_more_candidates(mo
     searched = [args[2] for name, _, args, _ in calls if name == "knn_sqeuclidean"]
     kept = [args[5] for name, _, args, _ in calls if name == "mahalanobis_rerank"]
     assert searched == [16] and kept == [8]  # 2 x 8 Euclidean candidates, the 8 nearest kept
+
+
+@pytest.mark.parametrize("rcond", [0.0, 0.05, 0.3])
+def test_neighborhood_rcond_is_numpys_hermitian_pinv_cutoff(rcond):
+    # keep the covariance eigenvalues above rcond times the largest: numpy's pinv(hermitian=True)
+    rng = np.random.default_rng(49)
+    N = rng.standard_normal((6, 8, 3)) * [3.0, 1.0, 0.4]
+    cov = np.array([np.cov(x, rowvar=False) for x in N])
+    expected = np.array([np.linalg.pinv(c, rcond=rcond, hermitian=True) for c in cov])
+    got = lb.precisions_from_neighborhoods(N, rcond=rcond)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
