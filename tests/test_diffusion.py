@@ -1136,3 +1136,17 @@ def test_neighborhood_rcond_is_numpys_hermitian_pinv_cutoff(rcond):
     expected = np.array([np.linalg.pinv(c, rcond=rcond, hermitian=True) for c in cov])
     got = lb.precisions_from_neighborhoods(N, rcond=rcond)
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+
+
+def test_ridge_precisions_by_hand_and_a_constant_neighbourhood():
+    # C_i = inv(cov_i + ridge trace(cov_i) I), and 0 for a neighbourhood without spread
+    rng = np.random.default_rng(50)
+    N = rng.standard_normal((4, 6, 3)) * [2.0, 1.0, 0.1]
+    N[2] = 5.0  # constant
+    ridge = 0.1
+    got = lb.precisions_from_neighborhoods(N, ridge=ridge)
+    for i in (0, 1, 3):
+        cov = np.cov(N[i], rowvar=False)
+        np.testing.assert_allclose(got[i], np.linalg.inv(cov + ridge * np.trace(cov) * np.eye(3)),
+                                   rtol=1e-10)
+    np.testing.assert_array_equal(got[2], 0.0)
