@@ -1150,3 +1150,20 @@ def test_ridge_precisions_by_hand_and_a_constant_neighbourhood():
         np.testing.assert_allclose(got[i], np.linalg.inv(cov + ridge * np.trace(cov) * np.eye(3)),
                                    rtol=1e-10)
     np.testing.assert_array_equal(got[2], 0.0)
+
+
+def test_candidate_recall_warning_threshold_message_and_where_it_points(monkeypatch):
+    from latentbridge.diffusion import maps
+
+    _, Y, C = _tanh_square(100, seed=7)
+    params = dict(metric="mahalanobis", n_neighbors=8, k_epsilon=4, candidate_factor=4, random_state=0)
+    monkeypatch.setattr(maps, "neighbor_recall", lambda *args: 0.9)  # at the threshold: no warning
+    assert lb.DiffusionMaps(2, **params).fit(Y, precisions=C).neighbor_recall_ == 0.9
+    monkeypatch.setattr(maps, "neighbor_recall", lambda *args: np.nextafter(0.9, 0.0))
+    with pytest.warns(CandidateRecallWarning) as record:
+        lb.DiffusionMaps(2, **params).fit(Y, precisions=C)
+    assert str(record[0].message) == (
+        "only 90.0% of the Mahalanobis neighbours survive a wider candidate search: the metrics are "
+        "too anisotropic for 4 x n_neighbors Euclidean candidates, which biases the spectrum. Raise "
+        "candidate_factor.")
+    assert record[0].filename == __file__
