@@ -1167,3 +1167,33 @@ def test_candidate_recall_warning_threshold_message_and_where_it_points(monkeypa
         "too anisotropic for 4 x n_neighbors Euclidean candidates, which biases the spectrum. Raise "
         "candidate_factor.")
     assert record[0].filename == __file__
+
+
+@pytest.mark.parametrize("params,sizes", [
+    (dict(), (200, 8, 8, 2)),                                            # Euclidean: kc = k
+    (dict(metric="mahalanobis", candidate_factor=3), (200, 8, 24, 2)),   # kc = candidate_factor k
+    (dict(metric="mahalanobis", candidate_factor=30), (200, 8, 199, 2)),  # at most n - 1
+    (dict(remove_harmonics=True), (200, 8, 8, 9)),                       # max(3 L + 3, L + 6)
+    (dict(n_neighbors=None), (200, 199, 199, 2)),                        # all pairs
+])
+def test_fit_sizes_its_workspace_check_from_the_neighbour_lists(monkeypatch, params, sizes):
+    from latentbridge.diffusion import maps
+
+    _, Y, C = _tanh_square(200, seed=8)
+    asked = []
+
+    class Workspace:
+        def diffusion_workspace_bytes(self, *args):
+            asked.append(args)
+            return _core.diffusion_workspace_bytes(*args)
+
+    monkeypatch.setattr(maps, "kernels", lambda device: Workspace())
+    params = {"n_neighbors": 8, "k_epsilon": 4, "random_state": 0, **params}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lb.diffusion.DiffusionMapsWarning)
+        lb.DiffusionMaps(2, **params).fit(Y, precisions=C if "metric" in params else None)
+    assert asked == [sizes]
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "1")
+    with pytest.raises(MemoryError, match=rf"^DiffusionMaps.fit k-NN lists and kernel graph \(n, n_neighbors\) = "
+                                          rf"\({sizes[0]}, {sizes[1]}\) float64 needs"):
+        lb.DiffusionMaps(2, **params).fit(Y, precisions=C if "metric" in params else None)
