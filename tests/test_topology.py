@@ -981,3 +981,56 @@ def test_float32_q_is_promoted_to_float64_before_its_distances():
     np.testing.assert_array_equal(lb.r_cross_barcode(P, Q32), lb.r_cross_barcode(P, Q32.astype(np.float64)))
     r1, r2 = official_inputs(P, Q32.astype(np.float64))
     np.testing.assert_array_equal(lb.r_cross_barcode(P, Q32), giotto(doubled(r1, r2), 1)[1])
+
+
+def test_vr_barcode_degree_two_on_the_cohomology_engine_bounds_its_simplices(monkeypatch):
+    """maxdim = 2 runs on the cohomology engine when the homology engine does not apply (n >= 65536,
+    simulated here by a spy that says so): its simplex lists of degree 2 are then bounded like those
+    of any maxdim >= 2, after the workspace."""
+    X = np.random.default_rng(35).standard_normal((12, 2))
+    D = cdist(X, X)
+    applies = []
+
+    def not_applicable(n, maxdim):
+        applies.append((n, maxdim))
+        return False
+
+    monkeypatch.setattr(_core, "rips_homology_applies", not_applicable)
+    seen = record_allocations(monkeypatch, 3)
+    lb.vr_barcode(D, maxdim=2)
+    D32 = D.astype(np.float32)
+    assert applies == [(12, 2)]
+    assert seen == [(_core.rips_workspace_bytes(12, 2), "vr_barcode matrices and edges for D (12, 12)"),
+                    (int(_core.rips_simplex_bytes(D32, 2, None)),
+                     "vr_barcode simplices of degrees 2..2 for D (12, 12)")]
+
+
+@pytest.mark.parametrize("n_jobs, threads", [(None, 1), (2, 2), (3, 3)])
+def test_vr_barcode_threads_reach_the_engine_with_and_without_pairs(n_jobs, threads, monkeypatch):
+    """n_jobs becomes the engine's n_threads (None: 1), for the bars alone and with their pairs."""
+    spy = Spy(_core.rips_barcodes)
+    monkeypatch.setattr(_core, "rips_barcodes", spy)
+    D = cdist(np.eye(4), np.eye(4))
+    lb.vr_barcode(D, n_jobs=n_jobs)
+    lb.vr_barcode(D, n_jobs=n_jobs, return_pairs=True)
+    assert [kw.get("n_threads") for _, kw in spy.calls] == [threads, threads]
+
+
+def test_vr_barcode_threshold_applies_with_pairs():
+    """Below the enclosing radius the truncated complex's bars (giotto-ph's ``thresh`` as oracle),
+    with the pairs too: the same bars as without them, and each finite death is the length of its
+    death edge."""
+    X = np.random.default_rng(36).standard_normal((30, 2))
+    D = cdist(X, X)
+    h0 = lb.vr_barcode(D, maxdim=0)[0]
+    low = 0.9 * h0[np.isfinite(h0[:, 1]), 1].max()     # the last merge of components is cut
+    ref = gph.ripser_parallel(D, maxdim=1, metric="precomputed", thresh=low)["dgms"]
+    bars, pairs = lb.vr_barcode(D, maxdim=1, threshold=low, return_pairs=True)
+    assert np.isinf(bars[0][:, 1]).sum() >= 2
+    D32 = D.astype(np.float32)
+    for d in range(2):
+        np.testing.assert_array_equal(canon(bars[d]), canon(ref[d]))
+        np.testing.assert_array_equal(np.isinf(bars[d][:, 1]).sum(), np.isinf(ref[d][:, 1]).sum())
+        finite = np.isfinite(bars[d][:, 1])
+        death = pairs[d][finite][:, -2:]
+        np.testing.assert_array_equal(D32[death[:, 0], death[:, 1]], bars[d][finite, 1])
