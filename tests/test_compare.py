@@ -435,3 +435,31 @@ def test_constant_representation_diagonal_is_computed_not_assumed():
         direct = np.nan
     np.testing.assert_equal(res["procrustes_distance"][2, 2], direct)
     assert res["procrustes_distance"][0, 0] == 0.0
+
+
+def offset_width_code(X, Y, offset=0.0, scale=1.0):
+    """width_code with keyword options: scale * (10 * width(X) + width(Y)) + offset."""
+    return scale * width_code(X, Y) + offset
+
+
+@pytest.mark.parametrize("executor", [None, "recording"])
+def test_metric_options_reach_each_measure_by_its_label(reps, monkeypatch, executor):
+    """metric_options[label] is passed to that measure only: a registered one (a spy in the registry
+    records its keyword arguments) and a callable of one's own, in this thread and on an executor."""
+    received = []
+
+    def spy(X, Y, **options):
+        received.append(options)
+        return 0.25
+
+    monkeypatch.setitem(compare_module.METRICS, "cka",
+                        dataclasses.replace(compare_module.METRICS["cka"], func=spy))
+    two = {k: reps[k] for k in ("base", "noise")}
+    pool = RecordingExecutor() if executor else None
+    res = compare_many(two, metrics=("cka", offset_width_code), executor=pool, progress=False,
+                       metric_options={"cka": {"debiased": True},
+                                       "offset_width_code": {"offset": 0.5, "scale": 2.0}})
+    assert received == [{"debiased": True}]                       # one unordered pair
+    assert res["cka"].tolist() == [[1.0, 0.25], [0.25, 1.0]]
+    assert res["offset_width_code"].tolist() == [[2.0 * 88 + 0.5, 2.0 * 86 + 0.5],
+                                                 [2.0 * 68 + 0.5, 2.0 * 66 + 0.5]]
