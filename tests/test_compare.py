@@ -194,17 +194,24 @@ def width_code(X, Y):
     return 10.0 * X.shape[1] + Y.shape[1]
 
 
-def test_rtd_defaults_are_seeded_and_explicit_options_win(monkeypatch):
-    """compare_pair gives RTD seed=0, trials=5, batch=min(300, n_samples) unless told otherwise
-    (a spy stands in for rtd and records what it receives)."""
+def spy_in_registry(monkeypatch, name, value):
+    """Replace the registry measure ``name`` by a spy returning ``value`` (its flags kept); returns the
+    list of the keyword arguments of each call."""
     received = []
 
     def spy(X, Y, **options):
         received.append(options)
-        return 0.5
+        return value
 
-    monkeypatch.setitem(compare_module.METRICS, "rtd",
-                        dataclasses.replace(compare_module.METRICS["rtd"], func=spy))
+    monkeypatch.setitem(compare_module.METRICS, name,
+                        dataclasses.replace(compare_module.METRICS[name], func=spy))
+    return received
+
+
+def test_rtd_defaults_are_seeded_and_explicit_options_win(monkeypatch):
+    """compare_pair gives RTD seed=0, trials=5, batch=min(300, n_samples) unless told otherwise
+    (a spy stands in for rtd and records what it receives)."""
+    received = spy_in_registry(monkeypatch, "rtd", 0.5)
     narrow = np.random.default_rng(1).standard_normal((40, 3))
     assert compare_module.compare_pair(narrow, narrow, "rtd") == 0.5
     assert compare_module.compare_pair(np.ones((310, 2)), np.ones((310, 2)), "rtd") == 0.5
@@ -446,14 +453,7 @@ def offset_width_code(X, Y, offset=0.0, scale=1.0):
 def test_metric_options_reach_each_measure_by_its_label(reps, monkeypatch, executor):
     """metric_options[label] is passed to that measure only: a registered one (a spy in the registry
     records its keyword arguments) and a callable of one's own, in this thread and on an executor."""
-    received = []
-
-    def spy(X, Y, **options):
-        received.append(options)
-        return 0.25
-
-    monkeypatch.setitem(compare_module.METRICS, "cka",
-                        dataclasses.replace(compare_module.METRICS["cka"], func=spy))
+    received = spy_in_registry(monkeypatch, "cka", 0.25)
     two = {k: reps[k] for k in ("base", "noise")}
     pool = RecordingExecutor() if executor else None
     res = compare_many(two, metrics=("cka", offset_width_code), executor=pool, progress=False,
