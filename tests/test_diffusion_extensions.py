@@ -250,3 +250,56 @@ def test_whitney_check_flags_too_few_measurements():
         lb.whitney_check(circle, dimension=0)
     with pytest.raises(TypeError, match="warn"):
         lb.whitney_check(circle, warn="yes")
+
+
+@pytest.mark.parametrize("params,error,message", [
+    (dict(k_epsilon=0), ValueError, r"^k_epsilon must be >= 1"),
+    (dict(n_harmonics=0), ValueError, r"^n_harmonics must be >= 1"),
+    (dict(n_harmonics=1.5), TypeError, r"^n_harmonics must be an integer"),
+    (dict(delta=-0.1), ValueError, r"^delta must be in \[0.0, 1.0\)"),
+    (dict(epsilon=0.0), ValueError, r"^epsilon must be > 0"),
+    (dict(epsilon="median"), ValueError, r"^epsilon must be one of \('auto',\)"),
+    (dict(n_jobs=0), ValueError, r"^n_jobs must be a non-zero integer"),
+    (dict(k_epsilon=20), ValueError, r"^k_epsilon=20 needs more than 20 points; X has 20\."),
+])
+def test_geometric_harmonics_bad_parameters_are_named(params, error, message):
+    X = np.random.default_rng(3).standard_normal((20, 2))
+    with pytest.raises(error, match=message):
+        lb.GeometricHarmonics(**params).fit(X, X[:, 0])
+
+
+def test_geometric_harmonics_bad_targets_are_named():
+    X = np.random.default_rng(3).standard_normal((20, 2))
+    with pytest.raises(ValueError, match=r"^GeometricHarmonics requires y to be passed, but the target y is None"):
+        lb.GeometricHarmonics().fit(X, None)
+    with pytest.raises(ValueError, match=r"^y must be 1-D \(n,\) or 2-D \(n, q\); got shape \(20, 2, 2\)\."):
+        lb.GeometricHarmonics().fit(X, np.zeros((20, 2, 2)))
+    with pytest.raises(ValueError, match=r"^X and y must have the same number of rows; got 20 and 19\."):
+        lb.GeometricHarmonics().fit(X, np.zeros(19))
+    # the largest k_epsilon that the points allow, and a fixed epsilon that ignores k_epsilon
+    assert lb.GeometricHarmonics(k_epsilon=19).fit(X, X[:, 0]).epsilon_ > 0
+    assert lb.GeometricHarmonics(epsilon=0.5, k_epsilon=50).fit(X, X[:, 0]).epsilon_ == 0.5
+
+
+def _harmonics_by_hand(X, y, epsilon, delta, n_harmonics):
+    K = np.exp(-cdist(X, X, "sqeuclidean") / (2 * epsilon))
+    sigma, psi = np.linalg.eigh(K)
+    sigma, psi = sigma[::-1], psi[:, ::-1]
+    keep = np.flatnonzero(sigma > delta * sigma[0])[: n_harmonics or None]
+    return sigma[keep], psi[:, keep] @ ((psi[:, keep].T @ y) / sigma[keep, None])
+
+
+@pytest.mark.parametrize("delta,n_harmonics", [(1e-3, None), (1e-3, 3), (1e-3, 1000), (1e-6, None), (0.5, None)])
+def test_geometric_harmonics_against_the_eigendecomposition_by_hand(delta, n_harmonics):
+    rng = np.random.default_rng(4)
+    X = rng.uniform(size=(40, 2))
+    y = np.c_[np.sin(3 * X[:, 0]), X[:, 1] ** 2]
+    gh = lb.GeometricHarmonics(delta=delta, n_harmonics=n_harmonics, k_epsilon=5).fit(X, y)
+    dist, _ = cKDTree(X).query(X, 6)
+    assert gh.epsilon_ == pytest.approx(np.median(dist[:, 5] ** 2), rel=1e-12)  # 5th neighbour
+    sigma, dual = _harmonics_by_hand(X, y, gh.epsilon_, delta, n_harmonics)
+    assert gh.n_harmonics_ == len(sigma)
+    np.testing.assert_allclose(gh.eigenvalues_, sigma, rtol=1e-10)
+    Xn = rng.uniform(size=(7, 2))
+    expected = np.exp(-cdist(Xn, X, "sqeuclidean") / (2 * gh.epsilon_)) @ dual
+    np.testing.assert_allclose(gh.predict(Xn), expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())

@@ -142,9 +142,9 @@ class GeometricHarmonics(RegressorMixin, BaseEstimator):
             raise ValueError("GeometricHarmonics requires y to be passed, but the target y is None: pass the "
                              "function values at the rows of X.")
         Y = np.asarray(y)
-        values = as_float_matrix(Y.reshape(Y.shape[0], -1) if Y.ndim == 1 else Y, "y", dtype=np.float64)
-        if Y.ndim > 2:
+        if Y.ndim > 2:  # before as_float_matrix, whose message would ask for 2-D only
             raise ValueError(f"y must be 1-D (n,) or 2-D (n, q); got shape {Y.shape}.")
+        values = as_float_matrix(Y.reshape(Y.shape[0], -1) if Y.ndim == 1 else Y, "y", dtype=np.float64)
         n = X.shape[0]
         if values.shape[0] != n:
             raise ValueError(f"X and y must have the same number of rows; got {n} and {values.shape[0]}.")
