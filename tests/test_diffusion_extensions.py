@@ -303,3 +303,47 @@ def test_geometric_harmonics_against_the_eigendecomposition_by_hand(delta, n_har
     Xn = rng.uniform(size=(7, 2))
     expected = np.exp(-cdist(Xn, X, "sqeuclidean") / (2 * gh.epsilon_)) @ dual
     np.testing.assert_allclose(gh.predict(Xn), expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("dimension,required", [(0.3, 3), (1.4, 3), (1.6, 5), (3.0, 7)])
+def test_whitney_count_rounds_the_dimension_with_a_floor_of_one(dimension, required):
+    Y = np.random.default_rng(6).standard_normal((30, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WhitneyWarning)
+        res = lb.whitney_check(Y, dimension=dimension)
+    assert res == WhitneyCheck(dimension, 5, required, 5 >= required)
+
+
+def test_whitney_warning_text_and_where_it_points():
+    Y = np.random.default_rng(7).standard_normal((30, 2))
+    with pytest.warns(WhitneyWarning) as record:
+        lb.whitney_check(Y, dimension=1.0)
+    assert str(record[0].message) == (
+        "2 measurement(s) of a 1.00-dimensional manifold: Whitney's theorem guarantees an embedding "
+        "without folding only from 3 (2 d + 1) generic measurements. Select more neurons (e.g. hidden "
+        "units as well as the outputs).")
+    assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lb.whitney_check(Y[:, :1].repeat(3, axis=1) + Y[:, 1:], dimension=1.0).sufficient  # m = 2 d + 1
+
+
+def test_intrinsic_dimension_names_its_arguments_and_rejects_pure_ties():
+    Y = np.random.default_rng(8).standard_normal((30, 2))
+    with pytest.raises(ValueError, match=r"^n_neighbors must be at least 2 .*; got 1\."):
+        lb.intrinsic_dimension(Y, n_neighbors=1)
+    with pytest.raises(ValueError, match=r"^n_neighbors must be >= 1"):
+        lb.intrinsic_dimension(Y, n_neighbors=0)
+    with pytest.raises(ValueError, match=r"^Y has 10 sample\(s\)"):
+        lb.intrinsic_dimension(Y[:10], n_neighbors=10)
+    assert lb.intrinsic_dimension(Y[:11], n_neighbors=10) > 0  # n = k + 1 is enough
+    with pytest.raises(ValueError, match=r"^Y\[5\] has a duplicate"):  # the first of the pair
+        lb.intrinsic_dimension(np.vstack([Y, Y[5:6]]), n_neighbors=5)
+    # the corners of a square: both nearest neighbours of every corner are exactly as far
+    square = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    with pytest.raises(ValueError, match=r"^Y has too many ties among neighbour distances"):
+        lb.intrinsic_dimension(square, n_neighbors=2)
+    with pytest.raises(TypeError, match=r"^warn must be True or False"):
+        lb.whitney_check(Y, warn=1)
+    with pytest.raises(ValueError, match=r"^dimension must be > 0"):
+        lb.whitney_check(Y, dimension=0.0)
