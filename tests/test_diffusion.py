@@ -1197,3 +1197,29 @@ def test_fit_sizes_its_workspace_check_from_the_neighbour_lists(monkeypatch, par
     with pytest.raises(MemoryError, match=rf"^DiffusionMaps.fit k-NN lists and kernel graph \(n, n_neighbors\) = "
                                           rf"\({sizes[0]}, {sizes[1]}\) float64 needs"):
         lb.DiffusionMaps(2, **params).fit(Y, precisions=C if "metric" in params else None)
+
+
+def test_two_points_closed_form():
+    # K = [[1, e], [e, 1]], e = exp(-d2 / (2 eps)), eps = d2 (the one neighbour): T = K / (1 + e)
+    # has eigenvalues 1 and (1 - e) / (1 + e); phi_1 = (1, -1) at unit RMS
+    dm = lb.DiffusionMaps(1, n_neighbors=1, k_epsilon=1, random_state=0).fit([[0.0, 0.0], [1.0, 2.0]])
+    e = np.exp(-0.5)
+    assert dm.epsilon_ == 5.0
+    np.testing.assert_allclose(dm.eigenvalues_, [(1 - e) / (1 + e)], rtol=1e-12)
+    np.testing.assert_allclose(dm.embedding_, [[1.0], [-1.0]], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"^Y has 1 sample\(s\)"):
+        lb.DiffusionMaps(1, n_neighbors=1, k_epsilon=1).fit([[0.0, 0.0]])
+
+
+def test_fit_overflow_names_what_to_rescale_and_dense_fits_have_no_recall():
+    Y = np.random.default_rng(51).standard_normal((20, 2))
+    G = np.tile(np.eye(2)[None], (20, 1, 1))
+    with pytest.raises(ValueError, match=r"^squared distances between the rows of Y overflow"):
+        lb.DiffusionMaps(1, n_neighbors=4, k_epsilon=2).fit(Y * 1e200)
+    with pytest.raises(ValueError, match=r"^squared distances between the rows of Y and precisions overflow"):
+        lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=4, k_epsilon=2).fit(Y * 1e100,
+                                                                                  precision_factors=G * 1e100)
+    dense = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=None, k_epsilon=2).fit(Y, precision_factors=G)
+    assert dense.neighbor_recall_ is None  # no candidates to miss
+    sparse = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=4, k_epsilon=2).fit(Y, precision_factors=G)
+    assert sparse.neighbor_recall_ == 1.0  # an isotropic metric: the Euclidean candidates are exact
