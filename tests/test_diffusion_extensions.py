@@ -347,3 +347,30 @@ def test_intrinsic_dimension_names_its_arguments_and_rejects_pure_ties():
         lb.whitney_check(Y, warn=1)
     with pytest.raises(ValueError, match=r"^dimension must be > 0"):
         lb.whitney_check(Y, dimension=0.0)
+
+
+def test_icp_helpers_by_hand():
+    from latentbridge.diffusion.transformation import _evenly_spaced, _icp_orthogonal, _matching_error
+
+    np.testing.assert_array_equal(_evenly_spaced(5, 5), np.arange(5))
+    idx = _evenly_spaced(11, 4)  # 0, 3.33, 6.67, 10 rounded
+    np.testing.assert_array_equal(idx, [0, 3, 7, 10])
+    rng = np.random.default_rng(9)
+    P, B = rng.standard_normal((6, 2)), rng.standard_normal((9, 2))
+    brute = np.mean([min(np.sum((p - b) ** 2) for b in B) for p in P])
+    assert _matching_error(P, B) == pytest.approx(brute, rel=1e-12)
+    # an asymmetric cloud and its image under a reflection: O is recovered, the matching error
+    # (relative to B's mean squared norm) is 0 whatever B's scale
+    A = rng.standard_normal((40, 2)) * [2.0, 0.5] + [0.3, 0.1]
+    A = A @ np.linalg.qr(rng.standard_normal((2, 2)))[0]
+    O_true = np.array([[0.0, 1.0], [1.0, 0.0]])
+    O, err = _icp_orthogonal(A, A @ O_true)
+    np.testing.assert_allclose(O, O_true, atol=1e-8)
+    assert err < 1e-15
+    # beyond 6 components ICP starts from the identity only: a small rotation is still found
+    A7 = rng.standard_normal((60, 7)) * np.arange(1, 8)
+    Q = np.linalg.qr(np.eye(7) + 0.01 * rng.standard_normal((7, 7)))[0]
+    Q *= np.sign(np.diag(Q))
+    O7, err7 = _icp_orthogonal(A7, A7 @ Q)
+    np.testing.assert_allclose(O7, Q, atol=1e-6)
+    assert err7 < 1e-12
