@@ -1223,3 +1223,17 @@ def test_fit_overflow_names_what_to_rescale_and_dense_fits_have_no_recall():
     assert dense.neighbor_recall_ is None  # no candidates to miss
     sparse = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=4, k_epsilon=2).fit(Y, precision_factors=G)
     assert sparse.neighbor_recall_ == 1.0  # an isotropic metric: the Euclidean candidates are exact
+
+
+def test_spectrum_helpers_by_hand():
+    from latentbridge.diffusion.spectrum import _canonical_signs, n_candidate_eigenpairs, non_harmonic_columns
+
+    assert [n_candidate_eigenpairs(L, True, 1000) for L in (1, 2, 3, 5)] == [7, 9, 12, 18]  # max(3L+3, L+6)
+    assert n_candidate_eigenpairs(5, True, 10) == 9 and n_candidate_eigenpairs(5, False, 10) == 5
+    # the L largest residuals, ties to the earlier column, returned in column order
+    np.testing.assert_array_equal(non_harmonic_columns(np.array([1.0, 0.2, 0.9, 0.9, 0.1]), 2), [0, 2])
+    np.testing.assert_array_equal(non_harmonic_columns(np.array([0.1, 0.5, 0.3]), 3), [0, 1, 2])
+    V = np.array([[1.0, -3.0, 0.0, 2.0], [-2.0, 3.0, 0.0, -2.0], [0.5, 1.0, 0.0, 1.0]])
+    # largest |entry| positive; on a tie the first such entry decides; a zero column stays
+    expected = np.array([[-1.0, 3.0, 0.0, 2.0], [2.0, -3.0, 0.0, -2.0], [-0.5, -1.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(_canonical_signs(V), expected)
