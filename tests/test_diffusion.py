@@ -1237,3 +1237,31 @@ def test_spectrum_helpers_by_hand():
     # largest |entry| positive; on a tie the first such entry decides; a zero column stays
     expected = np.array([[-1.0, 3.0, 0.0, 2.0], [2.0, -3.0, 0.0, -2.0], [-0.5, -1.0, 0.0, 1.0]])
     np.testing.assert_array_equal(_canonical_signs(V), expected)
+
+
+def test_harmonic_residuals_against_weighted_least_squares_by_hand():
+    from latentbridge.diffusion.spectrum import harmonic_residuals
+
+    rng = np.random.default_rng(52)
+    x = rng.uniform(-1, 1, 50)
+    phi = np.c_[x, np.cos(np.pi * x), rng.standard_normal(50)]  # a direction, a harmonic, noise
+    expected = [1.0]
+    for k in (1, 2):
+        X, y = phi[:, :k], phi[:, k]
+        d2 = np.sum((X[:, None] - X[None]) ** 2, axis=-1)
+        W = np.exp(-d2 / (np.median(d2[np.triu_indices(50, 1)]) / 3))
+        np.fill_diagonal(W, 0.0)  # each point left out of its own fit
+        A = np.c_[np.ones(50), X]
+        pred = []
+        for i in range(50):
+            sw = np.sqrt(W[i])
+            coef = np.linalg.lstsq(A * sw[:, None], y * sw, rcond=None)[0]
+            pred.append(A[i] @ coef)
+        expected.append(np.sqrt(np.sum((y - np.array(pred)) ** 2) / np.sum(y**2)))
+    got = harmonic_residuals(phi, np.random.default_rng(0))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert got[1] < 0.3 and got[2] > 0.7  # the harmonic is predicted from x, the noise is not
+    # a subsample of s points: the same computation on those rows
+    sub = harmonic_residuals(phi, np.random.default_rng(0), n_subsample=20)
+    rows = np.sort(np.random.default_rng(0).choice(50, size=20, replace=False))
+    np.testing.assert_allclose(sub, harmonic_residuals(phi[rows], np.random.default_rng(1)), rtol=1e-12)
