@@ -1265,3 +1265,14 @@ def test_harmonic_residuals_against_weighted_least_squares_by_hand():
     sub = harmonic_residuals(phi, np.random.default_rng(0), n_subsample=20)
     rows = np.sort(np.random.default_rng(0).choice(50, size=20, replace=False))
     np.testing.assert_allclose(sub, harmonic_residuals(phi[rows], np.random.default_rng(1)), rtol=1e-12)
+
+
+def test_neighborhood_rcond_sweep_matches_the_pinv_cutoff_everywhere():
+    # the cutoff between kept and dropped eigenvalues moves with rcond exactly as numpy's does
+    rng = np.random.default_rng(53)
+    N = rng.standard_normal((5, 9, 4)) * [4.0, 1.5, 0.6, 0.2]
+    cov = np.array([np.cov(x, rowvar=False) for x in N])
+    for rcond in np.geomspace(1e-3, 0.9, 40):
+        expected = np.array([np.linalg.pinv(c, rcond=rcond, hermitian=True) for c in cov])
+        got = lb.precisions_from_neighborhoods(N, rcond=rcond)
+        np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
