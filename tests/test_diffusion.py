@@ -1276,3 +1276,17 @@ def test_neighborhood_rcond_sweep_matches_the_pinv_cutoff_everywhere():
         expected = np.array([np.linalg.pinv(c, rcond=rcond, hermitian=True) for c in cov])
         got = lb.precisions_from_neighborhoods(N, rcond=rcond)
         np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
+
+
+def test_jacobian_rcond_sweep_matches_the_pinv_cutoff_everywhere():
+    # pinv(J J^T) = pinv(J)^T pinv(J), with the singular values of J cut as numpy's pinv cuts them
+    rng = np.random.default_rng(54)
+    J = rng.standard_normal((5, 4, 3)) * [3.0, 0.8, 0.1]
+    for rcond in np.geomspace(1e-3, 0.9, 40):
+        P = np.linalg.pinv(J, rcond=rcond)
+        expected = np.einsum("nia,nib->nab", P, P)
+        np.testing.assert_allclose(lb.precisions_from_jacobians(J, rcond=rcond), expected,
+                                   rtol=1e-8, atol=1e-10 * np.abs(expected).max())
+        G = lb.precisions_from_jacobians(J, rcond=rcond, factors=True)
+        np.testing.assert_allclose(np.einsum("nra,nrb->nab", G, G), expected,
+                                   rtol=1e-8, atol=1e-10 * np.abs(expected).max())
