@@ -1290,3 +1290,15 @@ def test_jacobian_rcond_sweep_matches_the_pinv_cutoff_everywhere():
         G = lb.precisions_from_jacobians(J, rcond=rcond, factors=True)
         np.testing.assert_allclose(np.einsum("nra,nrb->nab", G, G), expected,
                                    rtol=1e-8, atol=1e-10 * np.abs(expected).max())
+
+
+def test_all_pairs_point_limit_is_inclusive(monkeypatch):
+    from latentbridge.diffusion import maps
+
+    monkeypatch.setattr(maps, "_DENSE_MAX_POINTS", 30)  # the rule at a size that fits a test
+    Y = np.random.default_rng(55).standard_normal((31, 2))
+    assert lb.DiffusionMaps(2, n_neighbors=None, k_epsilon=4).fit(Y[:30]).kernel_matrix_.nnz == 900
+    with pytest.raises(ValueError, match=r"^n_neighbors=None \(all pairs\) needs O\(n\^2\) memory; Y has 31 points "
+                                         r"\(limit 30\)\. Pass n_neighbors \(e\.g\. 32\) for a sparse kernel\.$"):
+        lb.DiffusionMaps(2, n_neighbors=None, k_epsilon=4).fit(Y)
+    assert lb.DiffusionMaps(2, n_neighbors=6, k_epsilon=4).fit(Y).embedding_.shape == (31, 2)
