@@ -358,10 +358,8 @@ def brute_knn(A, k, metric="cosine"):
     return np.argsort(D, axis=1, kind="stable")[:, :k]
 
 
-@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
-def test_jaccard_and_rank_similarity_by_brute_force(metric):
-    X, Y = data(n=50, noise=1.0)
-    k = 6
+def brute_jaccard_and_rank(X, Y, k, metric):
+    """Per-row Jaccard index and rank similarity (Wang et al. 2020) of the k-NN lists."""
     nx, ny = brute_knn(X, k, metric), brute_knn(Y, k, metric)
     jac, rank = [], []
     for a, b in zip(nx, ny):
@@ -374,8 +372,38 @@ def test_jaccard_and_rank_similarity_by_brute_force(metric):
         rb = {j: r + 1 for r, j in enumerate(b)}
         s = sum(2.0 / ((1 + abs(ra[j] - rb[j])) * (ra[j] + rb[j])) for j in shared)
         rank.append(s / sum(1.0 / t for t in range(1, len(shared) + 1)))
-    assert lb.jaccard_knn(X, Y, k=k, metric=metric) == pytest.approx(np.mean(jac), abs=1e-12)
-    assert lb.rank_similarity(X, Y, k=k, metric=metric) == pytest.approx(np.mean(rank), abs=1e-12)
+    return np.array(jac), np.array(rank)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_jaccard_and_rank_similarity_by_brute_force(metric):
+    X, Y = data(n=50, noise=1.0)
+    jac, rank = brute_jaccard_and_rank(X, Y, 6, metric)
+    assert lb.jaccard_knn(X, Y, k=6, metric=metric) == pytest.approx(np.mean(jac), abs=1e-12)
+    assert lb.rank_similarity(X, Y, k=6, metric=metric) == pytest.approx(np.mean(rank), abs=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_jaccard_and_rank_similarity_when_the_last_rows_share_no_neighbour(metric):
+    """Independent X and Y (12 x 3, k = 2): rows 9-11 share no neighbour and count 0 in the mean
+    over all 12 rows."""
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((12, 3)), rng.standard_normal((12, 3))
+    jac, rank = brute_jaccard_and_rank(X, Y, 2, metric)
+    assert np.all(jac[9:] == 0) and np.all(rank[9:] == 0) and jac.shape == (12,)
+    assert lb.jaccard_knn(X, Y, k=2, metric=metric) == pytest.approx(np.mean(jac), abs=1e-12)
+    assert lb.rank_similarity(X, Y, k=2, metric=metric) == pytest.approx(np.mean(rank), abs=1e-12)
+
+
+def test_jaccard_and_rank_similarity_with_tied_distances_by_brute_force():
+    """Points of a small integer lattice: many equal distances, broken by index on both sides."""
+    rng = np.random.default_rng(4)
+    X, Y = rng.integers(0, 3, (40, 3)).astype(float), rng.integers(0, 3, (40, 2)).astype(float)
+    for k in (3, 5, 6):
+        jac, rank = brute_jaccard_and_rank(X, Y, k, "euclidean")
+        assert lb.jaccard_knn(X, Y, k=k, metric="euclidean") == pytest.approx(np.mean(jac), abs=1e-12)
+        assert lb.rank_similarity(X, Y, k=k, metric="euclidean") == pytest.approx(np.mean(rank),
+                                                                                abs=1e-12)
 
 
 def test_second_order_cosine_by_brute_force():
@@ -409,6 +437,17 @@ def dense_cknna(X, Y, k):
     return kl / np.sqrt(kk * ll)
 
 
+def test_second_order_cosine_of_two_rows_is_plus_or_minus_one():
+    """n = 2, k = 1: each s vector has the single entry cos(a_0, a_1), so each row's cosine is the
+    sign of cos(x_0, x_1) cos(y_0, y_1); rounded, it leaves [-1, 1] unless clipped."""
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        X, Y = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+        sign = np.sign((1 - pdist(X, "cosine")[0]) * (1 - pdist(Y, "cosine")[0]))
+        value = lb.second_order_cosine(X, Y, k=1)
+        assert -1.0 <= value <= 1.0 and value == pytest.approx(sign, abs=1e-12)
+
+
 def test_cknna_against_the_dense_definition():
     X, Y = data(n=40, noise=1.0)
     assert lb.cknna(X, Y, k=7) == pytest.approx(dense_cknna(X, Y, 7), rel=1e-9)
@@ -419,6 +458,14 @@ def test_cknna_in_small_row_blocks_against_the_dense_definition(monkeypatch):
     monkeypatch.setattr(importlib.import_module("latentbridge.measures.neighbors"), "_BLOCK", 3)
     X, Y = data(n=11, noise=1.0)
     for k in (1, 4, 10):
+        assert lb.cknna(X, Y, k=k) == pytest.approx(dense_cknna(X, Y, k), rel=1e-9)
+
+
+def test_cknna_with_tied_inner_products_against_the_dense_definition():
+    """Rows of a small integer lattice (40 > 16 rows: numpy's unstable sort would reorder ties)."""
+    rng = np.random.default_rng(5)
+    X, Y = rng.integers(0, 3, (40, 3)).astype(float), rng.integers(0, 3, (40, 3)).astype(float)
+    for k in (3, 5):
         assert lb.cknna(X, Y, k=k) == pytest.approx(dense_cknna(X, Y, k), rel=1e-9)
 
 
@@ -437,6 +484,15 @@ def test_cknna_small_and_degenerate_inputs():
     assert str(err.value) == (
         "cknna is undefined: the neighbour-masked self-alignment of X or Y is not positive "
         "(Align(K, K) = -0.0171, Align(L, L) = 1.75). Raise k or check the inputs.")
+    rng = np.random.default_rng(7651)                      # another, at n = 5: Align(L, L) < 0
+    n, k = int(rng.integers(5, 9)), int(rng.integers(1, 5))
+    X = rng.standard_normal((n, 2)) * rng.uniform(0.1, 1, 2) + rng.uniform(-5, 5, 2)
+    Y = rng.standard_normal((n, 2))
+    with pytest.raises(ValueError, match=r"\(Align\(K, K\) = 4.46, Align\(L, L\) = -0.0424\)"):
+        lb.cknna(X, Y, k=k)
+    # equal rows, k = n - 1 = 3: the masked HSIC is 12 + 16 * 9 / 6 - 2 * 4 * 9 / 2 = 0 exactly
+    with pytest.raises(ValueError, match=r"\(Align\(K, K\) = .*, Align\(L, L\) = 0\)"):
+        lb.cknna(X[:4], np.ones((4, 2)), k=3)
 
 
 NEIGHBOUR_MEASURES = ["jaccard_knn", "rank_similarity", "second_order_cosine", "cknna"]
@@ -458,6 +514,25 @@ def test_neighbour_measures_check_k_and_its_memory(name, monkeypatch):
     with pytest.raises(MemoryError, match=rf"^neighbour lists \(n, k\) = \(12, 4\) needs .* "
                                           rf"\({need} bytes\)"):
         f(X, Y, k=4)
+
+
+@pytest.mark.parametrize("name", NEIGHBOUR_MEASURES)
+def test_neighbour_measures_default_to_ten_neighbours(name):
+    X, Y = data(n=24, noise=1.0)
+    f = getattr(lb, name)
+    assert f(X, Y) == f(X, Y, k=10) != f(X, Y, k=11)
+
+
+@pytest.mark.parametrize("name", ["jaccard_knn", "rank_similarity", "second_order_cosine"])
+def test_cosine_neighbours_name_the_zero_row(name):
+    X, Y = data(n=12, noise=1.0)
+    f = getattr(lb, name)
+    for i, (A, B, which) in enumerate(((X, Y, "X"), (Y, X, "Y"))):
+        zero = A.copy()
+        zero[i + 2] = 0.0
+        args = (zero, B) if which == "X" else (B, zero)
+        with pytest.raises(ValueError, match=f"^row {i + 2} of {which} is all zero: its cosine"):
+            f(*args, k=3)
 
 
 @pytest.mark.parametrize("name", ["jaccard_knn", "rank_similarity"])
