@@ -1302,3 +1302,29 @@ def test_all_pairs_point_limit_is_inclusive(monkeypatch):
                                          r"\(limit 30\)\. Pass n_neighbors \(e\.g\. 32\) for a sparse kernel\.$"):
         lb.DiffusionMaps(2, n_neighbors=None, k_epsilon=4).fit(Y)
     assert lb.DiffusionMaps(2, n_neighbors=6, k_epsilon=4).fit(Y).embedding_.shape == (31, 2)
+
+
+def test_neighbor_recall_by_brute_force():
+    from latentbridge.diffusion.graph import nearest_neighbors, neighbor_recall
+
+    rng = np.random.default_rng(56)
+    n, k, cf = 40, 3, 2
+    Y = rng.standard_normal((n, 2))
+    G = rng.standard_normal((n, 1, 2)) * 3.0 + [[[1.0, 0.0]]]  # rank 1, strongly anisotropic
+    D2e = np.sum((Y[:, None] - Y[None]) ** 2, axis=-1)
+    diff = Y[:, None] - Y[None]
+    D2m = np.sum(np.einsum("ira,ija->ijr", G, diff) ** 2, -1) + np.sum(np.einsum("jra,ija->ijr", G, diff) ** 2, -1)
+
+    def maha_among_euclidean(i, n_candidates):
+        order = [j for j in np.lexsort((np.arange(n), D2e[i])) if j != i][:n_candidates]
+        return set(sorted(order, key=lambda j: (D2m[i, j], j))[:k])
+
+    idx, _ = nearest_neighbors("cpu", Y, G, k, candidate_factor=cf)
+    assert all(set(idx[i]) == maha_among_euclidean(i, cf * k) for i in range(n))
+    # every point is sampled (256 > n); the wider search takes 4 times more candidates
+    expected = np.mean([len(set(idx[i]) & maha_among_euclidean(i, 4 * cf * k)) / k for i in range(n)])
+    assert neighbor_recall("cpu", Y, G, idx, cf, np.random.default_rng(0)) == pytest.approx(expected, rel=1e-12)
+    assert expected < 0.95
+    # 7 points: the 6 candidates are all the others already, nothing wider to search: 1.0
+    idx7, _ = nearest_neighbors("cpu", Y[:7], G[:7], k, candidate_factor=cf)
+    assert neighbor_recall("cpu", Y[:7], G[:7], idx7, cf, np.random.default_rng(0)) == 1.0
