@@ -463,3 +463,40 @@ def test_metric_options_reach_each_measure_by_its_label(reps, monkeypatch, execu
     assert res["cka"].tolist() == [[1.0, 0.25], [0.25, 1.0]]
     assert res["offset_width_code"].tolist() == [[2.0 * 88 + 0.5, 2.0 * 86 + 0.5],
                                                  [2.0 * 68 + 0.5, 2.0 * 66 + 0.5]]
+
+
+def test_progress_is_shown_by_default_and_warnings_point_at_the_caller(reps, capsys):
+    two = {k: reps[k] for k in ("base", "noise")}
+    compare_many(two, metrics="cka")
+    assert "compare_many" in capsys.readouterr().err          # the default progress=True
+    compare_many(two, metrics="cka", progress=False)
+    assert capsys.readouterr().err == ""
+
+    class Refusing(concurrent.futures.Executor):
+        def submit(self, fn, *args, **kwargs):
+            raise concurrent.futures.BrokenExecutor("closed")
+
+    def fails(X, Y):
+        raise ArithmeticError("no value")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compare_many(two, metrics="cka", executor=Refusing(), progress=False)
+        compare_many(two, metrics=fails, progress=False)
+    assert len(caught) == 2 and "stopped accepting work" in str(caught[0].message)
+    assert [w.filename for w in caught] == [__file__, __file__]   # stacklevel 2: this test's line
+
+
+def test_representations_need_two_rows_and_rectangular_sizes_are_listed_in_full():
+    def first(X, Y):
+        return float(X[0, 0] + Y[-1, 0])
+
+    two_rows = {"a": np.array([[1.0, 0.0], [2.0, 1.0]]), "b": np.array([[3.0], [5.0]])}
+    assert compare_many(two_rows, metrics=first, progress=False)["first"].tolist() == [[3.0, 6.0],
+                                                                                       [5.0, 8.0]]
+    with pytest.raises(ValueError, match=r"^reps\['a'\] has 1 sample\(s\) .*at least 2 required\.$"):
+        compare_many({"a": np.ones((1, 2)), "b": np.ones((1, 2))}, metrics=first, progress=False)
+    with pytest.raises(ValueError, match=r"^every representation must have the same rows \(samples\); "
+                                         r"got a: 5; reps_b: b: 6, c: 5\.$"):
+        compare_many({"a": np.ones((5, 2))}, reps_b={"b": np.ones((6, 2)), "c": np.ones((5, 2))},
+                     metrics=first, progress=False)

@@ -179,6 +179,17 @@ def test_lost_tasks_are_retried(reps):
     assert flaky.submitted == 3 * pairs
 
 
+def test_two_retries_by_default(reps):
+    """Lost twice, a pair still gets its value (three submissions); lost three times, it is an error."""
+    expected = compare_many(reps, metrics="cka", progress=False)
+    flaky = FlakyExecutor(failures=2)
+    assert_same_result(compare_many(reps, metrics="cka", executor=flaky, progress=False), expected)
+    assert flaky.submitted == 3 * 6
+    with pytest.warns(RuntimeWarning, match="6 of 6 pair"):
+        got = compare_many(reps, metrics="cka", executor=FlakyExecutor(failures=3), progress=False)
+    assert set(got.errors.values()) == {"ConnectionError: worker tcp://10.0.0.1 lost"}
+
+
 def test_a_task_lost_more_often_than_retries_is_an_error_of_its_pair(reps):
     with pytest.warns(RuntimeWarning, match="6 of 6 pair"):
         got = compare_many(reps, metrics="cka", executor=FlakyExecutor(failures=1), progress=False, retries=0)
