@@ -4,6 +4,7 @@ reason, when not installed), and its bad-input errors."""
 
 import importlib
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,6 +139,13 @@ def test_cca_fewer_samples_than_features_warns_and_regularises():
         lb.shape_distance(X, Y, alpha=0.0)
 
 
+def attributed_outside_latentbridge(record):
+    """The warning's file is the caller's, not one of latentbridge's (stacklevel too small points
+    into cca.py or shape.py; under mutmut the trampoline's frames sit in between, also outside)."""
+    package = Path(lb.__file__).resolve().parent
+    return not Path(record.filename).resolve().is_relative_to(package)
+
+
 def test_cca_warning_names_the_ranks_and_points_at_the_caller():
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((20, 30)), rng.standard_normal((20, 30))
@@ -147,13 +155,13 @@ def test_cca_warning_names_the_ranks_and_points_at_the_caller():
         "cca: rank(X) + rank(Y) = 19 + 19 > n - 1 = 19 (fewer samples than features), so 19 "
         "canonical correlation(s) equal 1 whatever the data; returning the ridge-regularised value "
         "(ridge = 0.1 x the mean variance).")
-    assert record[0].filename == __file__
+    assert attributed_outside_latentbridge(record[0])
     with pytest.warns(RegularisationWarning) as record:
         lb.shape_distance(X[:, :4], Y[:, :16], alpha=0.0)     # ranks 4 + 16 = 20 > 19
     assert str(record[0].message).startswith(
         "shape_distance(alpha=0): rank(X) + rank(Y) = 4 + 16 > n - 1 = 19 (fewer samples than "
         "features), so 1 canonical correlation(s) equal 1")
-    assert record[0].filename == __file__
+    assert attributed_outside_latentbridge(record[0])
 
 
 def test_cca_without_ridge_at_the_rank_bound_is_the_plain_value():
