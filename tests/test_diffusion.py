@@ -1328,3 +1328,25 @@ def test_neighbor_recall_by_brute_force():
     # 7 points: the 6 candidates are all the others already, nothing wider to search: 1.0
     idx7, _ = nearest_neighbors("cpu", Y[:7], G[:7], k, candidate_factor=cf)
     assert neighbor_recall("cpu", Y[:7], G[:7], idx7, cf, np.random.default_rng(0)) == 1.0
+
+
+@pytest.mark.parametrize("params", [{}, dict(factors=True), dict(ridge=0.1)])
+def test_precisions_name_the_point_whose_precision_is_not_representable(params):
+    rng = np.random.default_rng(57)
+    N = rng.standard_normal((4, 5, 3))
+    N[2] *= 1e-200  # its precision ~1e400
+    J = rng.standard_normal((4, 3, 2))
+    J[2] *= 1e-200
+    with np.errstate(all="raise"):  # computed in float64 ranges only: no floating-point trap fires
+        with pytest.raises(ValueError, match=r"^neighborhoods\[2\] is so small \(largest \|entry\| \d\.\d\de-200\) "
+                                             r"that its precision overflows float64; rescale the activations\.$"):
+            lb.precisions_from_neighborhoods(N, **params)
+        if "ridge" not in params:
+            with pytest.raises(ValueError, match=r"^jacobians\[2\] is so small"):
+                lb.precisions_from_jacobians(J, **params)
+        # a huge spread: its precision underflows to (nearly) 0 without a trap
+        N[2] = rng.standard_normal((5, 3)) * 1e200
+        assert np.abs(lb.precisions_from_neighborhoods(N, **params)[2]).max() < 1e-190  # ~0 or a factor ~1e-200
+        if "ridge" not in params:
+            J[2] = rng.standard_normal((3, 2)) * 1e200
+            assert np.abs(lb.precisions_from_jacobians(J, **params)[2]).max() < 1e-190
