@@ -745,7 +745,7 @@ def test_k_must_be_below_n(name):
 
 def test_bad_parameters():
     X, Y = data(n=12)
-    with pytest.raises(ValueError, match="kind must be one of"):
+    with pytest.raises(ValueError, match="^kind must be one of"):
         lb.cca(X, Y, kind="sum")
     with pytest.raises(ValueError, match="alpha"):
         lb.shape_distance(X, Y, alpha=1.5)
