@@ -1350,3 +1350,33 @@ def test_precisions_name_the_point_whose_precision_is_not_representable(params):
         if "ridge" not in params:
             J[2] = rng.standard_normal((3, 2)) * 1e200
             assert np.abs(lb.precisions_from_jacobians(J, **params)[2]).max() < 1e-190
+
+
+def test_precision_checks_are_relative_to_each_points_scale_and_name_it():
+    rng = np.random.default_rng(58)
+    Y = rng.standard_normal((12, 2))
+    C = np.tile(np.eye(2), (12, 1, 1))
+    C[7] *= 1e6
+    maha = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=4, k_epsilon=2, random_state=0)
+    tiny = C.copy()
+    tiny[3] = 1e-6 * np.eye(2)
+    tiny[3, 0, 1] += 1e-13  # asymmetry 1e-7 of this point's own scale (above 1e-8)
+    with pytest.raises(ValueError, match=r"^precisions\[3\] is not symmetric"):
+        maha.fit(Y, precisions=tiny)
+    big = C.copy()
+    big[7, 0, 1] += 1e-3  # 1e-9 of its scale 1e6: symmetric enough
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lb.diffusion.DiffusionMapsWarning)  # point 7 is far away
+        maha.fit(Y, precisions=big)
+    negative = C.copy()
+    negative[4] = np.diag([1.0, -1e-3])
+    with pytest.raises(ValueError, match=r"^precisions\[4\] has a negative eigenvalue \(-0\.001\)"):
+        maha.fit(Y, precisions=negative)
+    negative[4] = np.diag([1.0, -1e-9])  # within 1e-8 of the largest: rounding, accepted
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lb.diffusion.DiffusionMapsWarning)
+        maha.fit(Y, precisions=negative)
+    zero = C.copy()
+    zero[6] = 0.0
+    with pytest.raises(ValueError, match=r"^precisions\[6\] is zero; every point needs a non-zero precision"):
+        maha.fit(Y, precisions=zero)
