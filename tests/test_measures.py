@@ -164,6 +164,13 @@ def test_cca_warning_names_the_ranks_and_points_at_the_caller():
     assert attributed_outside_latentbridge(record[0])
 
 
+def test_cca_kind_message():
+    X, Y = data(n=12)
+    with pytest.raises(ValueError) as err:
+        lb.cca(X, Y, kind="sum")
+    assert str(err.value) == "kind must be one of ('mean', 'yanai', 'pillai'); got 'sum'."
+
+
 def test_cca_without_ridge_at_the_rank_bound_is_the_plain_value():
     """rank(X) + rank(Y) = n - 1 exactly: defined, no warning, scipy's canonical correlations."""
     rng = np.random.default_rng(0)
