@@ -1380,3 +1380,14 @@ def test_precision_checks_are_relative_to_each_points_scale_and_name_it():
     zero[6] = 0.0
     with pytest.raises(ValueError, match=r"^precisions\[6\] is zero; every point needs a non-zero precision"):
         maha.fit(Y, precisions=zero)
+
+
+def test_precision_symmetry_tolerance_is_inclusive():
+    Y = np.random.default_rng(59).standard_normal((12, 2))
+    C = np.tile(np.eye(2), (12, 1, 1))
+    C[5, 0, 1] = 1e-8  # |C - C^T| = 1e-8 x its largest entry 1.0 exactly: accepted
+    dm = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=4, k_epsilon=2, random_state=0)
+    assert dm.fit(Y, precisions=C).embedding_.shape == (12, 1)
+    C[5, 0, 1] = 1.1e-8
+    with pytest.raises(ValueError, match=r"^precisions\[5\] is not symmetric"):
+        dm.fit(Y, precisions=C)
