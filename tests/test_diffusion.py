@@ -1391,3 +1391,14 @@ def test_precision_symmetry_tolerance_is_inclusive():
     C[5, 0, 1] = 1.1e-8
     with pytest.raises(ValueError, match=r"^precisions\[5\] is not symmetric"):
         dm.fit(Y, precisions=C)
+
+
+def test_precision_negative_eigenvalue_tolerance_is_inclusive():
+    Y = np.random.default_rng(60).standard_normal((12, 2))
+    C = np.tile(np.eye(2), (12, 1, 1))
+    C[8] = np.diag([1.0, -1e-8])  # exactly -1e-8 x the largest eigenvalue: rounding, accepted
+    dm = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=4, k_epsilon=2, random_state=0)
+    assert dm.fit(Y, precisions=C).embedding_.shape == (12, 1)
+    C[8] = np.diag([1.0, -1.1e-8])
+    with pytest.raises(ValueError, match=r"^precisions\[8\] has a negative eigenvalue"):
+        dm.fit(Y, precisions=C)
