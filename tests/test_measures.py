@@ -77,6 +77,40 @@ def test_shape_distance_alpha0_is_the_mean_canonical_correlation_angle():
     assert lb.shape_distance(X, Y, alpha=0.0) == pytest.approx(expected, abs=1e-9)
 
 
+def test_shape_distance_alpha0_with_fewer_samples_than_features_is_the_ridge_whitened_value():
+    """rank(X) + rank(Y) > n - 1: each side whitened by (S + 0.1 mu I)^(-1/2), written out densely."""
+    rng = np.random.default_rng(2)
+    X, Y = rng.standard_normal((12, 8)), rng.standard_normal((12, 6))
+
+    def whiten(A):
+        Ac = centred(A)
+        S = Ac.T @ Ac
+        M = S + 0.1 * np.trace(S) / S.shape[0] * np.eye(S.shape[0])
+        return Ac @ np.real(sla.inv(sla.sqrtm(M)))
+
+    A, B = whiten(X), whiten(Y)
+    cos = np.sum(sla.svdvals(A.T @ B)) / (np.linalg.norm(A) * np.linalg.norm(B))
+    with pytest.warns(RegularisationWarning):
+        got = lb.shape_distance(X, Y, alpha=0.0)
+    assert got == pytest.approx(np.arccos(cos), abs=1e-9)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_shape_metrics_of_rotated_copies_are_exactly_at_their_bounds(alpha):
+    """Y = c X Q + b: the rounded cosine may exceed 1; each value is clipped to its bound."""
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        X = rng.standard_normal((15, 4)) * rng.uniform(0.5, 2, 4)
+        Q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+        Y = rng.uniform(0.1, 10) * X @ Q + rng.standard_normal(4)
+        assert lb.shape_distance(X, Y, alpha=alpha) == pytest.approx(0.0, abs=2e-7)
+        assert lb.shape_distance(X, Y, alpha=alpha, angular=False) == pytest.approx(0.0, abs=2e-7)
+        if alpha == 1.0:
+            similarity = lb.bures_similarity(X, Y)
+            assert similarity <= 1.0 and similarity == pytest.approx(1.0, abs=1e-12)
+            assert lb.bures_distance(X, X @ Q) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_bures_against_dense_gram_matrices():
     """Bures distance of K = X_c X_c^T / n via scipy's sqrtm; NBS = fidelity / sqrt(tr tr)."""
     X, Y = data(n=25)
@@ -754,9 +788,9 @@ def test_bad_parameters():
     X, Y = data(n=12)
     with pytest.raises(ValueError, match="^kind must be one of"):
         lb.cca(X, Y, kind="sum")
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(ValueError, match=r"^alpha must be in \[0.0, 1.0\]; got 1.5."):
         lb.shape_distance(X, Y, alpha=1.5)
-    with pytest.raises(TypeError, match="angular"):
+    with pytest.raises(TypeError, match="^angular must be True or False"):
         lb.shape_distance(X, Y, angular="yes")
     with pytest.raises(ValueError, match="^rdm must be one of"):
         lb.rsa(X, Y, rdm="manhattan")
