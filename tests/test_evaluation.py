@@ -1,5 +1,8 @@
 """Retrieval metrics, stitched accuracy and the LFW verification protocol."""
 
+import codecs
+import re
+
 import numpy as np
 import pytest
 
@@ -486,3 +489,45 @@ def test_stitching_checks_the_mapped_row_count_and_flattens_the_bias():
     for bias in ([[0.0, 0.5]], [[0.0], [0.5]]):
         assert lb.stitched_accuracy(F, [0, 1, 1], W, b_B=bias) == 1.0
         assert lb.stitched_accuracy(F, [0, 1, 0], W, b_B=np.flip(bias)) == 1.0
+
+
+# ---- read_lfw_pairs (the reader's own tests are in test_evaluation_lfw.py) ----------------------
+
+def test_lfw_reader_names_file_and_line_of_a_bad_image_number_in_every_field(tmp_path):
+    """A bad image number in each of the four image fields: the message names the file, the line,
+    the field's value and the person, in full."""
+    from latentbridge.evaluation import read_lfw_pairs
+
+    good = ["1\t1", "Ann\t1\t2", "Ann\t1\tBob\t3"]
+    for line, field, bad in ((2, 1, "0"), (2, 2, "-1"), (3, 1, "x"), (3, 3, "0")):
+        rows = [r.split("\t") for r in good]
+        rows[line - 1][field] = bad
+        path = tmp_path / f"pairs-{line}-{field}.txt"
+        path.write_text("\n".join("\t".join(r) for r in rows) + "\n")
+        person = rows[line - 1][0 if field < 3 else 2]
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}, line {line}: image number "
+                                             rf"'{re.escape(bad)}' of '{person}' is not a positive "
+                                             rf"integer; is this an LFW pairs file\?$"):
+            read_lfw_pairs(path)
+
+
+def test_lfw_reader_header_message_and_encoding(tmp_path, monkeypatch):
+    from latentbridge import evaluation as evaluation_module
+
+    path = tmp_path / "pairs.txt"
+    path.write_text("ten folds\nAnn 1 2\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}, line 1: the header must be "
+                                         r"'n_folds n' or 'n' \(integers\); got 'ten folds'\.$"):
+        evaluation_module.read_lfw_pairs(path)
+    # the file is read as UTF-8 whatever the locale's encoding (a spy records what open receives)
+    path.write_text("1 1\nJosé 1 2\nJosé 1 Zoë 1\n", encoding="utf-8")
+    opened = []
+
+    def spy_open(file, *args, **kwargs):
+        opened.append(kwargs.get("encoding"))
+        return open(file, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation_module, "open", spy_open, raising=False)
+    p = evaluation_module.read_lfw_pairs(path)
+    assert [codecs.lookup(e).name for e in opened] == ["utf-8"]
+    assert p.second.tolist() == ["José/José_0002.jpg", "Zoë/Zoë_0001.jpg"]
