@@ -703,6 +703,68 @@ def test_imd_close_to_the_exact_dense_value():
     assert lb.imd(X, X * 3.0 + 1.0) == pytest.approx(0.0, abs=1e-12)   # same graph, same probes
 
 
+def exact_probe_heat_trace(L, times, n_probes, seed):
+    """SLQ with a full Krylov space is Gauss quadrature with every node: q' f(L) q exactly, so the
+    estimate is n / m sum_s [q_s' exp(-t L) q_s + t e^-t (q_s' L q_s)] - t e^-t tr L with the
+    same unit Gaussian probes, written out with a dense eigendecomposition."""
+    L = L.toarray()
+    n = L.shape[0]
+    Q = np.random.default_rng(seed).standard_normal((n, n_probes))
+    Q /= np.linalg.norm(Q, axis=0)
+    w, V = np.linalg.eigh(L)
+    P = (V.T @ Q) ** 2                                      # (eigenvalue, probe) weights
+    quad_exp = n * np.exp(-np.outer(times, w)) @ P.sum(axis=1) / n_probes
+    quad_lin = n * np.sum(w @ P) / n_probes
+    return quad_exp + times * np.exp(-times) * (quad_lin - np.trace(L))
+
+
+@pytest.mark.parametrize("n, k, steps", [(7, 2, 7), (7, 2, 12), (8, 7, 6)])
+def test_heat_trace_slq_with_a_full_krylov_space_is_exact(n, k, steps):
+    """lanczos_steps >= n (capped at n), and the complete graph (k = n - 1: two eigenvalues, so each
+    probe's Krylov space ends after 2 steps of 6)."""
+    X, _ = data(n=n, p=3)
+    L = knn_laplacian(X, k)
+    times = np.logspace(-1, 1, 9)
+    got = heat_trace_slq(L, times, n_probes=5, lanczos_steps=steps, seed=3)
+    np.testing.assert_allclose(got, exact_probe_heat_trace(L, times, 5, 3), rtol=1e-10, atol=1e-12)
+
+
+def test_imd_with_full_krylov_spaces_against_the_exact_probe_traces():
+    X, Y = data(n=9, p=3, q=2, noise=1.0)
+    times = np.logspace(-1, 1, 17)
+    seed = int(np.random.default_rng(4).integers(0, 2**63 - 1))   # imd's probe seed from random_state
+    hx = exact_probe_heat_trace(knn_laplacian(X, 3), times, 6, seed) / 9
+    hy = exact_probe_heat_trace(knn_laplacian(Y, 3), times, 6, seed) / 9
+    expected = np.max(np.exp(-2 * (times + 1 / times)) * np.abs(hx - hy))
+    got = lb.imd(X, Y, k=3, n_probes=6, lanczos_steps=9, times=times, random_state=4)
+    assert got == pytest.approx(expected, rel=1e-9)
+    assert lb.imd(X, Y, k=3, n_probes=6, lanczos_steps=9, times=times, random_state=5) != got
+
+
+def test_imd_parameters_are_checked_by_name(monkeypatch):
+    X, Y = data(n=10, noise=1.0)
+    for kwargs, message in (
+            ({"n_probes": 0}, "n_probes must be >= 1; got 0."),
+            ({"lanczos_steps": 0}, "lanczos_steps must be >= 1; got 0."),
+            ({"times": [[1.0, 2.0]]}, None), ({"times": []}, None), ({"times": [1.0, np.inf]}, None),
+            ({"times": [1.0, np.nan]}, None), ({"times": [1.0, -1.0]}, None)):
+        with pytest.raises(ValueError) as err:
+            lb.imd(X, Y, **kwargs)
+        assert str(err.value) == (message or "times must be a non-empty 1-D array of positive finite "
+                                             "diffusion times.")
+    assert np.isfinite(lb.imd(X, Y, times=2.0, n_probes=4))  # one time, as a scalar
+    with pytest.raises(ValueError) as err:
+        lb.imd(X, Y[:6], k=6)
+    assert str(err.value) == "k must be in [1, 5]; got 6."
+    need = 8 * 10 * (4 * (5 + 3) + 4 * 3)                   # Lanczos basis and graph of X (n = 10)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(need))
+    lb.imd(X, Y, k=3, n_probes=4, lanczos_steps=5)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(need - 1))
+    with pytest.raises(MemoryError, match=rf"^imd Lanczos basis \(n, probes, steps\) = \(10, 4, 5\) "
+                                          rf"needs .* \({need} bytes\)"):
+        lb.imd(X, Y, k=3, n_probes=4, lanczos_steps=5)
+
+
 def test_imd_accepts_different_sample_counts():
     rng = np.random.default_rng(1)
     assert lb.imd(rng.standard_normal((60, 4)), rng.standard_normal((90, 2))) >= 0.0
