@@ -1402,3 +1402,20 @@ def test_precision_negative_eigenvalue_tolerance_is_inclusive():
     C[8] = np.diag([1.0, -1.1e-8])
     with pytest.raises(ValueError, match=r"^precisions\[8\] has a negative eigenvalue"):
         dm.fit(Y, precisions=C)
+
+
+def test_precision_sign_check_at_small_scales_and_exact_zeros():
+    Y = np.random.default_rng(61).standard_normal((12, 2))
+    C = np.tile(np.eye(2), (12, 1, 1))
+    dm = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=4, k_epsilon=2, random_state=0)
+    C[2] = np.diag([1e-6, 0.0])  # positive semi-definite with an exact zero eigenvalue: accepted
+    assert dm.fit(Y, precisions=C).embedding_.shape == (12, 1)
+    C[2] = np.diag([1e-6, -1e-12])  # -1e-6 of this point's largest eigenvalue
+    with pytest.raises(ValueError, match=r"^precisions\[2\] has a negative eigenvalue \(-1e-12\); precisions must "
+                                         r"be positive semi-definite\.$"):
+        dm.fit(Y, precisions=C)
+    C[2, 0, 1] = 1.0
+    with pytest.raises(ValueError, match=r"^precisions\[2\] is not symmetric; precisions must be symmetric positive "
+                                         r"semi-definite \(use precisions_from_neighborhoods or "
+                                         r"precisions_from_jacobians\)\.$"):
+        dm.fit(Y, precisions=C)
