@@ -667,6 +667,66 @@ def test_regression_predictivity_matches_scikit_learn_ridge():
     assert got == pytest.approx(1 - sse / sst, abs=1e-10)
 
 
+def test_gulp_rank_deficient_least_squares_and_identical_inputs():
+    """lam = 0 on 7 columns of rank 5: the hat matrix is the projection on the column space, so
+    GULP equals the distance of the rank-5 representation; rotated copies are at distance 0."""
+    X, Y = data(n=30)
+    X2 = np.hstack([X, X[:, :2] - X[:, 2:4]])
+    assert lb.gulp(X2, Y, lam=0.0) == pytest.approx(lb.gulp(X, Y, lam=0.0), rel=1e-8)
+    rng = np.random.default_rng(6)
+    for _ in range(10):
+        Q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
+        for lam in (0.0, 0.01):
+            value = lb.gulp(X, rng.uniform(0.1, 10) * X @ Q + 1.0, lam=lam)
+            assert value == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError) as err:
+        lb.gulp(X, Y, lam=-1.0)
+    assert str(err.value) == "lam must be >= 0.0; got -1.0."
+
+
+def test_regression_predictivity_defaults_and_arguments_passed_to_the_ridge_map(monkeypatch):
+    """A spy in place of RidgeMap records the penalties and threads of each fold's fit."""
+    from latentbridge import alignment
+
+    fits, real = [], alignment.RidgeMap
+
+    class Spy(real):
+        def fit(self, X, Y):
+            fits.append((list(self.alphas), self.n_jobs, X.shape[0], Y.dtype))
+            return super().fit(X, Y)
+
+    monkeypatch.setattr(alignment, "RidgeMap", Spy)
+    X, Y = data(n=20)
+    value = lb.regression_predictivity(X, Y.astype(np.float32))
+    assert fits == [([10.0 ** e for e in range(-3, 4)], None, 16, np.float64)] * 5
+    assert value == pytest.approx(lb.regression_predictivity(X, Y, cv=5, random_state=0), rel=1e-6)
+    assert value != lb.regression_predictivity(X, Y, random_state=1)
+    fits.clear()
+    lb.regression_predictivity(X, Y, alphas=[0.5, 2], cv=4, n_jobs=2)
+    assert fits == [([0.5, 2.0], 2, 15, np.float64)] * 4
+
+
+def test_regression_predictivity_bad_input_messages():
+    X, Y = data(n=12)
+    assert np.isfinite(lb.regression_predictivity(X, Y, cv=6))        # folds of 2 rows
+    for kwargs, message in (({"cv": 7}, "cv must be in [2, 6]; got 7."),
+                            ({"cv": 1}, "cv must be in [2, 6]; got 1."),
+                            ({"alphas": [1.0, 0.0]}, "alphas[i] must be > 0.0; got 0.0."),
+                            ({"alphas": []}, "alphas must hold at least one penalty.")):
+        with pytest.raises(ValueError) as err:
+            lb.regression_predictivity(X, Y, **kwargs)
+        assert str(err.value) == message
+    with pytest.raises(ValueError) as err:
+        lb.regression_predictivity(X, np.ones_like(Y))
+    assert str(err.value) == ("Y is constant (all rows equal): R^2 is undefined. Check that the "
+                              "target representation is not collapsed.")
+    assert np.isfinite(lb.regression_predictivity(np.ones_like(X), Y, cv=2))  # a constant X is fine
+    assert np.isfinite(lb.regression_predictivity(X[:4], Y[:4], cv=2))
+    for A, B, name in ((X[:3], Y[:3], "X"), (X, Y[:3], "Y")):
+        with pytest.raises(ValueError, match=f"^{name} has 3 sample"):
+            lb.regression_predictivity(A, B, cv=2)
+
+
 # ---- IMD ------------------------------------------------------------------------------------
 
 def dense_knn_laplacian(A, k):
