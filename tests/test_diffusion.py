@@ -1419,3 +1419,21 @@ def test_precision_sign_check_at_small_scales_and_exact_zeros():
                                          r"semi-definite \(use precisions_from_neighborhoods or "
                                          r"precisions_from_jacobians\)\.$"):
         dm.fit(Y, precisions=C)
+
+
+def test_precision_eigenvalues_at_1e12_of_the_largest_are_dropped():
+    # factors keep the eigenpairs above 1e-12 x the largest: diag(1, 1e-12) is the metric diag(1, 0)
+    Y = np.random.default_rng(62).standard_normal((12, 2))
+    C = np.tile(np.diag([1.0, 0.5]), (12, 1, 1))
+    at = C.copy()
+    at[3] = np.diag([1.0, 1e-12])
+    dropped = C.copy()
+    dropped[3] = np.diag([1.0, 0.0])
+    params = dict(metric="mahalanobis", n_neighbors=4, k_epsilon=2, random_state=0)
+    a = lb.DiffusionMaps(1, **params).fit(Y, precisions=at)
+    b = lb.DiffusionMaps(1, **params).fit(Y, precisions=dropped)
+    np.testing.assert_array_equal(a.embedding_, b.embedding_)
+    above = C.copy()
+    above[3] = np.diag([1.0, 1e-6])
+    c = lb.DiffusionMaps(1, **params).fit(Y, precisions=above)
+    assert not np.array_equal(c.kernel_matrix_.data, b.kernel_matrix_.data)
