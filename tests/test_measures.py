@@ -566,6 +566,34 @@ def test_neighbour_measures_check_k_and_its_memory(name, monkeypatch):
 
 
 @pytest.mark.parametrize("name", NEIGHBOUR_MEASURES)
+def test_neighbour_measures_name_each_input_and_compute_in_float64(name):
+    X, Y = data(n=12, noise=1.0)
+    f = getattr(lb, name)
+    for A, B, which in ((X[:1], Y[:1], "X"), (X, Y[:1], "Y")):
+        with pytest.raises(ValueError, match=f"^{which} has 1 sample\\(s\\) .*at least 2"):
+            f(A, B, k=1)
+    for A, B, which in ((np.c_[X[:, :4], np.full(12, np.nan)], Y, "X"), (X, Y + np.inf, "Y")):
+        with pytest.raises(ValueError, match=f"^{which} "):
+            f(A, B, k=3)
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    expected = f(X32.astype(np.float64), Y32.astype(np.float64), k=4)
+    assert f(X32, Y32, k=4) == pytest.approx(expected, rel=1e-13, abs=1e-15)
+    if name != "cknna":                                   # cknna needs 4 rows
+        assert np.isfinite(f(X[:2], Y[:2], k=1))
+
+
+def test_knn_lists_defaults_to_cosine_neighbours_of_x():
+    from latentbridge.measures.neighbors import knn_lists
+
+    X, _ = data(n=15, noise=1.0)
+    np.testing.assert_array_equal(knn_lists(X, 4), brute_knn(X, 4, "cosine"))
+    zero = X.copy()
+    zero[5] = 0.0
+    with pytest.raises(ValueError, match="^row 5 of X is all zero"):
+        knn_lists(zero, 4)
+
+
+@pytest.mark.parametrize("name", NEIGHBOUR_MEASURES)
 def test_neighbour_measures_default_to_ten_neighbours(name):
     X, Y = data(n=24, noise=1.0)
     f = getattr(lb, name)
