@@ -111,6 +111,17 @@ def test_shape_metrics_of_rotated_copies_are_exactly_at_their_bounds(alpha):
             assert lb.bures_distance(X, X @ Q) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_shape_distance_checks_alpha_and_angular_by_name():
+    X, Y = data(n=12)
+    for alpha in (1.5, -0.1):
+        with pytest.raises(ValueError) as err:
+            lb.shape_distance(X, Y, alpha=alpha)
+        assert str(err.value) == f"alpha must be in [0.0, 1.0]; got {alpha}."
+    with pytest.raises(TypeError) as err:
+        lb.shape_distance(X, Y, angular="yes")
+    assert str(err.value) == "angular must be True or False; got 'yes' (str)."
+
+
 def test_bures_against_dense_gram_matrices():
     """Bures distance of K = X_c X_c^T / n via scipy's sqrtm; NBS = fidelity / sqrt(tr tr)."""
     X, Y = data(n=25)
