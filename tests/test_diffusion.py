@@ -1437,3 +1437,39 @@ def test_precision_eigenvalues_at_1e12_of_the_largest_are_dropped():
     above[3] = np.diag([1.0, 1e-6])
     c = lb.DiffusionMaps(1, **params).fit(Y, precisions=above)
     assert not np.array_equal(c.kernel_matrix_.data, b.kernel_matrix_.data)
+
+
+def test_precisions_of_lower_rank_than_the_others_keep_their_metric():
+    # precisions of ranks 1 and 2 side by side: the fit equals the one on the exact factors
+    rng = np.random.default_rng(63)
+    Y = rng.standard_normal((14, 2))
+    G = np.tile(np.diag([1.0, 0.7])[None], (14, 1, 1))
+    G[[0, 5]] = [[1.0, 0.0], [0.0, 0.0]]  # rank 1: only the first coordinate counts there
+    C = np.einsum("nra,nrb->nab", G, G)
+    params = dict(metric="mahalanobis", n_neighbors=4, k_epsilon=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lb.diffusion.DiffusionMapsWarning)
+        a = lb.DiffusionMaps(2, **params).fit(Y, precisions=C)
+        b = lb.DiffusionMaps(2, **params).fit(Y, precision_factors=G)
+    np.testing.assert_allclose(a.kernel_matrix_.toarray(), b.kernel_matrix_.toarray(), rtol=1e-10, atol=1e-14)
+
+
+def test_nystrom_is_finite_under_trapping_floating_point_errors():
+    # a tiny epsilon and a far query: the log-weights of the far neighbours overflow to -inf and
+    # their weights underflow to 0, on purpose; only the nearest training point counts
+    rng = np.random.default_rng(64)
+    Y = rng.standard_normal((30, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lb.diffusion.DiffusionMapsWarning)
+        dm = lb.DiffusionMaps(2, n_neighbors=6, k_epsilon=3, epsilon=1e-300, random_state=0).fit(Y)
+    q = np.array([[1e9, 1e9]])
+    nearest = np.argmin(np.sum((Y - q) ** 2, axis=1))
+    with np.errstate(all="raise"):
+        out = dm.transform(q)
+    np.testing.assert_allclose(out, dm.embedding_[nearest:nearest + 1] / dm.eigenvalues_, rtol=1e-12)
+    # a zero eigenvalue over a zero coordinate: 0 / 0 gives nan (and the NystromWarning), no trap
+    dm.eigenvalues_ = np.array([dm.eigenvalues_[0], 0.0])
+    dm.embedding_ = np.c_[dm.embedding_[:, 0], np.zeros(30)]
+    with np.errstate(all="raise"), pytest.warns(NystromWarning):
+        out = dm.transform(Y[:2])
+    assert np.isnan(out[:, 1]).all() and np.isfinite(out[:, 0]).all()
