@@ -864,6 +864,38 @@ def test_imd_parameters_are_checked_by_name(monkeypatch):
         lb.imd(X, Y, k=3, n_probes=4, lanczos_steps=5)
 
 
+def test_imd_defaults_times_and_threads(monkeypatch):
+    from fractions import Fraction
+
+    from latentbridge import _core
+
+    X, Y = data(n=20, p=3, q=2, noise=1.0)
+    explicit = lb.imd(X, Y, k=5, n_probes=100, lanczos_steps=10, times=np.logspace(-1, 1, 256),
+                      random_state=0)
+    assert lb.imd(X, Y) == explicit
+    times = [Fraction(1, 2), 2]                             # any real numbers, as float64
+    assert lb.imd(X, Y, times=times) == lb.imd(X, Y, times=[0.5, 2.0])
+    threads, real = [], _core.knn_sqeuclidean
+
+    def spy(A, Q, k, n_threads, *rest):
+        threads.append(n_threads)
+        return real(A, Q, k, n_threads, *rest)
+
+    monkeypatch.setattr(_core, "knn_sqeuclidean", spy)
+    assert lb.imd(X, Y, n_jobs=3, n_probes=10) == lb.imd(X, Y, n_probes=10)
+    assert threads == [3, 3, 1, 1]
+
+
+def test_imd_names_each_cloud_and_takes_two_rows():
+    X, Y = data(n=10, noise=1.0)
+    for A, B, which in ((X[:1], Y, "X"), (X, Y[:1], "Y")):
+        with pytest.raises(ValueError, match=f"^{which} has 1 sample"):
+            lb.imd(A, B, k=1)
+    with pytest.raises(ValueError, match="^Y "):
+        lb.imd(X, Y + np.nan)
+    assert np.isfinite(lb.imd(X[:2], Y, k=1, n_probes=4))
+
+
 def test_imd_accepts_different_sample_counts():
     rng = np.random.default_rng(1)
     assert lb.imd(rng.standard_normal((60, 4)), rng.standard_normal((90, 2))) >= 0.0
