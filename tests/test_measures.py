@@ -745,6 +745,14 @@ def test_regression_predictivity_defaults_and_arguments_passed_to_the_ridge_map(
     assert fits == [([0.5, 2.0], 2, 15, np.float64)] * 4
 
 
+def test_gulp_default_penalty_and_alphas_checked_one_by_one():
+    X, Y = data(n=20)
+    assert lb.gulp(X, Y) == lb.gulp(X, Y, lam=0.01) != lb.gulp(X, Y, lam=1.0)
+    with pytest.raises(TypeError) as err:                 # each penalty as given, not as a str array
+        lb.regression_predictivity(X, Y, alphas=[1, "x"])
+    assert str(err.value) == "alphas[i] must be a real number; got 'x' (str)."
+
+
 def test_regression_predictivity_bad_input_messages():
     X, Y = data(n=12)
     assert np.isfinite(lb.regression_predictivity(X, Y, cv=6))        # folds of 2 rows
