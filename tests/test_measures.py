@@ -836,6 +836,38 @@ def test_heat_trace_slq_with_a_full_krylov_space_is_exact(n, k, steps):
     np.testing.assert_allclose(got, exact_probe_heat_trace(L, times, 5, 3), rtol=1e-10, atol=1e-12)
 
 
+def test_heat_trace_slq_of_a_generic_symmetric_matrix_with_n_steps_is_exact():
+    """Seven distinct eigenvalues: every one of the n Lanczos steps is needed (a k-NN graph's
+    repeated eigenvalues end the Krylov space early); times of any real type are float64."""
+    from fractions import Fraction
+
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(8)
+    A = rng.standard_normal((7, 7))
+    L = sp.csr_matrix(A + A.T + 7 * np.eye(7))
+    times = np.array([0.3, 1.0, 2.5])
+    exact = exact_probe_heat_trace(L, times, 4, 11)
+    got = heat_trace_slq(L, times, n_probes=4, lanczos_steps=7, seed=11)
+    np.testing.assert_allclose(got, exact, rtol=1e-10)
+    fractions = [Fraction(3, 10), 1, Fraction(5, 2)]
+    np.testing.assert_allclose(heat_trace_slq(L, fractions, n_probes=4, lanczos_steps=7, seed=11),
+                               exact, rtol=1e-10)
+    assert not np.allclose(heat_trace_slq(L, times, n_probes=4, lanczos_steps=5, seed=11), exact,
+                           rtol=1e-6)
+
+
+def test_heat_trace_slq_defaults():
+    X, _ = data(n=30, p=3)
+    L = knn_laplacian(X, 4)
+    times = np.array([0.5, 2.0])
+    default = heat_trace_slq(L, times)
+    np.testing.assert_array_equal(default, heat_trace_slq(L, times, n_probes=100, lanczos_steps=10,
+                                                          seed=0))
+    for kwargs in ({"n_probes": 101}, {"lanczos_steps": 11}, {"seed": 1}):
+        assert not np.array_equal(heat_trace_slq(L, times, **kwargs), default)
+
+
 def test_imd_with_full_krylov_spaces_against_the_exact_probe_traces():
     X, Y = data(n=9, p=3, q=2, noise=1.0)
     times = np.logspace(-1, 1, 17)
@@ -846,6 +878,21 @@ def test_imd_with_full_krylov_spaces_against_the_exact_probe_traces():
     got = lb.imd(X, Y, k=3, n_probes=6, lanczos_steps=9, times=times, random_state=4)
     assert got == pytest.approx(expected, rel=1e-9)
     assert lb.imd(X, Y, k=3, n_probes=6, lanczos_steps=9, times=times, random_state=5) != got
+
+
+def test_imd_passes_lanczos_steps_and_a_seed_from_zero():
+    """lanczos_steps reaches the quadrature; the probe seed is Generator.integers(0, 2**63 - 1) of
+    random_state (a seed drawn from another range is another seed)."""
+    X, Y = data(n=30, p=3, q=2, noise=1.0)
+    assert lb.imd(X, Y, lanczos_steps=3) != lb.imd(X, Y, lanczos_steps=10)
+    times = np.logspace(-1, 1, 5)
+    for state in range(4):
+        seed = int(np.random.default_rng(state).integers(0, 2**63 - 1))
+        hx = heat_trace_slq(knn_laplacian(X, 5), times, n_probes=8, lanczos_steps=6, seed=seed) / 30
+        hy = heat_trace_slq(knn_laplacian(Y, 5), times, n_probes=8, lanczos_steps=6, seed=seed) / 30
+        expected = np.max(np.exp(-2 * (times + 1 / times)) * np.abs(hx - hy))
+        got = lb.imd(X, Y, n_probes=8, lanczos_steps=6, times=times, random_state=state)
+        assert got == pytest.approx(expected, rel=1e-12)
 
 
 def test_imd_parameters_are_checked_by_name(monkeypatch):
