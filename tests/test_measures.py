@@ -123,6 +123,15 @@ def test_shape_distance_checks_alpha_and_angular_by_name():
     assert str(err.value) == "angular must be True or False; got 'yes' (str)."
 
 
+def test_participation_ratio_from_the_eigenvalues():
+    from latentbridge.measures.dimensions import participation_ratio
+
+    X, _ = data(n=30)
+    S = centred(X).T @ centred(X)
+    ev = np.linalg.eigvalsh(S)
+    assert participation_ratio(S) == pytest.approx(ev.sum() ** 2 / (ev ** 2).sum(), rel=1e-12)
+
+
 def test_bures_against_dense_gram_matrices():
     """Bures distance of K = X_c X_c^T / n via scipy's sqrtm; NBS = fidelity / sqrt(tr tr)."""
     X, Y = data(n=25)
@@ -994,6 +1003,43 @@ def test_scatter_measures_pass_n_jobs_to_the_accumulator(name, monkeypatch):
     f = getattr(lb, name)
     assert f(X, Y, n_jobs=3) == pytest.approx(f(X, Y), rel=1e-12)
     assert threads == [3, 1]
+
+
+def test_disagreement_label_types_and_bad_input_messages():
+    assert lb.disagreement(["a", "b", "c"], ["a", "c", "c"]) == pytest.approx(1 / 3)   # kind U
+    assert lb.disagreement([b"a", b"b"], [b"a", b"a"]) == 0.5                           # kind S
+    assert lb.disagreement([0.0, 1.0, 2.0], [0.0, 1.0, 1.0]) == pytest.approx(1 / 3)    # finite floats
+    assert lb.disagreement([True, False], [True, True]) == 0.5
+    assert lb.disagreement([3], [4]) == 1.0                                             # one input
+    cube = np.zeros((2, 2, 2))
+    for args, kwargs, error, message in (
+            ((cube, [0, 1]), {}, ValueError, "pred_a must be 1-D labels (n,) or 2-D class scores "
+                                             "(n, n_classes); got shape (2, 2, 2)."),
+            (([0, 1], cube), {}, ValueError, "pred_b must be 1-D labels (n,) or 2-D class scores "
+                                             "(n, n_classes); got shape (2, 2, 2)."),
+            (([0, 1], [0, 1]), {"y": cube}, ValueError, "y must be 1-D labels (n,) or 2-D class "
+                                                        "scores (n, n_classes); got shape (2, 2, 2)."),
+            (([0j, 1j], [0, 1]), {}, TypeError, "pred_a must hold integer, boolean, float or string "
+                                                "labels; got dtype complex128."),
+            (([0, 1], [0.0, np.nan]), {}, ValueError, "pred_b contains NaN or infinity."),
+            (([np.inf, 1.0], [0, 1]), {}, ValueError, "pred_a contains NaN or infinity."),
+            (([0, 1], [0, 1]), {"y": [0.0, np.nan]}, ValueError, "y contains NaN or infinity."),
+            (([], []), {}, ValueError, "pred_a and pred_b must be non-empty with the same number of "
+                                       "inputs; got 0 and 0."),
+            (([0, 1], [0, 1, 1]), {}, ValueError, "pred_a and pred_b must be non-empty with the same "
+                                                  "number of inputs; got 2 and 3."),
+            (([0, 1], [0, 1]), {"y": [0, 1, 1]}, ValueError, "y must be 1-D labels with one entry "
+                                                             "per input (2); got shape (3,)."),
+            (([0, 1], [0, 1]), {"y": [0, 1]}, ValueError, "both classifiers are always right on y: "
+             "the disagreement normalised by the error rate is undefined (call without y for the "
+             "raw fraction).")):
+        with pytest.raises(error) as err:
+            lb.disagreement(*args, **kwargs)
+        assert str(err.value) == message
+    scores = np.array([[0.0, np.nan], [1.0, 0.0]])
+    for args, name in (((scores, [0, 1]), "pred_a"), (([0, 1], scores), "pred_b")):
+        with pytest.raises(ValueError, match=f"^{name} contains NaN"):
+            lb.disagreement(*args)
 
 
 # ---- bad input -------------------------------------------------------------------------------

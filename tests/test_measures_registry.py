@@ -139,3 +139,20 @@ def test_metrics_satisfy_the_triangle_inequality(name):
         A, B, C = (rng.standard_normal((N_ROWS, DIM)) @ rng.standard_normal((DIM, DIM))
                    for _ in range(3))
         assert call(name, A, C) <= call(name, A, B) + call(name, B, C) + 1e-9
+
+
+def test_registry_entries_are_built_from_the_table_on_each_call():
+    """A fresh registry() (not the module-level snapshot): every field from its table row."""
+    import latentbridge as lb
+
+    table = registry()
+    assert table["procrustes_distance"] == REGISTRY["procrustes_distance"]
+    info = table["bures_distance"]
+    assert (info.name, info.func, info.kind, info.identical_value, info.symmetric, info.metric,
+            info.invariances) == ("bures_distance", lb.bures_distance, "distance", 0.0, True, True,
+                                  frozenset({"orthogonal", "translation", "permutation"}))
+    info = table["cknna"]
+    assert (info.name, info.kind, info.symmetric, info.metric) == ("cknna", "similarity", False, False)
+    for name, info in table.items():
+        assert info.name == name and isinstance(info.invariances, frozenset)
+        assert isinstance(info.symmetric, bool) and isinstance(info.metric, bool)
