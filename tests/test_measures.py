@@ -1042,6 +1042,52 @@ def test_disagreement_label_types_and_bad_input_messages():
             lb.disagreement(*args)
 
 
+def test_scatter_moments_rescale_check_memory_and_backend(monkeypatch):
+    """Unit rescaling first (1e170 and 1e-170 would overflow and underflow the scatter
+    matrices), two rows suffice, the memory check counts the three float64 scatter matrices, and
+    the accumulator gets the CPU backend."""
+    from latentbridge.measures import _moments
+
+    X, Y = data(n=20)
+    for name in ("procrustes_distance", "cca", "gulp", "ensd"):
+        f = getattr(lb, name)
+        assert f(X * 1e170, Y * 1e-170) == pytest.approx(f(X, Y), rel=1e-9)
+    assert np.isfinite(lb.procrustes_distance(X[:2], Y[:2]))
+    need = 8 * 3 * (5 * 5 + 7 * 7 + 5 * 7)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(need))
+    lb.bures_distance(X, Y)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(need - 1))
+    with pytest.raises(MemoryError, match=rf"^scatter matrices \(p, q\) = \(5, 7\) float64 needs "
+                                          rf".* \({need} bytes\)"):
+        lb.bures_distance(X, Y)
+    monkeypatch.delenv("LATENTBRIDGE_MEMORY_LIMIT")
+    backends, real = [], _moments.CrossStats
+
+    def spy(*args, **kwargs):
+        backends.append(kwargs["backend"])
+        return real(*args, **{**kwargs, "backend": "blas"})
+
+    monkeypatch.setattr(_moments, "CrossStats", spy)
+    monkeypatch.setattr(_moments, "backend_for", lambda device: f"backend of {device}")
+    lb.ensd(X, Y)
+    assert backends == ["backend of cpu"]
+
+
+def test_cca_ridge_message_and_full_warning():
+    X, Y = data(n=12)
+    with pytest.raises(ValueError) as err:
+        lb.cca(X, Y, ridge=-1.0)
+    assert str(err.value) == "ridge must be >= 0.0; got -1.0."
+    rng = np.random.default_rng(0)
+    with pytest.warns(RegularisationWarning) as record:
+        lb.cca(rng.standard_normal((6, 4)), rng.standard_normal((6, 4)))
+    assert str(record[0].message) == (
+        "cca: rank(X) + rank(Y) = 4 + 4 > n - 1 = 5 (fewer samples than features), so 3 canonical "
+        "correlation(s) equal 1 whatever the data; returning the ridge-regularised value (ridge = "
+        "0.1 x the mean variance). Pass more samples, or ridge= explicitly to choose the "
+        "regularisation and silence this warning.")
+
+
 # ---- bad input -------------------------------------------------------------------------------
 
 PAIRED = ["procrustes_distance", "shape_distance", "cca", "rsa", "jaccard_knn", "rank_similarity",
