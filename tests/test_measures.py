@@ -1073,6 +1073,21 @@ def test_scatter_moments_rescale_check_memory_and_backend(monkeypatch):
     assert backends == ["backend of cpu"]
 
 
+def test_linearly_dependent_columns_change_no_whitened_measure():
+    """Three extra columns in the span of two others: their rounding-level eigenvalues are below
+    the rank tolerance and dropped, so CCA, shape_distance(alpha=0) and GULP(lam=0) are those of
+    the five independent columns."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        X = rng.standard_normal((40, 5)) + 2.0
+        Y = X @ rng.standard_normal((5, 6)) + rng.standard_normal((40, 6))
+        X2 = np.hstack([X, X[:, :2] @ rng.standard_normal((2, 3))])
+        assert lb.cca(X2, Y) == pytest.approx(lb.cca(X, Y), rel=1e-8)
+        assert lb.shape_distance(X2, Y, alpha=0.0) == pytest.approx(
+            lb.shape_distance(X, Y, alpha=0.0), rel=1e-8)
+        assert lb.gulp(X2, Y, lam=0.0) == pytest.approx(lb.gulp(X, Y, lam=0.0), rel=1e-8)
+
+
 def test_cca_ridge_message_and_full_warning():
     X, Y = data(n=12)
     with pytest.raises(ValueError) as err:
