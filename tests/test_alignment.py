@@ -310,6 +310,24 @@ def test_native_kernel_rejects_bad_buffers():
         _core.cross_accumulate(A, None, None, None, np.zeros((4, 4), np.float32), None, None, 1)
 
 
+def test_native_kernel_column_sums_with_and_without_products():
+    """The kernel's contract (its docstring): sum_a and sum_b gain the column sums of the shifted
+    chunks, also when one side has no columns and no product is formed. Oracle: numpy."""
+    from latentbridge import _core
+
+    rng = np.random.default_rng(9)
+    A, B = rng.standard_normal((7, 4)), rng.standard_normal((7, 3))
+    a, b = rng.standard_normal(4), rng.standard_normal(3)
+    for Bq, bq in ((B, b), (np.zeros((7, 0)), None)):
+        C, sa = np.zeros((4, Bq.shape[1])), np.ones(4)
+        _core.cross_accumulate(A, a, Bq, bq, C, sa, None, 1)
+        np.testing.assert_allclose(sa, 1 + (A - a).sum(0), rtol=1e-13)
+        np.testing.assert_allclose(C, (A - a).T @ (Bq - (0 if bq is None else bq)), rtol=1e-13)
+    sb = np.ones(3)
+    _core.cross_accumulate(np.zeros((7, 0)), None, B, b, np.zeros((0, 3)), None, sb, 1)
+    np.testing.assert_allclose(sb, 1 + (B - b).sum(0), rtol=1e-13)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cuda_statistics_match_cpu(dtype):

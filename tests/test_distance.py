@@ -60,6 +60,27 @@ def test_cancellation_near_duplicates(dtype):
     assert dup[0, 3] == 0 and dup[1, 4] == 0 and np.all(dup >= 0)
 
 
+def test_cancellation_near_duplicates_in_two_far_clusters(dtype):
+    """Two tight clusters 2e4 apart: the shift (the mean of all rows) sits between them, so every
+    within-cluster pair cancels in the GEMM form and is recomputed directly; those recomputed
+    distances must be square-rooted for "euclidean" and left squared for "sqeuclidean"."""
+    rng = np.random.default_rng(12)
+    base = rng.standard_normal((1, 24)) * 1e3 + 1e4
+    X = np.vstack([base + rng.standard_normal((60, 24)) * 1e-2,
+                   -base + rng.standard_normal((60, 24)) * 1e-2]).astype(dtype)
+    rtol = 1e-3 if dtype == np.float32 else 1e-9
+    for metric in ("euclidean", "sqeuclidean"):
+        ref = oracle(X, X, metric)
+        within = np.zeros(ref.shape, bool)
+        within[:60, :60] = within[60:, 60:] = True
+        np.fill_diagonal(within, False)
+        assert np.all(ref[within] < 1.0)  # the pairs that cancel: small against |x|^2 ~ 1e8
+        for Y in (None, X[::-1].copy()):
+            got = lb.pairwise_distances(X, Y, metric=metric, device="cpu", n_jobs=2)
+            want = ref if Y is None else ref[:, ::-1]
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=0, err_msg=metric)
+
+
 def test_y_none_equals_x_twice(dtype, tol):
     rng = np.random.default_rng(3)
     X = rng.standard_normal((257, 31)).astype(dtype)

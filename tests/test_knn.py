@@ -160,3 +160,27 @@ def test_high_dimensional_integer_ties(seed):
         ref_idx, _ = knn_oracle(X, None, k)
         idx, _ = _core.knn_sqeuclidean(X, None, k, 2)  # automatic method
         np.testing.assert_array_equal(idx, ref_idx)
+
+
+def test_brute_force_near_ties_below_the_screening_error():
+    """d = 20 (brute force): two clusters 2e4 apart put the mean shift between them, so the GEMM
+    form of a within-cluster squared distance (~1e-4) carries a rounding error of ~1e-7, while the
+    candidates' exact squared distances differ by ~1e-9. The screen must allow for that error
+    (a slack), or a nearer candidate screened as farther than the current k-th is dropped. Oracle:
+    the exact distances, ordered by (distance, index)."""
+    rng = np.random.default_rng(5)
+    d, m = 20, 150
+    centre = np.zeros(d)
+    centre[0] = 1e4
+    dirs = rng.standard_normal((m, d))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    radii = np.sqrt(1e-4 + rng.permutation(m) * 1e-9)  # distinct, nearly tied distances to centre
+    near = centre + dirs * radii[:, None]
+    X = np.ascontiguousarray(np.vstack([centre, near, -near]))
+    ref_idx, ref_d2 = knn_oracle(X, None, 40)
+    assert np.all(np.diff(ref_d2[0]) > 0)  # the oracle's order is not a tie
+    for k in (5, 17, 40):
+        idx, _ = _core.knn_sqeuclidean(X, None, k, 1, BRUTE)
+        np.testing.assert_array_equal(idx[0], ref_idx[0, :k], err_msg=f"k {k}")
+        idx, _ = _core.knn_sqeuclidean(X[1:].copy(), X[:1].copy(), k, 1, BRUTE)
+        np.testing.assert_array_equal(idx[0] + 1, ref_idx[0, :k], err_msg=f"query, k {k}")
