@@ -136,9 +136,10 @@ def test_results_do_not_depend_on_n_jobs(maxdim, n):
 @pytest.mark.parametrize("maxdim,n", [(1, 160), (2, 60), (3, 30)])
 def test_n_jobs_agree_over_many_blocks_with_ties_and_absent_edges(maxdim, n):
     # several thousand top simplices: with n_jobs=2 they cross the pipeline's queue in blocks of
-    # 2048, and the scan for their cofaces moves between the stages (the upper stage does it while
-    # it waits for work, on bit sets that may hold later edges); tied integer distances and +inf
-    # entries test the tie rule of that scan. Oracle: giotto-ph; n_jobs=2 must be identical.
+    # 2048, and for maxdim >= 2 the scan for their cofaces moves between the stages (the upper stage
+    # does it while it waits for work, on bit sets that may hold later edges); tied integer
+    # distances and +inf entries test the tie rule of that scan. Oracle: giotto-ph; n_jobs=2 must
+    # be identical.
     rng = np.random.default_rng(40 + maxdim)
     A = rng.integers(1, 6, size=(n, n)).astype(np.float32)
     D = np.triu(A, 1)

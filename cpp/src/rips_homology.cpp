@@ -27,12 +27,12 @@
 // in order: H0, the classes of degrees 1..k-1, the boundaries of the k-simplices, and for each
 // k-simplex x born live the first vertices w of its cofaces x + w entering with it (a scan of
 // bit sets of the edges taken so far). It hands those x, in order, in blocks to the upper stage,
-// which owns the top degree's classes and the active lists and reduces the cofaces. The scan for
-// the cofaces goes to whichever stage is behind: the lower stage does it for a block while a
-// block waits in the queue (the upper stage is the slower), else it leaves it to the upper stage,
-// which then reads bit sets that may already hold later edges and so tests every vertex found
-// against the distances (ready). Either way the least such vertex is found, and the upper stage
-// sees the same sequence on one thread or two, so the result does not depend on n_threads.
+// which owns the top degree's classes and the active lists and reduces the cofaces. For k >= 2
+// the scan for the cofaces goes to whichever stage is behind: the lower stage does it for a block
+// while a block waits in the queue (the upper stage is the slower), else it leaves it to the upper
+// stage, which then reads bit sets that may already hold later edges and so tests every vertex
+// found against the distances (ready). Either way the least such vertex is found, and the upper
+// stage sees the same sequence on one thread or two, so the result does not depend on n_threads.
 // Both stages request the hash-table slots of the facets a few simplices ahead of use (most of
 // their time is spent waiting on memory for those look-ups).
 //
@@ -547,7 +547,10 @@ class RipsHomology {
             add_top(t);
             return;
         }
-        if (block_.empty()) scan_here_ = queued_.load(std::memory_order_relaxed) > 0;
+        // (for k = 1 the lower stage always scans: its rows of the bit sets and of the distances
+        // are in cache from add_edge; the upper stage's scan of a block cost several times more on
+        // Gaussian N = 5000, and it would need ready() for every vertex)
+        if (block_.empty()) scan_here_ = k_ == 1 || queued_.load(std::memory_order_relaxed) > 0;
         if (!scan_here_) {  // the upper stage scans (it waits for work)
             t.n_cand = -1;
             t.more = false;
@@ -788,7 +791,7 @@ class RipsHomology {
     /// The least vertex w, not a seed, whose coface x + w enters with x, or -1: from the lower
     /// stage's candidates, then (when all of those are seeds and the list was cut short) by
     /// asking ready() of the vertices after them; without candidates, by a scan of the bit sets
-    /// (on two threads they may hold edges taken after x: every vertex found is tested).
+    /// (on two threads, k >= 2, they may hold edges taken after x: every vertex found is tested).
     index_t leftover(const Top& t, const index_t* v) const {
         const int count = k_ + 1;
         if (t.n_cand < 0) {  // the common neighbours by the edges taken so far, 64 at a time
@@ -802,9 +805,9 @@ class RipsHomology {
                 while (bits) {
                     const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
                     bits &= bits - 1;
-                    // on two threads the bit sets may hold edges taken after x
-                    if (stamp_of_[w] != stamp_ && ((count == 2 && !pipelined_) || ready(t, v, w)))
-                        return w;
+                    // for k = 1 only one thread gets here (the bit sets are then exact); on two
+                    // threads (k >= 2) they may hold edges taken after x, and ready() decides
+                    if (stamp_of_[w] != stamp_ && (count == 2 || ready(t, v, w))) return w;
                 }
             }
             return -1;
