@@ -27,8 +27,14 @@
 // in order: H0, the classes of degrees 1..k-1, the boundaries of the k-simplices, and for each
 // k-simplex x born live the first vertices w of its cofaces x + w entering with it (a scan of
 // bit sets of the edges taken so far). It hands those x, in order, in blocks to the upper stage,
-// which owns the top degree's classes and the active lists and reduces the cofaces. The upper
+// which owns the top degree's classes and the active lists and reduces the cofaces. For k >= 2
+// the scan for the cofaces goes to whichever stage is behind: the lower stage does it for a block
+// while a block waits in the queue (the upper stage is the slower), else it leaves it to the upper
+// stage, which then reads bit sets that may already hold later edges and so tests every vertex
+// found against the distances (ready). Either way the least such vertex is found, and the upper
 // stage sees the same sequence on one thread or two, so the result does not depend on n_threads.
+// Both stages request the hash-table slots of the facets a few simplices ahead of use (most of
+// their time is spent waiting on memory for those look-ups).
 //
 // Pairs: a finite bar is emitted where its class dies (the latest live simplex j of the boundary of
 // the killing simplex s); its edges are the longest edge of j and of s. The engine's filtration
@@ -122,6 +128,8 @@ class KeyMap {
         slots_[i].val = V{};
         --size_;
     }
+    /// Starts loading the slot where key's search begins (a hint; changes nothing).
+    void prefetch(key_t key) const { __builtin_prefetch(&slots_[home(key)]); }
     template <typename F>
     void for_each(F&& f) const {
         for (const Slot& s : slots_)
@@ -302,7 +310,7 @@ class RipsHomology {
             for (std::size_t t = 0; t < c.size(); ++t) {
                 const index_t u = c[t];
                 float du = diam;
-                for (int p = 0; p <= depth; ++p) du = std::max(du, dist(u, vs[p]));
+                for (int p = 0; p <= depth; ++p) du = std::max(du, dist(vs[p], u));
                 const key_t ku = (key << 16) | static_cast<key_t>(u);
                 out[depth + 1].push_back({du, ku});
                 if (depth + 1 >= k_ || depth + 1 >= kMaxDim) continue;  // (k_ <= kMaxDim)
@@ -401,10 +409,11 @@ class RipsHomology {
     };
 
     /// A k-simplex x born with a zero boundary, as the lower stage hands it to add_top: the
-    /// diameters of its facets and, on two threads, the first vertices w (increasing, at most
-    /// kCandidates) for which x + w is complete when x is taken with x its latest facet; `more`
-    /// when the list may have been cut short. On one thread n_cand = -1: add_top runs at once
-    /// and leftover scans the bit sets of the edges taken, which are then current.
+    /// diameters of its facets and, when the lower stage scanned, the first vertices w
+    /// (increasing, at most kCandidates) for which x + w is complete when x is taken with x its
+    /// latest facet; `more` when the list may have been cut short. n_cand = -1 when it did not
+    /// scan: on one thread (add_top runs at once, and leftover scans the bit sets of the edges
+    /// taken, which are then current), or on two when the upper stage waited for work.
     static constexpr int kCandidates = 2;
     struct Top {
         Cell x;
@@ -420,6 +429,7 @@ class RipsHomology {
     /// and the search for their cofaces' vertices). The top degree's reduction is handed over in
     /// blocks (to_upper).
     void run_lower() {
+        constexpr std::size_t kAhead = 8;  // the facets' classes are requested this far ahead
         std::vector<std::size_t> pos(static_cast<std::size_t>(k_) + 1, 0);
         for (std::uint64_t step = 0;; ++step) {
             if ((step & 4095) == 0) {
@@ -433,6 +443,10 @@ class RipsHomology {
                     d = e;
             if (d == 0) break;
             const Cell s = cells_[d][pos[d]++];
+            if (d >= 2 && pos[d] + kAhead < cells_[d].size()) {
+                const key_t ahead = cells_[d][pos[d] + kAhead].key;
+                for (int u = 0; u <= d; ++u) degrees_[d - 1].cls.prefetch(omit(ahead, u));
+            }
             if (d == 1)
                 add_edge(s);
             else
@@ -471,12 +485,10 @@ class RipsHomology {
                     if (queue_.empty()) break;
                     block.swap(queue_.front());
                     queue_.pop_front();
+                    queued_.store(queue_.size(), std::memory_order_relaxed);
                     queue_cv_.notify_all();
                 }
-                for (std::size_t t = 0; t < block.size(); ++t) {
-                    if ((t & 255) == 0) detail::maybe_poll_interrupt();  // Ctrl-C
-                    add_top(block[t]);
-                }
+                reduce_block(block);
                 block.clear();
             }
         } catch (...) {
@@ -497,7 +509,7 @@ class RipsHomology {
     void to_upper() {
         if (block_.empty()) return;
         if (!pipelined_) {
-            for (const Top& t : block_) add_top(t);
+            reduce_block(block_);
             block_.clear();
             return;
         }
@@ -506,14 +518,16 @@ class RipsHomology {
         queue_cv_.wait(lock, [&] { return queue_.size() < kMaxBlocks || stop_; });
         if (stop_) return;
         queue_.push_back(std::move(block_));
+        queued_.store(queue_.size(), std::memory_order_relaxed);
         queue_cv_.notify_all();
         block_ = std::vector<Top>();
         block_.reserve(kBlock);
     }
 
-    /// x (degree k) is born with a zero boundary: its facets' diameters and the first vertices w
-    /// of its cofaces entering with it (the common neighbours of x's vertices by the edges taken
-    /// so far, which are all edges up to diam(x), 64 at a time), then hand it on.
+    /// x (degree k) is born with a zero boundary: its facets' diameters and, when this stage
+    /// scans (see the file comment; decided per block), the first vertices w of its cofaces
+    /// entering with it (the common neighbours of x's vertices by the edges taken so far, which
+    /// are all edges up to diam(x), 64 at a time), then hand it on.
     void emit_top(const Cell& x) {
         const int count = k_ + 1;
         Top t;
@@ -527,9 +541,21 @@ class RipsHomology {
                     if (a != u && b != u) dm = std::max(dm, dist(v[a], v[b]));
             t.facet_diam[u] = dm;
         }
-        if (!pipelined_) {  // one thread: add_top scans the bit sets itself (leftover)
+        if (!pipelined_) {  // one thread: add_top at once, its scan sees exactly the edges taken
             t.n_cand = -1;
+            t.more = false;
             add_top(t);
+            return;
+        }
+        // (for k = 1 the lower stage always scans: its rows of the bit sets and of the distances
+        // are in cache from add_edge; the upper stage's scan of a block cost several times more on
+        // Gaussian N = 5000, and it would need ready() for every vertex)
+        if (block_.empty()) scan_here_ = k_ == 1 || queued_.load(std::memory_order_relaxed) > 0;
+        if (!scan_here_) {  // the upper stage scans (it waits for work)
+            t.n_cand = -1;
+            t.more = false;
+            block_.push_back(t);
+            if (block_.size() == kBlock) to_upper();
             return;
         }
         t.n_cand = 0;
@@ -561,7 +587,7 @@ class RipsHomology {
         if (count == 2) return edge_before(v[0], w, t.x) && edge_before(v[1], w, t.x);
         float dw[kMaxDim + 1];
         for (int p = 0; p < count; ++p) {
-            dw[p] = dist(w, v[p]);
+            dw[p] = dist(v[p], w);  // row v[p]: the same rows for every w
             if (!(dw[p] <= t.x.diam)) return false;
         }
         for (int u = 0; u < count; ++u) {
@@ -582,6 +608,13 @@ class RipsHomology {
         return d < x.diam || (d == x.diam && key < x.key);
     }
 
+    /// Sets a bit of older_ (the upper stage may read the word meanwhile: atomic, relaxed; only
+    /// this thread writes).
+    void set_bit(std::size_t word, index_t bit) {
+        const std::uint64_t w = __atomic_load_n(&older_[word], __ATOMIC_RELAXED);
+        __atomic_store_n(&older_[word], w | (std::uint64_t{1} << bit), __ATOMIC_RELAXED);
+    }
+
     void add_edge(const Cell& s) {
         const index_t i = vertex_of(s.key, 0), j = vertex_of(s.key, 1);
         const index_t a = find(i), b = find(j);
@@ -596,10 +629,8 @@ class RipsHomology {
         } else {
             make_live(1, s);
         }
-        older_[static_cast<std::size_t>(i) * words_ + static_cast<std::size_t>(j >> 6)] |=
-            std::uint64_t{1} << (j & 63);
-        older_[static_cast<std::size_t>(j) * words_ + static_cast<std::size_t>(i >> 6)] |=
-            std::uint64_t{1} << (i & 63);
+        set_bit(static_cast<std::size_t>(i) * words_ + static_cast<std::size_t>(j >> 6), j & 63);
+        set_bit(static_cast<std::size_t>(j) * words_ + static_cast<std::size_t>(i >> 6), i & 63);
     }
 
     void add_simplex(int d, const Cell& s) {
@@ -667,6 +698,20 @@ class RipsHomology {
                 g.cls.erase(z);
             else
                 c->swap(sc.kill_tmp);
+        }
+    }
+
+    /// add_top for each of a block of top simplices, in order, polling for Ctrl-C; the lists of
+    /// the facets a few simplices ahead are requested from memory first (the look-ups of
+    /// add_top wait on memory, mostly misses of the faces_ table).
+    void reduce_block(const std::vector<Top>& block) {
+        constexpr std::size_t kAhead = 8;
+        const int count = k_ + 1;
+        for (std::size_t t = 0; t < block.size(); ++t) {
+            if ((t & 255) == 0) detail::maybe_poll_interrupt();  // Ctrl-C
+            if (t + kAhead < block.size())
+                for (int u = 0; u < count; ++u) faces_.prefetch(omit(block[t + kAhead].x.key, u));
+            add_top(block[t]);
         }
     }
 
@@ -745,7 +790,8 @@ class RipsHomology {
 
     /// The least vertex w, not a seed, whose coface x + w enters with x, or -1: from the lower
     /// stage's candidates, then (when all of those are seeds and the list was cut short) by
-    /// asking ready() of the vertices after them.
+    /// asking ready() of the vertices after them; without candidates, by a scan of the bit sets
+    /// (on two threads, k >= 2, they may hold edges taken after x: every vertex found is tested).
     index_t leftover(const Top& t, const index_t* v) const {
         const int count = k_ + 1;
         if (t.n_cand < 0) {  // the common neighbours by the edges taken so far, 64 at a time
@@ -753,11 +799,14 @@ class RipsHomology {
             for (int p = 0; p < count; ++p)
                 rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
             for (std::size_t q = 0; q < words_; ++q) {
-                std::uint64_t bits = rows[0][q];
-                for (int p = 1; p < count; ++p) bits &= rows[p][q];
+                std::uint64_t bits = __atomic_load_n(&rows[0][q], __ATOMIC_RELAXED);
+                for (int p = 1; p < count; ++p)
+                    bits &= __atomic_load_n(&rows[p][q], __ATOMIC_RELAXED);
                 while (bits) {
                     const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
                     bits &= bits - 1;
+                    // for k = 1 only one thread gets here (the bit sets are then exact); on two
+                    // threads (k >= 2) they may hold edges taken after x, and ready() decides
                     if (stamp_of_[w] != stamp_ && (count == 2 || ready(t, v, w))) return w;
                 }
             }
@@ -808,6 +857,8 @@ class RipsHomology {
     std::condition_variable queue_cv_;
     bool lower_done_ = false;
     std::atomic<bool> stop_{false};
+    std::atomic<std::size_t> queued_{0};  // blocks in the queue
+    bool scan_here_ = false;  // the lower stage scans for the cofaces of the current block
 };
 
 }  // namespace

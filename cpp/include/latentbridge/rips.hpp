@@ -114,7 +114,7 @@ bool rips_homology_applies(index_t n, int maxdim);
 /// (H1, 1.7 million edges) and on sphere_3_192 (H2); measured over modelled 0.84, 0.83 and 0.82
 /// on one thread, 0.86, 0.75 and 0.79 on two (bench/notes/topology-speed.md). Data whose classes
 /// grow long can exceed it; the clique bounds are loose above degree 1 (o3_1024: 4.5x the true
-/// counts' model).
+/// counts' model). The rows of D are counted on n_threads.
 double rips_homology_bytes(const float* D, index_t n, int maxdim, float threshold,
                            int n_threads = 1);
 
