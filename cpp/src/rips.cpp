@@ -12,8 +12,10 @@
 // The R-Cross-Barcode_1 path reduces the relative cochains of the cone form of Barannikov et al.
 // (notes/rtd.md section 3.3): the same Reducer, with a cofacet enumerator that lists, for an edge
 // (i, j), its cone triangle (i, j, c) at w_ij and the ordinary triangles (i, j, k) at their
-// m-diameter. Edges with w_ij == m_ij pair with their own cone triangle in advance; the candidates
-// for zero-persistence pairs of the others are searched in parallel before the sequential pass.
+// m-diameter. Almost every edge is a zero-persistence pair (31.1 million of 31.15 at n = 10,000):
+// those are found in parallel before the sequential pass and never stored, the pivot lookups
+// recompute them from the triangle's edges (ConeComplex::implicit_pivot), so the pass and its
+// pivot table hold only the reduced columns.
 // The bars of this complex live among the shortest edges, so each vertex keeps its nearest
 // neighbours under m sorted, and a window of cofacets of (i, j) is read from a prefix of the
 // lists of i and j instead of a scan of all n vertices (the scan remains past the lists' reach).
@@ -28,6 +30,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "latentbridge/detail/check.hpp"
@@ -129,7 +132,6 @@ class PivotMap {
         slots_[h] = {key, val};
         ++size_;
     }
-    void prefetch(simplex_t key) const { __builtin_prefetch(&slots_[mix(key) & mask_]); }
     void reserve(std::size_t n) {
         std::size_t cap = slots_.size();
         while (cap < 2 * n + 2) cap *= 2;
@@ -161,10 +163,19 @@ class PivotMap {
     std::size_t mask_ = 0, size_ = 0;
 };
 
+/// Whether a complex knows the emergent pairs without storing them: Cx::implicit_pivot(idx, cur)
+/// gives the code of the column that holds pivot idx when the reduction is at column cur, or -1.
+template <typename Cx, typename = void>
+struct HasImplicitPivots : std::false_type {};
+template <typename Cx>
+struct HasImplicitPivots<Cx, std::void_t<decltype(&Cx::implicit_pivot)>> : std::true_type {};
+
 /// Cohomology reduction over Z/2 of the columns of one degree, given a complex Cx that provides
 /// threshold(), for_cofacets(s, lo, hi, f) (the cofacets with a diameter in (lo, hi], in any
-/// order), zero_cofacet(s, z) (the earliest cofacet when it has the diameter of s), diameter(idx),
-/// and dense_slot(idx) / dense_size() for pivots better kept in an array than in the hash map.
+/// order), zero_cofacet(s, z) (for reduce(): the earliest cofacet when it has the diameter of s;
+/// reduce_one leaves the emergent pairs to the caller), diameter(idx),
+/// and dense_slot(idx) / dense_size() for pivots better kept in an array than in the hash map;
+/// optionally implicit_pivot (HasImplicitPivots) for pivots in neither.
 /// A pivot's code is a column number (>= 0) or, for a column that is a single coboundary (an
 /// emergent pair), -2 - the index of its simplex.
 template <typename Cx>
@@ -179,24 +190,25 @@ class Reducer {
 
     /// Reduces `columns` (in processing order: later in the filtration first) and appends the
     /// bars of positive length to `bars` (death +inf for a column that reduces to zero).
-    /// `zero` may hold the index of each column's precomputed zero cofacet (-1: none).
-    void reduce(const std::vector<Entry>& columns, std::vector<Bar>& bars,
-                const std::vector<simplex_t>* zero = nullptr) {
+    void reduce(const std::vector<Entry>& columns, std::vector<Bar>& bars) {
         table_.reserve(columns.size());
-        constexpr std::size_t kAhead = 16;  // zero cofacets whose pivot slots are prefetched
         for (std::size_t c = 0; c < columns.size(); ++c) {
-            if (zero && c + kAhead < columns.size()) prefetch_pivot((*zero)[c + kAhead]);
             const Entry s = columns[c];
             Entry z{0.0f, -1};
-            const bool has_zero = zero ? ((*zero)[c] >= 0) : cx_.zero_cofacet(s, z);
-            if (zero) z = Entry{s.diam, (*zero)[c]};
-            if (has_zero && find_pivot(z.idx) == -1) {  // emergent pair: zero persistence
+            if (cx_.zero_cofacet(s, z) && find_pivot(z.idx) == -1) {  // emergent: zero persistence
                 insert_pivot(z.idx, -2 - s.idx);
                 continue;
             }
             if ((c & 63) == 0) poll();
             reduce_column(s, bars);
         }
+    }
+
+    /// Reduces the single column s, the caller having settled that it is not an emergent pair
+    /// (columns in processing order); returns its pivot ({s.diam, -1} when it reduces to zero).
+    Entry reduce_one(const Entry& s, std::vector<Bar>& bars) {
+        poll();
+        return reduce_column(s, bars);
     }
 
     bool is_pivot(simplex_t idx) const { return find_pivot(idx) != -1; }
@@ -228,7 +240,8 @@ class Reducer {
     /// Reduces column s. The working column is the merge of sorted runs, one per coboundary added,
     /// so a pivot costs O(log runs). Each run enumerates its coboundary lazily, in windows of
     /// diameters of doubling width: a pivot is only compared against entries that can precede it.
-    void reduce_column(const Entry& s, std::vector<Bar>& bars) {
+    Entry reduce_column(const Entry& s, std::vector<Bar>& bars) {
+        current_ = s;
         entries_.clear();
         runs_.clear();
         heap_.clear();
@@ -240,7 +253,7 @@ class Reducer {
             Entry p;
             if (!pivot(p)) {
                 emit(bars, s, kInf, -1);
-                return;
+                return Entry{s.diam, -1};
             }
             const std::int64_t j = find_pivot(p.idx);
             if (j != -1) {
@@ -253,7 +266,7 @@ class Reducer {
             insert_pivot(p.idx, new_column(s, off, static_cast<std::int64_t>(work_.size())));
             if (p.diam > s.diam) emit(bars, s, p.diam, p.idx);
             gap_ = std::max(gap_min_, 0.8f * gap_ + 0.2f * (p.diam - s.diam));
-            return;
+            return p;
         }
     }
 
@@ -267,19 +280,13 @@ class Reducer {
         return start + gap < thr ? start + gap : thr;
     }
 
-    /// Starts loading the table slot of idx (a random access per column otherwise).
-    void prefetch_pivot(simplex_t idx) const {
-        if (idx < 0) return;
-        const std::int64_t slot = cx_.dense_slot(idx);
-        if (slot >= 0)
-            __builtin_prefetch(&dense_[static_cast<std::size_t>(slot)]);
-        else
-            table_.prefetch(idx);
-    }
-
     std::int64_t find_pivot(simplex_t idx) const {
         const std::int64_t slot = cx_.dense_slot(idx);
-        return slot >= 0 ? dense_[static_cast<std::size_t>(slot)] : table_.find(idx);
+        const std::int64_t code =
+            slot >= 0 ? dense_[static_cast<std::size_t>(slot)] : table_.find(idx);
+        if constexpr (HasImplicitPivots<Cx>::value)
+            if (code == -1) return cx_.implicit_pivot(idx, current_);
+        return code;
     }
 
     void insert_pivot(simplex_t idx, std::int64_t code) {
@@ -453,6 +460,7 @@ class Reducer {
     std::vector<Run> runs_;
     std::vector<Head> heap_;
     float gap_ = kInf, gap_min_ = 1.0f, width0_ = kInf;
+    Entry current_{0.0f, -1};  // the column being reduced
     const Deadline* deadline_;
     std::uint32_t polls_ = 0;
     std::vector<SimplexPair>* pairs_out_ = nullptr;
@@ -619,8 +627,10 @@ class NeighbourLists {
     }
     NeighbourLists(const float* m, index_t n, int n_threads)
         : len_(length(n)),
+          words_((n + 63) / 64),
           items_(static_cast<std::size_t>(n * len_)),
-          excluded_(static_cast<std::size_t>(n), kInf) {
+          excluded_(static_cast<std::size_t>(n), kInf),
+          bits_(static_cast<std::size_t>(n * words_), 0) {
         parallel_for(n, n_threads, [&](index_t i, int) {
             std::vector<Item> row;
             row.reserve(static_cast<std::size_t>(n - 1));
@@ -634,25 +644,44 @@ class NeighbourLists {
             }
             std::sort(row.begin(), row.begin() + len_, by_m);
             std::copy(row.begin(), row.begin() + len_, items_.begin() + i * len_);
+            std::uint64_t* bits = bits_.data() + i * words_;
+            for (index_t t = 0; t < len_; ++t) {
+                const index_t k = row[static_cast<std::size_t>(t)].k;
+                bits[k >> 6] |= std::uint64_t{1} << (k & 63);
+            }
         });
+    }
+    /// True when k is on i's list. Where the list is complete at v (complete(i, v)), a k that is
+    /// not has m_ik > v: a test on a bit row of n / 8 bytes that stays in cache, instead of a
+    /// read of m_ik at a random place.
+    bool listed(index_t i, index_t k) const {
+        return (bits_[static_cast<std::size_t>(i * words_ + (k >> 6))] >> (k & 63)) & 1u;
     }
     /// True when the list of i holds every k with m_ik <= v.
     bool complete(index_t i, float v) const { return v < excluded_[static_cast<std::size_t>(i)]; }
     const Item* begin(index_t i) const { return items_.data() + i * len_; }
-    /// The end of the prefix of i's list with m <= v.
+    /// The end of the prefix of i's list with m <= v: a galloping search from the front (the
+    /// windows of a reduction ask for short prefixes: O(log prefix), few cache lines).
     const Item* upto(index_t i, float v) const {
-        return std::upper_bound(begin(i), begin(i) + len_, v,
+        const Item* b = begin(i);
+        index_t lo = 0, step = 8;  // b[0, lo) have m <= v
+        while (lo + step < len_ && !(v < b[lo + step - 1].m)) {
+            lo += step;
+            step *= 2;
+        }
+        return std::upper_bound(b + lo, b + std::min(lo + step, len_), v,
                                 [](float x, const Item& it) { return x < it.m; });
     }
     /// Bytes for n vertices.
     static std::int64_t bytes(index_t n) {
-        return n * (length(n) * static_cast<std::int64_t>(sizeof(Item)) + 4);
+        return n * (length(n) * static_cast<std::int64_t>(sizeof(Item)) + 4 + 8 * ((n + 63) / 64));
     }
 
    private:
-    index_t len_;
+    index_t len_, words_;
     std::vector<Item> items_;
     std::vector<float> excluded_;
+    std::vector<std::uint64_t> bits_;  // row i: the set of k on i's list
 };
 
 class ConeComplex {
@@ -711,11 +740,60 @@ class ConeComplex {
         edge(e, i, j);
         return m_[i * n_ + j];
     }
-    /// Cone triangles, one per edge, are kept in an array indexed by the edge.
-    std::size_t dense_size() const { return static_cast<std::size_t>(binom_(n_, 2)); }
+    /// Only the pivots of reduced columns are stored (in the hash map); the emergent pairs are
+    /// recomputed by implicit_pivot.
+    std::size_t dense_size() const { return 0; }
+    std::int64_t dense_slot(simplex_t) const { return -1; }
     simplex_t cone_base() const { return cone_base_; }
-    std::int64_t dense_slot(simplex_t idx) const {
-        return idx >= cone_base_ ? idx - cone_base_ : -1;
+
+    /// The vertices a < b < c of the ordinary triangle t.
+    void triangle_vertices(simplex_t t, index_t& a, index_t& b, index_t& c) const {
+        index_t lo = 2, hi = n_ - 1;  // c: the largest vertex with C(c, 3) <= t
+        while (lo < hi) {
+            const index_t mid = (lo + hi + 1) / 2;
+            if (binom_(mid, 3) <= t)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        c = lo;
+        edge(t - binom_(c, 3), a, b);
+    }
+
+    /// The column that has the triangle {a, b, c} (a < b < c) of diameter d as its zero cofacet
+    /// and claims it first: of the triangle's edges (a, b), (a, c), (b, c) (increasing index, the
+    /// processing order among equal diameters), the first one of m-length d that is a column
+    /// (w > m) and whose zero_vertex is the third vertex. A later claimant finds the triangle
+    /// taken and is reduced. Returns the edge index, -1 when none claims it.
+    simplex_t claimant(index_t a, index_t b, index_t c, float d) const {
+        const index_t ends[3][3] = {{a, b, c}, {a, c, b}, {b, c, a}};
+        for (const auto& e : ends) {
+            const index_t u = e[0], v = e[1];
+            const float muv = m_[v * n_ + u];
+            if (muv != d || !(w_[v * n_ + u] > muv)) continue;
+            if (zero_vertex(u, v, d) == e[2]) return binom_(v, 2) + u;
+        }
+        return -1;
+    }
+
+    /// The code of the emergent column holding pivot t when the reduction is at column cur (see
+    /// Reducer): the edge e of a cone triangle with w_e == m_e (paired in advance), or the
+    /// claimant of an ordinary triangle once it has been processed (it precedes cur). A claimant
+    /// holds its triangle unless a reduced column took it first; the caller looks up those
+    /// (stored) pivots before this one. -1 when no emergent column holds t.
+    std::int64_t implicit_pivot(simplex_t t, const Entry& cur) const {
+        if (t >= cone_base_) {
+            const simplex_t e = t - cone_base_;
+            index_t i, j;
+            edge(e, i, j);
+            return w_[j * n_ + i] == m_[j * n_ + i] ? -2 - e : -1;
+        }
+        index_t a, b, c;
+        triangle_vertices(t, a, b, c);
+        const float d = std::max(m_[b * n_ + a], std::max(m_[c * n_ + a], m_[c * n_ + b]));
+        const simplex_t f = claimant(a, b, c, d);
+        if (f < 0 || !(d > cur.diam || f < cur.idx)) return -1;
+        return -2 - f;
     }
 
     /// The edges of a bar (rips.hpp, r_cross_barcode_h1) in the numbering of the doubled matrix:
@@ -731,18 +809,8 @@ class ConeComplex {
             out[3] = n_ + j;
             return out;
         }
-        // ordinary triangle (a, b, c), a < b < c: c is the largest vertex with C(c, 3) <= index
-        index_t lo = 2, hi = n_ - 1;
-        while (lo < hi) {
-            const index_t mid = (lo + hi + 1) / 2;
-            if (binom_(mid, 3) <= sp[1])
-                lo = mid;
-            else
-                hi = mid - 1;
-        }
-        const index_t c = lo;
-        index_t a, b;
-        edge(sp[1] - binom_(c, 3), a, b);
+        index_t a, b, c;  // an ordinary triangle
+        triangle_vertices(sp[1], a, b, c);
         // its edges in increasing colex index; on equal m the first (latest in the filtration)
         const index_t ends[3][2] = {{a, b}, {a, c}, {b, c}};
         int best = 0;
@@ -753,26 +821,30 @@ class ConeComplex {
         return out;
     }
 
-    bool zero_cofacet(const Entry& s, Entry& z) const {
-        index_t i, j;
-        edge(s.idx, i, j);
-        const float d = s.diam;
-        if (w_[i * n_ + j] == d) {  // w >= m, so the cone triangle is the earliest cofacet
-            z = Entry{d, cone_base_ + s.idx};
-            return true;
-        }
-        // the earliest cofacet of equal diameter is the one of greatest index: greatest k
-        const index_t k = zero_vertex(i, j, d);
-        if (k < 0) return false;
-        z = Entry{d, triangle(s.idx, i, j, k)};
-        return true;
-    }
-
-    /// The greatest k other than i and j with m_ik <= d and m_jk <= d (-1: none), by a scan down
-    /// from n - 1: the third vertex of the earliest ordinary cofacet of an edge of diameter d.
+    /// The greatest k other than i and j with m_ik <= d and m_jk <= d (-1: none): the third
+    /// vertex of the earliest ordinary cofacet of an edge (i, j) of diameter d, its zero cofacet
+    /// when w_ij > m_ij (the cone triangle comes first when w_ij == m_ij). From the shorter
+    /// complete neighbour list when it is short (d small: few k qualify), else by a scan down
+    /// from n - 1 (d large: one qualifies soon).
     index_t zero_vertex(index_t i, index_t j, float d) const {
         const float* mi = m_ + i * n_;
         const float* mj = m_ + j * n_;
+        constexpr std::ptrdiff_t kWalk = 256;  // longest list prefix walked instead of a scan
+        const bool ci = near_.complete(i, d), cj = near_.complete(j, d);
+        if (ci || cj) {
+            const auto *ei = ci ? near_.upto(i, d) : nullptr, *ej = cj ? near_.upto(j, d) : nullptr;
+            const bool by_i = ci && (!cj || ei - near_.begin(i) <= ej - near_.begin(j));
+            const auto* begin = near_.begin(by_i ? i : j);
+            const auto* end = by_i ? ei : ej;
+            if (end - begin <= kWalk) {
+                const index_t other = by_i ? j : i;
+                const float* mo = by_i ? mj : mi;
+                index_t best = -1;
+                for (const auto* it = begin; it != end; ++it)
+                    if (it->k > best && it->k != other && mo[it->k] <= d) best = it->k;
+                return best;
+            }
+        }
         index_t k = n_;
 #ifdef LATENTBRIDGE_RIPS_SSE2
         const __m128 vd = _mm_set1_ps(d);
@@ -810,24 +882,26 @@ class ConeComplex {
                                                 near_.upto(j, hi) - near_.begin(j));
             const index_t a = by_i ? i : j, b = by_i ? j : i;
             const float* mb = by_i ? mj : mi;
+            const bool filter = near_.complete(b, hi);  // then m_bk <= hi only for k on b's list
             for (const auto *it = near_.begin(a), *end = near_.upto(a, hi); it != end; ++it) {
                 const index_t k = it->k;
-                if (k == b || !(mb[k] <= hi)) continue;
+                if (k == b || (filter && !near_.listed(b, k)) || !(mb[k] <= hi)) continue;
                 f(Entry{std::max(sd, std::max(it->m, mb[k])), triangle(s.idx, i, j, k)});
             }
             return true;
         }
         // sd <= lo: max(m_ik, m_jk) in (lo, hi]; from i's list those with m_ik in (lo, hi], from
-        // j's those with m_jk in (lo, hi] and m_ik <= lo (the rest came from i's)
+        // j's those with m_jk in (lo, hi] and m_ik <= lo (the rest came from i's); both lists are
+        // complete at hi, so a k off the other's list fails its test
         if (!near_.complete(i, hi) || !near_.complete(j, hi)) return false;
         for (const auto *it = near_.upto(i, lo), *end = near_.upto(i, hi); it != end; ++it) {
             const index_t k = it->k;
-            if (k == j || !(mj[k] <= hi)) continue;
+            if (k == j || !near_.listed(j, k) || !(mj[k] <= hi)) continue;
             f(Entry{std::max(it->m, mj[k]), triangle(s.idx, i, j, k)});
         }
         for (const auto *it = near_.upto(j, lo), *end = near_.upto(j, hi); it != end; ++it) {
             const index_t k = it->k;
-            if (k == i || !(mi[k] <= lo)) continue;
+            if (k == i || !near_.listed(i, k) || !(mi[k] <= lo)) continue;
             f(Entry{it->m, triangle(s.idx, i, j, k)});
         }
         return true;
@@ -973,88 +1047,82 @@ std::vector<std::vector<Bar>> rips_barcodes(const float* D, index_t n, int maxdi
 
 namespace {
 
-/// The cohomology reduction of the cone form (throws DeadlineExpired past the deadline).
+/// The cohomology reduction of the cone form (throws DeadlineExpired past the deadline). Only the
+/// columns that are not emergent pairs are listed and reduced: an edge with w_ij == m_ij pairs
+/// with its own cone triangle (i, j, c), its earliest cofacet, and an edge with w_ij > m_ij with
+/// its zero cofacet when it is that triangle's claimant (ConeComplex::claimant) and no reduced
+/// column took the triangle first. Neither kind is stored: the pivot lookups recompute them
+/// (ConeComplex::implicit_pivot), so the sequential pass visits the few reduced columns only.
 std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, int n_threads,
                                     const Deadline* deadline, std::vector<PairEdges>* pairs) {
     const char* op = "r_cross_barcode";
-    std::vector<Bar> out;
     const float thr = enclosing_radius(w, n);
     ConeComplex cx(w, m, n, thr, n_threads);
 
-    // An edge with w_ij == m_ij pairs with its own cone triangle (i, j, c), the earliest of its
-    // cofacets, which no other column can hold before it: an emergent pair known in advance, so
-    // only the edges with w~ < w (where every positive bar is born) are reduced.
-    Reducer<ConeComplex> reducer(cx, deadline);
-    const simplex_t cone_base = cx.cone_base();
-    // In two parallel passes over blocks of rows (the presets fill distinct slots): count the
-    // columns of each block, then write them at the block's offset, in edge order as a single
-    // pass would. Edge indices must fit in 32 bits (see the zero cofacets below).
-    LATENTBRIDGE_CHECK(cx.dense_size() < (std::size_t{1} << 32), op,
-                       "too many points for the cohomology engine (n < 92682)");
+    // The columns to reduce, in parallel over blocks of rows (row j stays in cache): the edges
+    // (i, j) within the threshold with w_ij > m_ij and no zero cofacet, or one whose claimant
+    // is another edge (equal m-lengths only).
     const index_t rows_per_block = 64;
     const index_t blocks = (n + rows_per_block - 1) / rows_per_block;
-    std::vector<std::int64_t> offset(static_cast<std::size_t>(blocks) + 1, 0);
-    std::vector<Entry> columns;
-    for (int pass = 0; pass < 2; ++pass) {
-        parallel_for(blocks, n_threads, [&](index_t b, int) {
-            std::int64_t at = pass == 0 ? 0 : offset[static_cast<std::size_t>(b)];
-            for (index_t j = std::max<index_t>(1, b * rows_per_block);
-                 j < std::min(n, (b + 1) * rows_per_block); ++j) {
-                const float* mj = m + j * n;
-                const float* wj = w + j * n;
-                const simplex_t base = j * (j - 1) / 2;
-                for (index_t i = 0; i < j; ++i) {
-                    const float mv = mj[i], wv = wj[i];
-                    if (pass == 0)
-                        LATENTBRIDGE_CHECK(mv <= wv, op, "m must not exceed w (m = min(w, w~))");
-                    if (!(mv <= thr)) continue;
-                    if (wv == mv) {
-                        if (pass == 0) reducer.preset_emergent(cone_base + base + i, base + i);
-                        continue;
-                    }
-                    // the zero cofacet's third vertex (+1, 0: none) rides in the upper half of
-                    // idx through the sort: found here, in edge order, row j stays in cache
-                    if (pass == 1)
-                        columns[static_cast<std::size_t>(at)] = {
-                            mv, (base + i) | ((cx.zero_vertex(i, j, mv) + 1) << 32)};
-                    ++at;
+    std::vector<std::vector<Entry>> found(static_cast<std::size_t>(blocks));
+    parallel_for(blocks, n_threads, [&](index_t blk, int) {
+        std::vector<Entry>& out = found[static_cast<std::size_t>(blk)];
+        for (index_t j = std::max<index_t>(1, blk * rows_per_block);
+             j < std::min(n, (blk + 1) * rows_per_block); ++j) {
+            const float* mj = m + j * n;
+            const float* wj = w + j * n;
+            const simplex_t base = j * (j - 1) / 2;
+            for (index_t i = 0; i < j; ++i) {
+                const float mv = mj[i], wv = wj[i];
+                LATENTBRIDGE_CHECK(mv <= wv, op, "m must not exceed w (m = min(w, w~))");
+                if (!(mv <= thr) || wv == mv) continue;
+                const index_t k = cx.zero_vertex(i, j, mv);
+                if (k >= 0) {
+                    if (m[i * n + k] != mv && mj[k] != mv) continue;  // its own claimant
+                    index_t v[3] = {i, j, k};
+                    std::sort(v, v + 3);
+                    if (cx.claimant(v[0], v[1], v[2], mv) == base + i) continue;
                 }
+                out.push_back({mv, base + i});
             }
-            if (pass == 0) offset[static_cast<std::size_t>(b) + 1] = at;  // the block's count
-        });
-        if (pass == 0) {
-            for (index_t b = 0; b < blocks; ++b)
-                offset[static_cast<std::size_t>(b) + 1] += offset[static_cast<std::size_t>(b)];
-            columns.resize(static_cast<std::size_t>(offset[static_cast<std::size_t>(blocks)]));
         }
+    });
+    std::vector<Entry> columns;
+    for (std::vector<Entry>& part : found) {
+        columns.insert(columns.end(), part.begin(), part.end());
+        std::vector<Entry>().swap(part);
     }
-    constexpr std::int64_t kLow = (std::int64_t{1} << 32) - 1;
-    sort_for_reduction(columns, n_threads, [](const Entry& a, const Entry& b) {
-        return a.diam > b.diam || (a.diam == b.diam && (a.idx & kLow) < (b.idx & kLow));
-    });
+    sort_for_reduction(columns, n_threads);
 
-    // The zero-persistence candidates (they do not depend on the reduction), unpacked in
-    // parallel: the triangle of the column's edge and the vertex found above.
-    std::vector<simplex_t> zero(columns.size());
-    const index_t chunk = 4096;
-    const index_t n_chunks = (static_cast<index_t>(columns.size()) + chunk - 1) / chunk;
-    parallel_for(n_chunks, n_threads, [&](index_t c, int) {
-        const index_t lo = c * chunk;
-        const index_t hi = std::min<index_t>(lo + chunk, static_cast<index_t>(columns.size()));
-        for (index_t t = lo; t < hi; ++t) {
-            const simplex_t e = columns[t].idx & kLow;
-            const index_t k = (columns[t].idx >> 32) - 1;
-            columns[t].idx = e;
-            index_t i, j;
-            cx.edge(e, i, j);
-            zero[t] = k < 0 ? -1 : cx.triangle(e, i, j, k);
-        }
-    });
-
+    // A reduced column r whose pivot t has r's own diameter took t from t's claimant when that
+    // comes after r: the claimant is then reduced as well, in its place (pending: a heap whose
+    // front is processed first).
+    Reducer<ConeComplex> reducer(cx, deadline);
     std::vector<Bar> bars;
     std::vector<SimplexPair> simplex_pairs;
     if (pairs) reducer.record_pairs(&simplex_pairs);
-    reducer.reduce(columns, bars, &zero);
+    const auto after = [](const Entry& a, const Entry& b) { return later(b, a); };
+    std::vector<Entry> pending;
+    for (std::size_t next = 0; next < columns.size() || !pending.empty();) {
+        Entry s;
+        if (!pending.empty() && (next == columns.size() || later(pending.front(), columns[next]))) {
+            std::pop_heap(pending.begin(), pending.end(), after);
+            s = pending.back();
+            pending.pop_back();
+        } else {
+            s = columns[next++];
+        }
+        const Entry t = reducer.reduce_one(s, bars);
+        if (t.idx < 0 || t.diam != s.diam || t.idx >= cx.cone_base()) continue;
+        index_t a, b, c;
+        cx.triangle_vertices(t.idx, a, b, c);
+        const simplex_t f = cx.claimant(a, b, c, t.diam);
+        if (f > s.idx) {
+            pending.push_back({t.diam, f});
+            std::push_heap(pending.begin(), pending.end(), after);
+        }
+    }
+    std::vector<Bar> out;
     for (std::size_t t = 0; t < bars.size(); ++t) {
         if (!(bars[t][1] < kInf)) continue;
         out.push_back(bars[t]);
@@ -1077,9 +1145,10 @@ std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, i
     // cocycles stay small (similar representations, or the structured one first), streaming
     // homology where they are large cuts (noise first, structure second: n^4 for cohomology).
     // Cohomology runs first under a budget of kBudgetPerPair * n^2 CPU seconds of this thread,
-    // about twice its time on the large-N families it wins; past it, homology takes over (the
-    // cohomology work done so far is discarded).
-    constexpr double kBudgetPerPair = 4e-6;
+    // four times or more its time on the families it wins (64-D linear map, this thread: 2e-7 n^2
+    // at n = 500, 3e-7 at 4000, 4.5e-7 at 10,000); past it, homology takes over (the cohomology
+    // work done so far is discarded: on noise against a plane that waste is the budget).
+    constexpr double kBudgetPerPair = 2e-6;
     const double budget = std::max(0.05, kBudgetPerPair * static_cast<double>(n) * n);
     const Deadline deadline{Deadline::now() + budget};
     try {

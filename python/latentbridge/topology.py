@@ -246,7 +246,7 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     representation is noise and the second has structure they are cuts of O(n^2) edges and its
     cost grows like n^4. Streaming homology, which keeps every edge's class reduced to the edges
     still alive (the reduction-to-zero-differentials view of RedZeD [2]_), carries paths instead.
-    The cohomology engine runs first under a budget of ``4e-6 n^2`` CPU seconds; past it the
+    The cohomology engine runs first under a budget of ``2e-6 n^2`` CPU seconds; past it the
     homology engine takes over. Both give the same barcode; only the time differs.
 
     References
