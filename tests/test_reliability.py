@@ -258,16 +258,17 @@ def test_seeded_results_reproducible():
 
 
 def test_ctrl_c_interrupts_a_long_barcode_reduction():
-    """A large R-Cross-Barcode (a noisy linear map in 64-D at n = 2500: about 15 s; noise against a
-    plane, the old hard case, now finishes in about a second): the reduction polls for Ctrl-C between
-    columns, so SIGINT returns within a second or two."""
+    """A large R-Cross-Barcode (a noisy linear map in 64-D at n = 4000: about 16 s on one idle core, so
+    that a much faster machine is still inside the reduction when SIGINT arrives after 2 s; the
+    matrices take about 0.5 s): the reduction polls for Ctrl-C between columns, so SIGINT
+    returns within a second or two."""
     code = textwrap.dedent("""
         import time
         import numpy as np
         import latentbridge as lb
         rng = np.random.default_rng(0)
-        P = rng.standard_normal((2500, 64))
-        Q = P @ rng.standard_normal((64, 64)) + 0.5 * rng.standard_normal((2500, 64))
+        P = rng.standard_normal((4000, 64))
+        Q = P @ rng.standard_normal((64, 64)) + 0.5 * rng.standard_normal((4000, 64))
         print("ready", flush=True)
         t0 = time.perf_counter()
         try:
