@@ -18,6 +18,7 @@ from latentbridge import NotFittedError, _core
 from latentbridge.diffusion import (
     CandidateRecallWarning,
     DisconnectedGraphWarning,
+    EigensolverWarning,
     NystromWarning,
 )
 
@@ -1474,3 +1475,82 @@ def test_nystrom_is_finite_under_trapping_floating_point_errors():
     with np.errstate(all="raise"), pytest.warns(NystromWarning):
         out = dm.transform(Y[:2])
     assert np.isnan(out[:, 1]).all() and np.isfinite(out[:, 0]).all()
+
+
+class _ScriptedEigensolver:
+    """Stands in for the kernels of a device: eigsh_largest returns a scripted result."""
+
+    def __init__(self, vals, converged=True):
+        self.vals, self.converged = np.asarray(vals, dtype=np.float64), converged
+        self.EigshOptions = lambda **kw: kw
+
+    def eigsh_largest(self, indptr, indices, data, n_eig, deflate, options):
+        vecs = np.eye(4)[:, : len(self.vals)]
+        info = {"converged": self.converged, "n_matvec": 17, "max_residual": 3.1e-3}
+        return self.vals, vecs, info
+
+
+def _spectrum_with(monkeypatch, vals, converged=True):
+    from types import SimpleNamespace
+
+    from latentbridge.diffusion import spectrum
+
+    monkeypatch.setattr(spectrum, "kernels", lambda device: _ScriptedEigensolver(vals, converged))
+    graph = SimpleNamespace(degree=np.ones(4), indptr=None, indices=None, data=None)
+    return spectrum.diffusion_spectrum("cpu", graph, len(vals), tol=1e-8, seed=0)
+
+
+def test_spectrum_warnings_state_the_solver_report_and_the_component_count(monkeypatch):
+    """diffusion_spectrum's two warnings, by hand from a scripted eigensolver: the report of a solver
+    that stopped early, and the number of components = the eigenvalues above 1 - 1e-9 plus the
+    trivial one (deflated); a value exactly at 1 - 1e-9 is not counted, and alone warns nothing."""
+    tol = 1e-9
+    with pytest.warns(EigensolverWarning) as rec:
+        _spectrum_with(monkeypatch, [0.5, 0.25], converged=False)
+    assert [str(w.message) for w in rec] == [
+        "the eigensolver stopped after 17 products with residual 3.10e-03 (tolerance 1e-08); the "
+        "embedding may be inaccurate."]
+    with pytest.warns(DisconnectedGraphWarning) as rec:
+        _spectrum_with(monkeypatch, [1.0, 1.0 - tol / 2, 1.0 - tol, 0.5])
+    assert [str(w.message) for w in rec] == [
+        "the kernel graph is disconnected: 3 eigenvalues equal 1 (one per connected component). "
+        "Raise n_neighbors or epsilon."]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vals, _, _ = _spectrum_with(monkeypatch, [1.0 - tol, 0.5])
+    assert vals[0] == 1.0 - tol
+
+
+def test_intrinsic_eigenvalues_clip_and_underflow():
+    """lambda = clip(a, 0, 1)^(1 / (2 eps)) by hand: a tiny negative eigenvalue gives 0 (not NaN),
+    a hair above 1 gives 1; an underflow to 0 is not an error even where numpy raises on one."""
+    from latentbridge.diffusion.spectrum import intrinsic_eigenvalues
+
+    got = intrinsic_eigenvalues(np.array([-1e-17, 0.5, 1.0 + 1e-15]), 0.3)
+    np.testing.assert_array_equal(got, [0.0, 0.5 ** (1 / 0.6), 1.0])
+    with np.errstate(all="raise"):
+        np.testing.assert_array_equal(intrinsic_eigenvalues(np.array([1e-3]), 1e-3), [0.0])
+
+
+def test_non_harmonic_columns_ties_go_to_the_earlier_column_beyond_small_sorts():
+    """40 residuals in two tied groups (beyond numpy's small-array insertion sort, where an unstable
+    sort reorders ties): the 25 largest are all of the 0.9 group and the first 5 of the 0.5 group."""
+    from latentbridge.diffusion.spectrum import non_harmonic_columns
+
+    r = np.r_[np.full(20, 0.5), np.full(20, 0.9)]
+    np.testing.assert_array_equal(non_harmonic_columns(r, 25), np.r_[np.arange(5), np.arange(20, 40)])
+
+
+def test_harmonic_residuals_of_a_column_after_a_mostly_constant_one():
+    """When more than half the sampled points share their previous coordinates, the median squared
+    distance eps_r is 0: no kernel exists and the residual is 0 by definition; the next column is
+    still computed (a function of the first two, so its residual is small, not the initial 1)."""
+    from latentbridge.diffusion.spectrum import harmonic_residuals
+
+    rng = np.random.default_rng(3)
+    x = np.r_[np.zeros(30), np.linspace(1, 2, 10)]
+    y = rng.uniform(-1, 1, 40)
+    phi = np.c_[x, y, np.cos(np.pi * y)]
+    got = harmonic_residuals(phi, np.random.default_rng(0))
+    assert got[0] == 1.0 and got[1] == 0.0
+    assert 0.0 < got[2] < 0.5
