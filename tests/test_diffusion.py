@@ -1554,3 +1554,59 @@ def test_harmonic_residuals_of_a_column_after_a_mostly_constant_one():
     got = harmonic_residuals(phi, np.random.default_rng(0))
     assert got[0] == 1.0 and got[1] == 0.0
     assert 0.0 < got[2] < 0.5
+
+
+def test_auto_epsilon_zero_messages_by_hand():
+    """epsilon='auto' of 0, by hand. Underflow: four points 1e-170 apart on a line, squared
+    distances 0; the message quotes the median distance to the k_epsilon-th neighbour (second
+    column of idx for k_epsilon = 2; per point 3, 2, 3, 5 x 1e-170 -> 3e-170). Duplicates: the
+    median of those distances is 0 itself."""
+    from latentbridge.diffusion.graph import auto_epsilon
+
+    Y = np.array([[0.0], [1e-170], [3e-170], [6e-170]])
+    idx = np.array([[1, 2], [0, 2], [1, 0], [2, 1]])  # first and second nearest of each point
+    d2 = np.zeros((4, 2))
+    msg = ("epsilon='auto' is 0: the squared distances between the rows of Y underflow float64 "
+           "(median distance to the k_epsilon-th neighbour ~{}). Rescale Y (e.g. Y / Y.std()) or "
+           "pass a positive epsilon.")
+    with pytest.raises(ValueError) as e:
+        auto_epsilon(Y, idx, d2, 2)
+    assert str(e.value) == msg.format("3e-170")
+    with pytest.raises(ValueError) as e:  # first neighbours: 1, 1, 2, 3 x 1e-170
+        auto_epsilon(Y, idx, d2, 1)
+    assert str(e.value) == msg.format("1.5e-170")
+    Yd = np.array([[0.0], [0.0], [0.0], [1.0]])
+    with pytest.raises(ValueError) as e:
+        auto_epsilon(Yd, np.array([[1], [0], [0], [2]]), np.array([[0.0], [0.0], [0.0], [1.0]]), 1)
+    assert str(e.value) == ("epsilon='auto' is 0: at least half of the points have k_epsilon "
+                            "duplicates. Remove duplicates, raise k_epsilon or pass a positive epsilon.")
+
+
+def test_graph_overflow_messages_in_full():
+    """The two overflow errors of graph.py, whole: squared distances beyond float64, and an alpha
+    whose p^-alpha underflows (p >= 1 for every point: its own kernel value is 1)."""
+    from latentbridge.diffusion.graph import check_finite_distances, kernel_graph
+
+    with pytest.raises(ValueError) as e:
+        check_finite_distances(np.array([[1.0, np.inf]]), "Y")
+    assert str(e.value) == ("squared distances between the rows of Y overflow float64 (|values| too "
+                            "large, around 1e154 or more); rescale the data.")
+    with pytest.raises(ValueError) as e:
+        kernel_graph("cpu", np.array([[1], [0]]), np.array([[1.0], [1.0]]), 1.0, 1e6)
+    assert str(e.value) == ("alpha=1000000.0 is too large for this data: the density normalisation "
+                            "p^-alpha over- or underflows float64. Use alpha in [0, 1].")
+
+
+def test_euclidean_neighbours_run_on_the_given_device(monkeypatch):
+    """nearest_neighbors without metric factors asks the kernels of the device it was given (spy)."""
+    from latentbridge.diffusion import graph
+
+    seen = []
+
+    class Spy:
+        def knn_sqeuclidean(self, Y, queries, k, n_threads):
+            return np.zeros((len(Y), k), np.int64), np.zeros((len(Y), k))
+
+    monkeypatch.setattr(graph, "kernels", lambda device: seen.append(device) or Spy())
+    graph.nearest_neighbors("cuda", np.zeros((5, 2)), None, 2, n_threads=3)
+    assert seen == ["cuda"]
