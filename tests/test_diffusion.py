@@ -1610,3 +1610,28 @@ def test_euclidean_neighbours_run_on_the_given_device(monkeypatch):
     monkeypatch.setattr(graph, "kernels", lambda device: seen.append(device) or Spy())
     graph.nearest_neighbors("cuda", np.zeros((5, 2)), None, 2, n_threads=3)
     assert seen == ["cuda"]
+
+
+def test_neighbor_recall_wider_search_reaches_every_other_point():
+    """n = 15, 6 candidates, the wider search capped at all n - 1 = 14 other points. Point 0's
+    Mahalanobis-nearest point (same x: the rank-1 metric measures only x) is its Euclidean-farthest,
+    so only a search over every other point finds it and the recall drops below 1. Oracle: brute
+    force, as in test_neighbor_recall_by_brute_force."""
+    from latentbridge.diffusion.graph import nearest_neighbors, neighbor_recall
+
+    rng = np.random.default_rng(57)
+    n, k, cf = 15, 3, 2
+    Y = np.r_[[[0.0, 0.0]], np.c_[rng.uniform(0.5, 3.0, n - 2), rng.uniform(-1, 1, n - 2)], [[0.0, 100.0]]]
+    G = np.tile([[[3.0, 0.0]]], (n, 1, 1))
+    D2e = np.sum((Y[:, None] - Y[None]) ** 2, axis=-1)
+    D2m = 2 * 9.0 * (Y[:, None, 0] - Y[None, :, 0]) ** 2
+
+    def maha_among_euclidean(i, n_candidates):
+        order = [j for j in np.lexsort((np.arange(n), D2e[i])) if j != i][:n_candidates]
+        return set(sorted(order, key=lambda j: (D2m[i, j], j))[:k])
+
+    idx, _ = nearest_neighbors("cpu", Y, G, k, candidate_factor=cf)
+    assert n - 1 not in idx[0] and n - 1 in maha_among_euclidean(0, n - 1)
+    expected = np.mean([len(set(idx[i]) & maha_among_euclidean(i, n - 1)) / k for i in range(n)])
+    assert expected < 1.0
+    assert neighbor_recall("cpu", Y, G, idx, cf, np.random.default_rng(0)) == pytest.approx(expected, rel=1e-12)
