@@ -1130,17 +1130,6 @@ def test_mahalanobis_transform_reranks_candidate_factor_times_more_candidates(mo
     assert searched == [16] and kept == [8]  # 2 x 8 Euclidean candidates, the 8 nearest kept
 
 
-@pytest.mark.parametrize("rcond", [0.0, 0.05, 0.3])
-def test_neighborhood_rcond_is_numpys_hermitian_pinv_cutoff(rcond):
-    # keep the covariance eigenvalues above rcond times the largest: numpy's pinv(hermitian=True)
-    rng = np.random.default_rng(49)
-    N = rng.standard_normal((6, 8, 3)) * [3.0, 1.0, 0.4]
-    cov = np.array([np.cov(x, rowvar=False) for x in N])
-    expected = np.array([np.linalg.pinv(c, rcond=rcond, hermitian=True) for c in cov])
-    got = lb.precisions_from_neighborhoods(N, rcond=rcond)
-    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
-
-
 def test_ridge_precisions_by_hand_and_a_constant_neighbourhood():
     # C_i = inv(cov_i + ridge trace(cov_i) I), and 0 for a neighbourhood without spread
     rng = np.random.default_rng(50)
@@ -1270,11 +1259,12 @@ def test_harmonic_residuals_against_weighted_least_squares_by_hand():
 
 
 def test_neighborhood_rcond_sweep_matches_the_pinv_cutoff_everywhere():
-    # the cutoff between kept and dropped eigenvalues moves with rcond exactly as numpy's does
+    # the cutoff between kept and dropped eigenvalues moves with rcond exactly as numpy's
+    # pinv(hermitian=True) does, from rcond = 0 (every non-zero eigenvalue kept) up
     rng = np.random.default_rng(53)
     N = rng.standard_normal((5, 9, 4)) * [4.0, 1.5, 0.6, 0.2]
     cov = np.array([np.cov(x, rowvar=False) for x in N])
-    for rcond in np.geomspace(1e-3, 0.9, 40):
+    for rcond in np.r_[0.0, np.geomspace(1e-3, 0.9, 40)]:
         expected = np.array([np.linalg.pinv(c, rcond=rcond, hermitian=True) for c in cov])
         got = lb.precisions_from_neighborhoods(N, rcond=rcond)
         np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
