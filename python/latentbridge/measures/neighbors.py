@@ -180,7 +180,8 @@ def second_order_cosine(X, Y, *, k=10, n_jobs=None):
     num = np.bincount(i, weights=sx * sy, minlength=n)
     den = np.sqrt(np.bincount(i, weights=sx * sx, minlength=n)
                   * np.bincount(i, weights=sy * sy, minlength=n))
-    cos = np.divide(num, den, out=np.zeros(n), where=den > 0)
+    cos = np.zeros(n)  # rows with a zero vector s contribute 0
+    np.divide(num, den, out=cos, where=den > 0)
     return float(np.mean(np.clip(cos, -1.0, 1.0)))
 
 
