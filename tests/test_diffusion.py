@@ -713,7 +713,8 @@ def test_estimator_conventions():
     default.fit(Ya, Ya, Ca, Ca)
     assert default.dmap_a_.n_components == 1 and default.dmap_a_.metric == "mahalanobis"
     assert default.diffusion_maps is None  # fit clones; the parameter is untouched
-    with pytest.raises(TypeError, match="diffusion_maps must be a latentbridge.DiffusionMaps"):
+    with pytest.raises(TypeError, match=r"^diffusion_maps must be a latentbridge\.DiffusionMaps \(or None for "
+                                        r"DiffusionMaps\(1, metric='mahalanobis'\)\); got 3\.$"):
         lb.NetworkTransformation(3).fit(Ya, Ya, Ca, Ca)
 
 
@@ -1012,8 +1013,12 @@ def test_network_transformation_pairs_are_checked():
     for pairs, error, message in cases:
         with pytest.raises(error, match=message):
             nt.fit(Y, Y[:30], pairs=pairs)
-    with pytest.raises(ValueError, match=r"^Y_a and Y_b have 40 and 30 rows; pass pairs"):
+    with pytest.raises(ValueError, match=r"^Y_a and Y_b have 40 and 30 rows; pass pairs=\(idx_a, idx_b\) to "
+                                         r"say which points correspond\.$"):
         nt.fit(Y, Y[:30])
+    # a fit that failed after embedding both networks leaves nothing to transform with
+    with pytest.raises(lb.NotFittedError):
+        nt.transform(Y)
     # at the edges: the last rows, a list instead of a tuple, unsigned indices
     for pairs in ((np.array([39, 0, 5]), np.array([29, 0, 5])), [np.arange(30), np.arange(30)],
                   (np.arange(30, dtype=np.uint32), np.arange(30, dtype=np.uint8))):
@@ -1022,6 +1027,24 @@ def test_network_transformation_pairs_are_checked():
         lb.NetworkTransformation(degenerate_rtol=-0.1).fit(Y, Y)
     with pytest.raises(ValueError, match=r"^orthogonal must be one of \('pairs', 'icp'\)"):
         lb.NetworkTransformation(orthogonal="kabsch").fit(Y, Y)
+
+
+def test_network_transformation_default_rtol_and_the_fewest_pairs():
+    # a 3 x 1 rectangle: -log a of its first two modes differ about fourfold, far outside the
+    # default 10 % (and inside 110 %)
+    Y = np.random.default_rng(46).uniform(size=(300, 2)) * [3.0, 1.0]
+    dm = lb.DiffusionMaps(2, n_neighbors=20, random_state=0)
+    nt = lb.NetworkTransformation(dm).fit(Y, Y)
+    ga = -np.log(nt.dmap_a_.eigenvalues_)
+    assert _blocks_by_hand(ga, ga, 0.1) == [[0], [1]] and _blocks_by_hand(ga, ga, 1.1) == [[0, 1]]
+    assert [b.tolist() for b in nt.blocks_] == [[0], [1]]
+    # one 2 x 2 block: two pairs are enough, one is not
+    joined = lb.NetworkTransformation(dm, degenerate_rtol=10.0)
+    O = joined.fit(Y, Y, pairs=(np.array([3, 40]), np.array([3, 40]))).orthogonal_
+    np.testing.assert_allclose(O, np.eye(2), atol=1e-8)
+    with pytest.raises(ValueError, match=r"^pairs has 1 correspondences but the largest degenerate eigenspace "
+                                         r"has dimension 2; pass at least 2 pairs\.$"):
+        joined.fit(Y, Y, pairs=(np.array([3]), np.array([3])))
 
 
 _N = np.random.default_rng(44).standard_normal((5, 4, 3))

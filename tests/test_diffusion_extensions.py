@@ -6,6 +6,8 @@ Oracles: closed-form spectra of the Neumann Laplacian, scipy's cdist / cKDTree a
 (computations written here), known manifolds, and the Procrustes map from the true correspondences.
 """
 
+import itertools
+import types
 import warnings
 
 import numpy as np
@@ -169,6 +171,7 @@ def test_icp_recovers_the_orthogonal_map_of_the_true_correspondences():
     np.testing.assert_allclose(np.abs(np.diag(paired.orthogonal_)), 1.0, atol=0.05)
     np.testing.assert_allclose(icp.orthogonal_, paired.orthogonal_, atol=0.05)
     np.testing.assert_allclose(icp.orthogonal_ @ icp.orthogonal_.T, np.eye(2), atol=1e-10)
+    assert [b.tolist() for b in icp.blocks_] == [[0, 1]]
     assert icp.matching_error_ < 0.01
     x_new = rng.uniform(0.05, 0.95, 50) ** 1.5
     Ya_new = np.tanh(np.outer(x_new, [1.2, -0.8, 2.0]) + [0.2, -0.1, 0.3])
@@ -183,7 +186,9 @@ def test_icp_works_with_different_sample_sizes_and_rejects_pairs():
     dmaps = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=20, random_state=0)
     nt = lb.NetworkTransformation(dmaps, orthogonal="icp").fit(Ya, Yb, Ca, Cb)
     assert nt.orthogonal_.shape == (1, 1) and abs(abs(nt.orthogonal_[0, 0]) - 1) < 1e-12
-    with pytest.raises(ValueError, match="pairs=None"):
+    assert [b.tolist() for b in nt.blocks_] == [[0]]
+    with pytest.raises(ValueError, match=r"^orthogonal='icp' estimates O without correspondences; pass pairs=None, "
+                                         r"or orthogonal='pairs' to use the pairs\.$"):
         lb.NetworkTransformation(dmaps, orthogonal="icp").fit(Ya, Ya, Ca, Ca, pairs=([0], [0]))
     with pytest.raises(ValueError, match="orthogonal"):
         lb.NetworkTransformation(dmaps, orthogonal="kabsch").fit(Ya, Ya, Ca, Ca)
@@ -373,3 +378,82 @@ def test_icp_helpers_by_hand():
     O7, err7 = _icp_orthogonal(A7, A7 @ Q)
     np.testing.assert_allclose(O7, Q, atol=1e-6)
     assert err7 < 1e-12
+
+
+def test_icp_helpers_index_beyond_the_point_limit():
+    from latentbridge.diffusion.transformation import _evenly_spaced
+
+    # more rows than the limit: the rows kept are those nearest to an even spacing, usable as indices
+    rows = np.arange(2500) * 10
+    kept = rows[_evenly_spaced(2500, 1000)]
+    expected = [10 * int(np.floor(i * 2499 / 999 + 0.5)) for i in range(1000)]
+    np.testing.assert_array_equal(kept, expected)
+
+
+def test_icp_orthogonal_is_an_uncentred_fixed_point_with_the_relative_matching_error():
+    from latentbridge.diffusion.transformation import _icp_orthogonal
+
+    rng = np.random.default_rng(12)
+    A = rng.standard_normal((80, 2)) * [2.0, 0.6] + [0.4, -0.2]
+    O_true = np.array([[0.0, -1.0], [1.0, 0.0]])
+    # B: the rotated cloud, shifted and noisy, so that no orthogonal map matches it exactly
+    B = A @ O_true + [0.5, 0.3] + 0.05 * rng.standard_normal((80, 2))
+    O, err = _icp_orthogonal(A, B)
+    # an uncentred ICP ends where O is the orthogonal Procrustes solution (no centring, no
+    # translation) of A against its nearest points of B
+    match = cKDTree(B).query(A @ O)[1]
+    U, _, Vt = np.linalg.svd(A.T @ B[match])
+    np.testing.assert_allclose(O, U @ Vt, atol=1e-9)
+    nearest = cdist(A @ O, B, "sqeuclidean").min(axis=1)
+    assert err == pytest.approx(np.mean(nearest) / np.mean(np.sum(B**2, axis=1)), rel=1e-10)
+    assert err > 1e-3
+
+
+def test_icp_orthogonal_starts_and_tie_rule(monkeypatch):
+    """A spy in place of ICP: one fit per sign-flip start (n_components <= 6), one from the identity
+    beyond, each an uncentred Procrustes ICP of at most 100 iterations; of two starts with the same
+    error, the one whose first differing sign is +1 is kept."""
+    import latentbridge.diffusion.transformation as transformation
+
+    fits = []
+
+    class SpyICP:
+        def __init__(self, **params):
+            self.params = params
+
+        def fit(self, X, Y):
+            fits.append((self.params, np.array(X)))
+            self.estimator_ = types.SimpleNamespace(rotation_=np.eye(X.shape[1]))
+            return self
+
+    monkeypatch.setattr(transformation, "ICP", SpyICP)
+    rng = np.random.default_rng(13)
+    for L, n_starts in ((1, 2), (2, 4), (6, 64), (7, 1)):
+        fits.clear()
+        A = rng.uniform(1.0, 2.0, (10, L))
+        transformation._icp_orthogonal(A, A)
+        assert len(fits) == n_starts
+        signs = {tuple(np.sign(X[0]).astype(int)) for _, X in fits}
+        if L <= 6:
+            assert signs == set(itertools.product((1, -1), repeat=L))
+        else:
+            assert signs == {(1,) * L}
+        for params, X in fits:
+            assert set(params) == {"estimator", "max_iter"} and params["max_iter"] == 100
+            procrustes = params["estimator"]
+            assert isinstance(procrustes, lb.Procrustes)
+            assert procrustes.get_params() == lb.Procrustes(center=False).get_params()
+            np.testing.assert_array_equal(np.abs(X), A)
+
+    # ties: the matching error of each start's O = diag(signs) read from a table
+    A = rng.uniform(1.0, 2.0, (10, 3))
+    for tied, kept in ((((1, -1, 1), (-1, 1, 1)), (1, -1, 1)),
+                       (((-1, 1, -1), (-1, -1, 1), (1, -1, -1)), (1, -1, -1)),
+                       (((-1, -1, -1), (-1, 1, 1)), (-1, 1, 1))):
+        def matching_error(P, B, tied=tied):
+            return 1.0 if tuple(np.sign(P[0]).astype(int)) in tied else 2.0
+
+        monkeypatch.setattr(transformation, "_matching_error", matching_error)
+        O, err = transformation._icp_orthogonal(A, A)
+        np.testing.assert_array_equal(O, np.diag(kept))
+        assert err == pytest.approx(1.0 / np.mean(np.sum(A**2, axis=1)), rel=1e-12)

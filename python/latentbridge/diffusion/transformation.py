@@ -43,9 +43,10 @@ class NetworkTransformation(BaseEstimator):
         see above). ``"icp"``: no correspondences needed; iterative closest point
         (:class:`latentbridge.ICP` with an uncentred :class:`latentbridge.Procrustes`) between the
         two embeddings, started from every sign flip ``diag(+-1)`` (the paper's O for simple
-        eigenvalues) when ``n_components <= 6`` and from the identity otherwise, keeping the start
-        with the smallest final mean squared matching distance; at most 1000 points of each
-        embedding (evenly spaced rows) take part. ICP cannot resolve a symmetry of the sampled
+        eigenvalues) when ``n_components <= 6`` and from the identity otherwise, at most 100 ICP
+        iterations each, keeping the start with the smallest final mean squared matching distance
+        (of two equal ones, the start whose first differing sign is +1); at most 1000 points of
+        each embedding (evenly spaced rows) take part. ICP cannot resolve a symmetry of the sampled
         manifold (an interval sampled uniformly looks the same with ``phi_1`` flipped): it needs
         embeddings whose point clouds have no such symmetry, and it gives a full orthogonal O.
 
