@@ -463,3 +463,128 @@ def test_icp_orthogonal_starts_and_tie_rule(monkeypatch):
         O, err = transformation._icp_orthogonal(A, A)
         np.testing.assert_array_equal(O, np.diag(kept))
         assert err == pytest.approx(1.0 / np.mean(np.sum(A**2, axis=1)), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# GeometricHarmonics: messages in full, memory estimates, threads, dtypes, the smallest inputs
+
+
+def test_geometric_harmonics_target_messages_in_full():
+    X = np.random.default_rng(6).standard_normal((20, 2))
+    gh = lb.GeometricHarmonics()
+    with pytest.raises(ValueError, match=r"^GeometricHarmonics requires y to be passed, but the target y is None: "
+                                         r"pass the function values at the rows of X\.$"):
+        gh.fit(X, None)
+    # that fit failed after recording the input width: there is still nothing to predict with
+    assert gh.n_features_in_ == 2
+    with pytest.raises(lb.NotFittedError):
+        gh.predict(X)
+    with pytest.raises(ValueError, match=r"^y contains NaN or infinity \(first at row 3, column 0\)"):
+        gh.fit(X, np.where(np.arange(20) == 3, np.nan, 1.0))
+    with pytest.raises(ValueError, match=r"^y must be .*; got shape \(\)\.$"):
+        gh.fit(X, 5.0)
+    with pytest.raises(ValueError, match=r"^epsilon='auto' is 0: at least half of the points have k_epsilon "
+                                         r"duplicates\. Remove duplicates, raise k_epsilon or pass a positive "
+                                         r"epsilon\.$"):
+        lb.GeometricHarmonics(k_epsilon=2).fit(np.repeat(X[:4], 3, axis=0), np.zeros(12))
+
+
+def test_geometric_harmonics_memory_estimates(monkeypatch):
+    """fit holds four dense n x n float64 arrays (the squared distances, the kernel, its
+    eigenvectors and the eigensolver's copy), predict one (n_new, n) block of kernel rows."""
+    X = np.random.default_rng(7).standard_normal((50, 3))
+    Xn = np.random.default_rng(8).standard_normal((7, 3))
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(4 * 8 * 50 * 50))
+    gh = lb.GeometricHarmonics().fit(X, X[:, 0])
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(4 * 8 * 50 * 50 - 1))
+    with pytest.raises(MemoryError, match=r"^GeometricHarmonics kernel \(50, 50\) float64 needs 78\.1 KiB "
+                                          r"\(80000 bytes\)"):
+        lb.GeometricHarmonics().fit(X, X[:, 0])
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(8 * 7 * 50))
+    assert gh.predict(Xn).shape == (7,)
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", str(8 * 7 * 50 - 1))
+    with pytest.raises(MemoryError, match=r"^GeometricHarmonics\.predict kernel rows \(7, 50\) needs 2\.7 KiB "
+                                          r"\(2800 bytes\)"):
+        gh.predict(Xn)
+    # 6000 points are allowed (the memory limit stops this fit, not the size rule); 6001 are not
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "1M")
+    line = np.arange(6000.0)[:, None]
+    with pytest.raises(MemoryError, match=r"^GeometricHarmonics kernel \(6000, 6000\) float64 needs"):
+        lb.GeometricHarmonics().fit(line, line[:, 0])
+
+
+def test_geometric_harmonics_n_jobs_limits_blas(monkeypatch):
+    from latentbridge.diffusion import harmonics
+
+    calls = []
+    real = harmonics.threadpool_limits
+
+    def spy(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(harmonics, "threadpool_limits", spy)
+    X = np.random.default_rng(9).standard_normal((30, 2))
+    for n_jobs, threads in ((3, 3), (None, 1)):
+        calls.clear()
+        gh = lb.GeometricHarmonics(n_jobs=n_jobs).fit(X, X[:, 0])
+        assert calls == [dict(limits=threads, user_api="blas")] * 2  # eigh, then the projection
+        gh.predict(X[:4])
+        assert calls[2:] == [dict(limits=threads, user_api="blas")]
+
+
+def test_geometric_harmonics_compute_in_float64_whatever_the_input():
+    rng = np.random.default_rng(10)
+    X32 = rng.uniform(size=(40, 2)).astype(np.float32)
+    y = np.sin(3 * X32[:, 0].astype(np.float64))
+    gh = lb.GeometricHarmonics(delta=1e-3, k_epsilon=5).fit(X32, y)
+    X = X32.astype(np.float64)
+    sigma, dual = _harmonics_by_hand(X, y[:, None], gh.epsilon_, 1e-3, None)
+    dual = dual[:, 0]
+    np.testing.assert_allclose(gh.eigenvalues_, sigma, rtol=1e-10)
+    np.testing.assert_allclose(gh.dual_coef_[:, 0], dual, rtol=1e-8, atol=1e-9 * np.abs(dual).max())
+    Xn32 = rng.uniform(size=(7, 2)).astype(np.float32)
+    expected = np.exp(-cdist(Xn32.astype(np.float64), X, "sqeuclidean") / (2 * gh.epsilon_)) @ dual
+    got = gh.predict(Xn32)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-10 * np.abs(expected).max())
+
+
+def test_geometric_harmonics_of_two_points_and_of_one_harmonic():
+    # two points at squared distance 2 epsilon ln 2: K = [[1, 1/2], [1/2, 1]], eigenvalues 3/2 and
+    # 1/2 with eigenvectors (1, 1) / sqrt 2 and (1, -1) / sqrt 2; both kept, y is interpolated
+    eps = 1.0
+    X = np.array([[0.0], [np.sqrt(2 * eps * np.log(2.0))]])
+    y = np.array([1.0, 3.0])
+    gh = lb.GeometricHarmonics(epsilon=eps).fit(X, y)
+    np.testing.assert_allclose(gh.eigenvalues_, [1.5, 0.5], rtol=1e-12)
+    np.testing.assert_allclose(gh.predict(X), y, rtol=1e-12)
+    # one harmonic, psi = (1, 1) / sqrt 2: dual_coef = psi <psi, y> / 1.5 = (4 / 3, 4 / 3), so the
+    # extension is (k(x, x_0) + k(x, x_1)) 4 / 3, and 2 (the mean of y) at both training points
+    one = lb.GeometricHarmonics(epsilon=eps, n_harmonics=1).fit(X, y)
+    assert one.n_harmonics_ == 1
+    np.testing.assert_allclose(one.predict(X), [2.0, 2.0], rtol=1e-12)
+    x = np.array([[0.3]])
+    k = np.exp(-((x[0, 0] - X[:, 0]) ** 2) / (2 * eps))
+    np.testing.assert_allclose(one.predict(x), [np.sum(k) * 4.0 / 3.0], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"^X has 1 sample\(s\) \(rows, shape=\(1, 1\)\); at least 2 required\.$"):
+        lb.GeometricHarmonics(epsilon=eps).fit(X[:1], y[:1])
+
+
+def test_geometric_harmonics_keep_only_eigenvalues_above_the_threshold(monkeypatch):
+    """A fake eigendecomposition with exactly representable eigenvalues: sigma_l = delta sigma_0
+    exactly is dropped (the rule is sigma_l > delta sigma_0)."""
+    n = 4
+    psi = np.linalg.qr(np.random.default_rng(11).standard_normal((n, n)))[0]
+    sigma = np.array([0.125, 0.25, 0.5, 1.0])  # ascending, as eigh returns them
+
+    def fake_eigh(K):
+        assert K.shape == (n, n)
+        return sigma.copy(), psi.copy()
+
+    monkeypatch.setattr(np.linalg, "eigh", fake_eigh)
+    X = np.arange(n, dtype=float)[:, None]
+    for delta, kept in ((0.5, 1), (0.25, 2), (0.2, 3), (0.0, 4)):
+        gh = lb.GeometricHarmonics(epsilon=1.0, delta=delta).fit(X, np.ones(n))
+        assert gh.n_harmonics_ == kept
+        np.testing.assert_array_equal(gh.eigenvalues_, sigma[::-1][:kept])
