@@ -7,8 +7,10 @@ Oracles: closed-form spectra of the Neumann Laplacian, scipy's cdist / cKDTree a
 """
 
 import itertools
+import os
 import types
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -588,3 +590,76 @@ def test_geometric_harmonics_keep_only_eigenvalues_above_the_threshold(monkeypat
         gh = lb.GeometricHarmonics(epsilon=1.0, delta=delta).fit(X, np.ones(n))
         assert gh.n_harmonics_ == kept
         np.testing.assert_array_equal(gh.eigenvalues_, sigma[::-1][:kept])
+
+
+# ---------------------------------------------------------------------------------------------
+# intrinsic_dimension and whitney_check: the neighbour counts, threads, dtypes and messages in full
+
+
+def test_intrinsic_dimension_and_whitney_check_use_the_neighbour_count_they_are_given():
+    Y = np.random.default_rng(20).standard_normal((200, 3))
+    by_hand = {k: _levina_bickel_by_hand(Y, k) for k in (5, 10, 11)}
+    assert min(abs(by_hand[10] - by_hand[5]), abs(by_hand[10] - by_hand[11])) > 1e-4  # they differ here
+    assert lb.intrinsic_dimension(Y) == pytest.approx(by_hand[10], rel=1e-10)  # the default k = 10
+    assert lb.whitney_check(Y, warn=False).dimension == pytest.approx(by_hand[10], rel=1e-10)
+    assert lb.whitney_check(Y, n_neighbors=5, warn=False).dimension == pytest.approx(by_hand[5], rel=1e-10)
+
+
+def test_intrinsic_dimension_passes_n_jobs_to_the_neighbour_search(monkeypatch):
+    """A spy in place of the k-NN search: the threads asked for reach it (None: 1, -1: every CPU),
+    from intrinsic_dimension and through whitney_check."""
+    from latentbridge.diffusion import dimension
+
+    threads = []
+    real = dimension.euclidean_candidates
+
+    def spy(device, Y, queries, k, n_threads):
+        threads.append(n_threads)
+        return real(device, Y, queries, k, n_threads)
+
+    monkeypatch.setattr(dimension, "euclidean_candidates", spy)
+    Y = np.random.default_rng(21).standard_normal((60, 2))
+    for n_jobs, expected in ((None, 1), (3, 3), (-1, os.cpu_count() or 1)):
+        threads.clear()
+        lb.intrinsic_dimension(Y, n_jobs=n_jobs)
+        lb.whitney_check(Y, n_jobs=n_jobs, warn=False)
+        assert threads == [expected, expected]
+
+
+def test_intrinsic_dimension_computes_in_float64_for_float32_input():
+    # the neighbour distances of float32 points, squared in float32, carry relative errors near
+    # 1e-7; the estimate must be that of the same points in float64 (computed here with cKDTree)
+    Y32 = np.random.default_rng(22).standard_normal((300, 2)).astype(np.float32)
+    expected = _levina_bickel_by_hand(Y32.astype(np.float64), 6)
+    assert lb.intrinsic_dimension(Y32, n_neighbors=6) == pytest.approx(expected, rel=1e-12)
+
+
+def test_intrinsic_dimension_duplicate_message_in_full():
+    Y = np.random.default_rng(23).standard_normal((30, 2))
+    with pytest.raises(ValueError, match=r"^Y\[2\] has a duplicate: zero neighbour distances have no logarithm\. "
+                                         r"Remove duplicated rows \(e\.g\. numpy\.unique\(Y, axis=0\)\) before "
+                                         r"estimating the dimension\.$"):
+        lb.intrinsic_dimension(np.vstack([Y, Y[2:3]]), n_neighbors=5)
+
+
+def test_whitney_check_names_y_and_needs_two_rows_when_the_dimension_is_given():
+    Y = np.random.default_rng(24).standard_normal((10, 3))
+    with pytest.raises(ValueError, match=r"^Y contains NaN or infinity \(first at row 2, column 1\)\."):
+        lb.whitney_check(np.where((np.arange(10) == 2)[:, None] & (np.arange(3) == 1), np.inf, Y), dimension=1.0)
+    with pytest.raises(ValueError, match=r"^Y has 1 sample\(s\) \(rows, shape=\(1, 3\)\); at least 2 required\.$"):
+        lb.whitney_check(Y[:1], dimension=1.0)
+    # two rows are enough when d is given (nothing is estimated from them): 3 >= 2 * 1 + 1
+    assert lb.whitney_check(Y[:2], dimension=1.0) == WhitneyCheck(1.0, 3, 3, True)
+
+
+def test_whitney_warning_points_at_the_caller():
+    Y = np.random.default_rng(25).standard_normal((30, 2))
+    with pytest.warns(WhitneyWarning) as record:
+        lb.whitney_check(Y, dimension=1.0)
+    assert len(record) == 1
+    # stacklevel=2: attributed to the caller, never to dimension.py itself; exactly this file except
+    # under mutmut (its runs set MUTANT_UNDER_TEST), whose trampoline adds a frame in between
+    package = Path(lb.__file__).resolve().parent
+    assert not Path(record[0].filename).resolve().is_relative_to(package)
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        assert record[0].filename == __file__
