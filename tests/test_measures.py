@@ -1167,3 +1167,63 @@ def test_bad_parameters():
         lb.imd(X, Y, k=12)
     with pytest.raises(ValueError, match="same number of inputs"):
         lb.disagreement([0, 1], [0, 1, 1])
+
+
+def test_psd_eigh_rank_is_numpys_matrix_rank_and_eigenvalues_are_clipped_at_zero():
+    """psd_eigh's rank uses numpy's matrix_rank rule (largest eigenvalue x size x eps) at every
+    scale, small ones included, and its eigenvalues are never negative, also where eigh returns
+    rounding-level negatives for an exactly singular matrix."""
+    from latentbridge.measures._moments import psd_eigh
+
+    rng = np.random.default_rng(7)
+    negatives_seen = 0
+    for trial in range(20):
+        Q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+        # eigenvalues 1e-3, 5e-4, 1e-17 (between 4 eps x 1e-3 and 4 eps) and an exact 0
+        S = 10.0 ** -(trial % 3) * (Q * [1e-3, 5e-4, 1e-17, 0.0]) @ Q.T
+        S = (S + S.T) / 2
+        negatives_seen += np.linalg.eigvalsh(S).min() < 0
+        w, V, rank, tol = psd_eigh(S)
+        assert rank == np.linalg.matrix_rank(S)
+        assert w.min() >= 0.0
+        np.testing.assert_allclose((V * w) @ V.T, S, atol=1e-18)
+    assert negatives_seen > 0  # the clip was exercised
+
+
+def _whitened_shape_cosine_by_hand(X, Y, alpha):
+    """cos(theta) of Williams et al.'s shape metric, every direction whitened (no rank cut)."""
+    def whiten(A):
+        Ac = A - A.mean(axis=0)
+        S = Ac.T @ Ac
+        w, V = np.linalg.eigh(S)
+        w = np.clip(w, 0.0, None)
+        return Ac @ (V / np.sqrt((1 - alpha) * w + alpha * w.sum() / len(w))) @ V.T
+    Xa, Ya = whiten(X), whiten(Y)
+    s = np.linalg.svd(Xa.T @ Ya, compute_uv=False)
+    return s.sum() / (np.linalg.norm(Xa) * np.linalg.norm(Ya))
+
+
+def test_partial_whitening_keeps_directions_below_the_rank_tolerance():
+    """With 0 < alpha < 1 every direction of X is shrunk towards the mean variance and kept, also one
+    whose own variance is below the rank tolerance: here X's third direction (variance ~1e-18 of the
+    others) carries Y's first column, and dropping it moves cos(theta) by ~1e-8."""
+    rng = np.random.default_rng(3)
+    n = 60
+    x1, x2, z = rng.standard_normal((3, n))
+    X = np.column_stack([x1, x2, x1 + x2 + 1e-9 * z])
+    Y = np.column_stack([z, rng.standard_normal((n, 2))])
+    for alpha in (0.25, 0.5):
+        expected = np.arccos(_whitened_shape_cosine_by_hand(X, Y, alpha))
+        assert lb.shape_distance(X, Y, alpha=alpha) == pytest.approx(expected, rel=1e-11)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e-6, 1e3])
+def test_regularised_linear_measures_are_invariant_to_the_scale_of_the_data(scale):
+    """The partially whitened shape metric and ridge CCA use the mean eigenvalue as their unit, so
+    data of any magnitude (scatter eigenvalues far below 1 included) give the same value."""
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((40, 4))
+    Y = X @ rng.standard_normal((4, 3)) + 0.5 * rng.standard_normal((40, 3))
+    assert lb.shape_distance(scale * X, Y, alpha=0.5) == pytest.approx(
+        np.arccos(_whitened_shape_cosine_by_hand(X, Y, 0.5)), rel=1e-10)
+    assert lb.cca(scale * X, scale * Y, ridge=0.1) == pytest.approx(lb.cca(X, Y, ridge=0.1), rel=1e-10)
