@@ -1358,6 +1358,36 @@ def test_neighbor_recall_by_brute_force():
     assert neighbor_recall("cpu", Y[:7], G[:7], idx7, cf, np.random.default_rng(0)) == 1.0
 
 
+def test_neighbor_recall_when_points_miss_their_own_candidate_list():
+    """Points 1e-170 apart on a line: every squared Euclidean distance underflows to 0, so the
+    Euclidean candidates of point i are the lowest indices, and from i = 5 on the point is not among
+    its own 5 (= big + 1) candidates (the points 0 .. 4): the farthest of them, point 4, is dropped
+    instead. The metric G = 1e170 measures the positions t, placed so that the Mahalanobis nearest
+    of 0 .. 3 often differs from that of the other four-point subsets of 0 .. 4. Oracle: brute
+    force, as in test_neighbor_recall_by_brute_force."""
+    from latentbridge.diffusion.graph import nearest_neighbors, neighbor_recall
+
+    rng = np.random.default_rng(58)
+    n, k, cf = 30, 1, 1  # kc = 1 candidate, the wider search 4
+    t = np.r_[[0.0, 3.0, 20.0, -5.0, 6.0], rng.uniform(-8, 10, n - 5)]
+    Y = (t * 1e-170)[:, None]
+    G = np.full((n, 1, 1), 1e170)
+    D2e = (Y[:, None, 0] - Y[None, :, 0]) ** 2
+    assert np.all(D2e == 0)
+    D2m = 2 * (1e170 * (Y[:, None, 0] - Y[None, :, 0])) ** 2
+
+    def maha_among_euclidean(i, n_candidates):
+        order = [j for j in np.lexsort((np.arange(n), D2e[i])) if j != i][:n_candidates]
+        return set(sorted(order, key=lambda j: (D2m[i, j], j))[:k])
+
+    idx, _ = nearest_neighbors("cpu", Y, G, k, candidate_factor=cf)
+    assert all(set(idx[i]) == maha_among_euclidean(i, cf * k) for i in range(n))
+    per_point = [len(set(idx[i]) & maha_among_euclidean(i, 4 * cf * k)) / k for i in range(n)]
+    assert 0.0 < np.mean(per_point[5:]) < 1.0
+    got = neighbor_recall("cpu", Y, G, idx, cf, np.random.default_rng(0))
+    assert got == pytest.approx(np.mean(per_point), rel=1e-12)
+
+
 @pytest.mark.parametrize("params", [{}, dict(factors=True), dict(ridge=0.1)])
 def test_precisions_name_the_point_whose_precision_is_not_representable(params):
     rng = np.random.default_rng(57)
