@@ -1597,6 +1597,34 @@ def test_non_harmonic_columns_ties_go_to_the_earlier_column_beyond_small_sorts()
     np.testing.assert_array_equal(non_harmonic_columns(r, 25), np.r_[np.arange(5), np.arange(20, 40)])
 
 
+def test_harmonic_residuals_local_fits_carry_a_relative_ridge():
+    """Each local fit is a ridge regression with lambda_i = 1e-10 tr(M_i) / (k + 1), M_i the
+    weighted normal matrix of (1, Phi_{k-1}). A previous column of scale 3e-5 makes the slope's
+    eigenvalue of M_i comparable to lambda_i, so the ridge shrinks the slope visibly: the second
+    column, exactly linear in the first, gets a residual near 0.1 instead of 0. Oracle: each fit by
+    hand as a least-squares problem with sqrt(lambda_i) I appended (the ridge's augmented form)."""
+    from latentbridge.diffusion.spectrum import harmonic_residuals
+
+    u = np.random.default_rng(59).uniform(-1, 1, 40)
+    phi = np.c_[3e-5 * u, u]
+    X, y = phi[:, :1], phi[:, 1]
+    d2 = (X - X.T) ** 2
+    W = np.exp(-d2 / (np.median(d2[np.triu_indices(40, 1)]) / 3))
+    np.fill_diagonal(W, 0.0)
+    A = np.c_[np.ones(40), X]
+    pred = []
+    for i in range(40):
+        lam = 1e-10 * np.sum(W[i] @ (A * A)) / 2
+        sw = np.sqrt(W[i])
+        coef = np.linalg.lstsq(np.r_[A * sw[:, None], np.sqrt(lam) * np.eye(2)], np.r_[y * sw, 0.0, 0.0],
+                               rcond=None)[0]
+        pred.append(A[i] @ coef)
+    expected = np.sqrt(np.sum((y - np.array(pred)) ** 2) / np.sum(y**2))
+    assert 0.05 < expected < 0.2
+    got = harmonic_residuals(phi, np.random.default_rng(0))
+    assert got[0] == 1.0 and got[1] == pytest.approx(expected, rel=1e-8)
+
+
 def test_harmonic_residuals_of_a_column_after_a_mostly_constant_one():
     """When more than half the sampled points share their previous coordinates, the median squared
     distance eps_r is 0: no kernel exists and the residual is 0 by definition; the next column is

@@ -113,7 +113,9 @@ def harmonic_residuals(phi, rng, n_subsample=_LLR_SUBSAMPLE):
 
     Dsilva et al. (2018): ``phi_k(j) ~ c_i + b_i^T Phi_{k-1}(j)`` with weights
     ``exp(-|Phi_{k-1}(i) - Phi_{k-1}(j)|^2 / eps_r)``, ``eps_r`` = median of squared distances / 3,
-    point i left out of its own fit;
+    point i left out of its own fit, each local fit a ridge regression with the relative ridge
+    ``1e-10 tr(M_i) / (k + 1)`` (M_i its weighted normal matrix: defined when the neighbours are
+    affinely dependent);
     ``r_k = sqrt(sum_i (phi_k(i) - c_i - b_i^T Phi_{k-1}(i))^2 / sum_i phi_k(i)^2)``, ``r_1 = 1``.
     Near 1: a new direction; near 0: a harmonic. Runs on a random subsample of ``n_subsample``
     points (O(s^2) per column, never O(n^2)).
