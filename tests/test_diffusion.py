@@ -1226,6 +1226,29 @@ def test_fit_sizes_its_workspace_check_from_the_neighbour_lists(monkeypatch, par
         lb.DiffusionMaps(2, **params).fit(Y, precisions=C if "metric" in params else None)
 
 
+def test_each_random_state_seeds_the_eigensolver_from_the_whole_seed_range(monkeypatch):
+    """random_state seeds the eigensolver's start vector: a spy on diffusion_spectrum records the
+    seed of 40 fits (random_state 0 .. 39). They are distinct and spread over [0, 2**63 - 1):
+    40 uniform draws there all fall below 2**60 with probability 8**-40, while a seed range of a
+    few hundred values would repeat one (and start two random states from the same vector)."""
+    from latentbridge.diffusion import maps
+
+    seeds = []
+    real = maps.diffusion_spectrum
+
+    def spy(*args, seed, **kwargs):
+        seeds.append(seed)
+        return real(*args, seed=seed, **kwargs)
+
+    monkeypatch.setattr(maps, "diffusion_spectrum", spy)
+    Y = np.random.default_rng(12).standard_normal((24, 3))
+    for state in range(40):
+        lb.DiffusionMaps(1, n_neighbors=6, k_epsilon=3, random_state=state).fit(Y)
+    assert len(seeds) == 40 and len(set(seeds)) == 40
+    assert all(isinstance(s, int) and 0 <= s < 2**63 - 1 for s in seeds)
+    assert max(seeds) >= 2**60
+
+
 def test_two_points_closed_form():
     # K = [[1, e], [e, 1]], e = exp(-d2 / (2 eps)), eps = d2 (the one neighbour): T = K / (1 + e)
     # has eigenvalues 1 and (1 - e) / (1 + e); phi_1 = (1, -1) at unit RMS
