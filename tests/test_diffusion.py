@@ -1030,8 +1030,8 @@ def test_network_transformation_messages_in_full_and_a_failed_fit():
     with pytest.raises(ValueError, match=r"^Y_a and Y_b have 40 and 30 rows; pass pairs=\(idx_a, idx_b\) to "
                                          r"say which points correspond\.$"):
         nt.fit(Y, Y[:30])
-    # that fit failed after embedding both networks: there is still nothing to transform with
-    assert hasattr(nt, "dmap_a_")
+    # that fit failed after embedding both networks: it left no fitted attribute, nothing to transform with
+    assert not any(name.endswith("_") for name in vars(nt))
     with pytest.raises(lb.NotFittedError):
         nt.transform(Y)
     with pytest.raises(TypeError, match=r"^diffusion_maps must be a latentbridge\.DiffusionMaps \(or None for "
@@ -1040,6 +1040,33 @@ def test_network_transformation_messages_in_full_and_a_failed_fit():
     with pytest.raises(ValueError, match=r"^orthogonal='icp' estimates O without correspondences; pass pairs=None, "
                                          r"or orthogonal='pairs' to use the pairs\.$"):
         lb.NetworkTransformation(orthogonal="icp").fit(Y, Y, pairs=([0], [0]))
+
+
+def test_network_transformation_failed_refit_leaves_the_fit_as_it_was():
+    """A refit that fails after embedding both networks (rows that do not correspond, too few
+    pairs for a degenerate block) keeps every fitted attribute of the last successful fit: the
+    same objects, the same O, the same transform. A successful "pairs" refit after an "icp" fit
+    drops the icp-only matching_error_."""
+    rng = np.random.default_rng(48)
+    Y, Y_new, Y_held = rng.standard_normal((40, 2)), rng.standard_normal((40, 2)), rng.standard_normal((5, 2))
+    nt = lb.NetworkTransformation(lb.DiffusionMaps(2, n_neighbors=8, k_epsilon=4, random_state=0),
+                                  degenerate_rtol=10.0).fit(Y, 2.0 * Y)
+    fitted = dict(vars(nt))
+    O, mapped = nt.orthogonal_.copy(), nt.transform(Y_held)
+    assert {"dmap_a_", "dmap_b_", "blocks_", "orthogonal_"} <= set(fitted)
+    with pytest.raises(ValueError, match=r"^Y_a and Y_b have 40 and 30 rows"):
+        nt.fit(Y_new, Y_new[:30])
+    with pytest.raises(ValueError, match=r"^pairs has 1 correspondences"):
+        nt.fit(Y_new, Y_new, pairs=(np.array([3]), np.array([3])))
+    assert vars(nt).keys() == fitted.keys()
+    assert all(vars(nt)[name] is value for name, value in fitted.items())
+    np.testing.assert_array_equal(nt.orthogonal_, O)
+    np.testing.assert_array_equal(nt.transform(Y_held), mapped)
+    # the matching error belongs to the icp fit that computed it, and to no later fit
+    nt.set_params(orthogonal="icp").fit(Y, Y)
+    assert nt.matching_error_ >= 0.0
+    nt.set_params(orthogonal="pairs").fit(Y, Y)
+    assert not hasattr(nt, "matching_error_")
 
 
 def test_network_transformation_default_rtol_and_the_fewest_pairs():

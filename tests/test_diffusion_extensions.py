@@ -285,7 +285,7 @@ def test_geometric_harmonics_bad_targets_are_named():
     X = np.random.default_rng(3).standard_normal((20, 2))
     with pytest.raises(ValueError, match=r"^GeometricHarmonics requires y to be passed, but the target y is None"):
         lb.GeometricHarmonics().fit(X, None)
-    with pytest.raises(ValueError, match=r"^y must be 1-D \(n,\) or 2-D \(n, q\); got shape \(20, 2, 2\)\."):
+    with pytest.raises(ValueError, match=r"^y must be 1-D of shape \(20,\) or 2-D of shape \(20, q\)"):
         lb.GeometricHarmonics().fit(X, np.zeros((20, 2, 2)))
     with pytest.raises(ValueError, match=r"^X and y must have the same number of rows; got 20 and 19\."):
         lb.GeometricHarmonics().fit(X, np.zeros(19))
@@ -489,6 +489,18 @@ def test_geometric_harmonics_target_messages_in_full():
                                          r"duplicates\. Remove duplicates, raise k_epsilon or pass a positive "
                                          r"epsilon\.$"):
         lb.GeometricHarmonics(k_epsilon=2).fit(np.repeat(X[:4], 3, axis=0), np.zeros(12))
+
+
+def test_geometric_harmonics_target_shape_message_says_what_y_may_be():
+    # a scalar or a 3-D y: the message gives both accepted shapes with the number of rows of X
+    X = np.random.default_rng(9).standard_normal((20, 2))
+    for y, shape in ((5.0, r"\(\)"), (np.zeros((20, 2, 2)), r"\(20, 2, 2\)")):
+        with pytest.raises(ValueError, match=r"^y must be 1-D of shape \(20,\) or 2-D of shape \(20, q\): one "
+                                             r"value or row of values per row of X; got shape " + shape + r"\.$"):
+            lb.GeometricHarmonics().fit(X, y)
+    # both accepted shapes fit (the same function as one column or a vector)
+    np.testing.assert_allclose(lb.GeometricHarmonics().fit(X, X[:, :1]).predict(X)[:, 0],
+                               lb.GeometricHarmonics().fit(X, X[:, 0]).predict(X), rtol=1e-12, atol=1e-12)
 
 
 def test_geometric_harmonics_memory_estimates(monkeypatch):

@@ -120,32 +120,33 @@ class NetworkTransformation(BaseEstimator):
                 "orthogonal='icp' estimates O without correspondences; pass pairs=None, or "
                 "orthogonal='pairs' to use the pairs.")
         template = self._embedding_template()
-        self.dmap_a_ = clone(template).fit(Y_a, precisions=precisions_a,
-                                           precision_factors=precision_factors_a)
-        self.dmap_b_ = clone(template).fit(Y_b, precisions=precisions_b,
-                                           precision_factors=precision_factors_b)
+        # fitted attributes are set only at the end: a fit that fails leaves the object as it was
+        dmap_a = clone(template).fit(Y_a, precisions=precisions_a, precision_factors=precision_factors_a)
+        dmap_b = clone(template).fit(Y_b, precisions=precisions_b, precision_factors=precision_factors_b)
+        A, B = dmap_a.embedding_, dmap_b.embedding_
+        matching_error = None
         if method == "icp":
-            L = self.dmap_a_.embedding_.shape[1]
-            self.blocks_ = [np.arange(L)]
-            self.orthogonal_, self.matching_error_ = _icp_orthogonal(self.dmap_a_.embedding_,
-                                                                     self.dmap_b_.embedding_)
-            return self
-        ia, ib = _check_pairs(pairs, self.dmap_a_.embedding_.shape[0], self.dmap_b_.embedding_.shape[0])
-        self.blocks_ = _degenerate_blocks(self.dmap_a_.eigenvalues_, self.dmap_b_.eigenvalues_, rtol)
-        largest = max(len(b) for b in self.blocks_)
-        if ia.size < largest:
-            raise ValueError(
-                f"pairs has {ia.size} correspondences but the largest degenerate eigenspace has "
-                f"dimension {largest}; pass at least {largest} pairs."
-            )
-        A = self.dmap_a_.embedding_[ia]
-        B = self.dmap_b_.embedding_[ib]
-        L = A.shape[1]
-        O = np.zeros((L, L))
-        for blk in self.blocks_:
-            U, _, Vt = np.linalg.svd(A[:, blk].T @ B[:, blk])
-            O[np.ix_(blk, blk)] = U @ Vt
-        self.orthogonal_ = O
+            blocks = [np.arange(A.shape[1])]
+            O, matching_error = _icp_orthogonal(A, B)
+        else:
+            ia, ib = _check_pairs(pairs, A.shape[0], B.shape[0])
+            blocks = _degenerate_blocks(dmap_a.eigenvalues_, dmap_b.eigenvalues_, rtol)
+            largest = max(len(b) for b in blocks)
+            if ia.size < largest:
+                raise ValueError(
+                    f"pairs has {ia.size} correspondences but the largest degenerate eigenspace has "
+                    f"dimension {largest}; pass at least {largest} pairs."
+                )
+            Ap, Bp = A[ia], B[ib]
+            O = np.zeros((A.shape[1], A.shape[1]))
+            for blk in blocks:  # per block, the Procrustes solution U V^T of Ap_blk^T Bp_blk
+                U, _, Vt = np.linalg.svd(Ap[:, blk].T @ Bp[:, blk])
+                O[np.ix_(blk, blk)] = U @ Vt
+        self.dmap_a_, self.dmap_b_, self.blocks_, self.orthogonal_ = dmap_a, dmap_b, blocks, O
+        if matching_error is None:
+            vars(self).pop("matching_error_", None)  # "icp" only: none left from an earlier fit
+        else:
+            self.matching_error_ = matching_error
         return self
 
     def transform(self, Y_a_new, precisions=None, *, precision_factors=None):
