@@ -503,6 +503,16 @@ def test_geometric_harmonics_target_shape_message_says_what_y_may_be():
                                lb.GeometricHarmonics().fit(X, X[:, 0]).predict(X), rtol=1e-12, atol=1e-12)
 
 
+def test_geometric_harmonics_empty_targets_are_named():
+    # no values (a 1-D y of length 0 included) or no columns: the dtype rule's messages, naming y
+    X = np.random.default_rng(10).standard_normal((20, 2))
+    for y, message in ((np.zeros(0), r"^y has 0 sample\(s\) \(rows, shape=\(0, 1\)\); at least 1 required"),
+                       (np.zeros((0, 2)), r"^y has 0 sample\(s\) \(rows, shape=\(0, 2\)\); at least 1 required"),
+                       (np.zeros((20, 0)), r"^y has 0 feature\(s\) \(shape=\(20, 0\)\)")):
+        with pytest.raises(ValueError, match=message):
+            lb.GeometricHarmonics().fit(X, y)
+
+
 def test_geometric_harmonics_memory_estimates(monkeypatch):
     """fit holds four dense n x n float64 arrays (the squared distances, the kernel, its
     eigenvectors and the eigensolver's copy), predict one (n_new, n) block of kernel rows."""

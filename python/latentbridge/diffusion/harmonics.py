@@ -146,7 +146,7 @@ class GeometricHarmonics(RegressorMixin, BaseEstimator):
         if Y.ndim not in (1, 2):  # before as_float_matrix, whose message would ask for 2-D only
             raise ValueError(f"y must be 1-D of shape ({n},) or 2-D of shape ({n}, q): one value or row "
                              f"of values per row of X; got shape {Y.shape}.")
-        values = as_float_matrix(Y.reshape(Y.shape[0], -1) if Y.ndim == 1 else Y, "y", dtype=np.float64)
+        values = as_float_matrix(Y[:, None] if Y.ndim == 1 else Y, "y", dtype=np.float64)
         if values.shape[0] != n:
             raise ValueError(f"X and y must have the same number of rows; got {n} and {values.shape[0]}.")
         if n > _MAX_POINTS:
