@@ -1490,6 +1490,66 @@ def test_precision_checks_are_relative_to_each_points_scale_and_name_it():
         maha.fit(Y, precisions=zero)
 
 
+def test_metric_argument_messages_in_full():
+    Y = np.random.default_rng(62).standard_normal((12, 2))
+    C = np.tile(np.eye(2), (12, 1, 1))
+    dm = lb.DiffusionMaps(1, metric="mahalanobis", n_neighbors=4, k_epsilon=2)
+    with pytest.raises(ValueError, match=r"^pass either precisions \(n, m, m\) or precision_factors \(n, r, m\), not "
+                                         r"both: they describe the same metric\.$"):
+        dm.fit(Y, precisions=C, precision_factors=C)
+    with pytest.raises(ValueError, match=r"^metric='mahalanobis' needs precisions: one \(m, m\) precision matrix per "
+                                         r"point, or precision_factors: one \(r, m\) factor G with precision G\^T G "
+                                         r"per point \(see precisions_from_neighborhoods and "
+                                         r"precisions_from_jacobians\)\.$"):
+        dm.fit(Y)
+    # 13 matrices of width 2 for 12 points: the count given is the 13 along axis 0
+    with pytest.raises(ValueError, match=r"^precisions must have one matrix per point: expected 12 along axis 0, "
+                                         r"got 13\.$"):
+        dm.fit(Y, precisions=np.tile(np.eye(2), (13, 1, 1)))
+
+
+def test_jacobian_precisions_of_a_constant_map_and_at_the_rcond_cut():
+    """A zero Jacobian (the map is constant there) has the zero precision, pinv(0) = 0; a singular
+    value exactly rcond times the largest is dropped, as numpy's pinv drops it (it keeps s > cut)."""
+    J = np.zeros((2, 3, 2))
+    J[1] = [[2.0, 0.0], [0.0, 1.0], [0.0, 0.0]]  # singular values 2 and 1: 1 = 0.5 * 2
+    np.testing.assert_array_equal(lb.precisions_from_jacobians(J)[0], np.zeros((3, 3)))
+    np.testing.assert_array_equal(lb.precisions_from_jacobians(J, factors=True)[0], 0.0)
+    for j in J:
+        np.testing.assert_allclose(lb.precisions_from_jacobians(j[None], rcond=0.5)[0],
+                                   np.linalg.pinv(j @ j.T, rcond=0.25), rtol=1e-15, atol=0.0)
+    np.testing.assert_array_equal(lb.precisions_from_jacobians(J[1:], rcond=0.5)[0], np.diag([0.25, 0.0, 0.0]))
+
+
+def test_float32_jacobians_are_computed_in_float64():
+    # the float64 precisions of the float32 values: float32 arithmetic would be off by ~1e-7
+    J = np.random.default_rng(63).standard_normal((6, 4, 3)).astype(np.float32)
+    P = np.linalg.pinv(J.astype(np.float64))
+    expected = np.einsum("nia,nib->nab", P, P)
+    for factors in (False, True):
+        got = lb.precisions_from_jacobians(J, factors=factors)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(_gram(got) if factors else got, expected, rtol=1e-12,
+                                   atol=1e-13 * np.abs(expected).max())
+
+
+def test_jacobian_factors_at_the_ends_of_float64_without_a_floating_point_trap():
+    """Factors whose entries overflow float64 raise the ValueError that names the point, and
+    factors with entries below the normal range come back, with no floating-point trap under
+    np.errstate(all="raise") (no RuntimeWarning either: the suite turns warnings into errors)."""
+    J = np.tile(np.eye(3, 2), (3, 1, 1))
+    J[2] = [[1e-298, 0.0], [0.0, 1e-310], [0.0, 0.0]]  # a factor row 1 / 1e-310 > 1.8e308
+    with np.errstate(all="raise"):
+        with pytest.raises(ValueError, match=r"^jacobians\[2\] is so small \(largest \|entry\| 1e-298\) that its "
+                                             r"precision overflows float64; rescale the activations\.$"):
+            lb.precisions_from_jacobians(J, factors=True)
+        Js = np.array([[1.0, 0.0], [1e-20, 0.0], [0.0, 1.0]])
+        J[2] = 1e300 * Js  # factor entries 1e-300 and ~1e-320 (subnormal)
+        G = lb.precisions_from_jacobians(J, factors=True)
+    np.testing.assert_allclose(_gram(G[2:] * 1e300)[0], np.linalg.pinv(Js @ Js.T), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(_gram(G[:2]), np.tile(np.diag([1.0, 1.0, 0.0]), (2, 1, 1)), atol=1e-15)
+
+
 def test_precision_symmetry_tolerance_is_inclusive():
     Y = np.random.default_rng(59).standard_normal((12, 2))
     C = np.tile(np.eye(2), (12, 1, 1))
