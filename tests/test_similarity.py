@@ -759,15 +759,17 @@ def test_cca_family_counts_the_numerical_rank():
     assert 0.0 < lb.pwcca(X, Y) < 1.0           # 3 + 4 <= n - 1: defined
 
 
-@pytest.mark.parametrize("seed", [12, 94])
-def test_pwcca_of_an_invertible_image_is_one_and_never_above(seed):
-    """Y = X M: every canonical correlation is 1, and the result stays in the documented [0, 1]
-    (on these two draws the normalised weights alone sum to 1 + 2^-52)."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((30, 4))
-    value = lb.pwcca(X, X @ rng.standard_normal((4, 4)))
-    assert value == pytest.approx(1.0, abs=1e-12)
-    assert 0.0 <= value <= 1.0
+def test_pwcca_of_an_invertible_image_is_one_and_never_above():
+    """Y = X M: every canonical correlation is 1, and the result stays in the documented [0, 1].
+    The normalised weights sum to 1 + 2^-52 on a few percent of draws (which ones depends on the
+    BLAS), so 300 draws are tried; with identical X and Y the same holds."""
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        X = rng.standard_normal((30, 6))
+        for Y in (X, X @ rng.standard_normal((6, 6))):
+            value = lb.pwcca(X, Y)
+            assert value == pytest.approx(1.0, abs=1e-12)
+            assert 0.0 <= value <= 1.0
 
 
 def test_mutual_knn_defaults_boundaries_and_messages(monkeypatch):
