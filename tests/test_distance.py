@@ -1,5 +1,8 @@
 """pairwise_distances against scipy's cdist (an independent oracle) and its promised properties."""
 
+import sys
+from types import ModuleType, SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
@@ -326,3 +329,270 @@ def test_opposite_corners_just_above_the_threshold():
     got = lb.pairwise_distances(X0 * m, device="cpu")
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, cdist(X0, X0) * m, rtol=1e-12)
+
+
+# ---- the torch / cupy CUDA-array path, run on the CPU with stand-ins --------------------------------
+# No GPU is needed: the device memory is emulated (numbered devices, fake pointers), torch and cupy
+# arrays live in it, and _cuda.pairwise_distances_device is replaced by an emulation of the binding's
+# contract (cuda/bindings/module_cuda.cpp): X, Y and out are pointers to C-contiguous row-major
+# arrays on `device` (Y = 0 means Y = X, and then m = n), n, m, d are sizes, double_precision picks
+# float64 over float32, metric is a name, stream a cudaStream_t handle and device the device id. It
+# reads the memory the way the kernel does, so a wrong pointer, size, dtype or device fails there.
+
+class _DeviceMemory:
+    """Allocations on numbered devices, addressed by integer pointers with gaps between them."""
+
+    def __init__(self):
+        self.blocks = {}
+        self._next = 0x7F0000001000
+
+    def alloc(self, device, values):
+        raw = np.ascontiguousarray(values).reshape(-1).view(np.uint8).copy()
+        ptr = self._next
+        self._next += raw.size + 0x1000
+        self.blocks[ptr] = (device, raw)
+        return ptr
+
+    def array(self, ptr, device, shape, dtype):
+        """The row-major array of ``shape`` and ``dtype`` that a kernel on ``device`` sees at ptr."""
+        if type(ptr) is not int or ptr not in self.blocks:
+            raise RuntimeError(f"illegal address {ptr!r}")
+        owner, raw = self.blocks[ptr]
+        if owner != device:
+            raise RuntimeError(f"pointer {ptr:#x} is on device {owner}, the kernel on {device}")
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if nbytes > raw.size:
+            raise RuntimeError(f"read of {nbytes} bytes past an allocation of {raw.size}")
+        return raw[:nbytes].view(dtype).reshape(shape)
+
+
+class _EmulatedCudaArray:
+    """A C-contiguous array in emulated device memory, described by ``__cuda_array_interface__``."""
+
+    def __init__(self, memory, values, device_id):
+        values = np.ascontiguousarray(values)
+        self.memory, self.device_id = memory, device_id
+        self.shape, self.np_dtype = values.shape, values.dtype
+        self.ptr = memory.alloc(device_id, values)
+
+    @property
+    def __cuda_array_interface__(self):
+        return {"shape": self.shape, "typestr": self.np_dtype.str, "data": (self.ptr, False),
+                "strides": None, "version": 3}
+
+    def values(self):
+        return self.memory.array(self.ptr, self.device_id, self.shape, self.np_dtype)
+
+
+class _CudaTensor(_EmulatedCudaArray):
+    """A torch CUDA tensor: its type reads as torch.Tensor, ``device`` is a torch.device."""
+
+    __module__ = "torch"
+
+    @property
+    def device(self):
+        import torch
+
+        return torch.device("cuda", self.device_id)
+
+    def isfinite(self):
+        import torch
+
+        return torch.from_numpy(np.isfinite(self.values()))
+
+
+class _CupyArray(_EmulatedCudaArray):
+    """A cupy array: its type reads as cupy.ndarray, ``device`` is a cupy.cuda.Device."""
+
+    __module__ = "cupy"
+
+    @property
+    def device(self):
+        return sys.modules["cupy"].cuda.Device(self.device_id)
+
+
+_CudaTensor.__name__ = "Tensor"
+_CupyArray.__name__ = "ndarray"
+
+
+@pytest.fixture
+def cuda_standins(monkeypatch):
+    """CUDA made usable on the CPU: resolve_device accepts "cuda" (and records what it was asked),
+    torch.empty / torch.cuda.current_stream and a cupy module allocate in emulated device memory and
+    name one current stream per device, and _cuda.pairwise_distances_device records its arguments
+    and computes what the kernel would, from the memory its pointers address."""
+    import torch
+
+    import latentbridge
+    from latentbridge import distance
+
+    s = SimpleNamespace(memory=_DeviceMemory(), resolved=[], calls=[], current_device=0,
+                              streams={0: 0x5000, 1: 0x5100})
+    monkeypatch.setattr(distance._backend, "resolve_device",
+                        lambda device: s.resolved.append(device) or "cuda")
+
+    def pairwise_distances_device(X, Y, out, n, m, d, double_precision, metric, stream, device):
+        s.calls.append((X, Y, out, n, m, d, double_precision, metric, stream, device))
+        for value in (X, Y, out, n, m, d, stream, device):
+            if type(value) is not int:
+                raise TypeError(f"an int was expected; got {value!r}")
+        if type(double_precision) is not bool or type(metric) is not str:
+            raise TypeError("double_precision must be a bool and metric a str")
+        if X == 0 or out == 0:
+            raise ValueError("null pointer")
+        if Y == 0:
+            m = n
+        dtype = np.float64 if double_precision else np.float32
+        A = s.memory.array(X, device, (n, d), dtype)
+        B = A if Y == 0 else s.memory.array(Y, device, (m, d), dtype)
+        s.memory.array(out, device, (n, m), dtype)[...] = cdist(A, B, metric)
+
+    fake_cuda = ModuleType("latentbridge._cuda")
+    fake_cuda.pairwise_distances_device = pairwise_distances_device
+    monkeypatch.setitem(sys.modules, "latentbridge._cuda", fake_cuda)
+    monkeypatch.setattr(latentbridge, "_cuda", fake_cuda, raising=False)
+
+    real_empty = torch.empty
+
+    def empty(*size, **kwargs):
+        meta = real_empty(*size, **{**kwargs, "device": "meta"})  # torch's own argument rules
+        device = torch.device(kwargs.get("device") or "cpu")
+        if device.type != "cuda":
+            return real_empty(*size, **kwargs)
+        index = s.current_device if device.index is None else device.index
+        values = np.full(tuple(meta.shape), np.nan, str(meta.dtype).removeprefix("torch."))
+        return _CudaTensor(s.memory, values, index)
+
+    def current_stream(device=None):
+        index = s.current_device if device is None else torch.device(device).index
+        return SimpleNamespace(cuda_stream=s.streams[index])
+
+    monkeypatch.setattr(torch, "empty", empty)
+    monkeypatch.setattr(torch.cuda, "current_stream", current_stream)
+
+    class Device:
+        def __init__(self, device=None):
+            self.id = s.current_device if device is None else int(device)
+
+        def __enter__(self):
+            self.previous, s.current_device = s.current_device, self.id
+            return self
+
+        def __exit__(self, *exc):
+            s.current_device = self.previous
+
+    def get_current_stream(device_id=-1):
+        return SimpleNamespace(ptr=s.streams[s.current_device if device_id < 0 else device_id])
+
+    cupy = ModuleType("cupy")
+    cupy.float32, cupy.float64 = np.float32, np.float64
+    cupy.cuda = SimpleNamespace(Device=Device, get_current_stream=get_current_stream)
+    cupy.empty = lambda shape, dtype=float, order="C": _CupyArray(
+        s.memory, np.full(shape, np.nan, dtype), s.current_device)
+    cupy.isfinite = lambda A: np.isfinite(A.values())
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+
+    s.array = {"torch": lambda values, device=0: _CudaTensor(s.memory, values, device),
+               "cupy": lambda values, device=0: _CupyArray(s.memory, values, device)}
+    return s
+
+
+@pytest.mark.parametrize("framework", ["torch", "cupy"])
+@pytest.mark.parametrize("device_id", [0, 1])
+@pytest.mark.parametrize("with_y", [False, True], ids=["Y=None", "Y"])
+@pytest.mark.parametrize("metric", METRICS)
+def test_cuda_arrays_reach_the_kernel_with_pointers_sizes_stream_and_device(
+        cuda_standins, framework, device_id, with_y, metric, dtype):
+    """What the device kernel gets: X's pointer, Y's (0 for Y = X), a fresh (n, m) output of the
+    inputs' dtype on their device, n, m, d, the precision flag, the metric, the current stream of
+    that device (not of the current device, which stays 0) and its id; the output is returned and
+    holds the distances of the inputs (scipy's cdist)."""
+    s = cuda_standins
+    rng = np.random.default_rng(7)
+    Xh = rng.normal(size=(5, 4)).astype(dtype)
+    Yh = rng.normal(size=(3, 4)).astype(dtype) if with_y else None
+    X = s.array[framework](Xh, device_id)
+    Y = s.array[framework](Yh, device_id) if with_y else None
+    got = lb.pairwise_distances(X, Y, metric=metric, device="auto")
+    m = 3 if with_y else 5
+    assert s.resolved == ["cuda"]
+    assert s.calls == [(X.ptr, Y.ptr if with_y else 0, got.ptr, 5, m, 4, dtype == np.float64,
+                        metric, s.streams[device_id], device_id)]
+    assert type(got) is type(X) and got.device_id == device_id and s.current_device == 0
+    assert got.shape == (5, m) and got.np_dtype == dtype
+    assert got.ptr not in (X.ptr, 0 if Y is None else Y.ptr)
+    np.testing.assert_allclose(got.values(), oracle(Xh, Xh if Yh is None else Yh, metric),
+                               **tolerance(dtype))
+    if framework == "torch":
+        import torch
+
+        assert got.device == torch.device("cuda", device_id)
+
+
+@pytest.mark.parametrize("framework", ["torch", "cupy"])
+def test_cuda_array_with_device_cpu_is_refused_even_with_cuda(cuda_standins, framework):
+    X = cuda_standins.array[framework](np.ones((2, 2)))
+    for Y in (None, X):
+        with pytest.raises(ValueError, match=r"^X is a CUDA array but device='cpu'; move it to the "
+                                             r"host first \(\.cpu\(\)\.numpy\(\) for torch, \.get\(\) "
+                                             r"for cupy\) or use device='auto'/'cuda'\.$"):
+            lb.pairwise_distances(X, Y, device="cpu")
+    assert cuda_standins.calls == [] and cuda_standins.resolved == []
+
+
+def test_cuda_arrays_without_a_usable_device_raise_before_any_work(cuda_standins, monkeypatch):
+    from latentbridge import distance
+
+    def no_cuda(device):
+        raise RuntimeError(f"device={device!r}: no CUDA here")
+
+    monkeypatch.setattr(distance._backend, "resolve_device", no_cuda)
+    X = cuda_standins.array["torch"](np.ones((2, 2)))
+    with pytest.raises(RuntimeError, match=r"^device='cuda': no CUDA here$"):
+        lb.pairwise_distances(X, device="auto")
+    assert cuda_standins.calls == [] and len(cuda_standins.memory.blocks) == 1
+
+
+def test_cuda_arrays_of_mixed_kinds_are_refused(cuda_standins):
+    """Both CUDA arrays, of one framework: a host array (numpy or a CPU torch tensor) or another
+    framework's array next to a CUDA array is named in the message."""
+    import torch
+
+    s = cuda_standins
+    tensor, cupy_array = s.array["torch"](np.ones((2, 2))), s.array["cupy"](np.ones((2, 2)))
+    host = np.ones((2, 2))
+    head = r"^X and Y must both be CUDA arrays of the same framework \(torch or cupy\); got "
+    for X, Y, kinds in [
+        (tensor, cupy_array, "torch.Tensor and cupy.ndarray"),
+        (cupy_array, tensor, "cupy.ndarray and torch.Tensor"),
+        (host, tensor, "numpy.ndarray on the host and torch.Tensor"),
+        (cupy_array, host, "cupy.ndarray and numpy.ndarray on the host"),
+        (torch.ones(2, 2), tensor, "torch.Tensor on the host and torch.Tensor"),
+    ]:
+        with pytest.raises(TypeError, match=head + kinds + r"\.$"):
+            lb.pairwise_distances(X, Y, device="cuda")
+    assert s.calls == []
+
+
+@pytest.mark.parametrize("framework", ["torch", "cupy"])
+def test_cuda_arrays_that_do_not_fit_together_are_refused(cuda_standins, framework):
+    """Different dtypes, column counts or devices, each with its message; a bad X or Y is named."""
+    new = cuda_standins.array[framework]
+    X = new(np.ones((5, 4), np.float32))
+    with pytest.raises(TypeError, match=r"^X and Y on the GPU must have the same dtype; convert one "
+                                        r"of them\.$"):
+        lb.pairwise_distances(X, new(np.ones((3, 4))), device="cuda")
+    with pytest.raises(ValueError, match=r"^X and Y must have the same number of columns; got 4 "
+                                         r"and 2\.$"):
+        lb.pairwise_distances(X, new(np.ones((3, 2), np.float32)), device="cuda")
+    with pytest.raises(ValueError, match=r"^X and Y must be on the same GPU; got X on device 0 and "
+                                         r"Y on device 1\. Copy Y to X's device first "
+                                         r"\(Y\.to\(X\.device\) for torch, cupy\.asarray\(Y\) "
+                                         r"inside `with X\.device:` for cupy\)\.$"):
+        lb.pairwise_distances(X, new(np.ones((3, 4), np.float32), 1), device="cuda")
+    integers = new(np.ones((3, 4), np.int32))
+    for args, name in (((integers,), "X"), ((integers, X), "X"), ((X, integers), "Y")):
+        with pytest.raises(TypeError, match=rf"^{name} on the GPU must be float32 or float64; got "
+                                            r"typestr <i4\."):
+            lb.pairwise_distances(*args, device="cuda")
+    assert cuda_standins.calls == []

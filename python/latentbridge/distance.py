@@ -47,9 +47,11 @@ def pairwise_distances(X, Y=None, *, metric="euclidean", device="auto", n_jobs=N
     Raises
     ------
     ValueError
-        Wrong shapes, mismatched columns, empty input, NaN or infinity, unknown metric or device.
+        Wrong shapes, mismatched columns, empty input, NaN or infinity, unknown metric or device,
+        CUDA arrays X and Y on different devices.
     TypeError
-        Non-numeric, complex or string input.
+        Non-numeric, complex or string input; a CUDA array with a host array or with a CUDA
+        array of another framework or dtype.
 
     Notes
     -----
@@ -145,10 +147,14 @@ def _pairwise_device_array(X, Y, metric, device):
     from . import _cuda
 
     arrays = [X] if Y is None else [X, Y]
-    fw = {cuda_framework(a) for a in arrays}
-    if len(fw) != 1 or not all(is_cuda_array(a) for a in arrays):
-        raise TypeError("X and Y must both be CUDA arrays of the same framework (torch or cupy).")
-    fw = fw.pop()
+    kinds = [f"{type(a).__module__}.{type(a).__name__}" + ("" if is_cuda_array(a) else " on the host")
+             for a in arrays]
+    if not all(is_cuda_array(a) for a in arrays) or len({cuda_framework(a) for a in arrays}) != 1:
+        raise TypeError(
+            "X and Y must both be CUDA arrays of the same framework (torch or cupy); got "
+            f"{' and '.join(kinds)}."
+        )
+    fw = cuda_framework(X)
     infos = [cuda_array_info(a, name) for name, a in zip(("X", "Y"), arrays)]
     if len(infos) == 2:
         if infos[0][2] != infos[1][2]:
@@ -158,6 +164,14 @@ def _pairwise_device_array(X, Y, metric, device):
                 f"X and Y must have the same number of columns; got {infos[0][1][1]} and "
                 f"{infos[1][1][1]}."
             )
+    device_of = (lambda A: A.device.index) if fw == "torch" else (lambda A: A.device.id)
+    device_id = device_of(X)
+    if Y is not None and device_of(Y) != device_id:
+        raise ValueError(
+            f"X and Y must be on the same GPU; got X on device {device_id} and Y on device "
+            f"{device_of(Y)}. Copy Y to X's device first (Y.to(X.device) for torch, "
+            "cupy.asarray(Y) inside `with X.device:` for cupy)."
+        )
     n, d = infos[0][1]
     m = n if Y is None else infos[1][1][0]
     double = infos[0][2] == "<f8"
@@ -166,14 +180,12 @@ def _pairwise_device_array(X, Y, metric, device):
 
         out = torch.empty((n, m), dtype=torch.float64 if double else torch.float32, device=X.device)
         stream = torch.cuda.current_stream(X.device).cuda_stream
-        device_id = X.device.index or 0
     else:
         import cupy
 
-        with cupy.cuda.Device(X.device.id):
+        with cupy.cuda.Device(device_id):  # cupy keeps a current stream per device: X's one
             out = cupy.empty((n, m), dtype=cupy.float64 if double else cupy.float32)
-        stream = cupy.cuda.get_current_stream().ptr
-        device_id = X.device.id
+            stream = cupy.cuda.get_current_stream().ptr
     _cuda.pairwise_distances_device(
         infos[0][0], 0 if Y is None else infos[1][0], out.__cuda_array_interface__["data"][0],
         n, m, d, double, metric, stream, device_id,
