@@ -367,7 +367,10 @@ class _DeviceMemory:
 
 
 class _EmulatedCudaArray:
-    """A C-contiguous array in emulated device memory, described by ``__cuda_array_interface__``."""
+    """An array in emulated device memory, described by ``__cuda_array_interface__``: C-contiguous
+    (strides None), unless a test sets ``strides`` (bytes) to describe another layout."""
+
+    strides = None
 
     def __init__(self, memory, values, device_id):
         values = np.ascontiguousarray(values)
@@ -378,7 +381,7 @@ class _EmulatedCudaArray:
     @property
     def __cuda_array_interface__(self):
         return {"shape": self.shape, "typestr": self.np_dtype.str, "data": (self.ptr, False),
-                "strides": None, "version": 3}
+                "strides": self.strides, "version": 3}
 
     def values(self):
         return self.memory.array(self.ptr, self.device_id, self.shape, self.np_dtype)
@@ -596,3 +599,30 @@ def test_cuda_arrays_that_do_not_fit_together_are_refused(cuda_standins, framewo
                                             r"typestr <i4\."):
             lb.pairwise_distances(*args, device="cuda")
     assert cuda_standins.calls == []
+
+
+@pytest.mark.parametrize("framework", ["torch", "cupy"])
+def test_the_kernel_gets_finite_c_contiguous_rows_only(cuda_standins, framework):
+    """The kernel takes no strides: n rows of d entries, one after another. An array described with
+    other strides (a transposed view) or holding NaN/infinity is refused, naming X or Y, before any
+    work; explicit C strides, and any row stride for a single row, are that layout and accepted."""
+    s = cuda_standins
+    new = s.array[framework]
+    rng = np.random.default_rng(3)
+    Xh, Yh = rng.normal(size=(5, 4)), rng.normal(size=(1, 4))
+    ok_x, ok_y = new(Xh), new(Yh)
+    transposed = new(np.ones((5, 4)))
+    transposed.strides = (8, 40)  # the (5, 4) transpose of a C-contiguous (4, 5) array
+    bad = new(np.where(np.eye(5, 4) > 0, np.nan, 1.0))
+    for X, Y, message in [
+        (transposed, None, r"^X must be C-contiguous on the device; call \.contiguous\(\) first\.$"),
+        (ok_x, transposed, r"^Y must be C-contiguous on the device; call \.contiguous\(\) first\.$"),
+        (bad, None, r"^X contains NaN or infinity\.$"),
+        (ok_x, bad, r"^Y contains NaN or infinity\.$"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            lb.pairwise_distances(X, Y, device="cuda")
+    assert s.calls == []
+    ok_x.strides, ok_y.strides = (32, 8), (800, 8)
+    got = lb.pairwise_distances(ok_x, ok_y, device="cuda")
+    np.testing.assert_allclose(got.values(), oracle(Xh, Yh, "euclidean"), rtol=1e-10, atol=1e-12)
