@@ -190,9 +190,10 @@ def test_homology_bytes_model(thr):
         assert counts[0] == true_cliques(D, t, 2)  # exact for the edges
         for s, c in zip(range(3, maxdim + 2), counts[1:]):
             assert c >= true_cliques(D, t, s)
-        assert _core.rips_homology_bytes(D, maxdim, thr) == fixed + 40 * sum(counts)
-        assert _core.rips_homology_bytes(D, maxdim, thr, 2) == fixed + 40 * sum(counts) + 16 * sum(
-            counts[1:])
+        slots = 2 * n * n if maxdim == 2 else 0  # the edges' 32-bit slots of the active lists
+        assert _core.rips_homology_bytes(D, maxdim, thr) == fixed + slots + 40 * sum(counts)
+        assert _core.rips_homology_bytes(D, maxdim, thr, 2) == (
+            fixed + slots + 40 * sum(counts) + 16 * sum(counts[1:]))
 
 
 def test_vr_barcode_checks_the_homology_model(monkeypatch):

@@ -34,7 +34,10 @@
 // found against the distances (ready). Either way the least such vertex is found, and the upper
 // stage sees the same sequence on one thread or two, so the result does not depend on n_threads.
 // Both stages request the hash-table slots of the facets a few simplices ahead of use (most of
-// their time is spent waiting on memory for those look-ups).
+// their time is spent waiting on memory for those look-ups). The upper stage's look-ups are array
+// reads where they can be: the active lists of vertices (k = 1) and edges (k = 2) sit in arrays
+// (FaceLists), and a link names the class of its simplex by a slot of the top degree's class slab
+// and the slot's generation (ClassSlab), which says whether that class is still non-zero.
 //
 // Pairs: a finite bar is emitted where its class dies (the latest live simplex j of the boundary of
 // the killing simplex s); its edges are the longest edge of j and of s. The engine's filtration
@@ -209,10 +212,104 @@ std::array<index_t, 2> longest_edge(const float* dist, index_t n, const index_t*
     return best;
 }
 
-/// An active top simplex seen from one of its facets: its key and the vertex it adds.
+/// A class of the top degree: its slot in a ClassSlab and the slot's generation when it was
+/// taken.
+struct ClassRef {
+    std::uint32_t slot;
+    std::uint32_t gen;
+};
+
+/// The classes of the top degree, in slots reused through a free list. A slot's generation
+/// changes when its class becomes zero, so a reference taken earlier says by itself whether that
+/// class is still non-zero: the upper stage reads arrays instead of probing a hash table.
+class ClassSlab {
+   public:
+    ClassRef add(const Cell& s) {
+        std::uint32_t slot;
+        if (free_.empty()) {
+            slot = static_cast<std::uint32_t>(chains_.size());
+            chains_.emplace_back();
+            gen_.push_back(0);
+        } else {
+            slot = free_.back();
+            free_.pop_back();
+        }
+        chains_[slot].assign(1, s);
+        return {slot, gen_[slot]};
+    }
+    /// The class of r, or null when it has become zero since r was taken.
+    Chain* find(ClassRef r) { return gen_[r.slot] == r.gen ? &chains_[r.slot] : nullptr; }
+    bool active(ClassRef r) const { return gen_[r.slot] == r.gen; }
+    void erase(ClassRef r) {
+        ++gen_[r.slot];
+        chains_[r.slot].clear();  // (keeps its storage for the next class of the slot)
+        free_.push_back(r.slot);
+    }
+    static key_t pack(ClassRef r) { return (static_cast<key_t>(r.gen) << 32) | r.slot; }
+    static ClassRef unpack(key_t z) {
+        return {static_cast<std::uint32_t>(z), static_cast<std::uint32_t>(z >> 32)};
+    }
+
+   private:
+    std::vector<Chain> chains_;
+    std::vector<std::uint32_t> gen_;
+    std::vector<std::uint32_t> free_;
+};
+
+/// An active top simplex seen from one of its facets: its class and the vertex it adds.
 struct Link {
-    key_t simplex;
-    index_t vertex;
+    ClassRef cls;
+    std::int32_t vertex;
+};
+
+/// The active lists: for each (k-1)-face, the links of the active k-simplices containing it.
+/// Faces are vertices for k = 1 and edges for k = 2, whose lists sit in arrays (an edge's slot in
+/// a triangular table of n (n - 1) / 2 entries); triangles (k = 3) are hashed.
+class FaceLists {
+   public:
+    FaceLists(index_t n, int k) : k_(k) {
+        if (k == 1) lists_.resize(static_cast<std::size_t>(n));
+        if (k == 2)
+            slot_.assign(static_cast<std::size_t>(n) * static_cast<std::size_t>(n - 1) / 2, -1);
+    }
+    /// The list of `face`, or null when it never had one.
+    std::vector<Link>* find(key_t face) {
+        if (k_ == 1) return &lists_[face];
+        if (k_ == 2) {
+            const std::int32_t i = slot_[edge(face)];
+            return i < 0 ? nullptr : &lists_[static_cast<std::size_t>(i)];
+        }
+        return map_.find(face);
+    }
+    std::vector<Link>& operator[](key_t face) {
+        if (k_ == 1) return lists_[face];
+        if (k_ == 2) {
+            std::int32_t& i = slot_[edge(face)];
+            if (i < 0) {
+                i = static_cast<std::int32_t>(lists_.size());
+                lists_.emplace_back();
+            }
+            return lists_[static_cast<std::size_t>(i)];
+        }
+        return map_[face];
+    }
+    /// Starts loading where face's list is found (a hint; changes nothing).
+    void prefetch(key_t face) const {
+        if (k_ == 2)
+            __builtin_prefetch(&slot_[edge(face)]);
+        else if (k_ == 3)
+            map_.prefetch(face);
+    }
+
+   private:
+    static std::size_t edge(key_t face) {
+        const std::size_t lo = vertex_of(face, 0), hi = vertex_of(face, 1);
+        return hi * (hi - 1) / 2 + lo;
+    }
+    int k_;
+    std::vector<std::vector<Link>> lists_;  // k = 1: by vertex; k = 2: by slot_
+    std::vector<std::int32_t> slot_;        // k = 2: edge -> index into lists_, -1: none yet
+    KeyMap<std::vector<Link>> map_;         // k = 3
 };
 
 class RipsHomology {
@@ -224,7 +321,8 @@ class RipsHomology {
           thr_(threshold),
           n_threads_(std::max(1, n_threads)),
           pairs_(pairs),
-          dist_(n * n, 0.0f) {
+          dist_(n * n, 0.0f),
+          faces_(n, maxdim) {
         parallel_for(n, n_threads_, [&](index_t i, int) {
             for (index_t j = 0; j < n; ++j) dist_[i * n + j] = j < i ? D[i * n + j] : D[j * n + i];
             dist_[i * n + i] = 0.0f;
@@ -661,8 +759,19 @@ class RipsHomology {
         l.holders.assign(1, s.key);
     }
 
+    /// make_live for the top degree: the class goes to a slot of top_cls_ (its holders entry is
+    /// the packed reference).
+    ClassRef make_live_top(const Cell& s) {
+        const ClassRef r = top_cls_.add(s);
+        Live& l = degrees_[k_].live[s.key];
+        l.diam = s.diam;
+        l.holders.assign(1, ClassSlab::pack(r));
+        return r;
+    }
+
     /// The latest simplex j of the non-zero boundary b (degree d) dies at `death`, killed by the
     /// simplex on the vertices killer[0..count-1]; every class holding j becomes class + b.
+    /// (Holders are keys, or packed references into top_cls_ in the top degree.)
     void kill(int d, const Chain& b, float death, const index_t* killer, int count, Scratch& sc) {
         Degree& g = degrees_[d];
         const Cell j = b.back();
@@ -680,8 +789,9 @@ class RipsHomology {
             holders.swap(l->holders);
             g.live.erase(j.key);
         }
+        const bool top = d == k_;
         for (const key_t z : holders) {
-            Chain* c = g.cls.find(z);
+            Chain* c = top ? top_cls_.find(ClassSlab::unpack(z)) : g.cls.find(z);
             if (c == nullptr ||
                 !std::binary_search(c->begin(), c->end(), j,
                                     [](const Cell& x, const Cell& y) { return earlier(x, y); }))
@@ -694,10 +804,12 @@ class RipsHomology {
                 if (a.key != j.key && !(s < c->size() && (*c)[s].key == a.key))
                     g.live.find(a.key)->holders.push_back(z);
             }
-            if (sc.kill_tmp.empty())
-                g.cls.erase(z);
-            else
+            if (!sc.kill_tmp.empty())
                 c->swap(sc.kill_tmp);
+            else if (top)
+                top_cls_.erase(ClassSlab::unpack(z));
+            else
+                g.cls.erase(z);
         }
     }
 
@@ -727,7 +839,6 @@ class RipsHomology {
         // the active simplices sharing a facet with x, grouped by the vertex they add
         ++stamp_;
         seeds_.clear();
-        Degree& top = degrees_[k_];
         for (int u = 0; u < count; ++u) {
             std::vector<Link>* list = faces_.find(omit(x.key, u));
             if (list == nullptr) continue;
@@ -737,7 +848,7 @@ class RipsHomology {
                     ++q;
                     continue;
                 }
-                if (top.cls.find(l.simplex) == nullptr) {  // no longer active: drop the link
+                if (!top_cls_.active(l.cls)) {  // no longer active: drop the link
                     (*list)[q] = list->back();
                     list->pop_back();
                     continue;
@@ -750,25 +861,22 @@ class RipsHomology {
                     groups_[seeds_.size()].clear();
                     seeds_.push_back(l.vertex);
                 }
-                groups_[group_of_[l.vertex]].push_back(l.simplex);
+                groups_[group_of_[l.vertex]].push_back(l.cls);
             }
         }
 
         if (seeds_.empty()) {  // x is the only active facet of its cofaces: one of them kills it
-            if (leftover(t, v) < 0) {
-                make_live(k_, x);
-                register_faces(x);
-            }
+            if (leftover(t, v) < 0) register_faces(x, make_live_top(x));
             return;
         }
-        make_live(k_, x);
+        const ClassRef rx = make_live_top(x);
         for (std::size_t g = 0; g < seeds_.size(); ++g) {
             if (!ready(t, v, seeds_[g])) continue;
-            const Chain* cx = top.cls.find(x.key);
+            const Chain* cx = top_cls_.find(rx);
             sc.bnd.clear();
             if (cx != nullptr) sc.bnd = *cx;
-            for (const key_t y : groups_[g]) {
-                const Chain* c = top.cls.find(y);
+            for (const ClassRef y : groups_[g]) {
+                const Chain* c = top_cls_.find(y);
                 if (c == nullptr) continue;
                 add_chains(sc.bnd, *c, sc.tmp);
                 sc.bnd.swap(sc.tmp);
@@ -778,14 +886,14 @@ class RipsHomology {
                 kill(k_, sc.bnd, x.diam, v, count + 1, sc);
             }
         }
-        const Chain* cx = top.cls.find(x.key);
+        const Chain* cx = top_cls_.find(rx);
         if (cx == nullptr) return;
         if ((v[count] = leftover(t, v)) >= 0) {  // kills what is left of cls(x)
             sc.bnd = *cx;
             kill(k_, sc.bnd, x.diam, v, count + 1, sc);
             return;
         }
-        register_faces(x);
+        register_faces(x, rx);
     }
 
     /// The least vertex w, not a seed, whose coface x + w enters with x, or -1: from the lower
@@ -824,10 +932,10 @@ class RipsHomology {
         return -1;
     }
 
-    void register_faces(const Cell& x) {
+    void register_faces(const Cell& x, ClassRef r) {
         const int count = k_ + 1;
         for (int u = 0; u < count; ++u)
-            faces_[omit(x.key, u)].push_back({x.key, vertex_of(x.key, u)});
+            faces_[omit(x.key, u)].push_back({r, static_cast<std::int32_t>(vertex_of(x.key, u))});
     }
 
     index_t n_;
@@ -842,12 +950,13 @@ class RipsHomology {
     std::vector<std::uint64_t> older_;  // row v: bit set of v's neighbours by the edges taken
     std::size_t words_ = 0;
     std::vector<Degree> degrees_;
-    KeyMap<std::vector<Link>> faces_;  // (k-1)-face -> active k-simplices containing it
+    ClassSlab top_cls_;  // the classes of the top degree (degrees_[k_].cls stays empty)
+    FaceLists faces_;    // (k-1)-face -> active k-simplices containing it
     std::vector<std::uint64_t> stamp_of_;
     std::vector<std::int64_t> group_of_;
     std::uint64_t stamp_ = 0;
     std::vector<index_t> seeds_;
-    std::vector<std::vector<key_t>> groups_;
+    std::vector<std::vector<ClassRef>> groups_;
     Scratch lower_scratch_, upper_scratch_;
     // the pipeline between the stages
     bool pipelined_ = false;
