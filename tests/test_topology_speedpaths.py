@@ -164,6 +164,27 @@ def test_bad_n_jobs_raises(bad):
         lb.vr_barcode(sphere(8, 3, seed=0), n_jobs=bad)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_symmetry_check_is_numpys_allclose_across_tiles(seed):
+    """vr_barcode's symmetry test (tiles of 128, an exact-equality pass first) against numpy's
+    allclose(D, D.T, rtol=1e-6, atol=1e-12) on a 300 x 300 matrix with mirrored pairs moved just
+    inside and just outside the tolerance, in the tiles' interiors and on their borders."""
+    from latentbridge.topology import _nearly_symmetric
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((300, 4))
+    D = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    assert _nearly_symmetric(D) and _nearly_symmetric(D.astype(np.float32))
+    for _ in range(20):
+        E = D.copy()
+        for _ in range(int(rng.integers(1, 4))):
+            i, j = rng.choice([0, 127, 128, 129, 255, 256, 299, int(rng.integers(300))], 2)
+            if i == j:
+                continue
+            E[i, j] *= 1 + rng.choice([0.5e-6, 0.99e-6, 1.01e-6, 3e-6]) * rng.choice([-1, 1])
+        assert _nearly_symmetric(E) == np.allclose(E, E.T, rtol=1e-6, atol=1e-12)
+
+
 # ---- memory model of the homology engine (rips_homology_bytes, behind check_allocation) -----------
 
 def clique_bound(D, t, s):

@@ -180,6 +180,12 @@ void add_chains(const Chain& a, const Chain& b, Chain& out) {
     out.insert(out.end(), b.begin() + static_cast<std::ptrdiff_t>(t), b.end());
 }
 
+bool same_chain(const Chain& a, const Chain& b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(),
+                      [](const Cell& x, const Cell& y) { return x.key == y.key; });
+}
+
 /// A live simplex: its diameter and the simplices whose class may hold it (checked on use).
 struct Live {
     float diam = 0.0f;
@@ -872,19 +878,33 @@ class RipsHomology {
         const ClassRef rx = make_live_top(x);
         for (std::size_t g = 0; g < seeds_.size(); ++g) {
             if (!ready(t, v, seeds_[g])) continue;
-            const Chain* cx = top_cls_.find(rx);
-            sc.bnd.clear();
-            if (cx != nullptr) sc.bnd = *cx;
+            // the boundary cls(x) + sum of cls(y), y in the group: mostly zero (once x has died
+            // its class is written in older simplices, often those of the group), so the sum of
+            // the group is formed first, and copied only when one y is not enough
+            const Chain* sum = nullptr;  // null: zero
             for (const ClassRef y : groups_[g]) {
                 const Chain* c = top_cls_.find(y);
                 if (c == nullptr) continue;
-                add_chains(sc.bnd, *c, sc.tmp);
+                if (sum == nullptr) {
+                    sum = c;
+                    continue;
+                }
+                add_chains(*sum, *c, sc.tmp);
                 sc.bnd.swap(sc.tmp);
+                sum = &sc.bnd;
             }
-            if (!sc.bnd.empty()) {
-                v[count] = seeds_[g];
-                kill(k_, sc.bnd, x.diam, v, count + 1, sc);
+            if (sum != nullptr && sum->empty()) sum = nullptr;
+            const Chain* cx = top_cls_.find(rx);
+            if (sum == nullptr && cx == nullptr) continue;
+            if (sum != nullptr && cx != nullptr) {
+                if (same_chain(*sum, *cx)) continue;
+                add_chains(*sum, *cx, sc.tmp);
+                sc.bnd.swap(sc.tmp);
+            } else if (sum != &sc.bnd) {
+                sc.bnd = sum != nullptr ? *sum : *cx;
             }
+            v[count] = seeds_[g];
+            kill(k_, sc.bnd, x.diam, v, count + 1, sc);
         }
         const Chain* cx = top_cls_.find(rx);
         if (cx == nullptr) return;
@@ -897,37 +917,32 @@ class RipsHomology {
     }
 
     /// The least vertex w, not a seed, whose coface x + w enters with x, or -1: from the lower
-    /// stage's candidates, then (when all of those are seeds and the list was cut short) by
-    /// asking ready() of the vertices after them; without candidates, by a scan of the bit sets
-    /// (on two threads, k >= 2, they may hold edges taken after x: every vertex found is tested).
+    /// stage's candidates, then (when all of those are seeds and the list was cut short, or when
+    /// there are none) by a scan of the bit sets of the edges after the last candidate. Every edge
+    /// before x is in them; on two threads they may also hold edges taken after x, so every vertex
+    /// found is tested (ready) unless the bit sets are exact (one thread, k = 1: the edges taken
+    /// are exactly those before x, so w completes the coface).
     index_t leftover(const Top& t, const index_t* v) const {
         const int count = k_ + 1;
-        if (t.n_cand < 0) {  // the common neighbours by the edges taken so far, 64 at a time
-            const std::uint64_t* rows[kMaxDim + 1];
-            for (int p = 0; p < count; ++p)
-                rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
-            for (std::size_t q = 0; q < words_; ++q) {
-                std::uint64_t bits = __atomic_load_n(&rows[0][q], __ATOMIC_RELAXED);
-                for (int p = 1; p < count; ++p)
-                    bits &= __atomic_load_n(&rows[p][q], __ATOMIC_RELAXED);
-                while (bits) {
-                    const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
-                    bits &= bits - 1;
-                    // for k = 1 only one thread gets here (the bit sets are then exact); on two
-                    // threads (k >= 2) they may hold edges taken after x, and ready() decides
-                    if (stamp_of_[w] != stamp_ && (count == 2 || ready(t, v, w))) return w;
-                }
-            }
-            return -1;
+        index_t from = 0;
+        if (t.n_cand >= 0) {
+            for (int c = 0; c < t.n_cand; ++c)
+                if (stamp_of_[t.cand[c]] != stamp_) return t.cand[c];
+            if (!t.more) return -1;
+            from = t.cand[kCandidates - 1] + 1;
         }
-        for (int c = 0; c < t.n_cand; ++c)
-            if (stamp_of_[t.cand[c]] != stamp_) return t.cand[c];
-        if (!t.more) return -1;
-        for (index_t w = t.cand[kCandidates - 1] + 1; w < n_; ++w) {
-            if (stamp_of_[w] == stamp_) continue;
-            bool in_x = false;
-            for (int p = 0; p < count; ++p) in_x |= w == v[p];
-            if (!in_x && ready(t, v, w)) return w;
+        const bool exact = count == 2 && !pipelined_;
+        const std::uint64_t* rows[kMaxDim + 1];
+        for (int p = 0; p < count; ++p) rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
+        for (std::size_t q = static_cast<std::size_t>(from) / 64; q < words_; ++q) {
+            std::uint64_t bits = __atomic_load_n(&rows[0][q], __ATOMIC_RELAXED);
+            for (int p = 1; p < count; ++p) bits &= __atomic_load_n(&rows[p][q], __ATOMIC_RELAXED);
+            if (q == static_cast<std::size_t>(from) / 64) bits &= ~std::uint64_t{0} << (from & 63);
+            while (bits) {
+                const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
+                bits &= bits - 1;
+                if (stamp_of_[w] != stamp_ && (exact || ready(t, v, w))) return w;
+            }
         }
         return -1;
     }

@@ -494,9 +494,12 @@ def _nearly_symmetric(D, rtol=1e-6, atol=1e-12, tile=128):
     for r in range(0, n, tile):
         for c in range(r, n, tile):
             upper, lower = D[r:r + tile, c:c + tile], D[c:c + tile, r:r + tile].T
+            equal = upper == lower
+            if equal.all():          # the common case (distances from points): one pass
+                continue
             with np.errstate(invalid="ignore"):       # inf - inf: equal, caught by ==
                 close = np.abs(upper - lower) <= atol + rtol * np.minimum(upper, lower)
-            if not np.all(close | (upper == lower)):
+            if not np.all(close | equal):
                 return False
     return True
 
