@@ -587,13 +587,14 @@ class RipsHomology {
                         lock.lock();
                     }
                     if (queue_.empty()) break;
-                    block.swap(queue_.front());
+                    if (block.capacity() > 0) spare_.push_back(std::move(block));  // reduced
+                    block = std::move(queue_.front());
                     queue_.pop_front();
                     queued_.store(queue_.size(), std::memory_order_relaxed);
                     queue_cv_.notify_all();
                 }
                 reduce_block(block);
-                block.clear();
+                block.clear();  // (its storage goes back to the lower stage)
             }
         } catch (...) {
             {
@@ -624,8 +625,15 @@ class RipsHomology {
         queue_.push_back(std::move(block_));
         queued_.store(queue_.size(), std::memory_order_relaxed);
         queue_cv_.notify_all();
-        block_ = std::vector<Top>();
-        block_.reserve(kBlock);
+        // a block the upper stage has reduced, when there is one (fresh storage of this size
+        // comes from the system, page by page)
+        if (spare_.empty()) {
+            block_ = std::vector<Top>();
+            block_.reserve(kBlock);
+        } else {
+            block_ = std::move(spare_.back());
+            spare_.pop_back();
+        }
     }
 
     /// x (degree k) is born with a zero boundary: its facets' diameters and, when this stage
@@ -977,6 +985,7 @@ class RipsHomology {
     bool pipelined_ = false;
     std::vector<Top> block_;  // being filled by the lower stage
     std::deque<std::vector<Top>> queue_;
+    std::vector<std::vector<Top>> spare_;  // reduced blocks, empty, for the lower stage to refill
     std::mutex queue_mutex_;
     std::condition_variable queue_cv_;
     bool lower_done_ = false;
