@@ -164,6 +164,26 @@ def test_bad_n_jobs_raises(bad):
         lb.vr_barcode(sphere(8, 3, seed=0), n_jobs=bad)
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_negative_zero_distances_are_zero(n_jobs):
+    """-0.0 passes the checks (it is >= 0), and its bits would sort after every positive
+    diameter (the edges are sorted by their bits): bars and pairs of coinciding points written as
+    -0.0 equal those with +0.0 (and giotto-ph)."""
+    X = np.random.default_rng(3).standard_normal((40, 3))
+    X[7] = X[3]
+    X[21] = X[20] = X[5]
+    D = distances(X)
+    signed = np.where(D == 0, np.float32(-0.0), D)
+    np.fill_diagonal(signed, 0.0)
+    assert np.signbit(signed[3, 7]) and np.signbit(signed[20, 21])
+    for maxdim in (1, 2):
+        want = lb.vr_barcode(D, maxdim=maxdim, return_pairs=True, n_jobs=n_jobs)
+        got = lb.vr_barcode(signed, maxdim=maxdim, return_pairs=True, n_jobs=n_jobs)
+        for a, b in zip(got[0] + got[1], want[0] + want[1]):
+            np.testing.assert_array_equal(a, b)
+        check_equal(got[0], giotto(D, maxdim))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_symmetry_check_is_numpys_allclose_across_tiles(seed):
     """vr_barcode's symmetry test (tiles of 128, an exact-equality pass first) against numpy's

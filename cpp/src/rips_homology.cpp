@@ -22,6 +22,9 @@
 // Simplices are named by their vertices packed 16 bits each, the largest in the top bits, so the
 // integer order is the colex order (n < 65536, k <= 3).
 //
+// The edges are listed and sorted packed in 64 bits (diameter bits above the key), half the memory
+// traffic of a (diameter, key) pair.
+//
 // Threads: the simplices are listed (in blocks of largest vertices) and radix-sorted on n_threads;
 // the reduction runs as a two-stage pipeline. The lower stage takes the simplices of degrees 1..k
 // in order: H0, the classes of degrees 1..k-1, the boundaries of the k-simplices, and for each
@@ -75,6 +78,27 @@ struct Cell {
 };
 inline bool earlier(const Cell& a, const Cell& b) {
     return a.diam < b.diam || (a.diam == b.diam && a.key < b.key);
+}
+
+/// An edge packed in 64 bits, its diameter's bits above its key (two 16-bit vertices): the
+/// integer order of non-negative diameters' bits is their numeric order, so that of the packed
+/// edges is the filtration order, and an edge takes half a Cell in the lists and the sort.
+inline std::uint64_t pack_edge(float diam, key_t key) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &diam, sizeof bits);
+    return (std::uint64_t{bits} << 32) | key;
+}
+inline Cell unpack_edge(std::uint64_t e) {
+    const auto bits = static_cast<std::uint32_t>(e >> 32);
+    float diam;
+    std::memcpy(&diam, &bits, sizeof diam);
+    return {diam, e & 0xffffffffu};
+}
+inline std::uint32_t diameter_bits(std::uint64_t e) { return static_cast<std::uint32_t>(e >> 32); }
+inline std::uint32_t diameter_bits(const Cell& c) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &c.diam, sizeof bits);
+    return bits;
 }
 
 inline index_t vertex_of(key_t key, int p) {
@@ -393,19 +417,31 @@ class RipsHomology {
             bound[b] = static_cast<index_t>(
                 std::ceil(static_cast<double>(n_) * std::sqrt(static_cast<double>(b) / blocks)));
         bound[blocks] = n_;
-        std::vector<Lists> parts(static_cast<std::size_t>(blocks));
+        std::vector<Part> parts(static_cast<std::size_t>(blocks));
         parallel_for(blocks, n_threads_, [&](index_t b, int) {
-            parts[b].assign(static_cast<std::size_t>(k_) + 1, {});
+            parts[b].cells.assign(static_cast<std::size_t>(k_) + 1, {});
             list_cliques(bound[b], bound[b + 1], parts[b]);
         });
+        std::vector<std::vector<std::uint64_t>*> edge_parts;
+        for (Part& p : parts) edge_parts.push_back(&p.edges);
+        sort_by_diameter(edge_parts, edges_);
         cells_.assign(static_cast<std::size_t>(k_) + 1, {});
-        for (int d = 1; d <= k_; ++d) sort_by_diameter(parts, d, cells_[d]);
+        for (int d = 2; d <= k_; ++d) {
+            std::vector<std::vector<Cell>*> cell_parts;
+            for (Part& p : parts) cell_parts.push_back(&p.cells[d]);
+            sort_by_diameter(cell_parts, cells_[d]);
+        }
     }
 
-    using Lists = std::vector<std::vector<Cell>>;  // per degree
+    /// One block's simplices in colex order: the edges packed, the d-simplices for d >= 2 in
+    /// cells[d].
+    struct Part {
+        std::vector<std::uint64_t> edges;
+        std::vector<std::vector<Cell>> cells;
+    };
 
-    /// Appends to out[d] the d-simplices whose largest vertex is in [first, last), colex order.
-    void list_cliques(index_t first, index_t last, Lists& out) const {
+    /// Appends to out the simplices whose largest vertex is in [first, last), colex order.
+    void list_cliques(index_t first, index_t last, Part& out) const {
         std::vector<std::vector<index_t>> cand(static_cast<std::size_t>(k_) + 1);
         index_t vs[kMaxDim + 1];
         // vs[0..depth] chosen (descending), cand[depth]: their common neighbours below vs[depth]
@@ -416,7 +452,10 @@ class RipsHomology {
                 float du = diam;
                 for (int p = 0; p <= depth; ++p) du = std::max(du, dist(vs[p], u));
                 const key_t ku = (key << 16) | static_cast<key_t>(u);
-                out[depth + 1].push_back({du, ku});
+                if (depth == 0)
+                    out.edges.push_back(pack_edge(du, ku));
+                else
+                    out.cells[depth + 1].push_back({du, ku});
                 if (depth + 1 >= k_ || depth + 1 >= kMaxDim) continue;  // (k_ <= kMaxDim)
                 std::vector<index_t>& next = cand[depth + 1];
                 next.clear();
@@ -438,41 +477,36 @@ class RipsHomology {
     }
 
     /// Stable LSD radix sort by diameter (two 16-bit digits of the float's bits, which order
-    /// non-negative floats as numbers) of the degree-d lists of `parts` taken one after the
-    /// other, into `out`; the parts are freed on the way. Each pass splits its input into
+    /// non-negative floats as numbers) of the lists `in` taken one after the other (packed edges
+    /// or Cells), into `out`; the lists are freed on the way. Each pass splits its input into
     /// n_threads contiguous ranges that count their digits and scatter concurrently (a range's
     /// entries of one digit go after those of the ranges before it, so the sort stays stable).
-    void sort_by_diameter(std::vector<Lists>& parts, int d, std::vector<Cell>& out) const {
-        std::vector<const std::vector<Cell>*> in;
+    template <typename T>
+    void sort_by_diameter(const std::vector<std::vector<T>*>& in, std::vector<T>& out) const {
+        std::vector<const std::vector<T>*> from(in.begin(), in.end());
         std::size_t total = 0;
-        for (Lists& p : parts) {
-            in.push_back(&p[d]);
-            total += p[d].size();
-        }
-        std::vector<Cell> buf(total);
-        radix_pass(in, 0, buf);
-        for (Lists& p : parts) std::vector<Cell>().swap(p[d]);
+        for (const std::vector<T>* v : in) total += v->size();
+        std::vector<T> buf(total);
+        radix_pass(from, 0, buf);
+        for (std::vector<T>* v : in) std::vector<T>().swap(*v);
         out.resize(total);
-        in.assign(1, &buf);
-        radix_pass(in, 16, out);
+        from.assign(1, &buf);
+        radix_pass(from, 16, out);
     }
 
-    /// One stable counting pass on the 16-bit digit at `shift` from the concatenation of `in`
-    /// into `out` (of the total size).
-    void radix_pass(const std::vector<const std::vector<Cell>*>& in, int shift,
-                    std::vector<Cell>& out) const {
+    /// One stable counting pass on the 16-bit digit at `shift` of the diameter from the
+    /// concatenation of `in` into `out` (of the total size).
+    template <typename T>
+    void radix_pass(const std::vector<const std::vector<T>*>& in, int shift,
+                    std::vector<T>& out) const {
         constexpr std::size_t kDigits = 65536;
-        auto digit = [shift](const Cell& x) {
-            std::uint32_t bits;
-            std::memcpy(&bits, &x.diam, sizeof bits);
-            return (bits >> shift) & 0xffff;
-        };
+        auto digit = [shift](const T& x) { return (diameter_bits(x) >> shift) & 0xffff; };
         const std::size_t total = out.size();
         const index_t ranges = total < 4096 ? 1 : n_threads_;
         // visit the entries [lo, hi) of the concatenation
         auto visit = [&](std::size_t lo, std::size_t hi, auto&& f) {
             std::size_t start = 0;
-            for (const std::vector<Cell>* v : in) {
+            for (const std::vector<T>* v : in) {
                 const std::size_t end = start + v->size();
                 for (std::size_t t = std::max(lo, start); t < std::min(hi, end); ++t)
                     f((*v)[t - start]);
@@ -483,7 +517,7 @@ class RipsHomology {
                                                     std::vector<std::size_t>(kDigits, 0));
         auto lo_of = [&](index_t r) { return total * static_cast<std::size_t>(r) / ranges; };
         parallel_for(ranges, n_threads_, [&](index_t r, int) {
-            visit(lo_of(r), lo_of(r + 1), [&](const Cell& x) { ++count[r][digit(x)]; });
+            visit(lo_of(r), lo_of(r + 1), [&](const T& x) { ++count[r][digit(x)]; });
         });
         // exclusive offsets: by digit, then by range within a digit
         std::size_t at = 0;
@@ -495,7 +529,7 @@ class RipsHomology {
             }
         parallel_for(ranges, n_threads_, [&](index_t r, int) {
             std::vector<std::size_t>& pos = count[r];
-            visit(lo_of(r), lo_of(r + 1), [&](const Cell& x) { out[pos[digit(x)]++] = x; });
+            visit(lo_of(r), lo_of(r + 1), [&](const T& x) { out[pos[digit(x)]++] = x; });
         });
     }
 
@@ -528,6 +562,12 @@ class RipsHomology {
     };
     static constexpr std::size_t kBlock = 2048;  // top simplices handed over at once
 
+    std::size_t size_of(int d) const { return d == 1 ? edges_.size() : cells_[d].size(); }
+    /// The diameter of the i-th d-simplex in filtration order.
+    float diam_at(int d, std::size_t i) const {
+        return d == 1 ? unpack_edge(edges_[i]).diam : cells_[d][i].diam;
+    }
+
     /// The lower stage: the simplices of degrees 1..k in filtration order, all but the top
     /// degree's reduction (H0, the classes of degrees 1..k-1, the boundaries of the k-simplices
     /// and the search for their cofaces' vertices). The top degree's reduction is handed over in
@@ -542,11 +582,10 @@ class RipsHomology {
             }
             int d = 0;
             for (int e = 1; e <= k_; ++e)
-                if (pos[e] < cells_[e].size() &&
-                    (d == 0 || cells_[e][pos[e]].diam < cells_[d][pos[d]].diam))
+                if (pos[e] < size_of(e) && (d == 0 || diam_at(e, pos[e]) < diam_at(d, pos[d])))
                     d = e;
             if (d == 0) break;
-            const Cell s = cells_[d][pos[d]++];
+            const Cell s = d == 1 ? unpack_edge(edges_[pos[1]++]) : cells_[d][pos[d]++];
             if (d >= 2 && pos[d] + kAhead < cells_[d].size()) {
                 const key_t ahead = cells_[d][pos[d] + kAhead].key;
                 for (int u = 0; u <= d; ++u) degrees_[d - 1].cls.prefetch(omit(ahead, u));
@@ -967,7 +1006,8 @@ class RipsHomology {
     int n_threads_;
     std::vector<std::vector<PairEdges>>* pairs_;  // null: no pairs recorded
     std::vector<float> dist_;
-    std::vector<std::vector<Cell>> cells_;
+    std::vector<std::uint64_t> edges_;      // the edges in filtration order, packed
+    std::vector<std::vector<Cell>> cells_;  // cells_[d]: the d-simplices, d >= 2, in that order
     std::vector<std::vector<Bar>> bars_;
     std::vector<index_t> parent_;
     std::vector<std::uint64_t> older_;  // row v: bit set of v's neighbours by the edges taken
