@@ -32,7 +32,7 @@
 // bit sets of the edges taken so far). It hands those x, in order, in blocks to the upper stage,
 // which owns the top degree's classes and the active lists and reduces the cofaces. For k >= 2
 // the scan for the cofaces goes to whichever stage is behind: the lower stage does it for a block
-// while a block waits in the queue (the upper stage is the slower), else it leaves it to the upper
+// while blocks wait in the queue (the upper stage is the slower), else it leaves it to the upper
 // stage, which then reads bit sets that may already hold later edges and so tests every vertex
 // found against the distances (ready). Either way the least such vertex is found, and the upper
 // stage sees the same sequence on one thread or two, so the result does not depend on n_threads.
@@ -560,7 +560,8 @@ class RipsHomology {
         int n_cand;
         bool more;
     };
-    static constexpr std::size_t kBlock = 2048;  // top simplices handed over at once
+    static constexpr std::size_t kBlock = 2048;   // top simplices handed over at once
+    static constexpr std::size_t kScanQueue = 4;  // see emit_top
 
     std::size_t size_of(int d) const { return d == 1 ? edges_.size() : cells_[d].size(); }
     /// The diameter of the i-th d-simplex in filtration order.
@@ -709,8 +710,13 @@ class RipsHomology {
         }
         // (for k = 1 the lower stage always scans: its rows of the bit sets and of the distances
         // are in cache from add_edge; the upper stage's scan of a block cost several times more on
-        // Gaussian N = 5000, and it would need ready() for every vertex)
-        if (block_.empty()) scan_here_ = k_ == 1 || queued_.load(std::memory_order_relaxed) > 0;
+        // Gaussian N = 5000, and it would need ready() for every vertex). For k >= 2 the lower
+        // stage scans only when the upper one is well behind (more than 4 blocks waiting): with
+        // the threshold at 1 block o3_1024's lower stage (its critical path) kept more of the
+        // scans, 8 % slower on two threads; sphere_3_192's upper stage stays behind (its queue is
+        // full) and leaves them to the lower stage either way.
+        if (block_.empty())
+            scan_here_ = k_ == 1 || queued_.load(std::memory_order_relaxed) > kScanQueue;
         if (!scan_here_) {  // the upper stage scans (it waits for work)
             t.n_cand = -1;
             t.more = false;
