@@ -164,6 +164,47 @@ def test_bad_n_jobs_raises(bad):
         lb.vr_barcode(sphere(8, 3, seed=0), n_jobs=bad)
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_negative_zero_distances_are_zero(n_jobs):
+    """-0.0 passes the checks (it is >= 0), and its bits would sort after every positive
+    diameter (the edges are sorted by their bits): bars and pairs of coinciding points written as
+    -0.0 equal those with +0.0 (and giotto-ph)."""
+    X = np.random.default_rng(3).standard_normal((40, 3))
+    X[7] = X[3]
+    X[21] = X[20] = X[5]
+    D = distances(X)
+    signed = np.where(D == 0, np.float32(-0.0), D)
+    np.fill_diagonal(signed, 0.0)
+    assert np.signbit(signed[3, 7]) and np.signbit(signed[20, 21])
+    for maxdim in (1, 2):
+        want = lb.vr_barcode(D, maxdim=maxdim, return_pairs=True, n_jobs=n_jobs)
+        got = lb.vr_barcode(signed, maxdim=maxdim, return_pairs=True, n_jobs=n_jobs)
+        for a, b in zip(got[0] + got[1], want[0] + want[1]):
+            np.testing.assert_array_equal(a, b)
+        check_equal(got[0], giotto(D, maxdim))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_symmetry_check_is_numpys_allclose_across_tiles(seed):
+    """vr_barcode's symmetry test (tiles of 128, an exact-equality pass first) against numpy's
+    allclose(D, D.T, rtol=1e-6, atol=1e-12) on a 300 x 300 matrix with mirrored pairs moved just
+    inside and just outside the tolerance, in the tiles' interiors and on their borders."""
+    from latentbridge.topology import _nearly_symmetric
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((300, 4))
+    D = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    assert _nearly_symmetric(D) and _nearly_symmetric(D.astype(np.float32))
+    for _ in range(20):
+        E = D.copy()
+        for _ in range(int(rng.integers(1, 4))):
+            i, j = rng.choice([0, 127, 128, 129, 255, 256, 299, int(rng.integers(300))], 2)
+            if i == j:
+                continue
+            E[i, j] *= 1 + rng.choice([0.5e-6, 0.99e-6, 1.01e-6, 3e-6]) * rng.choice([-1, 1])
+        assert _nearly_symmetric(E) == np.allclose(E, E.T, rtol=1e-6, atol=1e-12)
+
+
 # ---- memory model of the homology engine (rips_homology_bytes, behind check_allocation) -----------
 
 def clique_bound(D, t, s):
@@ -190,9 +231,10 @@ def test_homology_bytes_model(thr):
         assert counts[0] == true_cliques(D, t, 2)  # exact for the edges
         for s, c in zip(range(3, maxdim + 2), counts[1:]):
             assert c >= true_cliques(D, t, s)
-        assert _core.rips_homology_bytes(D, maxdim, thr) == fixed + 40 * sum(counts)
-        assert _core.rips_homology_bytes(D, maxdim, thr, 2) == fixed + 40 * sum(counts) + 16 * sum(
-            counts[1:])
+        slots = 2 * n * n if maxdim == 2 else 0  # the edges' 32-bit slots of the active lists
+        assert _core.rips_homology_bytes(D, maxdim, thr) == fixed + slots + 40 * sum(counts)
+        assert _core.rips_homology_bytes(D, maxdim, thr, 2) == (
+            fixed + slots + 40 * sum(counts) + 16 * sum(counts[1:]))
 
 
 def test_vr_barcode_checks_the_homology_model(monkeypatch):

@@ -22,6 +22,9 @@
 // Simplices are named by their vertices packed 16 bits each, the largest in the top bits, so the
 // integer order is the colex order (n < 65536, k <= 3).
 //
+// The edges are listed and sorted packed in 64 bits (diameter bits above the key), half the memory
+// traffic of a (diameter, key) pair.
+//
 // Threads: the simplices are listed (in blocks of largest vertices) and radix-sorted on n_threads;
 // the reduction runs as a two-stage pipeline. The lower stage takes the simplices of degrees 1..k
 // in order: H0, the classes of degrees 1..k-1, the boundaries of the k-simplices, and for each
@@ -29,12 +32,15 @@
 // bit sets of the edges taken so far). It hands those x, in order, in blocks to the upper stage,
 // which owns the top degree's classes and the active lists and reduces the cofaces. For k >= 2
 // the scan for the cofaces goes to whichever stage is behind: the lower stage does it for a block
-// while a block waits in the queue (the upper stage is the slower), else it leaves it to the upper
+// while blocks wait in the queue (the upper stage is the slower), else it leaves it to the upper
 // stage, which then reads bit sets that may already hold later edges and so tests every vertex
 // found against the distances (ready). Either way the least such vertex is found, and the upper
 // stage sees the same sequence on one thread or two, so the result does not depend on n_threads.
 // Both stages request the hash-table slots of the facets a few simplices ahead of use (most of
-// their time is spent waiting on memory for those look-ups).
+// their time is spent waiting on memory for those look-ups). The upper stage's look-ups are array
+// reads where they can be: the active lists of vertices (k = 1) and edges (k = 2) sit in arrays
+// (FaceLists), and a link names the class of its simplex by a slot of the top degree's class slab
+// and the slot's generation (ClassSlab), which says whether that class is still non-zero.
 //
 // Pairs: a finite bar is emitted where its class dies (the latest live simplex j of the boundary of
 // the killing simplex s); its edges are the longest edge of j and of s. The engine's filtration
@@ -72,6 +78,27 @@ struct Cell {
 };
 inline bool earlier(const Cell& a, const Cell& b) {
     return a.diam < b.diam || (a.diam == b.diam && a.key < b.key);
+}
+
+/// An edge packed in 64 bits, its diameter's bits above its key (two 16-bit vertices): the
+/// integer order of non-negative diameters' bits is their numeric order, so that of the packed
+/// edges is the filtration order, and an edge takes half a Cell in the lists and the sort.
+inline std::uint64_t pack_edge(float diam, key_t key) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &diam, sizeof bits);
+    return (std::uint64_t{bits} << 32) | key;
+}
+inline Cell unpack_edge(std::uint64_t e) {
+    const auto bits = static_cast<std::uint32_t>(e >> 32);
+    float diam;
+    std::memcpy(&diam, &bits, sizeof diam);
+    return {diam, e & 0xffffffffu};
+}
+inline std::uint32_t diameter_bits(std::uint64_t e) { return static_cast<std::uint32_t>(e >> 32); }
+inline std::uint32_t diameter_bits(const Cell& c) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &c.diam, sizeof bits);
+    return bits;
 }
 
 inline index_t vertex_of(key_t key, int p) {
@@ -177,6 +204,12 @@ void add_chains(const Chain& a, const Chain& b, Chain& out) {
     out.insert(out.end(), b.begin() + static_cast<std::ptrdiff_t>(t), b.end());
 }
 
+bool same_chain(const Chain& a, const Chain& b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(),
+                      [](const Cell& x, const Cell& y) { return x.key == y.key; });
+}
+
 /// A live simplex: its diameter and the simplices whose class may hold it (checked on use).
 struct Live {
     float diam = 0.0f;
@@ -209,10 +242,104 @@ std::array<index_t, 2> longest_edge(const float* dist, index_t n, const index_t*
     return best;
 }
 
-/// An active top simplex seen from one of its facets: its key and the vertex it adds.
+/// A class of the top degree: its slot in a ClassSlab and the slot's generation when it was
+/// taken.
+struct ClassRef {
+    std::uint32_t slot;
+    std::uint32_t gen;
+};
+
+/// The classes of the top degree, in slots reused through a free list. A slot's generation
+/// changes when its class becomes zero, so a reference taken earlier says by itself whether that
+/// class is still non-zero: the upper stage reads arrays instead of probing a hash table.
+class ClassSlab {
+   public:
+    ClassRef add(const Cell& s) {
+        std::uint32_t slot;
+        if (free_.empty()) {
+            slot = static_cast<std::uint32_t>(chains_.size());
+            chains_.emplace_back();
+            gen_.push_back(0);
+        } else {
+            slot = free_.back();
+            free_.pop_back();
+        }
+        chains_[slot].assign(1, s);
+        return {slot, gen_[slot]};
+    }
+    /// The class of r, or null when it has become zero since r was taken.
+    Chain* find(ClassRef r) { return gen_[r.slot] == r.gen ? &chains_[r.slot] : nullptr; }
+    bool active(ClassRef r) const { return gen_[r.slot] == r.gen; }
+    void erase(ClassRef r) {
+        ++gen_[r.slot];
+        Chain().swap(chains_[r.slot]);  // (kept storage made o3_1024's upper stage slower)
+        free_.push_back(r.slot);
+    }
+    static key_t pack(ClassRef r) { return (static_cast<key_t>(r.gen) << 32) | r.slot; }
+    static ClassRef unpack(key_t z) {
+        return {static_cast<std::uint32_t>(z), static_cast<std::uint32_t>(z >> 32)};
+    }
+
+   private:
+    std::vector<Chain> chains_;
+    std::vector<std::uint32_t> gen_;
+    std::vector<std::uint32_t> free_;
+};
+
+/// An active top simplex seen from one of its facets: its class and the vertex it adds.
 struct Link {
-    key_t simplex;
-    index_t vertex;
+    ClassRef cls;
+    std::int32_t vertex;
+};
+
+/// The active lists: for each (k-1)-face, the links of the active k-simplices containing it.
+/// Faces are vertices for k = 1 and edges for k = 2, whose lists sit in arrays (an edge's slot in
+/// a triangular table of n (n - 1) / 2 entries); triangles (k = 3) are hashed.
+class FaceLists {
+   public:
+    FaceLists(index_t n, int k) : k_(k) {
+        if (k == 1) lists_.resize(static_cast<std::size_t>(n));
+        if (k == 2)
+            slot_.assign(static_cast<std::size_t>(n) * static_cast<std::size_t>(n - 1) / 2, -1);
+    }
+    /// The list of `face`, or null when it never had one.
+    std::vector<Link>* find(key_t face) {
+        if (k_ == 1) return &lists_[face];
+        if (k_ == 2) {
+            const std::int32_t i = slot_[edge(face)];
+            return i < 0 ? nullptr : &lists_[static_cast<std::size_t>(i)];
+        }
+        return map_.find(face);
+    }
+    std::vector<Link>& operator[](key_t face) {
+        if (k_ == 1) return lists_[face];
+        if (k_ == 2) {
+            std::int32_t& i = slot_[edge(face)];
+            if (i < 0) {
+                i = static_cast<std::int32_t>(lists_.size());
+                lists_.emplace_back();
+            }
+            return lists_[static_cast<std::size_t>(i)];
+        }
+        return map_[face];
+    }
+    /// Starts loading where face's list is found (a hint; changes nothing).
+    void prefetch(key_t face) const {
+        if (k_ == 2)
+            __builtin_prefetch(&slot_[edge(face)]);
+        else if (k_ == 3)
+            map_.prefetch(face);
+    }
+
+   private:
+    static std::size_t edge(key_t face) {
+        const std::size_t lo = vertex_of(face, 0), hi = vertex_of(face, 1);
+        return hi * (hi - 1) / 2 + lo;
+    }
+    int k_;
+    std::vector<std::vector<Link>> lists_;  // k = 1: by vertex; k = 2: by slot_
+    std::vector<std::int32_t> slot_;        // k = 2: edge -> index into lists_, -1: none yet
+    KeyMap<std::vector<Link>> map_;         // k = 3
 };
 
 class RipsHomology {
@@ -224,7 +351,8 @@ class RipsHomology {
           thr_(threshold),
           n_threads_(std::max(1, n_threads)),
           pairs_(pairs),
-          dist_(n * n, 0.0f) {
+          dist_(n * n, 0.0f),
+          faces_(n, maxdim) {
         parallel_for(n, n_threads_, [&](index_t i, int) {
             for (index_t j = 0; j < n; ++j) dist_[i * n + j] = j < i ? D[i * n + j] : D[j * n + i];
             dist_[i * n + i] = 0.0f;
@@ -289,19 +417,31 @@ class RipsHomology {
             bound[b] = static_cast<index_t>(
                 std::ceil(static_cast<double>(n_) * std::sqrt(static_cast<double>(b) / blocks)));
         bound[blocks] = n_;
-        std::vector<Lists> parts(static_cast<std::size_t>(blocks));
+        std::vector<Part> parts(static_cast<std::size_t>(blocks));
         parallel_for(blocks, n_threads_, [&](index_t b, int) {
-            parts[b].assign(static_cast<std::size_t>(k_) + 1, {});
+            parts[b].cells.assign(static_cast<std::size_t>(k_) + 1, {});
             list_cliques(bound[b], bound[b + 1], parts[b]);
         });
+        std::vector<std::vector<std::uint64_t>*> edge_parts;
+        for (Part& p : parts) edge_parts.push_back(&p.edges);
+        sort_by_diameter(edge_parts, edges_);
         cells_.assign(static_cast<std::size_t>(k_) + 1, {});
-        for (int d = 1; d <= k_; ++d) sort_by_diameter(parts, d, cells_[d]);
+        for (int d = 2; d <= k_; ++d) {
+            std::vector<std::vector<Cell>*> cell_parts;
+            for (Part& p : parts) cell_parts.push_back(&p.cells[d]);
+            sort_by_diameter(cell_parts, cells_[d]);
+        }
     }
 
-    using Lists = std::vector<std::vector<Cell>>;  // per degree
+    /// One block's simplices in colex order: the edges packed, the d-simplices for d >= 2 in
+    /// cells[d].
+    struct Part {
+        std::vector<std::uint64_t> edges;
+        std::vector<std::vector<Cell>> cells;
+    };
 
-    /// Appends to out[d] the d-simplices whose largest vertex is in [first, last), colex order.
-    void list_cliques(index_t first, index_t last, Lists& out) const {
+    /// Appends to out the simplices whose largest vertex is in [first, last), colex order.
+    void list_cliques(index_t first, index_t last, Part& out) const {
         std::vector<std::vector<index_t>> cand(static_cast<std::size_t>(k_) + 1);
         index_t vs[kMaxDim + 1];
         // vs[0..depth] chosen (descending), cand[depth]: their common neighbours below vs[depth]
@@ -312,7 +452,10 @@ class RipsHomology {
                 float du = diam;
                 for (int p = 0; p <= depth; ++p) du = std::max(du, dist(vs[p], u));
                 const key_t ku = (key << 16) | static_cast<key_t>(u);
-                out[depth + 1].push_back({du, ku});
+                if (depth == 0)
+                    out.edges.push_back(pack_edge(du, ku));
+                else
+                    out.cells[depth + 1].push_back({du, ku});
                 if (depth + 1 >= k_ || depth + 1 >= kMaxDim) continue;  // (k_ <= kMaxDim)
                 std::vector<index_t>& next = cand[depth + 1];
                 next.clear();
@@ -334,41 +477,36 @@ class RipsHomology {
     }
 
     /// Stable LSD radix sort by diameter (two 16-bit digits of the float's bits, which order
-    /// non-negative floats as numbers) of the degree-d lists of `parts` taken one after the
-    /// other, into `out`; the parts are freed on the way. Each pass splits its input into
+    /// non-negative floats as numbers) of the lists `in` taken one after the other (packed edges
+    /// or Cells), into `out`; the lists are freed on the way. Each pass splits its input into
     /// n_threads contiguous ranges that count their digits and scatter concurrently (a range's
     /// entries of one digit go after those of the ranges before it, so the sort stays stable).
-    void sort_by_diameter(std::vector<Lists>& parts, int d, std::vector<Cell>& out) const {
-        std::vector<const std::vector<Cell>*> in;
+    template <typename T>
+    void sort_by_diameter(const std::vector<std::vector<T>*>& in, std::vector<T>& out) const {
+        std::vector<const std::vector<T>*> from(in.begin(), in.end());
         std::size_t total = 0;
-        for (Lists& p : parts) {
-            in.push_back(&p[d]);
-            total += p[d].size();
-        }
-        std::vector<Cell> buf(total);
-        radix_pass(in, 0, buf);
-        for (Lists& p : parts) std::vector<Cell>().swap(p[d]);
+        for (const std::vector<T>* v : in) total += v->size();
+        std::vector<T> buf(total);
+        radix_pass(from, 0, buf);
+        for (std::vector<T>* v : in) std::vector<T>().swap(*v);
         out.resize(total);
-        in.assign(1, &buf);
-        radix_pass(in, 16, out);
+        from.assign(1, &buf);
+        radix_pass(from, 16, out);
     }
 
-    /// One stable counting pass on the 16-bit digit at `shift` from the concatenation of `in`
-    /// into `out` (of the total size).
-    void radix_pass(const std::vector<const std::vector<Cell>*>& in, int shift,
-                    std::vector<Cell>& out) const {
+    /// One stable counting pass on the 16-bit digit at `shift` of the diameter from the
+    /// concatenation of `in` into `out` (of the total size).
+    template <typename T>
+    void radix_pass(const std::vector<const std::vector<T>*>& in, int shift,
+                    std::vector<T>& out) const {
         constexpr std::size_t kDigits = 65536;
-        auto digit = [shift](const Cell& x) {
-            std::uint32_t bits;
-            std::memcpy(&bits, &x.diam, sizeof bits);
-            return (bits >> shift) & 0xffff;
-        };
+        auto digit = [shift](const T& x) { return (diameter_bits(x) >> shift) & 0xffff; };
         const std::size_t total = out.size();
         const index_t ranges = total < 4096 ? 1 : n_threads_;
         // visit the entries [lo, hi) of the concatenation
         auto visit = [&](std::size_t lo, std::size_t hi, auto&& f) {
             std::size_t start = 0;
-            for (const std::vector<Cell>* v : in) {
+            for (const std::vector<T>* v : in) {
                 const std::size_t end = start + v->size();
                 for (std::size_t t = std::max(lo, start); t < std::min(hi, end); ++t)
                     f((*v)[t - start]);
@@ -379,7 +517,7 @@ class RipsHomology {
                                                     std::vector<std::size_t>(kDigits, 0));
         auto lo_of = [&](index_t r) { return total * static_cast<std::size_t>(r) / ranges; };
         parallel_for(ranges, n_threads_, [&](index_t r, int) {
-            visit(lo_of(r), lo_of(r + 1), [&](const Cell& x) { ++count[r][digit(x)]; });
+            visit(lo_of(r), lo_of(r + 1), [&](const T& x) { ++count[r][digit(x)]; });
         });
         // exclusive offsets: by digit, then by range within a digit
         std::size_t at = 0;
@@ -391,7 +529,7 @@ class RipsHomology {
             }
         parallel_for(ranges, n_threads_, [&](index_t r, int) {
             std::vector<std::size_t>& pos = count[r];
-            visit(lo_of(r), lo_of(r + 1), [&](const Cell& x) { out[pos[digit(x)]++] = x; });
+            visit(lo_of(r), lo_of(r + 1), [&](const T& x) { out[pos[digit(x)]++] = x; });
         });
     }
 
@@ -422,7 +560,14 @@ class RipsHomology {
         int n_cand;
         bool more;
     };
-    static constexpr std::size_t kBlock = 2048;  // top simplices handed over at once
+    static constexpr std::size_t kBlock = 2048;   // top simplices handed over at once
+    static constexpr std::size_t kScanQueue = 4;  // see emit_top
+
+    std::size_t size_of(int d) const { return d == 1 ? edges_.size() : cells_[d].size(); }
+    /// The diameter of the i-th d-simplex in filtration order.
+    float diam_at(int d, std::size_t i) const {
+        return d == 1 ? unpack_edge(edges_[i]).diam : cells_[d][i].diam;
+    }
 
     /// The lower stage: the simplices of degrees 1..k in filtration order, all but the top
     /// degree's reduction (H0, the classes of degrees 1..k-1, the boundaries of the k-simplices
@@ -438,14 +583,22 @@ class RipsHomology {
             }
             int d = 0;
             for (int e = 1; e <= k_; ++e)
-                if (pos[e] < cells_[e].size() &&
-                    (d == 0 || cells_[e][pos[e]].diam < cells_[d][pos[d]].diam))
+                if (pos[e] < size_of(e) && (d == 0 || diam_at(e, pos[e]) < diam_at(d, pos[d])))
                     d = e;
             if (d == 0) break;
-            const Cell s = cells_[d][pos[d]++];
+            const Cell s = d == 1 ? unpack_edge(edges_[pos[1]++]) : cells_[d][pos[d]++];
             if (d >= 2 && pos[d] + kAhead < cells_[d].size()) {
                 const key_t ahead = cells_[d][pos[d] + kAhead].key;
                 for (int u = 0; u <= d; ++u) degrees_[d - 1].cls.prefetch(omit(ahead, u));
+            }
+            if (d == 1 && pos[1] + kAhead < edges_.size()) {  // the bit set words it will set
+                const key_t ahead = unpack_edge(edges_[pos[1] + kAhead]).key;
+                const auto i = static_cast<std::size_t>(vertex_of(ahead, 0));
+                const auto j = static_cast<std::size_t>(vertex_of(ahead, 1));
+                __builtin_prefetch(&older_[i * words_ + j / 64]);
+                __builtin_prefetch(&older_[j * words_ + i / 64]);
+                __builtin_prefetch(&older_[i * words_]);  // where the coface scan starts
+                __builtin_prefetch(&older_[j * words_]);
             }
             if (d == 1)
                 add_edge(s);
@@ -483,13 +636,14 @@ class RipsHomology {
                         lock.lock();
                     }
                     if (queue_.empty()) break;
-                    block.swap(queue_.front());
+                    if (block.capacity() > 0) spare_.push_back(std::move(block));  // reduced
+                    block = std::move(queue_.front());
                     queue_.pop_front();
                     queued_.store(queue_.size(), std::memory_order_relaxed);
                     queue_cv_.notify_all();
                 }
                 reduce_block(block);
-                block.clear();
+                block.clear();  // (its storage goes back to the lower stage)
             }
         } catch (...) {
             {
@@ -520,8 +674,15 @@ class RipsHomology {
         queue_.push_back(std::move(block_));
         queued_.store(queue_.size(), std::memory_order_relaxed);
         queue_cv_.notify_all();
-        block_ = std::vector<Top>();
-        block_.reserve(kBlock);
+        // a block the upper stage has reduced, when there is one (fresh storage of this size
+        // comes from the system, page by page)
+        if (spare_.empty()) {
+            block_ = std::vector<Top>();
+            block_.reserve(kBlock);
+        } else {
+            block_ = std::move(spare_.back());
+            spare_.pop_back();
+        }
     }
 
     /// x (degree k) is born with a zero boundary: its facets' diameters and, when this stage
@@ -549,8 +710,13 @@ class RipsHomology {
         }
         // (for k = 1 the lower stage always scans: its rows of the bit sets and of the distances
         // are in cache from add_edge; the upper stage's scan of a block cost several times more on
-        // Gaussian N = 5000, and it would need ready() for every vertex)
-        if (block_.empty()) scan_here_ = k_ == 1 || queued_.load(std::memory_order_relaxed) > 0;
+        // Gaussian N = 5000, and it would need ready() for every vertex). For k >= 2 the lower
+        // stage scans only when the upper one is well behind (more than 4 blocks waiting): with
+        // the threshold at 1 block o3_1024's lower stage (its critical path) kept more of the
+        // scans, 8 % slower on two threads; sphere_3_192's upper stage stays behind (its queue is
+        // full) and leaves them to the lower stage either way.
+        if (block_.empty())
+            scan_here_ = k_ == 1 || queued_.load(std::memory_order_relaxed) > kScanQueue;
         if (!scan_here_) {  // the upper stage scans (it waits for work)
             t.n_cand = -1;
             t.more = false;
@@ -661,8 +827,19 @@ class RipsHomology {
         l.holders.assign(1, s.key);
     }
 
+    /// make_live for the top degree: the class goes to a slot of top_cls_ (its holders entry is
+    /// the packed reference).
+    ClassRef make_live_top(const Cell& s) {
+        const ClassRef r = top_cls_.add(s);
+        Live& l = degrees_[k_].live[s.key];
+        l.diam = s.diam;
+        l.holders.assign(1, ClassSlab::pack(r));
+        return r;
+    }
+
     /// The latest simplex j of the non-zero boundary b (degree d) dies at `death`, killed by the
     /// simplex on the vertices killer[0..count-1]; every class holding j becomes class + b.
+    /// (Holders are keys, or packed references into top_cls_ in the top degree.)
     void kill(int d, const Chain& b, float death, const index_t* killer, int count, Scratch& sc) {
         Degree& g = degrees_[d];
         const Cell j = b.back();
@@ -680,8 +857,9 @@ class RipsHomology {
             holders.swap(l->holders);
             g.live.erase(j.key);
         }
+        const bool top = d == k_;
         for (const key_t z : holders) {
-            Chain* c = g.cls.find(z);
+            Chain* c = top ? top_cls_.find(ClassSlab::unpack(z)) : g.cls.find(z);
             if (c == nullptr ||
                 !std::binary_search(c->begin(), c->end(), j,
                                     [](const Cell& x, const Cell& y) { return earlier(x, y); }))
@@ -694,10 +872,12 @@ class RipsHomology {
                 if (a.key != j.key && !(s < c->size() && (*c)[s].key == a.key))
                     g.live.find(a.key)->holders.push_back(z);
             }
-            if (sc.kill_tmp.empty())
-                g.cls.erase(z);
-            else
+            if (!sc.kill_tmp.empty())
                 c->swap(sc.kill_tmp);
+            else if (top)
+                top_cls_.erase(ClassSlab::unpack(z));
+            else
+                g.cls.erase(z);
         }
     }
 
@@ -727,7 +907,6 @@ class RipsHomology {
         // the active simplices sharing a facet with x, grouped by the vertex they add
         ++stamp_;
         seeds_.clear();
-        Degree& top = degrees_[k_];
         for (int u = 0; u < count; ++u) {
             std::vector<Link>* list = faces_.find(omit(x.key, u));
             if (list == nullptr) continue;
@@ -737,7 +916,7 @@ class RipsHomology {
                     ++q;
                     continue;
                 }
-                if (top.cls.find(l.simplex) == nullptr) {  // no longer active: drop the link
+                if (!top_cls_.active(l.cls)) {  // no longer active: drop the link
                     (*list)[q] = list->back();
                     list->pop_back();
                     continue;
@@ -750,84 +929,90 @@ class RipsHomology {
                     groups_[seeds_.size()].clear();
                     seeds_.push_back(l.vertex);
                 }
-                groups_[group_of_[l.vertex]].push_back(l.simplex);
+                groups_[group_of_[l.vertex]].push_back(l.cls);
             }
         }
 
         if (seeds_.empty()) {  // x is the only active facet of its cofaces: one of them kills it
-            if (leftover(t, v) < 0) {
-                make_live(k_, x);
-                register_faces(x);
-            }
+            if (leftover(t, v) < 0) register_faces(x, make_live_top(x));
             return;
         }
-        make_live(k_, x);
+        const ClassRef rx = make_live_top(x);
         for (std::size_t g = 0; g < seeds_.size(); ++g) {
             if (!ready(t, v, seeds_[g])) continue;
-            const Chain* cx = top.cls.find(x.key);
-            sc.bnd.clear();
-            if (cx != nullptr) sc.bnd = *cx;
-            for (const key_t y : groups_[g]) {
-                const Chain* c = top.cls.find(y);
+            // the boundary cls(x) + sum of cls(y), y in the group: mostly zero (once x has died
+            // its class is written in older simplices, often those of the group), so the sum of
+            // the group is formed first, and copied only when one y is not enough
+            const Chain* sum = nullptr;  // null: zero
+            for (const ClassRef y : groups_[g]) {
+                const Chain* c = top_cls_.find(y);
                 if (c == nullptr) continue;
-                add_chains(sc.bnd, *c, sc.tmp);
+                if (sum == nullptr) {
+                    sum = c;
+                    continue;
+                }
+                add_chains(*sum, *c, sc.tmp);
                 sc.bnd.swap(sc.tmp);
+                sum = &sc.bnd;
             }
-            if (!sc.bnd.empty()) {
-                v[count] = seeds_[g];
-                kill(k_, sc.bnd, x.diam, v, count + 1, sc);
+            if (sum != nullptr && sum->empty()) sum = nullptr;
+            const Chain* cx = top_cls_.find(rx);
+            if (sum == nullptr && cx == nullptr) continue;
+            if (sum != nullptr && cx != nullptr) {
+                if (same_chain(*sum, *cx)) continue;
+                add_chains(*sum, *cx, sc.tmp);
+                sc.bnd.swap(sc.tmp);
+            } else if (sum != &sc.bnd) {
+                sc.bnd = sum != nullptr ? *sum : *cx;
             }
+            v[count] = seeds_[g];
+            kill(k_, sc.bnd, x.diam, v, count + 1, sc);
         }
-        const Chain* cx = top.cls.find(x.key);
+        const Chain* cx = top_cls_.find(rx);
         if (cx == nullptr) return;
         if ((v[count] = leftover(t, v)) >= 0) {  // kills what is left of cls(x)
             sc.bnd = *cx;
             kill(k_, sc.bnd, x.diam, v, count + 1, sc);
             return;
         }
-        register_faces(x);
+        register_faces(x, rx);
     }
 
     /// The least vertex w, not a seed, whose coface x + w enters with x, or -1: from the lower
-    /// stage's candidates, then (when all of those are seeds and the list was cut short) by
-    /// asking ready() of the vertices after them; without candidates, by a scan of the bit sets
-    /// (on two threads, k >= 2, they may hold edges taken after x: every vertex found is tested).
+    /// stage's candidates, then (when all of those are seeds and the list was cut short, or when
+    /// there are none) by a scan of the bit sets of the edges after the last candidate. Every edge
+    /// before x is in them; on two threads they may also hold edges taken after x, so every vertex
+    /// found is tested (ready) unless the bit sets are exact (one thread, k = 1: the edges taken
+    /// are exactly those before x, so w completes the coface).
     index_t leftover(const Top& t, const index_t* v) const {
         const int count = k_ + 1;
-        if (t.n_cand < 0) {  // the common neighbours by the edges taken so far, 64 at a time
-            const std::uint64_t* rows[kMaxDim + 1];
-            for (int p = 0; p < count; ++p)
-                rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
-            for (std::size_t q = 0; q < words_; ++q) {
-                std::uint64_t bits = __atomic_load_n(&rows[0][q], __ATOMIC_RELAXED);
-                for (int p = 1; p < count; ++p)
-                    bits &= __atomic_load_n(&rows[p][q], __ATOMIC_RELAXED);
-                while (bits) {
-                    const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
-                    bits &= bits - 1;
-                    // for k = 1 only one thread gets here (the bit sets are then exact); on two
-                    // threads (k >= 2) they may hold edges taken after x, and ready() decides
-                    if (stamp_of_[w] != stamp_ && (count == 2 || ready(t, v, w))) return w;
-                }
-            }
-            return -1;
+        index_t from = 0;
+        if (t.n_cand >= 0) {
+            for (int c = 0; c < t.n_cand; ++c)
+                if (stamp_of_[t.cand[c]] != stamp_) return t.cand[c];
+            if (!t.more) return -1;
+            from = t.cand[kCandidates - 1] + 1;
         }
-        for (int c = 0; c < t.n_cand; ++c)
-            if (stamp_of_[t.cand[c]] != stamp_) return t.cand[c];
-        if (!t.more) return -1;
-        for (index_t w = t.cand[kCandidates - 1] + 1; w < n_; ++w) {
-            if (stamp_of_[w] == stamp_) continue;
-            bool in_x = false;
-            for (int p = 0; p < count; ++p) in_x |= w == v[p];
-            if (!in_x && ready(t, v, w)) return w;
+        const bool exact = count == 2 && !pipelined_;
+        const std::uint64_t* rows[kMaxDim + 1];
+        for (int p = 0; p < count; ++p) rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
+        for (std::size_t q = static_cast<std::size_t>(from) / 64; q < words_; ++q) {
+            std::uint64_t bits = __atomic_load_n(&rows[0][q], __ATOMIC_RELAXED);
+            for (int p = 1; p < count; ++p) bits &= __atomic_load_n(&rows[p][q], __ATOMIC_RELAXED);
+            if (q == static_cast<std::size_t>(from) / 64) bits &= ~std::uint64_t{0} << (from & 63);
+            while (bits) {
+                const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
+                bits &= bits - 1;
+                if (stamp_of_[w] != stamp_ && (exact || ready(t, v, w))) return w;
+            }
         }
         return -1;
     }
 
-    void register_faces(const Cell& x) {
+    void register_faces(const Cell& x, ClassRef r) {
         const int count = k_ + 1;
         for (int u = 0; u < count; ++u)
-            faces_[omit(x.key, u)].push_back({x.key, vertex_of(x.key, u)});
+            faces_[omit(x.key, u)].push_back({r, static_cast<std::int32_t>(vertex_of(x.key, u))});
     }
 
     index_t n_;
@@ -836,23 +1021,26 @@ class RipsHomology {
     int n_threads_;
     std::vector<std::vector<PairEdges>>* pairs_;  // null: no pairs recorded
     std::vector<float> dist_;
-    std::vector<std::vector<Cell>> cells_;
+    std::vector<std::uint64_t> edges_;      // the edges in filtration order, packed
+    std::vector<std::vector<Cell>> cells_;  // cells_[d]: the d-simplices, d >= 2, in that order
     std::vector<std::vector<Bar>> bars_;
     std::vector<index_t> parent_;
     std::vector<std::uint64_t> older_;  // row v: bit set of v's neighbours by the edges taken
     std::size_t words_ = 0;
     std::vector<Degree> degrees_;
-    KeyMap<std::vector<Link>> faces_;  // (k-1)-face -> active k-simplices containing it
+    ClassSlab top_cls_;  // the classes of the top degree (degrees_[k_].cls stays empty)
+    FaceLists faces_;    // (k-1)-face -> active k-simplices containing it
     std::vector<std::uint64_t> stamp_of_;
     std::vector<std::int64_t> group_of_;
     std::uint64_t stamp_ = 0;
     std::vector<index_t> seeds_;
-    std::vector<std::vector<key_t>> groups_;
+    std::vector<std::vector<ClassRef>> groups_;
     Scratch lower_scratch_, upper_scratch_;
     // the pipeline between the stages
     bool pipelined_ = false;
     std::vector<Top> block_;  // being filled by the lower stage
     std::deque<std::vector<Top>> queue_;
+    std::vector<std::vector<Top>> spare_;  // reduced blocks, empty, for the lower stage to refill
     std::mutex queue_mutex_;
     std::condition_variable queue_cv_;
     bool lower_done_ = false;

@@ -104,10 +104,12 @@ bool rips_homology_applies(index_t n, int maxdim);
 /// Bytes a homology-engine run of rips_barcodes holds at its peak for D (n x n, row-major
 /// float32) truncated at `threshold`, counting the float32 matrix it reads: 8 n^2 (that matrix
 /// and the engine's symmetric copy), 8 n ceil(n / 64) (the bit sets of the edges taken), 24 n
-/// (union-find and marks), and 40 bytes per simplex of degrees 1..maxdim (cliques of
-/// 2..maxdim+1 vertices, bounded as in rips_simplex_bytes; exact for the edges), 56 for degrees
-/// >= 2 with n_threads >= 2. Of the 40 bytes, 16 are the simplex's list entry; the rest covers
-/// the radix sort's buffer (16) while the lists are sorted, then the homology classes, the live
+/// (union-find and marks), for maxdim = 2 2 n^2 (a 32-bit slot per edge), and 40 bytes per simplex
+/// of degrees 1..maxdim (cliques of 2..maxdim+1 vertices, bounded as in rips_simplex_bytes; exact
+/// for the edges), 56 for degrees
+/// >= 2 with n_threads >= 2. Of the 40 bytes, 16 are the simplex's list entry (8 for an edge,
+/// packed); the rest covers the radix sort's buffer (16, an edge 8) while the lists are sorted,
+/// then the homology classes, the live
 /// simplices and the active lists of the reduction. That rest, and the 16 more of two threads
 /// (per-thread allocation arenas), are measured figures, not bounds: with the true simplex
 /// counts, the peak RSS growth of one rips_barcodes call over the input was 16.6 bytes of
