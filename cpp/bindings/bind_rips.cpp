@@ -15,6 +15,7 @@
 #include "latentbridge/detail/check.hpp"
 #include "latentbridge/detail/parallel.hpp"
 #include "latentbridge/rips.hpp"
+#include "latentbridge/symmetric_quantile.hpp"
 
 namespace py = pybind11;
 using namespace pybind11::literals;
@@ -134,6 +135,19 @@ void latentbridge::bind::bind_rips(py::module_& m) {
     m.def("r_cross_workspace_bytes", &latentbridge::r_cross_workspace_bytes, "n"_a,
           "Bytes of the larger of r_cross_barcode_h1's two engines for n points (without the "
           "data-dependent homology classes).");
+
+    m.def(
+        "symmetric_quantile",
+        [](py::array_t<double, py::array::c_style> D, double q) {
+            const auto n = D.shape(0);
+            LATENTBRIDGE_CHECK(D.ndim() == 2 && D.shape(1) == n, "symmetric_quantile",
+                               "D must be a square 2-D matrix");
+            py::gil_scoped_release nogil;
+            return latentbridge::symmetric_quantile(D.data(), n, q);
+        },
+        "D"_a.noconvert(), "q"_a,
+        "np.quantile(D, q) (linear, bit for bit) of a float64 symmetric matrix with a zero "
+        "diagonal and no negative entry, from its strict upper triangle.");
 
     m.def(
         "enclosing_radius",
