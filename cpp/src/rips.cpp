@@ -302,14 +302,27 @@ class Reducer {
         return static_cast<std::int64_t>(cols_.size()) - 1;
     }
 
-    /// Starts the run of the coboundary of src, restricted to diameters above lo.
-    void open_run(const Entry& src, float lo) {
+    /// Starts the run of the coboundary of src, restricted to diameters above lo and, with
+    /// `after`, to the entries that come after it in the filtration.
+    void open_run(const Entry& src, float lo, const Entry* after = nullptr) {
         const float thr = cx_.threshold();
         Run r{0, 0, src, window_end(std::max(lo, src.diam), width0_, thr), width0_};
-        if (fill(r, lo)) {
-            runs_.push_back(r);
-            heap_push({entries_[r.pos], static_cast<std::int64_t>(runs_.size() - 1)});
-        }
+        if (!fill(r, lo)) return;
+        if (after)
+            while (!later(entries_[r.pos], *after))
+                if (++r.pos == r.end && !next_window(r)) return;
+        runs_.push_back(r);
+        heap_push({entries_[r.pos], static_cast<std::int64_t>(runs_.size() - 1)});
+    }
+
+    /// Enumerates the window after r's current one (widened), past any empty ones; false when
+    /// the threshold is passed.
+    bool next_window(Run& r) {
+        if (!(r.hi < cx_.threshold())) return false;
+        const float lo = r.hi;
+        r.width *= 2.0f;
+        r.hi = window_end(lo, r.width, cx_.threshold());
+        return fill(r, lo);
     }
 
     /// Enumerates the cofacets of r.src with a diameter in (lo, r.hi], widening the window until
@@ -381,44 +394,37 @@ class Reducer {
     void advance_top() {
         const std::int64_t id = heap_.front().run;
         Run& r = runs_[static_cast<std::size_t>(id)];
-        if (++r.pos < r.end) {
+        if (++r.pos < r.end || next_window(r)) {
             heap_replace_top({entries_[r.pos], id});
             return;
-        }
-        if (r.hi < cx_.threshold()) {
-            const float lo = r.hi;
-            r.width *= 2.0f;
-            r.hi = window_end(lo, r.width, cx_.threshold());
-            if (fill(r, lo)) {
-                heap_replace_top({entries_[r.pos], id});
-                return;
-            }
         }
         heap_pop_top();
     }
 
-    /// Adds column j, whose pivot p is the working column's: the entries of its combination that
-    /// come before p cancel among themselves, so only diameters from p's on are enumerated.
+    /// Adds column j, whose pivot p is the working column's (taken out of the merge by pivot()):
+    /// the entries of its combination up to p sum to p alone, which cancels the working column's,
+    /// so each of its coboundaries is enumerated from after p on.
     void add_column(std::int64_t j, const Entry& p) {
         const float lo = std::nextafter(p.diam, -kInf);
         if (j <= -2) {  // a single coboundary
             const simplex_t idx = -2 - j;
             const Entry e{cx_.diameter(idx), idx};
-            open_run(e, lo);
+            open_run(e, lo, &p);
             work_.push_back(e);
             return;
         }
         const Column col = cols_[j];
-        open_run(col.s, lo);
+        open_run(col.s, lo, &p);
         work_.push_back(col.s);
         for (std::int64_t t = 0; t < col.len; ++t) {
             const Entry e = pool_[col.off + t];
-            open_run(e, lo);
+            open_run(e, lo, &p);
             work_.push_back(e);
         }
     }
 
-    /// Earliest entry with odd multiplicity in the merge of the runs; it stays in the merge.
+    /// Earliest entry with odd multiplicity in the merge of the runs, taken out of the merge
+    /// (the working column is the rest plus it).
     bool pivot(Entry& out) {
         while (!heap_.empty()) {
             const Entry p = heap_.front().e;
@@ -427,10 +433,7 @@ class Reducer {
                 advance_top();
                 odd = !odd;
             }
-            if (odd) {  // keep p in the merge as a run of its own
-                entries_.push_back(p);
-                runs_.push_back({entries_.size() - 1, entries_.size(), p, kInf, 0.0f});
-                heap_push({p, static_cast<std::int64_t>(runs_.size() - 1)});
+            if (odd) {
                 out = p;
                 return true;
             }
