@@ -194,13 +194,21 @@ struct HasImplicitPivots<Cx, std::void_t<decltype(&Cx::implicit_pivot)>> : std::
 /// optionally implicit_pivot (HasImplicitPivots) for pivots in neither.
 /// A pivot's code is a column number (>= 0) or, for a column that is a single coboundary (an
 /// emergent pair), -2 - the index of its simplex.
+/// The windows of a coboundary's enumeration: the first one's width follows the recent gaps
+/// between a column and its pivot, but not below gap_min times the threshold; each next one is
+/// `growth` times wider.
+struct WindowPolicy {
+    float gap_min = 1e-3f;
+    float growth = 2.0f;
+};
+
 template <typename Cx>
 class Reducer {
    public:
-    explicit Reducer(const Cx& cx, const Deadline* deadline = nullptr)
-        : cx_(cx), dense_(cx.dense_size(), -1), deadline_(deadline) {
+    explicit Reducer(const Cx& cx, const Deadline* deadline = nullptr, WindowPolicy windows = {})
+        : cx_(cx), dense_(cx.dense_size(), -1), deadline_(deadline), growth_(windows.growth) {
         const float thr = cx.threshold();
-        gap_min_ = (thr > 0.0f && thr < kInf) ? thr * 1e-3f : 1.0f;
+        gap_min_ = (thr > 0.0f && thr < kInf) ? thr * windows.gap_min : 1.0f;
         gap_ = (thr > 0.0f && thr < kInf) ? thr * 0.02f : kInf;
     }
 
@@ -336,7 +344,7 @@ class Reducer {
     bool next_window(Run& r) {
         if (!(r.hi < cx_.threshold())) return false;
         const float lo = r.hi;
-        r.width *= 2.0f;
+        r.width *= growth_;
         r.hi = window_end(lo, r.width, cx_.threshold());
         return fill(r, lo);
     }
@@ -360,7 +368,7 @@ class Reducer {
             }
             if (!(r.hi < thr)) return false;
             lo = r.hi;
-            r.width *= 2.0f;
+            r.width *= growth_;
             r.hi = window_end(lo, r.width, thr);
         }
     }
@@ -481,6 +489,7 @@ class Reducer {
     float gap_ = kInf, gap_min_ = 1.0f, width0_ = kInf;
     Entry current_{0.0f, -1};  // the column being reduced
     const Deadline* deadline_;
+    float growth_;  // of the windows (WindowPolicy)
     std::uint32_t polls_ = 0;
     std::vector<SimplexPair>* pairs_out_ = nullptr;
 };
@@ -1113,13 +1122,18 @@ std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, i
     }
     sort_for_reduction(columns, n_threads);
 
-    // A reduced column r whose pivot t has r's own diameter took t from t's claimant when that
-    // comes after r: the claimant is then reduced as well, in its place (pending: a heap whose
-    // front is processed first).
-    Reducer<ConeComplex> reducer(cx, deadline);
+    // Narrower windows than VR's: the cofacets of an edge past its vertices' neighbour lists
+    // come from scans of all n vertices and are dense there (65-70 % of the entries enumerated
+    // at n = 500 and 2000, 64-D family); growth 1.5 and a floor of 1 % of the threshold cost
+    // 11-14 % fewer cycles (cachegrind: instructions / 2.5 + 15 per mispredicted branch) than
+    // VR's 2 and 0.1 % (12 % at n = 300), and 1-7 % on the rings and rank-2 families.
+    Reducer<ConeComplex> reducer(cx, deadline, WindowPolicy{1e-2f, 1.5f});
     std::vector<Bar> bars;
     std::vector<SimplexPair> simplex_pairs;
     if (pairs) reducer.record_pairs(&simplex_pairs);
+    // A reduced column r whose pivot t has r's own diameter took t from t's claimant when that
+    // comes after r: the claimant is then reduced as well, in its place (pending: a heap whose
+    // front is processed first).
     const auto after = [](const Entry& a, const Entry& b) { return later(b, a); };
     std::vector<Entry> pending;
     for (std::size_t next = 0; next < columns.size() || !pending.empty();) {
