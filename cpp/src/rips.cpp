@@ -720,7 +720,8 @@ class ConeComplex {
           n_(n),
           thr_(threshold),
           binom_(n + 1, 3, "r_cross_barcode"),
-          near_(m, n, n_threads) {
+          near_(m, n, n_threads),
+          kept_(static_cast<std::size_t>(NeighbourLists::length(n))) {
         cone_base_ = binom_(n, 3);
     }
 
@@ -911,28 +912,45 @@ class ConeComplex {
             const index_t a = by_i ? i : j, b = by_i ? j : i;
             const float* mb = by_i ? mj : mi;
             const bool filter = near_.complete(b, hi);  // then m_bk <= hi only for k on b's list
-            for (const auto *it = near_.begin(a), *end = near_.upto(a, hi); it != end; ++it) {
-                const index_t k = it->k;
-                if (k == b || (filter && !near_.listed(b, k)) || !(mb[k] <= hi)) continue;
-                f(Entry{std::max(sd, std::max(it->m, mb[k])), triangle(s.idx, i, j, k)});
-            }
+            emit_listed(
+                s, i, j, near_.begin(a), near_.upto(a, hi),
+                [&](index_t k) {
+                    return (k != b) & (!filter | near_.listed(b, k)) & (mb[k] <= hi);
+                },
+                [&](const NeighbourLists::Item& it) {
+                    return std::max(sd, std::max(it.m, mb[it.k]));
+                },
+                f);
             return true;
         }
         // sd <= lo: max(m_ik, m_jk) in (lo, hi]; from i's list those with m_ik in (lo, hi], from
         // j's those with m_jk in (lo, hi] and m_ik <= lo (the rest came from i's); both lists are
         // complete at hi, so a k off the other's list fails its test
         if (!near_.complete(i, hi) || !near_.complete(j, hi)) return false;
-        for (const auto *it = near_.upto(i, lo), *end = near_.upto(i, hi); it != end; ++it) {
-            const index_t k = it->k;
-            if (k == j || !near_.listed(j, k) || !(mj[k] <= hi)) continue;
-            f(Entry{std::max(it->m, mj[k]), triangle(s.idx, i, j, k)});
-        }
-        for (const auto *it = near_.upto(j, lo), *end = near_.upto(j, hi); it != end; ++it) {
-            const index_t k = it->k;
-            if (k == i || !near_.listed(i, k) || !(mi[k] <= lo)) continue;
-            f(Entry{it->m, triangle(s.idx, i, j, k)});
-        }
+        emit_listed(
+            s, i, j, near_.upto(i, lo), near_.upto(i, hi),
+            [&](index_t k) { return (k != j) & near_.listed(j, k) & (mj[k] <= hi); },
+            [&](const NeighbourLists::Item& it) { return std::max(it.m, mj[it.k]); }, f);
+        emit_listed(
+            s, i, j, near_.upto(j, lo), near_.upto(j, hi),
+            [&](index_t k) { return (k != i) & near_.listed(i, k) & (mi[k] <= lo); },
+            [](const NeighbourLists::Item& it) { return it.m; }, f);
         return true;
+    }
+
+    /// Calls f for the triangle (i, j, k) of each item k of [it, end) (a prefix of a neighbour
+    /// list) with keep(k), at diameter diam(item). The tests of a walk fail unpredictably (about
+    /// half the items are kept), so the kept items are gathered first without a branch.
+    template <typename Keep, typename Diam, typename F>
+    void emit_listed(const Entry& s, index_t i, index_t j, const NeighbourLists::Item* it,
+                     const NeighbourLists::Item* end, Keep keep, Diam diam, F& f) const {
+        NeighbourLists::Item* out = kept_.data();
+        std::size_t count = 0;
+        for (; it != end; ++it) {
+            out[count] = {diam(*it), it->k};
+            count += keep(it->k) ? 1u : 0u;
+        }
+        for (std::size_t t = 0; t < count; ++t) f(Entry{out[t].m, triangle(s.idx, i, j, out[t].k)});
     }
 
     const float* w_;
@@ -942,6 +960,9 @@ class ConeComplex {
     Binomial binom_;
     NeighbourLists near_;
     simplex_t cone_base_;
+    // emit_listed's gathered items (one list's length): the reduction is sequential, and the
+    // parallel column search does not enumerate cofacets
+    mutable std::vector<NeighbourLists::Item> kept_;
 };
 
 /// Sorts columns into processing order (later in the filtration first); with several threads the
