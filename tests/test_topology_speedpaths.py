@@ -342,3 +342,52 @@ def test_symmetric_quantile_reads_the_upper_triangle_and_propagates_nan():
     assert np.isnan(_core.symmetric_quantile(D, 0.9)) and np.isnan(np.quantile(D, 0.9))
     with pytest.raises(ValueError, match="q must lie in"):
         _core.symmetric_quantile(D, 1.5)
+
+
+# ---- the engine's float32 inputs in one pass (issue 11, engineer T2, fourth session) -----------
+# Oracle: the numpy formulation of the reference's snapping (astype, masked assignment of the
+# entries below eps = mean(r1) * 1e-6, np.minimum), compared bit for bit.
+
+
+def numpy_cross_inputs(r1, r2):
+    eps = r1.mean() * 1e-6
+    w = r1.astype(np.float32)
+    w[r1 < eps] = 0.0
+    m = r2.astype(np.float32)
+    m[r2 < eps] = 0.0
+    return w, np.minimum(m, w)
+
+
+@pytest.mark.parametrize("n", [3, 4, 63, 64, 65, 130, 200])
+def test_cross_inputs_equal_the_numpy_formulation(n):
+    from latentbridge.topology import _cross_matrices
+
+    rng = np.random.default_rng(n)
+    X, Y = rng.standard_normal((n, 4)), rng.standard_normal((n, 4))
+    X[1] = X[0] + 1e-9  # a pair below the snapping threshold in r1 (and so in w and m)
+    Y[2] = Y[0]  # an exact zero off the diagonal of r2
+    r1 = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1)) * 3.7
+    r2 = np.round(np.sqrt(((Y[:, None] - Y[None]) ** 2).sum(-1)), 1)  # ties with w are rare
+    r2[:n // 2] = r1[:n // 2]  # rows where m and w tie exactly
+    r2[-1, -2] = r2[-2, -1] = 1e-12  # below the snapping threshold in r2 only
+    want_w, want_m = numpy_cross_inputs(r1, r2)
+    assert not want_w[0, 1] and want_w[0, 2] and want_w[-1, -2] and not want_m[-1, -2]
+    for threads in (1, 2, 3):
+        w, m = _cross_matrices(r1, r2, ("P", "Q"), threads)
+        assert w.tobytes() == want_w.tobytes() and m.tobytes() == want_m.tobytes()
+
+
+def test_cross_inputs_name_the_matrix_beyond_float32():
+    from latentbridge.topology import _cross_matrices
+
+    r = np.ones((70, 70))
+    np.fill_diagonal(r, 0.0)
+    big = r.copy()
+    big[65, 3] = big[3, 65] = 1e300
+    for r1, r2, name in ((big, r, "P"), (r, big, "Q")):
+        with pytest.raises(ValueError, match=f"distance matrix of {name} has finite entries above"):
+            _cross_matrices(r1, r2, ("P", "Q"), 2)
+    big[65, 3] = big[3, 65] = np.inf  # an infinite entry is allowed (an absent edge)
+    w, m = _cross_matrices(r, big, ("P", "Q"))
+    want_w, want_m = numpy_cross_inputs(r, big)
+    assert w.tobytes() == want_w.tobytes() and m.tobytes() == want_m.tobytes()
