@@ -342,3 +342,94 @@ def test_r_cross_barcode_is_the_same_for_every_n_jobs_and_names_the_bad_input():
     # a constant Q has a zero 0.9-quantile: the error names Q, also from the worker thread
     with pytest.raises(ValueError, match="Q's pairwise distances"):
         lb.r_cross_barcode(P, np.ones_like(Q), n_jobs=2)
+
+
+# ---- the quantile normalisation from the upper triangle (issue 11, engineer T2, fourth session) --
+# r_cross_barcode, rtd and rtd_lite divide each distance matrix by np.quantile(r, 0.9) over all
+# n^2 entries; _core.symmetric_quantile reads only the strict upper triangle. Oracle: np.quantile
+# itself, compared bit for bit (the barcodes depend on the exact scale).
+
+
+def symmetric_with_zero_diagonal(kind, n, rng):
+    if kind == "uniform":
+        A = rng.random((n, n))
+    elif kind == "ties":  # few values: runs of ties across both order statistics
+        A = rng.integers(0, 4, (n, n)).astype(np.float64)
+    elif kind == "zeros":  # mostly zero off the diagonal: the order statistics among the zeros
+        A = np.where(rng.random((n, n)) < 0.8, 0.0, rng.random((n, n)))
+    else:  # "distances", with a repeated point
+        X = rng.standard_normal((n, 3))
+        X[-1] = X[0]
+        A = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    return np.triu(A, 1) + np.triu(A, 1).T
+
+
+@pytest.mark.parametrize("kind", ["uniform", "ties", "zeros", "distances"])
+def test_symmetric_quantile_equals_numpy_bit_for_bit(kind):
+    rng = np.random.default_rng(11)
+    for n in list(range(1, 40)) + [64, 65, 127, 200, 300, 401]:
+        D = symmetric_with_zero_diagonal(kind, n, rng)
+        for q in (0.9, 0.0, 0.5, 1.0, 0.25, 0.999, float(rng.random())):
+            want = np.float64(np.quantile(D, q))
+            got = np.float64(_core.symmetric_quantile(D, q))
+            assert got.tobytes() == want.tobytes(), (kind, n, q, got, want)
+
+
+def test_symmetric_quantile_reads_the_upper_triangle_and_propagates_nan():
+    rng = np.random.default_rng(12)
+    D = symmetric_with_zero_diagonal("uniform", 30, rng)
+    lower = np.tril(rng.random((30, 30)) + 5.0, -1)  # the strict lower triangle is not read
+    assert _core.symmetric_quantile(np.triu(D) + lower, 0.9) == np.quantile(D, 0.9)
+    D[3, 7] = D[7, 3] = np.nan
+    assert np.isnan(_core.symmetric_quantile(D, 0.9)) and np.isnan(np.quantile(D, 0.9))
+    with pytest.raises(ValueError, match="q must lie in"):
+        _core.symmetric_quantile(D, 1.5)
+
+
+# ---- the engine's float32 inputs in one pass (issue 11, engineer T2, fourth session) -----------
+# Oracle: the numpy formulation of the reference's snapping (astype, masked assignment of the
+# entries below eps = mean(r1) * 1e-6, np.minimum), compared bit for bit.
+
+
+def numpy_cross_inputs(r1, r2):
+    eps = r1.mean() * 1e-6
+    w = r1.astype(np.float32)
+    w[r1 < eps] = 0.0
+    m = r2.astype(np.float32)
+    m[r2 < eps] = 0.0
+    return w, np.minimum(m, w)
+
+
+@pytest.mark.parametrize("n", [3, 4, 63, 64, 65, 130, 200])
+def test_cross_inputs_equal_the_numpy_formulation(n):
+    from latentbridge.topology import _cross_matrices
+
+    rng = np.random.default_rng(n)
+    X, Y = rng.standard_normal((n, 4)), rng.standard_normal((n, 4))
+    X[1] = X[0] + 1e-9  # a pair below the snapping threshold in r1 (and so in w and m)
+    Y[2] = Y[0]  # an exact zero off the diagonal of r2
+    r1 = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1)) * 3.7
+    r2 = np.round(np.sqrt(((Y[:, None] - Y[None]) ** 2).sum(-1)), 1)  # ties with w are rare
+    r2[:n // 2] = r1[:n // 2]  # rows where m and w tie exactly
+    r2[-1, -2] = r2[-2, -1] = 1e-12  # below the snapping threshold in r2 only
+    want_w, want_m = numpy_cross_inputs(r1, r2)
+    assert not want_w[0, 1] and want_w[0, 2] and want_w[-1, -2] and not want_m[-1, -2]
+    for threads in (1, 2, 3):
+        w, m = _cross_matrices(r1, r2, ("P", "Q"), threads)
+        assert w.tobytes() == want_w.tobytes() and m.tobytes() == want_m.tobytes()
+
+
+def test_cross_inputs_name_the_matrix_beyond_float32():
+    from latentbridge.topology import _cross_matrices
+
+    r = np.ones((70, 70))
+    np.fill_diagonal(r, 0.0)
+    big = r.copy()
+    big[65, 3] = big[3, 65] = 1e300
+    for r1, r2, name in ((big, r, "P"), (r, big, "Q")):
+        with pytest.raises(ValueError, match=f"distance matrix of {name} has finite entries above"):
+            _cross_matrices(r1, r2, ("P", "Q"), 2)
+    big[65, 3] = big[3, 65] = np.inf  # an infinite entry is allowed (an absent edge)
+    w, m = _cross_matrices(r, big, ("P", "Q"))
+    want_w, want_m = numpy_cross_inputs(r, big)
+    assert w.tobytes() == want_w.tobytes() and m.tobytes() == want_m.tobytes()

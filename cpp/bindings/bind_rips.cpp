@@ -14,7 +14,9 @@
 #include "bindings.hpp"
 #include "latentbridge/detail/check.hpp"
 #include "latentbridge/detail/parallel.hpp"
+#include "latentbridge/r_cross_inputs.hpp"
 #include "latentbridge/rips.hpp"
+#include "latentbridge/symmetric_quantile.hpp"
 
 namespace py = pybind11;
 using namespace pybind11::literals;
@@ -134,6 +136,40 @@ void latentbridge::bind::bind_rips(py::module_& m) {
     m.def("r_cross_workspace_bytes", &latentbridge::r_cross_workspace_bytes, "n"_a,
           "Bytes of the larger of r_cross_barcode_h1's two engines for n points (without the "
           "data-dependent homology classes).");
+
+    m.def(
+        "r_cross_inputs",
+        [](py::array_t<double, py::array::c_style> r1, py::array_t<double, py::array::c_style> r2,
+           double eps, F32 w, F32 mn, int n_threads) {
+            const auto n = r1.shape(0);
+            for (const auto* a : {&r1, &r2})
+                LATENTBRIDGE_CHECK(a->ndim() == 2 && a->shape(0) == n && a->shape(1) == n,
+                                   "r_cross_barcode", "r1 and r2 must be square and of one shape");
+            for (const auto* a : {&w, &mn})
+                LATENTBRIDGE_CHECK(a->ndim() == 2 && a->shape(0) == n && a->shape(1) == n,
+                                   "r_cross_barcode", "w and m must have the shape of r1");
+            float* wp = w.mutable_data();
+            float* mp = mn.mutable_data();
+            py::gil_scoped_release nogil;
+            return latentbridge::r_cross_inputs(r1.data(), r2.data(), n, eps, wp, mp, n_threads);
+        },
+        "r1"_a.noconvert(), "r2"_a.noconvert(), "eps"_a, "w"_a.noconvert(), "m"_a.noconvert(),
+        "n_threads"_a = 1,
+        "Fills the float32 w = r1 and m = min(r2, w), entries below eps snapped to 0 (see "
+        "r_cross_inputs.hpp); returns 1 (2) when r1 (r2) holds a finite value beyond float32.");
+
+    m.def(
+        "symmetric_quantile",
+        [](py::array_t<double, py::array::c_style> D, double q) {
+            const auto n = D.shape(0);
+            LATENTBRIDGE_CHECK(D.ndim() == 2 && D.shape(1) == n, "symmetric_quantile",
+                               "D must be a square 2-D matrix");
+            py::gil_scoped_release nogil;
+            return latentbridge::symmetric_quantile(D.data(), n, q);
+        },
+        "D"_a.noconvert(), "q"_a,
+        "np.quantile(D, q) (linear, bit for bit) of a float64 symmetric matrix with a zero "
+        "diagonal and no negative entry, from its strict upper triangle.");
 
     m.def(
         "enclosing_radius",

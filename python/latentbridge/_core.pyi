@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EigshOptions', 'batched_eigh', 'build_info', 'cross_accumulate', 'diffusion_graph', 'diffusion_workspace_bytes', 'eigsh_largest', 'eigsh_workspace_bytes', 'enclosing_radius', 'kdtree_order', 'knn_sqeuclidean', 'lanczos_basis_size', 'mahalanobis_rerank', 'median_kth_distance', 'pairwise_distances', 'r_cross_barcode_h1', 'r_cross_barcode_h1_batch', 'r_cross_workspace_bytes', 'rips_barcodes', 'rips_homology_applies', 'rips_homology_bytes', 'rips_simplex_bytes', 'rips_workspace_bytes', 'set_simd_isa', 'simd_isa']
+__all__: list[str] = ['EigshOptions', 'batched_eigh', 'build_info', 'cross_accumulate', 'diffusion_graph', 'diffusion_workspace_bytes', 'eigsh_largest', 'eigsh_workspace_bytes', 'enclosing_radius', 'kdtree_order', 'knn_sqeuclidean', 'lanczos_basis_size', 'mahalanobis_rerank', 'median_kth_distance', 'pairwise_distances', 'r_cross_barcode_h1', 'r_cross_barcode_h1_batch', 'r_cross_inputs', 'r_cross_workspace_bytes', 'rips_barcodes', 'rips_homology_applies', 'rips_homology_bytes', 'rips_simplex_bytes', 'rips_workspace_bytes', 'set_simd_isa', 'simd_isa', 'symmetric_quantile']
 class EigshOptions:
     """
     Options of eigsh_largest; every field has the C++ default when not given.
@@ -149,6 +149,10 @@ def r_cross_barcode_h1_batch(problems: collections.abc.Sequence[tuple[typing.Ann
     """
     R-Cross-Barcode_1 of several independent (w, m) problems, run on n_threads threads.
     """
+def r_cross_inputs(r1: numpy.typing.NDArray[numpy.float64], r2: numpy.typing.NDArray[numpy.float64], eps: typing.SupportsFloat | typing.SupportsIndex, w: numpy.typing.NDArray[numpy.float32], m: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
+    """
+    Fills the float32 w = r1 and m = min(r2, w), entries below eps snapped to 0 (see r_cross_inputs.hpp); returns 1 (2) when r1 (r2) holds a finite value beyond float32.
+    """
 def r_cross_workspace_bytes(n: typing.SupportsInt | typing.SupportsIndex) -> int:
     """
     Bytes of the larger of r_cross_barcode_h1's two engines for n points (without the data-dependent homology classes).
@@ -179,3 +183,7 @@ def set_simd_isa(name: str) -> None:
     """
 def simd_isa() -> str:
     ...
+def symmetric_quantile(D: numpy.typing.NDArray[numpy.float64], q: typing.SupportsFloat | typing.SupportsIndex) -> float:
+    """
+    np.quantile(D, q) (linear, bit for bit) of a float64 symmetric matrix with a zero diagonal and no negative entry, from its strict upper triangle.
+    """

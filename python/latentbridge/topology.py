@@ -278,7 +278,7 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     r1, r2 = _run_threads(
         lambda item: _normalised_distances(item[0], item[1], norm, metric, device, n_jobs),
         [(P, "P"), (Q, "Q")], n_threads)
-    w, m = _cross_matrices(r1, r2, ("P", "Q"))
+    w, m = _cross_matrices(r1, r2, ("P", "Q"), n_threads)
     del r1, r2  # 16 n^2 bytes the engine does not read
     return _r_cross_of_matrices(w, m, dim, n_threads, return_pairs)
 
@@ -410,9 +410,9 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
         for idx in subsets[start:start + per_group]:
             r1 = _normalised_distances(P, "P", norm, metric, device, n_jobs, rows=idx)
             r2 = _normalised_distances(Q, "Q", norm, metric, device, n_jobs, rows=idx)
-            problems.append(_cross_matrices(r1, r2, ("P", "Q")))
+            problems.append(_cross_matrices(r1, r2, ("P", "Q"), n_threads))
             if symmetric:
-                problems.append(_cross_matrices(r2, r1, ("Q", "P")))
+                problems.append(_cross_matrices(r2, r1, ("Q", "P"), n_threads))
         if dim == 1:
             results = _core.r_cross_barcode_h1_batch(problems, n_threads)
         else:
@@ -524,7 +524,7 @@ def _normalised_distances(X, name, norm, metric, device, n_jobs, rows=None):
     checked distance matrix (of which the rows and columns ``rows`` are taken; always a copy).
     """
     if metric == "precomputed":
-        r = np.array(X if rows is None else X[np.ix_(rows, rows)], dtype=np.float64)
+        r = np.array(X if rows is None else X[np.ix_(rows, rows)], dtype=np.float64, order="C")
     else:
         r = pairwise_distances(X if rows is None else X[rows], metric=metric, device=device,
                                n_jobs=n_jobs)
@@ -532,7 +532,8 @@ def _normalised_distances(X, name, norm, metric, device, n_jobs, rows=None):
     if norm is None:
         return r
     if norm == "quantile":
-        scale = np.quantile(r, 0.9)
+        # np.quantile(r, 0.9) bit for bit, from the strict upper triangle of the symmetric r
+        scale = _core.symmetric_quantile(r, 0.9)
         what = "0.9-quantile"
     elif norm == "median":
         scale = np.median(r)
@@ -550,21 +551,21 @@ def _normalised_distances(X, name, norm, metric, device, n_jobs, rows=None):
     return r
 
 
-def _cross_matrices(r1, r2, names):
+def _cross_matrices(r1, r2, names, n_threads=1):
     """The float32 inputs of the engine: w = r1 and m = min(r1, r2), snapped as the reference.
 
     The reference sets entries below ``eps = mean(r1) * 1e-6`` to zero in ``w`` and in the
     float64 ``min(r1, r2)``. Rounding to float32 is monotone, so ``m`` is the float32 minimum of
-    the two rounded and snapped matrices: no float64 minimum is formed.
+    the two rounded and snapped matrices: one C++ pass on ``n_threads`` makes both.
     """
-    for r, name in zip((r1, r2), names):
-        _check_float32_range(r, f"the (normalised) distance matrix of {name}")
+    r1, r2 = (np.ascontiguousarray(r, dtype=np.float64) for r in (r1, r2))
     eps = r1.mean() * 1e-6
-    w = r1.astype(np.float32)
-    w[r1 < eps] = 0.0
-    m = r2.astype(np.float32)
-    m[r2 < eps] = 0.0
-    np.minimum(m, w, out=m)
+    w = np.empty(r1.shape, dtype=np.float32)
+    m = np.empty(r1.shape, dtype=np.float32)
+    beyond = _core.r_cross_inputs(r1, r2, eps, w, m, n_threads)
+    if beyond:  # a finite entry float32 cannot hold: the message of the range check
+        r, name = (r1, names[0]) if beyond == 1 else (r2, names[1])
+        _check_float32_range(r, f"the (normalised) distance matrix of {name}")
     return w, m
 
 
