@@ -75,7 +75,9 @@ def test_sampled_measures_use_one_seeded_subsample_of_the_same_rows():
                              batch_size=16, progress=False)
     again = lbt.compare_layers(a, b, X, metrics=("svcca",), max_samples=50, seed=3, batch_size=40,
                                progress=False)
-    np.testing.assert_array_equal(res["svcca"], again["svcca"])  # the subsample does not depend on batching
+    # the subsample does not depend on batching; the float32 activations may (torch's CPU GEMM
+    # blocks a batch of 16 and of 40 rows differently), so the values agree to float32 rounding
+    np.testing.assert_allclose(res["svcca"], again["svcca"], rtol=1e-6)
     assert res.info["n_subsample"] == 50 and res.metrics == ["cka", "svcca", "mutual_knn"]
     # the same 50 rows for A and B, in stream order: replay the reservoir on the row numbers
     A = lbt.activations(a, X, ["2"], batch_size=16)["2"]
