@@ -532,7 +532,8 @@ def _normalised_distances(X, name, norm, metric, device, n_jobs, rows=None):
     if norm is None:
         return r
     if norm == "quantile":
-        # np.quantile(r, 0.9) bit for bit, from the strict upper triangle of the symmetric r
+        # np.quantile(r, 0.9) from the strict upper triangle: bit for bit when r is exactly symmetric
+        # (computed distances); a precomputed r passes the symmetry check within 1e-12 relative
         scale = _core.symmetric_quantile(r, 0.9)
         what = "0.9-quantile"
     elif norm == "median":
