@@ -386,6 +386,35 @@ def test_symmetric_quantile_reads_the_upper_triangle_and_propagates_nan():
         _core.symmetric_quantile(D, 1.5)
 
 
+def sampled_upper_pairs(n, count=2048):
+    """The (i, j) pairs, i < j, whose values symmetric_quantile samples to bracket the rank: its
+    fixed 64-bit LCG (cpp/src/symmetric_quantile.cpp), replayed here to build an adversarial matrix."""
+    state, mask, out = 0x9E3779B97F4A7C15, (1 << 64) - 1, []
+    while len(out) < count:
+        ij = []
+        for _ in range(2):
+            state = (state * 6364136223846793005 + 1442695040888963407) & mask
+            ij.append((state >> 33) % n)
+        if ij[0] != ij[1]:
+            out.append((min(ij), max(ij)))
+    return out
+
+
+@pytest.mark.parametrize("q", [0.5, 0.9, 0.95, 0.99])
+def test_symmetric_quantile_when_the_sample_misses_the_rank(q):
+    # every sampled entry is far above the rest (>= 10 against [0, 1)), so the bracket the sample
+    # gives lies above the rank sought and the whole triangle must be selected; oracle: np.quantile
+    rng = np.random.default_rng(13)
+    n = 200                                     # 19,900 triangle values: the sampled path
+    A = np.triu(rng.random((n, n)), 1)
+    for i, j in sampled_upper_pairs(n):
+        A[i, j] = 10.0 + rng.random()
+    D = A + A.T
+    want = np.float64(np.quantile(D, q))
+    got = np.float64(_core.symmetric_quantile(D, q))
+    assert got.tobytes() == want.tobytes(), (q, got, want)
+
+
 # ---- the engine's float32 inputs in one pass (issue 11, engineer T2, fourth session) -----------
 # Oracle: the numpy formulation of the reference's snapping (astype, masked assignment of the
 # entries below eps = mean(r1) * 1e-6, np.minimum), compared bit for bit.
