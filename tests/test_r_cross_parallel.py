@@ -18,6 +18,9 @@ import time
 
 import numpy as np
 import pytest
+from _fuzz import FUZZ
+from hypothesis import given
+from hypothesis import strategies as st
 from test_topology import canon, doubled, official_inputs
 from test_topology_pairs import check_lengths, cross_key
 
@@ -104,3 +107,27 @@ def test_threads_hand_over_to_homology_at_the_cpu_deadline():
         np.testing.assert_array_equal(got[0], ref[0])
         np.testing.assert_array_equal(got[1], ref[1])
     assert len(ref[0]) > 100
+
+
+@FUZZ
+@given(n=st.integers(2, 70), levels=st.integers(1, 12), seed=st.integers(0, 2**32 - 1),
+       threads=st.sampled_from((2, 3, 5)))
+def test_threads_fuzz_tied_matrices(n, levels, seed, threads):
+    """Random symmetric matrices of small integers (m = min(w, w~): any ties, not metrics), the
+    engine on `threads` threads against one thread and giotto-ph on the doubled matrix."""
+    rng = np.random.default_rng(seed)
+
+    def tied():
+        A = np.triu(rng.integers(1, levels + 1, size=(n, n)).astype(np.float64), 1)
+        return A + A.T
+
+    r1, r2 = tied(), tied()
+    D = doubled(r1, r2)
+    w = np.ascontiguousarray(D[n:, :n], dtype=np.float32)
+    m = np.ascontiguousarray(D[n:, n:], dtype=np.float32)
+    bars, pairs = _core.r_cross_barcode_h1(w, m, 1, "cohomology", return_pairs=True)
+    got = _core.r_cross_barcode_h1(w, m, threads, "cohomology", return_pairs=True)
+    np.testing.assert_array_equal(got[0], bars)
+    np.testing.assert_array_equal(got[1], pairs)
+    ref = giotto_bars(D)["dgms"][1]
+    np.testing.assert_array_equal(canon(bars), canon(ref[np.isfinite(ref[:, 1])]))

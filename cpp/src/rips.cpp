@@ -15,7 +15,9 @@
 // m-diameter. Almost every edge is a zero-persistence pair (31.1 million of 31.15 at n = 10,000):
 // those are found in parallel before the sequential pass and never stored, the pivot lookups
 // recompute them from the triangle's edges (ConeComplex::implicit_pivot), so the pass and its
-// pivot table hold only the reduced columns.
+// pivot table hold only the reduced columns. On two or more threads that pass runs in rounds
+// (r_cross_cohomology): the threads take a window of columns further side by side against the
+// stored columns, and the calling thread concludes them in processing order.
 // The bars of this complex live among the shortest edges, so each vertex keeps its nearest
 // neighbours under m sorted, and a window of cofacets of (i, j) is read from a prefix of the
 // lists of i and j instead of a scan of all n vertices (the scan remains past the lists' reach).
