@@ -1456,7 +1456,8 @@ std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, i
             helpers.back()->share_store(reducer, &team.abort);
         }
         reducer.watch(&team.abort);
-        const std::size_t chunk = kRoundColumnsPerWorker * static_cast<std::size_t>(workers);
+        const std::size_t chunk = std::min(
+            RoundTeam::kMaxTasks, kRoundColumnsPerWorker * static_cast<std::size_t>(workers));
         std::vector<Reducer<ConeComplex>::Partial> ring(chunk);  // column c at c % chunk
         std::size_t next = 0, end = 0;  // the first column not concluded; past those in the ring
         team.run(
