@@ -78,6 +78,24 @@ def test_ctrl_c_interrupts_pairwise_distances(n_jobs):
     assert elapsed < 2.0, f"took {elapsed:.2f} s to return after SIGINT"
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_ctrl_c_interrupts_the_r_cross_cohomology(n_threads):
+    """SIGINT during the R-Cross cohomology reduction (noise against a plane, n = 300: minutes with
+    the engine forced) raises KeyboardInterrupt within a second, with two threads too, where the
+    calling thread may be waiting for a helper inside one long column."""
+    warm = ("from latentbridge import _core; from scipy.spatial.distance import cdist; "
+            "rng = np.random.default_rng(0); P = rng.standard_normal((300, 32)); "
+            "Q = rng.standard_normal((300, 2)) @ rng.standard_normal((2, 32)); "
+            "r1 = cdist(P, P); r1 /= np.quantile(r1, 0.9); r2 = cdist(Q, Q); "
+            "r2 /= np.quantile(r2, 0.9); w = r1.astype(np.float32); "
+            "m = np.minimum(r1, r2).astype(np.float32)")
+    call = f"_core.r_cross_barcode_h1(w, m, {n_threads}, 'cohomology')"
+    out, err, returncode, elapsed = interrupt_after(LONG_CALL.format(warm=warm, call=call), wait=2.0)
+    assert "interrupted after" in out, (out, err)
+    assert "KeyboardInterrupt" in err and returncode != 0
+    assert elapsed < 2.0, f"took {elapsed:.2f} s to return after SIGINT"
+
+
 def test_ctrl_c_interrupts_native_statistics():
     """The streamed cross products (RidgeMap's native backend) stop on SIGINT as well."""
     call = ("from latentbridge._stats import CrossStats; "

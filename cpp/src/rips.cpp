@@ -15,7 +15,9 @@
 // m-diameter. Almost every edge is a zero-persistence pair (31.1 million of 31.15 at n = 10,000):
 // those are found in parallel before the sequential pass and never stored, the pivot lookups
 // recompute them from the triangle's edges (ConeComplex::implicit_pivot), so the pass and its
-// pivot table hold only the reduced columns.
+// pivot table hold only the reduced columns. On two or more threads that pass runs in rounds
+// (r_cross_cohomology): the threads take a window of columns further side by side against the
+// stored columns, and the calling thread concludes them in processing order.
 // The bars of this complex live among the shortest edges, so each vertex keeps its nearest
 // neighbours under m sorted, and a window of cofacets of (i, j) is read from a prefix of the
 // lists of i and j instead of a scan of all n vertices (the scan remains past the lists' reach).
@@ -23,14 +25,20 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <exception>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -54,12 +62,13 @@ struct Entry {
     simplex_t idx;
 };
 
-/// A limit on the CPU time of the calling thread for a reduction that another engine can take
-/// over: expired() is polled between columns and during long ones, and the reduction then throws
-/// DeadlineExpired. CPU rather than wall time, so that a loaded machine does not change the
-/// choice of engine; the thread's own, so that problems reduced side by side do not count.
+/// A limit on the CPU time of a reduction that another engine can take over, polled between
+/// columns and during long ones (the reduction then throws DeadlineExpired). CPU rather than wall
+/// time, so that a loaded machine does not change the choice of engine; the time of the threads
+/// of this reduction only (each charges its own thread clock, Reducer::poll), so that problems
+/// reduced side by side do not count. The thread that sets the deadline is charged from then on.
 struct Deadline {
-    double end;  // seconds of now()
+    explicit Deadline(double budget_seconds) : start(now()), budget(budget_seconds) {}
     static double now() {
 #ifdef CLOCK_THREAD_CPUTIME_ID
         timespec ts{};
@@ -70,9 +79,22 @@ struct Deadline {
             .count();
 #endif
     }
-    bool expired() const { return now() > end; }
+    /// Adds the calling thread's CPU time since *mark (a value of now() on this thread) and moves
+    /// the mark; true when the reduction's threads together have spent the budget.
+    bool charge(double& mark) const {
+        const double t = now();
+        const auto ns = static_cast<std::int64_t>(1e9 * (t - mark));
+        mark = t;
+        return 1e-9 * static_cast<double>(spent_ns.fetch_add(ns, std::memory_order_relaxed) + ns) >
+               budget;
+    }
+    double start;  // now() of the thread that set the deadline, when it was set
+    double budget;
+    mutable std::atomic<std::int64_t> spent_ns{0};
 };
 struct DeadlineExpired {};
+/// Thrown by the helpers of a parallel reduction once another thread has failed (Reducer::poll).
+struct Abandoned {};
 
 /// The simplices behind a bar: the column's (birth) and the pivot's (death; -1 when essential).
 using SimplexPair = std::array<simplex_t, 2>;
@@ -206,7 +228,11 @@ template <typename Cx>
 class Reducer {
    public:
     explicit Reducer(const Cx& cx, const Deadline* deadline = nullptr, WindowPolicy windows = {})
-        : cx_(cx), dense_(cx.dense_size(), -1), deadline_(deadline), growth_(windows.growth) {
+        : cx_(cx),
+          dense_(cx.dense_size(), -1),
+          deadline_(deadline),
+          mark_(deadline ? deadline->start : 0.0),
+          growth_(windows.growth) {
         const float thr = cx.threshold();
         gap_min_ = (thr > 0.0f && thr < kInf) ? thr * windows.gap_min : 1.0f;
         gap_ = (thr > 0.0f && thr < kInf) ? thr * 0.02f : kInf;
@@ -232,7 +258,82 @@ class Reducer {
     /// (columns in processing order); returns its pivot ({s.diam, -1} when it reduces to zero).
     Entry reduce_one(const Entry& s, std::vector<Bar>& bars) {
         poll();
-        return reduce_column(s, bars);
+        begin_column(s);
+        return reduce_loop(s, bars);
+    }
+
+    /// For a parallel reduction: this reducer's speculate() reads the stored columns of `owner`
+    /// (which outlives it and stores nothing while others speculate), and its poll() throws
+    /// Abandoned once *abort is set. Its deadline is charged with its own thread's time.
+    void share_store(const Reducer& owner, const std::atomic<bool>* abort) {
+        owner_ = &owner;
+        abort_ = abort;
+    }
+    /// The owner of a parallel reduction: its poll() throws Abandoned once *abort is set.
+    void watch(const std::atomic<bool>* abort) { abort_ = abort; }
+
+    /// A column of a parallel reduction between rounds: the coboundaries of its simplex and of
+    /// comb (each once) sum to a column whose earliest entry is pivot (idx -1: zero).
+    struct Partial {
+        Entry pivot{0.0f, -1};
+        std::vector<Entry> comb;
+        bool begun = false;  // false: not reduced at all yet
+    };
+
+    /// Takes column s further, safe on several reducers at once (share_store) as it stores
+    /// nothing and appends no bar: adds the stored (and emergent) columns whose pivots its pivot
+    /// meets until it meets none or it is zero. Concluded in processing order by conclude().
+    void speculate(const Entry& s, Partial& col) {
+        current_ = s;
+        if (col.begun && (col.pivot.idx < 0 || find_pivot(col.pivot.idx) == -1)) return;
+        if (owner_ && deadline_) mark_ = Deadline::now();  // the task may run on a new thread
+        poll();
+        if (!col.begun) {
+            begin_column(s);
+        } else {  // from the column past its pivot p (the entries before p cancel), p added away
+            const Entry p = col.pivot;
+            clear_column();
+            const float lo = std::nextafter(p.diam, -kInf);
+            open_run(s, lo, &p);
+            for (const Entry& e : col.comb) open_run(e, lo, &p);
+            work_.assign(col.comb.begin(), col.comb.end());
+            add_column(find_pivot(p.idx), p);
+        }
+        col.begun = true;
+        col.pivot = Entry{s.diam, -1};
+        col.comb.clear();
+        for (std::uint32_t additions = 1;; ++additions) {
+            if ((additions & 255) == 0) poll();
+            Entry p;
+            if (!pivot(p)) break;
+            const std::int64_t j = find_pivot(p.idx);
+            if (j != -1) {
+                add_column(j, p);
+                continue;
+            }
+            compact_work();
+            col.comb.assign(work_.begin(), work_.end());
+            col.pivot = p;
+            break;
+        }
+        if (owner_ && deadline_ && deadline_->charge(mark_)) throw DeadlineExpired{};
+    }
+
+    /// On the owner, for the next column s in processing order, speculated (col.begun): when its
+    /// pivot is still free, stores it, appends its bar as reduce_one does, sets *out to the pivot
+    /// and returns true; false when a column stored since has taken it (s needs more rounds).
+    bool conclude(const Entry& s, const Partial& col, std::vector<Bar>& bars, Entry& out) {
+        poll();
+        if (col.pivot.idx < 0) {  // a zero column stays zero
+            emit(bars, s, kInf, -1);
+            out = col.pivot;
+            return true;
+        }
+        current_ = s;
+        if (find_pivot(col.pivot.idx) != -1) return false;
+        work_.assign(col.comb.begin(), col.comb.end());
+        out = store_column(s, col.pivot, bars);
+        return true;
     }
 
     bool is_pivot(simplex_t idx) const { return find_pivot(idx) != -1; }
@@ -265,13 +366,38 @@ class Reducer {
     /// so a pivot costs O(log runs). Each run enumerates its coboundary lazily, in windows of
     /// diameters of doubling width: a pivot is only compared against entries that can precede it.
     Entry reduce_column(const Entry& s, std::vector<Bar>& bars) {
-        current_ = s;
+        begin_column(s);
+        return reduce_loop(s, bars);
+    }
+
+    void clear_column() {
         entries_.clear();
         runs_.clear();
         heap_.clear();
         work_.clear();
         width0_ = std::max(gap_min_, 0.0625f * gap_);
+    }
+
+    /// The working column of s before any addition: its coboundary.
+    void begin_column(const Entry& s) {
+        current_ = s;
+        clear_column();
         open_run(s, -kInf);
+    }
+
+    /// Stores the working column (s plus the combination in work_) with its new pivot p.
+    Entry store_column(const Entry& s, const Entry& p, std::vector<Bar>& bars) {
+        compact_work();
+        const std::int64_t off = static_cast<std::int64_t>(pool_.size());
+        pool_.insert(pool_.end(), work_.begin(), work_.end());
+        insert_pivot(p.idx, new_column(s, off, static_cast<std::int64_t>(work_.size())));
+        if (p.diam > s.diam) emit(bars, s, p.diam, p.idx);
+        gap_ = std::max(gap_min_, 0.8f * gap_ + 0.2f * (p.diam - s.diam));
+        return p;
+    }
+
+    /// Adds columns to the working column of s until its pivot is new (stored) or none is left.
+    Entry reduce_loop(const Entry& s, std::vector<Bar>& bars) {
         for (std::uint32_t additions = 1;; ++additions) {
             if ((additions & 255) == 0) poll();  // very long columns
             Entry p;
@@ -284,30 +410,29 @@ class Reducer {
                 add_column(j, p);
                 continue;
             }
-            compact_work();
-            const std::int64_t off = static_cast<std::int64_t>(pool_.size());
-            pool_.insert(pool_.end(), work_.begin(), work_.end());
-            insert_pivot(p.idx, new_column(s, off, static_cast<std::int64_t>(work_.size())));
-            if (p.diam > s.diam) emit(bars, s, p.diam, p.idx);
-            gap_ = std::max(gap_min_, 0.8f * gap_ + 0.2f * (p.diam - s.diam));
-            return p;
+            return store_column(s, p, bars);
         }
     }
 
     void poll() {
-        detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
+        if (abort_ && abort_->load(std::memory_order_relaxed)) throw Abandoned{};
+        if (!owner_) detail::maybe_poll_interrupt();  // Ctrl-C (main thread only)
         // the clock is a system call: read it at every 16th poll
-        if (deadline_ && (++polls_ & 15) == 0 && deadline_->expired()) throw DeadlineExpired{};
+        if (deadline_ && (++polls_ & 15) == 0 && deadline_->charge(mark_)) throw DeadlineExpired{};
     }
 
     static float window_end(float start, float gap, float thr) {
         return start + gap < thr ? start + gap : thr;
     }
 
+    /// The reducer whose stored columns this one reads (share_store).
+    const Reducer& store() const { return owner_ ? *owner_ : *this; }
+
     std::int64_t find_pivot(simplex_t idx) const {
+        const Reducer& st = store();
         const std::int64_t slot = cx_.dense_slot(idx);
         const std::int64_t code =
-            slot >= 0 ? dense_[static_cast<std::size_t>(slot)] : table_.find(idx);
+            slot >= 0 ? st.dense_[static_cast<std::size_t>(slot)] : st.table_.find(idx);
         if constexpr (HasImplicitPivots<Cx>::value)
             if (code == -1) return cx_.implicit_pivot(idx, current_);
         return code;
@@ -437,11 +562,12 @@ class Reducer {
             work_.push_back(e);
             return;
         }
-        const Column col = cols_[j];
+        const Reducer& st = store();
+        const Column col = st.cols_[j];
         open_run(col.s, lo, &p);
         work_.push_back(col.s);
         for (std::int64_t t = 0; t < col.len; ++t) {
-            const Entry e = pool_[col.off + t];
+            const Entry e = st.pool_[col.off + t];
             open_run(e, lo, &p);
             work_.push_back(e);
         }
@@ -489,6 +615,9 @@ class Reducer {
     float gap_ = kInf, gap_min_ = 1.0f, width0_ = kInf;
     Entry current_{0.0f, -1};  // the column being reduced
     const Deadline* deadline_;
+    double mark_;                     // Deadline::now() when this thread's time was last charged
+    const Reducer* owner_ = nullptr;  // share_store
+    const std::atomic<bool>* abort_ = nullptr;
     float growth_;  // of the windows (WindowPolicy)
     std::uint32_t polls_ = 0;
     std::vector<SimplexPair>* pairs_out_ = nullptr;
@@ -720,8 +849,7 @@ class ConeComplex {
           n_(n),
           thr_(threshold),
           binom_(n + 1, 3, "r_cross_barcode"),
-          near_(m, n, n_threads),
-          kept_(static_cast<std::size_t>(NeighbourLists::length(n))) {
+          near_(m, n, n_threads) {
         cone_base_ = binom_(n, 3);
     }
 
@@ -940,17 +1068,23 @@ class ConeComplex {
 
     /// Calls f for the triangle (i, j, k) of each item k of [it, end) (a prefix of a neighbour
     /// list) with keep(k), at diameter diam(item). The tests of a walk fail unpredictably (about
-    /// half the items are kept), so the kept items are gathered first without a branch.
+    /// half the items are kept), so the kept items are gathered first without a branch, in
+    /// blocks on the stack (the reducers of a parallel reduction enumerate side by side).
     template <typename Keep, typename Diam, typename F>
     void emit_listed(const Entry& s, index_t i, index_t j, const NeighbourLists::Item* it,
                      const NeighbourLists::Item* end, Keep keep, Diam diam, F& f) const {
-        NeighbourLists::Item* out = kept_.data();
-        std::size_t count = 0;
-        for (; it != end; ++it) {
-            out[count] = {diam(*it), it->k};
-            count += keep(it->k) ? 1u : 0u;
+        constexpr std::ptrdiff_t kBlock = 256;
+        NeighbourLists::Item out[kBlock];
+        while (it != end) {
+            const NeighbourLists::Item* stop = end - it > kBlock ? it + kBlock : end;
+            std::size_t count = 0;
+            for (; it != stop; ++it) {
+                out[count] = {diam(*it), it->k};
+                count += keep(it->k) ? 1u : 0u;
+            }
+            for (std::size_t t = 0; t < count; ++t)
+                f(Entry{out[t].m, triangle(s.idx, i, j, out[t].k)});
         }
-        for (std::size_t t = 0; t < count; ++t) f(Entry{out[t].m, triangle(s.idx, i, j, out[t].k)});
     }
 
     const float* w_;
@@ -960,10 +1094,128 @@ class ConeComplex {
     Binomial binom_;
     NeighbourLists near_;
     simplex_t cone_base_;
-    // emit_listed's gathered items (one list's length): the reduction is sequential, and the
-    // parallel column search does not enumerate cofacets
-    mutable std::vector<NeighbourLists::Item> kept_;
 };
+
+/// Helper threads for rounds of parallel tasks that the calling thread drives. run(task, driver)
+/// starts workers - 1 helpers and calls driver(round) on this thread; round(n) runs task(t,
+/// worker) for every t in [0, n) on all the threads (this one is worker 0) and returns when all
+/// are done. A round is claimed in one atomic word (round number, size, next task), so a helper
+/// late from the last round claims nothing of the next. Between rounds the helpers yield for a
+/// while, then sleep until the next. The first exception of any thread sets `abort` (the tasks'
+/// polls throw once they see it, so every thread stops soon) and run rethrows it after the join.
+class RoundTeam {
+   public:
+    explicit RoundTeam(int workers) : workers_(workers) {}
+    std::atomic<bool> abort{false};
+
+    template <typename Task, typename Driver>
+    void run(Task&& task, Driver&& driver) {
+        std::exception_ptr first;
+        std::mutex first_mutex;
+        const auto fail = [&] {
+            {
+                std::lock_guard<std::mutex> lock(first_mutex);
+                if (!first && !abort.load()) first = std::current_exception();
+            }
+            abort = true;
+            wake();
+        };
+        const auto work = [&](int worker, std::uint64_t round) {
+            std::uint64_t cur = word_.load(std::memory_order_acquire);
+            while ((cur >> 40) == round && (cur & kField) < ((cur >> 20) & kField)) {
+                if (!word_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) continue;
+                task(static_cast<std::size_t>(cur & kField), worker);
+                if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == ((cur >> 20) & kField) &&
+                    worker != 0)
+                    wake();  // the round's last task: the driver may be asleep
+                cur = word_.load(std::memory_order_acquire);
+            }
+        };
+        const auto helper = [&](int worker) {
+            try {
+                std::uint64_t seen = 0;
+                for (;;) {
+                    wait([&] {
+                        return stop_.load(std::memory_order_acquire) ||
+                               (word_.load(std::memory_order_acquire) >> 40) != seen;
+                    });
+                    if (stop_.load() || abort.load()) return;
+                    seen = word_.load(std::memory_order_acquire) >> 40;
+                    work(worker, seen);
+                }
+            } catch (...) {
+                fail();
+            }
+        };
+        std::vector<std::thread> threads;
+        threads.reserve(static_cast<std::size_t>(workers_ - 1));
+        try {
+            for (int w = 1; w < workers_; ++w) threads.emplace_back(helper, w);
+            std::uint64_t round = 0;
+            driver([&](std::size_t n) {
+                if (n == 0) return;
+                round = (round + 1) & ((std::uint64_t{1} << 24) - 1);
+                done_.store(0, std::memory_order_relaxed);
+                word_.store((round << 40) | (static_cast<std::uint64_t>(n) << 20),
+                            std::memory_order_release);
+                wake();
+                work(0, round);
+                wait([&] { return done_.load(std::memory_order_acquire) >= n; }, true);
+                if (abort.load()) throw Abandoned{};
+            });
+        } catch (...) {
+            fail();
+        }
+        stop_ = true;
+        wake();
+        for (std::thread& t : threads) t.join();
+        if (first) std::rethrow_exception(first);
+    }
+
+    /// The most tasks in one round.
+    static constexpr std::size_t kMaxTasks = (std::size_t{1} << 20) - 1;
+
+   private:
+    static constexpr std::uint64_t kField = (std::uint64_t{1} << 20) - 1;
+    void wake() {
+        {
+            std::lock_guard<std::mutex> lock(sleep_mutex_);
+        }
+        sleep_.notify_all();
+    }
+    /// Until ready() or abort: a few yields (a round's hand-over is short on an idle machine),
+    /// then asleep until wake() (a loaded one: a spinning thread would take a core from the
+    /// others). The driver (`interruptible`) wakes at every poll interval to poll for Ctrl-C
+    /// while a helper reduces a long column.
+    template <typename Ready>
+    void wait(Ready ready, bool interruptible = false) {
+        for (int spins = 0; spins < kSpins; ++spins) {
+            if (ready() || abort.load()) return;
+            std::this_thread::yield();
+        }
+        std::unique_lock<std::mutex> lock(sleep_mutex_);
+        const auto done = [&] { return ready() || abort.load(); };
+        if (!interruptible) return sleep_.wait(lock, done);
+        while (!sleep_.wait_for(lock, interrupt_poll_interval, done)) {
+            lock.unlock();
+            detail::maybe_poll_interrupt();
+            lock.lock();
+        }
+    }
+    static constexpr int kSpins = 64;
+    int workers_;
+    std::atomic<std::uint64_t> word_{0};  // round (24 bits) | size (20) | next task (20)
+    std::atomic<std::size_t> done_{0};
+    std::atomic<bool> stop_{false};
+    std::mutex sleep_mutex_;
+    std::condition_variable sleep_;
+};
+
+/// The window of a round of the parallel R-Cross reduction, per thread: simulated critical paths
+/// (each round's measured tasks spread over two idle threads, plus the sequential conclusions) of
+/// 8 to 128 columns on two threads were flat within the noise at n = 300 and 500 and shortest
+/// from 64 on at n = 2000 (bench/notes/topology-speed.md, fifth session).
+constexpr std::size_t kRoundColumnsPerWorker = 32;
 
 /// Sorts columns into processing order (later in the filtration first); with several threads the
 /// parts are sorted in parallel and merged.
@@ -1157,17 +1409,8 @@ std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, i
     // front is processed first).
     const auto after = [](const Entry& a, const Entry& b) { return later(b, a); };
     std::vector<Entry> pending;
-    for (std::size_t next = 0; next < columns.size() || !pending.empty();) {
-        Entry s;
-        if (!pending.empty() && (next == columns.size() || later(pending.front(), columns[next]))) {
-            std::pop_heap(pending.begin(), pending.end(), after);
-            s = pending.back();
-            pending.pop_back();
-        } else {
-            s = columns[next++];
-        }
-        const Entry t = reducer.reduce_one(s, bars);
-        if (t.idx < 0 || t.diam != s.diam || t.idx >= cx.cone_base()) continue;
+    const auto settle = [&](const Entry& s, const Entry& t) {
+        if (t.idx < 0 || t.diam != s.diam || t.idx >= cx.cone_base()) return;
         index_t a, b, c;
         cx.triangle_vertices(t.idx, a, b, c);
         const simplex_t f = cx.claimant(a, b, c, t.diam);
@@ -1175,6 +1418,73 @@ std::vector<Bar> r_cross_cohomology(const float* w, const float* m, index_t n, i
             pending.push_back({t.diam, f});
             std::push_heap(pending.begin(), pending.end(), after);
         }
+    };
+    // the next column in processing order: a pending one when it precedes columns[next]
+    const auto pending_first = [&](std::size_t next) {
+        return !pending.empty() &&
+               (next == columns.size() || later(pending.front(), columns[next]));
+    };
+    const auto pop_pending = [&] {
+        std::pop_heap(pending.begin(), pending.end(), after);
+        const Entry s = pending.back();
+        pending.pop_back();
+        return s;
+    };
+    const int workers = static_cast<int>(
+        std::max<index_t>(1, std::min<index_t>(n_threads, static_cast<index_t>(columns.size()))));
+    if (workers <= 1) {
+        for (std::size_t next = 0; next < columns.size() || !pending.empty();) {
+            const Entry s = pending_first(next) ? pop_pending() : columns[next++];
+            settle(s, reducer.reduce_one(s, bars));
+        }
+    } else {
+        // Rounds over a window of `chunk` columns from the first one not concluded: the workers
+        // take each column of the window further side by side against the columns stored so
+        // far (Reducer::speculate: no writes; a column whose pivot no stored column has taken
+        // since its last round is left as it is), then this thread concludes them in processing
+        // order (Reducer::conclude: store the column when its pivot is still free) up to the
+        // first whose pivot a column stored in this round took; the next round starts there,
+        // with every column's combination and pivot kept. Each round concludes at least its
+        // first column (reduced against all the stored columns before it), and a column only
+        // ever gets earlier columns' coboundaries added, so the pivots, hence the bars and
+        // pairs, are those of the sequential reduction, whatever the number of threads.
+        RoundTeam team(workers);
+        std::vector<std::unique_ptr<Reducer<ConeComplex>>> helpers;
+        for (int w = 1; w < workers; ++w) {
+            helpers.push_back(
+                std::make_unique<Reducer<ConeComplex>>(cx, deadline, WindowPolicy{1e-2f, 1.5f}));
+            helpers.back()->share_store(reducer, &team.abort);
+        }
+        reducer.watch(&team.abort);
+        const std::size_t chunk = std::min(
+            RoundTeam::kMaxTasks, kRoundColumnsPerWorker * static_cast<std::size_t>(workers));
+        std::vector<Reducer<ConeComplex>::Partial> ring(chunk);  // column c at c % chunk
+        std::size_t next = 0, end = 0;  // the first column not concluded; past those in the ring
+        team.run(
+            [&](std::size_t t, int w) {
+                Reducer<ConeComplex>& r = w == 0 ? reducer : *helpers[w - 1];
+                r.speculate(columns[next + t], ring[(next + t) % chunk]);
+            },
+            [&](auto&& round) {
+                while (next < columns.size() || !pending.empty()) {
+                    const std::size_t stop = std::min(columns.size(), next + chunk);
+                    for (; end < stop; ++end) ring[end % chunk].begun = false;
+                    round(stop - next);
+                    for (;;) {
+                        if (pending_first(next)) {
+                            const Entry s = pop_pending();
+                            settle(s, reducer.reduce_one(s, bars));
+                            continue;
+                        }
+                        Entry t;
+                        if (next == stop ||
+                            !reducer.conclude(columns[next], ring[next % chunk], bars, t))
+                            break;
+                        settle(columns[next], t);
+                        ++next;
+                    }
+                }
+            });
     }
     std::vector<Bar> out;
     for (std::size_t t = 0; t < bars.size(); ++t) {
@@ -1204,7 +1514,7 @@ std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, i
     // work done so far is discarded: on noise against a plane that waste is the budget).
     constexpr double kBudgetPerPair = 2e-6;
     const double budget = std::max(0.05, kBudgetPerPair * static_cast<double>(n) * n);
-    const Deadline deadline{Deadline::now() + budget};
+    const Deadline deadline(budget);
     try {
         return r_cross_cohomology(w, m, n, n_threads, &deadline, pairs);
     } catch (const DeadlineExpired&) {

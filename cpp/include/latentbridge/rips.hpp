@@ -59,7 +59,8 @@ std::vector<std::vector<Bar>> rips_barcodes_homology(
 float enclosing_radius(const float* D, index_t n);
 
 /// The reductions behind r_cross_barcode_h1, all exact: `automatic` runs cohomology under a
-/// budget of CPU time (of the calling thread) and hands over to homology past it.
+/// budget of CPU time (of the threads of this reduction together) and hands over to homology
+/// past it.
 enum class CrossEngine { automatic, cohomology, homology };
 
 /// R-Cross-Barcode_1 from the n x n matrices w (distances of the first representation) and
@@ -67,9 +68,10 @@ enum class CrossEngine { automatic, cohomology, homology };
 /// the degree-1 barcode of the doubled matrix [[0, w^T], [w, m]]: computed on the cone form
 /// (vertices 0..n-1 and an apex c; edges (i, j) at m_ij, ordinary triangles at their
 /// m-diameter, one cone triangle (i, j, c) at w_ij per edge), truncated at the enclosing radius
-/// of w, either as relative cohomology (rips.cpp; n_threads parallelises the neighbour lists and
+/// of w, either as relative cohomology (rips.cpp; n_threads parallelises the neighbour lists,
 /// the search for the columns that are not zero-persistence pairs, the only ones it stores and
-/// reduces) or as streaming relative homology
+/// reduces, and from 2 on their reduction, in rounds of columns taken further side by side and
+/// concluded in order: bars and pairs do not depend on n_threads) or as streaming relative homology
 /// (rips_cross_homology.cpp, single-threaded). Returns the finite bars. Throws
 /// std::invalid_argument when some m_ij > w_ij. With `pairs`, (*pairs)[t] receives the edges of
 /// bar t in the vertex numbers of the doubled matrix (0..n-1 its first block, n..2n-1 the second):
@@ -126,7 +128,9 @@ double rips_homology_bytes(const float* D, index_t n, int maxdim, float threshol
 /// 16-byte entry per column it reduces (twice while they are gathered) and the reducer's pivot
 /// table, at most 48 E (in practice the columns are about as many as the bars: 45,427 of 31
 /// million edges for the 64-D family at n = 10,000), and per vertex its max(64, n / 8) nearest
-/// neighbours under m (8 bytes each) and their set as n bits;
+/// neighbours under m (8 bytes each) and their set as n bits; with n_threads >= 2 the parallel
+/// reduction adds per thread a working column and 32 partly reduced columns' combinations,
+/// which, like the reduced columns' own, depend on the data and are not included;
 /// streaming homology keeps per edge its end points (16), filtration value (4), cone
 /// entry (4), class and inverse-index headers (48), hash (8) and two flags (2), 82 E, plus the n x
 /// n table of 32-bit edge ranks and an n x n bit set. The contents of the homology classes depend
