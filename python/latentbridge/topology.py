@@ -199,7 +199,10 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
         Where the distance matrices are computed (unused with ``metric="precomputed"``); the
         reduction runs on the CPU.
     n_jobs : int, optional
-        CPU threads (None: 1, -1: all CPUs).
+        CPU threads (None: 1, -1: all CPUs) of the distances and of the degree-1 reduction (its
+        neighbour lists, the search for the columns that are not zero-persistence pairs, and the
+        reduction of those columns, taken further side by side in rounds and stored in
+        filtration order). The result does not depend on it.
     return_pairs : bool, default False
         Also return the edges of the 2n x 2n matrix whose lengths are each bar's birth and death.
 
