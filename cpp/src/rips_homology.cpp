@@ -476,29 +476,58 @@ class RipsHomology {
         }
     }
 
-    /// Stable LSD radix sort by diameter (two 16-bit digits of the float's bits, which order
-    /// non-negative floats as numbers) of the lists `in` taken one after the other (packed edges
-    /// or Cells), into `out`; the lists are freed on the way. Each pass splits its input into
+    /// Stable radix sort by diameter (the float's bits order non-negative floats as numbers) of
+    /// the lists `in` taken one after the other (packed edges or Cells), into `out`; the lists are
+    /// freed on the way. First a counting pass on the high 16 bits, which splits its input into
     /// n_threads contiguous ranges that count their digits and scatter concurrently (a range's
-    /// entries of one digit go after those of the ranges before it, so the sort stays stable).
+    /// entries of one digit go after those of the ranges before it, so the sort stays stable);
+    /// then each bucket of equal high bits is sorted on its own by the low 16 bits, in two
+    /// stable 8-bit passes (a bucket's 256 counters and entries stay in cache, where a 16-bit
+    /// pass over the whole list scattered its writes over 65,536 places), buckets concurrently.
     template <typename T>
     void sort_by_diameter(const std::vector<std::vector<T>*>& in, std::vector<T>& out) const {
         std::vector<const std::vector<T>*> from(in.begin(), in.end());
         std::size_t total = 0;
         for (const std::vector<T>* v : in) total += v->size();
         std::vector<T> buf(total);
-        radix_pass(from, 0, buf);
+        const std::vector<std::size_t> start = radix_pass(from, 16, buf);
         for (std::vector<T>* v : in) std::vector<T>().swap(*v);
         out.resize(total);
-        from.assign(1, &buf);
-        radix_pass(from, 16, out);
+        std::vector<std::size_t> buckets;  // the high digits present
+        for (std::size_t g = 0; g + 1 < start.size(); ++g)
+            if (start[g + 1] > start[g]) buckets.push_back(g);
+        std::vector<std::vector<T>> scratch(static_cast<std::size_t>(n_threads_));
+        parallel_for(static_cast<index_t>(buckets.size()), n_threads_, [&](index_t b, int worker) {
+            const std::size_t lo = start[buckets[b]], hi = start[buckets[b] + 1];
+            std::vector<T>& tmp = scratch[worker];
+            if (tmp.size() < hi - lo) tmp.resize(hi - lo);
+            byte_pass(buf.data() + lo, hi - lo, 0, tmp.data());
+            byte_pass(tmp.data(), hi - lo, 8, out.data() + lo);
+        });
+    }
+
+    /// One stable counting pass of n entries from `in` to `out` on the 8-bit digit at `shift` of
+    /// the diameter's bits.
+    template <typename T>
+    static void byte_pass(const T* in, std::size_t n, int shift, T* out) {
+        std::size_t pos[256] = {};
+        for (std::size_t t = 0; t < n; ++t) ++pos[(diameter_bits(in[t]) >> shift) & 0xff];
+        std::size_t at = 0;
+        for (std::size_t& p : pos) {
+            const std::size_t c = p;
+            p = at;
+            at += c;
+        }
+        for (std::size_t t = 0; t < n; ++t)
+            out[pos[(diameter_bits(in[t]) >> shift) & 0xff]++] = in[t];
     }
 
     /// One stable counting pass on the 16-bit digit at `shift` of the diameter from the
-    /// concatenation of `in` into `out` (of the total size).
+    /// concatenation of `in` into `out` (of the total size); returns where each digit's entries
+    /// start in out (65,537 offsets, the last the total).
     template <typename T>
-    void radix_pass(const std::vector<const std::vector<T>*>& in, int shift,
-                    std::vector<T>& out) const {
+    std::vector<std::size_t> radix_pass(const std::vector<const std::vector<T>*>& in, int shift,
+                                        std::vector<T>& out) const {
         constexpr std::size_t kDigits = 65536;
         auto digit = [shift](const T& x) { return (diameter_bits(x) >> shift) & 0xffff; };
         const std::size_t total = out.size();
@@ -520,17 +549,22 @@ class RipsHomology {
             visit(lo_of(r), lo_of(r + 1), [&](const T& x) { ++count[r][digit(x)]; });
         });
         // exclusive offsets: by digit, then by range within a digit
+        std::vector<std::size_t> start(kDigits + 1);
         std::size_t at = 0;
-        for (std::size_t g = 0; g < kDigits; ++g)
+        for (std::size_t g = 0; g < kDigits; ++g) {
+            start[g] = at;
             for (index_t r = 0; r < ranges; ++r) {
                 const std::size_t c = count[r][g];
                 count[r][g] = at;
                 at += c;
             }
+        }
+        start[kDigits] = at;
         parallel_for(ranges, n_threads_, [&](index_t r, int) {
             std::vector<std::size_t>& pos = count[r];
             visit(lo_of(r), lo_of(r + 1), [&](const T& x) { out[pos[digit(x)]++] = x; });
         });
+        return start;
     }
 
     index_t find(index_t v) {
