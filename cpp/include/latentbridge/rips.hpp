@@ -58,6 +58,24 @@ std::vector<std::vector<Bar>> rips_barcodes_homology(
 /// Rips complex is a cone, so truncating there changes no barcode. +inf for n == 0.
 float enclosing_radius(const float* D, index_t n);
 
+/// What check_distance_matrix found: `clean` when the n x n matrix (row-major) has no NaN, no
+/// negative entry, a zero diagonal, is symmetric to (rtol, atol) as numpy's allclose(D, D.T,
+/// rtol, atol) computes it in D's precision (+inf entries equal to their mirror), and (float64)
+/// has no finite entry above float32's largest; then `enclosing` is its enclosing radius as
+/// enclosing_radius computes it on the float32 matrix (+inf for n == 0).
+struct DistanceCheck {
+    bool clean;
+    float enclosing;
+};
+
+/// vr_barcode's checks of a distance matrix in one pass over its rows and one over pairs of
+/// mirrored 128 x 128 tiles, on n_threads. The float64 overload also writes D rounded to float32
+/// into out32 (n x n) when it is not null (complete only when the result is clean).
+DistanceCheck check_distance_matrix(const float* D, index_t n, double rtol, double atol,
+                                    int n_threads = 1);
+DistanceCheck check_distance_matrix(const double* D, index_t n, double rtol, double atol,
+                                    int n_threads = 1, float* out32 = nullptr);
+
 /// The reductions behind r_cross_barcode_h1, all exact: `automatic` runs cohomology under a
 /// budget of CPU time (of the calling thread) and hands over to homology past it.
 enum class CrossEngine { automatic, cohomology, homology };
