@@ -350,6 +350,8 @@ def test_homology_bytes_model(thr):
         for s, c in zip(range(3, maxdim + 2), counts[1:]):
             assert c >= true_cliques(D, t, s)
         slots = 2 * n * n if maxdim == 2 else 0  # the edges' 32-bit slots of the active lists
+        faces = {1: n, 2: n * (n - 1) // 2, 3: 0}[maxdim]   # a bit per face of the active lists
+        slots += 8 * ((faces + 63) // 64)
         assert _core.rips_homology_bytes(D, maxdim, thr) == fixed + slots + 40 * sum(counts)
         assert _core.rips_homology_bytes(D, maxdim, thr, 2) == (
             fixed + slots + 40 * sum(counts) + 16 * sum(counts[1:]))

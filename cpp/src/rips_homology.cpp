@@ -294,13 +294,32 @@ struct Link {
 
 /// The active lists: for each (k-1)-face, the links of the active k-simplices containing it.
 /// Faces are vertices for k = 1 and edges for k = 2, whose lists sit in arrays (an edge's slot in
-/// a triangular table of n (n - 1) / 2 entries); triangles (k = 3) are hashed.
+/// a triangular table of n (n - 1) / 2 entries); triangles (k = 3) are hashed. For k = 1 and 2 a
+/// bit per face says whether its list may hold links: most look-ups find none (89 % on
+/// sphere_3_192, 96 % on a Gaussian cloud), and that bit set is small enough to stay in cache
+/// where the slots and the lists are not.
 class FaceLists {
    public:
     FaceLists(index_t n, int k) : k_(k) {
-        if (k == 1) lists_.resize(static_cast<std::size_t>(n));
-        if (k == 2)
-            slot_.assign(static_cast<std::size_t>(n) * static_cast<std::size_t>(n - 1) / 2, -1);
+        const std::size_t faces =
+            k == 1   ? static_cast<std::size_t>(n)
+            : k == 2 ? static_cast<std::size_t>(n) * static_cast<std::size_t>(n - 1) / 2
+                     : 0;
+        if (k == 1) lists_.resize(faces);
+        if (k == 2) slot_.assign(faces, -1);
+        held_.assign((faces + 63) / 64, 0);
+    }
+    /// Whether the list of `face` may hold links (false: it holds none).
+    bool may_hold(key_t face) const {
+        if (k_ == 3) return true;
+        const std::size_t i = index(face);
+        return (held_[i / 64] >> (i % 64)) & 1;
+    }
+    /// The list of `face` has become empty.
+    void emptied(key_t face) {
+        if (k_ == 3) return;
+        const std::size_t i = index(face);
+        held_[i / 64] &= ~(std::uint64_t{1} << (i % 64));
     }
     /// The list of `face`, or null when it never had one.
     std::vector<Link>* find(key_t face) {
@@ -311,7 +330,12 @@ class FaceLists {
         }
         return map_.find(face);
     }
+    /// The list of `face`, to which a link is about to be added.
     std::vector<Link>& operator[](key_t face) {
+        if (k_ != 3) {
+            const std::size_t i = index(face);
+            held_[i / 64] |= std::uint64_t{1} << (i % 64);
+        }
         if (k_ == 1) return lists_[face];
         if (k_ == 2) {
             std::int32_t& i = slot_[edge(face)];
@@ -325,13 +349,17 @@ class FaceLists {
     }
     /// Starts loading where face's list is found (a hint; changes nothing).
     void prefetch(key_t face) const {
-        if (k_ == 2)
-            __builtin_prefetch(&slot_[edge(face)]);
-        else if (k_ == 3)
+        if (k_ == 2) {
+            if (may_hold(face)) __builtin_prefetch(&slot_[edge(face)]);
+        } else if (k_ == 3) {
             map_.prefetch(face);
+        }
     }
 
    private:
+    std::size_t index(key_t face) const {
+        return k_ == 1 ? static_cast<std::size_t>(face) : edge(face);
+    }
     static std::size_t edge(key_t face) {
         const std::size_t lo = vertex_of(face, 0), hi = vertex_of(face, 1);
         return hi * (hi - 1) / 2 + lo;
@@ -340,6 +368,7 @@ class FaceLists {
     std::vector<std::vector<Link>> lists_;  // k = 1: by vertex; k = 2: by slot_
     std::vector<std::int32_t> slot_;        // k = 2: edge -> index into lists_, -1: none yet
     KeyMap<std::vector<Link>> map_;         // k = 3
+    std::vector<std::uint64_t> held_;       // k = 1, 2: a bit per face, clear: its list is empty
 };
 
 class RipsHomology {
@@ -942,7 +971,9 @@ class RipsHomology {
         ++stamp_;
         seeds_.clear();
         for (int u = 0; u < count; ++u) {
-            std::vector<Link>* list = faces_.find(omit(x.key, u));
+            const key_t face = omit(x.key, u);
+            if (!faces_.may_hold(face)) continue;
+            std::vector<Link>* list = faces_.find(face);
             if (list == nullptr) continue;
             for (std::size_t q = 0; q < list->size();) {
                 const Link l = (*list)[q];
@@ -965,6 +996,7 @@ class RipsHomology {
                 }
                 groups_[group_of_[l.vertex]].push_back(l.cls);
             }
+            if (list->empty()) faces_.emptied(face);
         }
 
         if (seeds_.empty()) {  // x is the only active facet of its cofaces: one of them kills it

@@ -94,8 +94,8 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False, n_jobs=None):
     MemoryError
         If the engine's model of what it holds exceeds the available memory
         (``LATENTBRIDGE_MEMORY_LIMIT``). For ``maxdim`` 1..3 (the homology engine): 8 n^2 bytes
-        (the float32 matrix and its copy), n^2 / 8 (bit sets), 2 n^2 more for ``maxdim=2`` (a
-        slot per edge) and 40 bytes for each simplex of
+        (the float32 matrix and its copy), n^2 / 8 (bit sets), 2 n^2 + n^2 / 16 more for
+        ``maxdim=2`` (a slot and a bit per edge) and 40 bytes for each simplex of
         degrees 1..maxdim (56 above degree 1 with ``n_jobs`` >= 2), the simplices counted by an
         upper bound on the cliques of the threshold graph. Otherwise the float32 copy, the
         engine's matrix, the edge list and the H1 reduction (about 36 n^2 bytes for maxdim=0,

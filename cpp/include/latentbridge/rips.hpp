@@ -122,9 +122,10 @@ bool rips_homology_applies(index_t n, int maxdim);
 /// Bytes a homology-engine run of rips_barcodes holds at its peak for D (n x n, row-major
 /// float32) truncated at `threshold`, counting the float32 matrix it reads: 8 n^2 (that matrix
 /// and the engine's symmetric copy), 8 n ceil(n / 64) (the bit sets of the edges taken), 24 n
-/// (union-find and marks), for maxdim = 2 2 n^2 (a 32-bit slot per edge), and 40 bytes per simplex
-/// of degrees 1..maxdim (cliques of 2..maxdim+1 vertices, bounded as in rips_simplex_bytes; exact
-/// for the edges), 56 for degrees
+/// (union-find and marks), for maxdim = 2 2 n^2 (a 32-bit slot per edge), a bit per vertex
+/// (maxdim 1) or per edge (maxdim 2) in 64-bit words (whether its active list may hold links), and
+/// 40 bytes per simplex of degrees 1..maxdim (cliques of 2..maxdim+1 vertices, bounded as in
+/// rips_simplex_bytes; exact for the edges), 56 for degrees
 /// >= 2 with n_threads >= 2. Of the 40 bytes, 16 are the simplex's list entry (8 for an edge,
 /// packed); the rest covers the radix sort's buffer (16, an edge 8) while the lists are sorted,
 /// then the homology classes, the live
