@@ -56,8 +56,10 @@
 #include <deque>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "latentbridge/detail/check.hpp"
@@ -68,6 +70,30 @@ namespace latentbridge {
 namespace {
 
 using key_t = std::uint64_t;  // packed vertices, ascending from the low bits
+
+/// An allocator whose value-less construct default-initialises (leaves numbers unset), so that
+/// resizing a vector that is written in full next does not first fill it with zeros on one
+/// thread (the sorted lists and the engine's matrix: tens of MB at N = 2000).
+template <typename T>
+struct NoZeroAllocator : std::allocator<T> {
+    template <typename U>
+    struct rebind {
+        using other = NoZeroAllocator<U>;
+    };
+    NoZeroAllocator() = default;
+    template <typename U>
+    NoZeroAllocator(const NoZeroAllocator<U>&) noexcept {}
+    template <typename U>
+    void construct(U* p) noexcept {
+        ::new (static_cast<void*>(p)) U;
+    }
+    template <typename U, typename... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+template <typename T>
+using Filled = std::vector<T, NoZeroAllocator<T>>;  // a vector written in full after resize
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr key_t kNoKey = ~key_t{0};  // never a simplex: vertices are distinct
 constexpr int kMaxDim = 3;
@@ -380,7 +406,7 @@ class RipsHomology {
           thr_(threshold),
           n_threads_(std::max(1, n_threads)),
           pairs_(pairs),
-          dist_(n * n, 0.0f),
+          dist_(static_cast<std::size_t>(n * n)),
           faces_(n, maxdim) {
         parallel_for(n, n_threads_, [&](index_t i, int) {
             for (index_t j = 0; j < n; ++j) dist_[i * n + j] = j < i ? D[i * n + j] : D[j * n + i];
@@ -514,11 +540,11 @@ class RipsHomology {
     /// stable 8-bit passes (a bucket's 256 counters and entries stay in cache, where a 16-bit
     /// pass over the whole list scattered its writes over 65,536 places), buckets concurrently.
     template <typename T>
-    void sort_by_diameter(const std::vector<std::vector<T>*>& in, std::vector<T>& out) const {
+    void sort_by_diameter(const std::vector<std::vector<T>*>& in, Filled<T>& out) const {
         std::vector<const std::vector<T>*> from(in.begin(), in.end());
         std::size_t total = 0;
         for (const std::vector<T>* v : in) total += v->size();
-        std::vector<T> buf(total);
+        Filled<T> buf(total);
         const std::vector<std::size_t> start = radix_pass(from, 16, buf);
         for (std::vector<T>* v : in) std::vector<T>().swap(*v);
         out.resize(total);
@@ -556,7 +582,7 @@ class RipsHomology {
     /// start in out (65,537 offsets, the last the total).
     template <typename T>
     std::vector<std::size_t> radix_pass(const std::vector<const std::vector<T>*>& in, int shift,
-                                        std::vector<T>& out) const {
+                                        Filled<T>& out) const {
         constexpr std::size_t kDigits = 65536;
         auto digit = [shift](const T& x) { return (diameter_bits(x) >> shift) & 0xffff; };
         const std::size_t total = out.size();
@@ -1086,9 +1112,9 @@ class RipsHomology {
     float thr_;
     int n_threads_;
     std::vector<std::vector<PairEdges>>* pairs_;  // null: no pairs recorded
-    std::vector<float> dist_;
-    std::vector<std::uint64_t> edges_;      // the edges in filtration order, packed
-    std::vector<std::vector<Cell>> cells_;  // cells_[d]: the d-simplices, d >= 2, in that order
+    Filled<float> dist_;
+    Filled<std::uint64_t> edges_;      // the edges in filtration order, packed
+    std::vector<Filled<Cell>> cells_;  // cells_[d]: the d-simplices, d >= 2, in that order
     std::vector<std::vector<Bar>> bars_;
     std::vector<index_t> parent_;
     std::vector<std::uint64_t> older_;  // row v: bit set of v's neighbours by the edges taken
