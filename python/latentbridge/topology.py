@@ -54,9 +54,9 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False, n_jobs=None):
         Also return the persistence pairs: the edges whose lengths are each bar's birth and
         death (see Returns).
     n_jobs : int, optional
-        CPU threads (None: 1, -1: all CPUs) of the homology engine (``maxdim`` 1..3): the
-        simplices are listed and sorted concurrently and the reduction runs as a two-stage
-        pipeline. The result does not depend on it.
+        CPU threads (None: 1, -1: all CPUs) of the checks of D and of the homology engine
+        (``maxdim`` 1..3): the simplices are listed and sorted concurrently and the reduction runs
+        as a two-stage pipeline. The result does not depend on it.
 
     Returns
     -------
