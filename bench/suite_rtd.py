@@ -23,6 +23,8 @@ single-threaded) on the same prebuilt doubled matrix in the same run: its time, 
   ``gaussN`` is N Gaussian points in R^16 (H1); ``sphere_3_192`` (H2), ``o3_1024`` (H3, threshold
   1.8) and ``o3_4096`` (H3, threshold 1.4) are Ripser's example sets, read from --ripser-examples
   (a checkout's examples/ folder: github.com/Ripser/ripser); peak memory is the in-process RSS growth.
+  Each is called --repeat times after one warm-up call, ours and redzed's alternating: ``lb_s`` and
+  ``redzed_s`` are the median wall times (``*_min_s`` the least), ``*_cpu_s`` the CPU per call.
 Peak memory: the resident-set growth (sampled every 5 ms, psutil) of a fresh process during one call
 from P and Q (for giotto-ph: building the doubled matrix it needs, then ripser_parallel), after a
 small warm-up call, so the two libraries are measured the same way; ``--no-memory`` skips it.
@@ -200,37 +202,49 @@ def _vr_row(name, args):
 
     D, k, thr = _family(name, args.ripser_examples)
 
+    enclosing = float(np.min(D.max(axis=1)))
+
     def vr():
         return lb.vr_barcode(D, maxdim=k, threshold=thr, n_jobs=args.n_jobs)
 
-    cpu = time.process_time()
-    med, best = time_call(vr, repeat=1, warmup=0)
-    cpu = time.process_time() - cpu
-    ours = vr()
+    def redzed():
+        import redzed_tda
+
+        return redzed_tda.rips(D.astype(np.float64), maxdim=k,
+                               threshold=enclosing if thr is None else thr)
+
+    # --repeat calls of each after one warm-up call, ours and redzed's alternating (a shared
+    # machine's load then weighs on both alike): median and least wall time, CPU per call
+    calls = {"lb": vr, "redzed": redzed} if args.peers else {"lb": vr}
+    results = {key: f() for key, f in calls.items()}
+    wall = {key: [] for key in calls}
+    cpu = dict.fromkeys(calls, 0.0)
+    for _ in range(max(1, args.repeat)):
+        for key, f in calls.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            f()
+            wall[key].append(time.perf_counter() - t0)
+            cpu[key] += time.process_time() - c0
+    med = float(np.median(wall["lb"]))
+    ours = results["lb"]
     row = {"case": name, "n": len(D), "maxdim": k, "threshold": thr, "n_jobs": args.n_jobs,
-           "bars": [len(b) for b in ours], "lb_s": med, "lb_cpu_s": cpu,
+           "bars": [len(b) for b in ours], "repeat": max(1, args.repeat), "lb_s": med,
+           "lb_min_s": min(wall["lb"]), "lb_cpu_s": cpu["lb"] / max(1, args.repeat),
            "load_avg": os.getloadavg()[0]}
     if not args.no_memory:
         try:
             row["lb_peak_mb"] = round(peak_memory_mb(vr)[0], 1)
         except ImportError:
             pass
-    enclosing = float(np.min(D.max(axis=1)))
     if args.peers:
-        import redzed_tda
-
-        t0, cpu = time.perf_counter(), time.process_time()
-        ref = redzed_tda.rips(D.astype(np.float64), maxdim=k,
-                              threshold=enclosing if thr is None else thr)
-        rt, cpu = time.perf_counter() - t0, time.process_time() - cpu
-        row.update({"redzed_s": rt, "redzed_ratio": rt / med, "redzed_cpu_s": cpu,
+        ref, rt = results["redzed"], float(np.median(wall["redzed"]))
+        row.update({"redzed_s": rt, "redzed_min_s": min(wall["redzed"]), "redzed_ratio": rt / med,
+                    "redzed_cpu_s": cpu["redzed"] / max(1, args.repeat),
                     "redzed_equal": all(np.array_equal(_canon(a), _canon(b))
                                         for a, b in zip(ours, ref))})
         if not args.no_memory:
             try:
-                row["redzed_peak_mb"] = round(peak_memory_mb(lambda: redzed_tda.rips(
-                    D.astype(np.float64), maxdim=k,
-                    threshold=enclosing if thr is None else thr))[0], 1)
+                row["redzed_peak_mb"] = round(peak_memory_mb(redzed)[0], 1)
             except ImportError:
                 pass
     if args.families_giotto:

@@ -517,12 +517,14 @@ class Spy:
 
 def test_vr_barcode_threshold_above_float32_reaches_the_engine_as_inf(monkeypatch):
     """A threshold beyond float32 would be narrowed to float by undefined behaviour in C++: the
-    engine must receive +inf for it, and every representable threshold unchanged."""
+    engine must receive +inf for it, and every representable threshold unchanged; None reaches it
+    as the enclosing radius of the float32 matrix (min over rows of the row maxima, by numpy)."""
     spy = Spy(_core.rips_barcodes)
     monkeypatch.setattr(_core, "rips_barcodes", spy)
     D = cdist(np.eye(3), np.eye(3))
+    enclosing = float(D.astype(np.float32).max(axis=1).min())
     for given, passed in ((1e39, np.inf), (1e300, np.inf), (np.inf, np.inf), (F32_MAX, F32_MAX),
-                          (0.5, 0.5), (None, None)):
+                          (0.5, 0.5), (None, enclosing)):
         lb.vr_barcode(D, threshold=given)
         assert spy.calls[-1][0][2] == passed
 

@@ -368,6 +368,38 @@ def test_homology_engine_pairs_under_ties_equal_a_brute_force_reduction(seed, n,
     assert got == sorted(r[2:] for r in expected[0])
 
 
+def digit_matrix(seed, n):
+    """A symmetric n x n float32 matrix, zero diagonal, whose entries are drawn from values that
+    share their high 16 bits in groups and differ in either byte of the low 16 (the two stages of
+    the engine's radix sort by diameter), with heavy ties: 0x3f80, 0x3f81, 0x4000 above
+    0x0000, 0x0001, 0x00ff, 0x0100, 0x0101, 0xff00, 0xffff."""
+    bits = np.array([(h << 16) | lo for h in (0x3F80, 0x3F81, 0x4000)
+                     for lo in (0x0000, 0x0001, 0x00FF, 0x0100, 0x0101, 0xFF00, 0xFFFF)],
+                    dtype=np.uint32)
+    rng = np.random.default_rng(seed)
+    A = np.triu(bits.view(np.float32)[rng.integers(0, len(bits), size=(n, n))], 1)
+    return A + A.T
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_homology_engine_pairs_across_radix_digits_equal_a_brute_force_reduction(seed):
+    # the edges and triangles are sorted by diameter in a pass on the high 16 bits and then, per
+    # group of equal high bits, two stable passes on the low bytes: every tie must keep the colex
+    # order, for every n_jobs. (Degrees 0 and 1 only: the top degree's cofaces are visited from
+    # their latest facets, an order that may differ from the colex order among ties.)
+    D = digit_matrix(seed, 20).astype(np.float64)
+    threshold = float(np.min(D.max(axis=1)))
+    expected = brute_force_pairs(D, 2, threshold)
+    for n_jobs in (1, 2):
+        bars, pairs = lb.vr_barcode(D, maxdim=2, return_pairs=True, n_jobs=n_jobs)
+        finite = np.isfinite(bars[1][:, 1])
+        got = sorted((float(b[0]), float(b[1])) + tuple(int(v) for v in p)
+                     for b, p in zip(bars[1][finite], pairs[1][finite]))
+        assert got == expected[1]
+        got = sorted(edge(a, b) for v, a, b in pairs[0] if a >= 0)
+        assert got == sorted(r[2:] for r in expected[0])
+
+
 @FUZZ
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 12), levels=st.integers(1, 4))
 def test_r_cross_pairs_lengths_under_ties(seed, n, levels):

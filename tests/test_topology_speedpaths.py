@@ -205,6 +205,124 @@ def test_symmetry_check_is_numpys_allclose_across_tiles(seed):
         assert _nearly_symmetric(E) == np.allclose(E, E.T, rtol=1e-6, atol=1e-12)
 
 
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def numpy_accepts(D):
+    """vr_barcode's checks of D by numpy alone: no NaN, no negative entry, a zero diagonal,
+    allclose(D, D.T, rtol=1e-6, atol=1e-12) (+inf equal to +inf) and no finite entry above
+    float32's largest."""
+    with np.errstate(invalid="ignore"):
+        return not (np.isnan(D).any() or (D < 0).any() or (np.diagonal(D) != 0).any()
+                    or not np.allclose(D, D.T, rtol=1e-6, atol=1e-12)
+                    or (np.isfinite(D) & (D > F32_MAX)).any())
+
+
+def spoiled(D, kind, rng):
+    """A copy of D with one kind of defect (or of change that must be accepted) at random places,
+    the 32-entry tile borders of the C++ symmetry pass among them."""
+    E = D.copy()
+    n = len(E)
+    picks = [0, 31, 32, 33, 63, 64, n - 1, int(rng.integers(n))]
+    i, j = (int(v) % n for v in rng.choice(picks, 2))
+    if i == j:
+        j = (i + 1) % n
+    if kind == "nan":
+        E[i, j] = np.nan
+    elif kind == "negative":
+        E[i, j] = E[j, i] = -E[i, j]
+    elif kind == "negative_zero":        # -0.0 is not negative: accepted
+        E[i, j] = E[j, i] = -0.0
+    elif kind == "diagonal":
+        E[i, i] = 1e-9
+    elif kind == "skew":
+        E[i, j] *= 1 + rng.choice([0.5e-6, 0.99e-6, 1.01e-6, 3e-6]) * rng.choice([-1, 1])
+    elif kind == "inf_one_side":
+        E[i, j] = np.inf
+    elif kind == "inf_both":             # an absent edge: accepted
+        E[i, j] = E[j, i] = np.inf
+    elif kind == "beyond_float32":       # float64 only
+        E[i, j] = E[j, i] = 1e39
+    elif kind == "float32_max":          # representable: accepted
+        E[i, j] = E[j, i] = F32_MAX
+    return E
+
+
+KINDS = ["none", "nan", "negative", "negative_zero", "diagonal", "skew", "inf_one_side", "inf_both",
+         "beyond_float32", "float32_max"]
+
+
+@pytest.mark.parametrize("n", [1, 2, 31, 32, 33, 65, 130])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cpp_distance_check_equals_numpy(n, dtype):
+    """The one-pass C++ check behind vr_barcode accepts exactly what numpy's checks accept, on
+    both dtypes and either thread count; when it accepts, its enclosing radius is numpy's
+    min over rows of the row maxima of the float32 matrix, and the float64 overload's float32
+    copy is numpy's rounding."""
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((n, 3))
+    D = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    for kind in KINDS:
+        if kind == "beyond_float32" and dtype == np.float32:
+            continue
+        for _ in range(6 if n > 1 else 1):
+            E = spoiled(D, kind, rng).astype(dtype) if kind != "none" else D.astype(dtype)
+            if n == 1 and kind not in ("none", "nan", "diagonal"):
+                E = D.astype(dtype)
+            for n_jobs in (1, 2):
+                if dtype == np.float32:
+                    clean, enclosing = _core.check_distance_matrix(E, 1e-6, 1e-12, n_jobs)
+                    E32 = E
+                else:
+                    E32 = np.full(E.shape, -1.0, dtype=np.float32)
+                    clean, enclosing = _core.check_distance_matrix(E, 1e-6, 1e-12, n_jobs, E32)
+                assert clean == numpy_accepts(E), (kind, n_jobs)
+                if clean:
+                    with np.errstate(over="ignore"):
+                        rounded = E.astype(np.float32)
+                    assert enclosing == float(rounded.max(axis=1).min())
+                    np.testing.assert_array_equal(E32, rounded)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vr_barcode_names_each_defect_of_d(dtype):
+    """The messages of vr_barcode for each defect of D, float32 and float64 alike, and for a matrix
+    it accepts, the bars of its float32 rounding."""
+    X = np.random.default_rng(3).standard_normal((70, 3))
+    D = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    cases = [("nan", r"^D contains NaN \(first at row 1, column 40\)\.$"),
+             ("negative", r"^D has negative entries; distances must be >= 0\.$"),
+             ("diagonal", r"^D must have a zero diagonal "),
+             ("skew", r"^D must be symmetric; pass \(D \+ D\.T\) / 2 if it holds round-off\.$"),
+             ("inf", r"^D must be symmetric"),
+             ("beyond", r"^D has finite entries above 3\.4e\+38, which float32 ")]
+    for kind, message in cases:
+        if kind == "beyond" and dtype == np.float32:
+            continue
+        E = D.copy()
+        if kind == "nan":
+            E[1, 40] = E[40, 1] = E[50, 3] = np.nan
+        elif kind == "negative":
+            E[33, 2] = E[2, 33] = -1.0
+        elif kind == "diagonal":
+            E[64, 64] = 1e-9
+        elif kind == "skew":
+            E[31, 32] *= 1 + 3e-6
+        elif kind == "inf":
+            E[5, 66] = np.inf
+        else:
+            E[10, 20] = E[20, 10] = 1e39
+        for n_jobs in (1, 2):
+            with pytest.raises(ValueError, match=message):
+                lb.vr_barcode(E.astype(dtype), n_jobs=n_jobs)
+    E = D.astype(dtype)
+    E[7, 9] = E[9, 7] = np.inf
+    E[8, 9] *= 1 + 0.5e-6
+    for maxdim in (0, 1, 2):   # the cohomology engine (0), the homology engine (1, 2)
+        got = lb.vr_barcode(E, maxdim=maxdim, n_jobs=2)
+        check_equal(got, giotto(np.minimum(E, E.T).astype(np.float32), maxdim))
+
+
 # ---- memory model of the homology engine (rips_homology_bytes, behind check_allocation) -----------
 
 def clique_bound(D, t, s):
@@ -232,6 +350,8 @@ def test_homology_bytes_model(thr):
         for s, c in zip(range(3, maxdim + 2), counts[1:]):
             assert c >= true_cliques(D, t, s)
         slots = 2 * n * n if maxdim == 2 else 0  # the edges' 32-bit slots of the active lists
+        faces = {1: n, 2: n * (n - 1) // 2, 3: 0}[maxdim]   # a bit per face of the active lists
+        slots += 8 * ((faces + 63) // 64)
         assert _core.rips_homology_bytes(D, maxdim, thr) == fixed + slots + 40 * sum(counts)
         assert _core.rips_homology_bytes(D, maxdim, thr, 2) == (
             fixed + slots + 40 * sum(counts) + 16 * sum(counts[1:]))

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bindings.hpp"
@@ -170,6 +171,42 @@ void latentbridge::bind::bind_rips(py::module_& m) {
         "D"_a.noconvert(), "q"_a,
         "np.quantile(D, q) (linear, bit for bit) of a float64 symmetric matrix with a zero "
         "diagonal and no negative entry, from its strict upper triangle.");
+
+    m.def(
+        "check_distance_matrix",
+        [](F32 D, double rtol, double atol, int n_threads) {
+            const auto n = square_size(D, "vr_barcode", "D");
+            py::gil_scoped_release nogil;
+            const auto c = latentbridge::check_distance_matrix(D.data(), n, rtol, atol, n_threads);
+            return std::make_pair(c.clean, c.enclosing);
+        },
+        "D"_a.noconvert(), "rtol"_a, "atol"_a, "n_threads"_a = 1,
+        "(clean, enclosing radius): whether the float32 square matrix D has no NaN, no negative "
+        "entry, a zero diagonal and is symmetric as allclose(D, D.T, rtol, atol) says (+inf equal "
+        "to +inf), in one threaded pass; its enclosing radius when clean.");
+    m.def(
+        "check_distance_matrix",
+        [](py::array_t<double, py::array::c_style> D, double rtol, double atol, int n_threads,
+           py::object out32) {
+            LATENTBRIDGE_CHECK(D.ndim() == 2 && D.shape(0) == D.shape(1), "vr_barcode",
+                               "D must be a square 2-D matrix");
+            const auto n = D.shape(0);
+            float* out = nullptr;
+            if (!out32.is_none()) {
+                auto o = out32.cast<F32>();
+                LATENTBRIDGE_CHECK(o.ndim() == 2 && o.shape(0) == n && o.shape(1) == n,
+                                   "vr_barcode", "out32 must have D's shape");
+                out = o.mutable_data();
+            }
+            py::gil_scoped_release nogil;
+            const auto c =
+                latentbridge::check_distance_matrix(D.data(), n, rtol, atol, n_threads, out);
+            return std::make_pair(c.clean, c.enclosing);
+        },
+        "D"_a.noconvert(), "rtol"_a, "atol"_a, "n_threads"_a = 1, "out32"_a = py::none(),
+        "The float64 check (also: no finite entry above float32's largest), writing D rounded to "
+        "float32 into out32 (a C-contiguous float32 array of D's shape, or None; complete when "
+        "clean).");
 
     m.def(
         "enclosing_radius",

@@ -1589,6 +1589,11 @@ double rips_homology_bytes(const float* D, index_t n, int maxdim, float threshol
     const long double nn = static_cast<long double>(n) * static_cast<long double>(n);
     long double bytes = 8.0L * nn + 8.0L * words * n + 24.0L * n;
     if (maxdim == 2) bytes += 2.0L * nn;  // the active lists' slots of the edges
+    // a bit per face of the active lists (vertices for maxdim 1, edges for maxdim 2)
+    const long double faces = maxdim == 1   ? static_cast<long double>(n)
+                              : maxdim == 2 ? static_cast<long double>(n) * (n - 1) / 2
+                                            : 0.0L;
+    bytes += 8.0L * std::ceil(faces / 64.0L);
     const std::vector<long double> cliques = clique_bounds(D, n, maxdim + 1, threshold, n_threads);
     for (std::size_t s = 0; s < cliques.size(); ++s)  // s + 2 vertices: degree s + 1
         bytes += (n_threads > 1 && s >= 1 ? 56.0L : 40.0L) * cliques[s];

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EigshOptions', 'batched_eigh', 'build_info', 'cross_accumulate', 'diffusion_graph', 'diffusion_workspace_bytes', 'eigsh_largest', 'eigsh_workspace_bytes', 'enclosing_radius', 'kdtree_order', 'knn_sqeuclidean', 'lanczos_basis_size', 'mahalanobis_rerank', 'median_kth_distance', 'pairwise_distances', 'r_cross_barcode_h1', 'r_cross_barcode_h1_batch', 'r_cross_inputs', 'r_cross_workspace_bytes', 'rips_barcodes', 'rips_homology_applies', 'rips_homology_bytes', 'rips_simplex_bytes', 'rips_workspace_bytes', 'set_simd_isa', 'simd_isa', 'symmetric_quantile']
+__all__: list[str] = ['EigshOptions', 'batched_eigh', 'build_info', 'check_distance_matrix', 'cross_accumulate', 'diffusion_graph', 'diffusion_workspace_bytes', 'eigsh_largest', 'eigsh_workspace_bytes', 'enclosing_radius', 'kdtree_order', 'knn_sqeuclidean', 'lanczos_basis_size', 'mahalanobis_rerank', 'median_kth_distance', 'pairwise_distances', 'r_cross_barcode_h1', 'r_cross_barcode_h1_batch', 'r_cross_inputs', 'r_cross_workspace_bytes', 'rips_barcodes', 'rips_homology_applies', 'rips_homology_bytes', 'rips_simplex_bytes', 'rips_workspace_bytes', 'set_simd_isa', 'simd_isa', 'symmetric_quantile']
 class EigshOptions:
     """
     Options of eigsh_largest; every field has the C++ default when not given.
@@ -85,6 +85,16 @@ def batched_eigh(A: numpy.typing.NDArray[numpy.float64], n_threads: typing.Suppo
     """
 def build_info() -> dict:
     ...
+@typing.overload
+def check_distance_matrix(D: numpy.typing.NDArray[numpy.float32], rtol: typing.SupportsFloat | typing.SupportsIndex, atol: typing.SupportsFloat | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> tuple[bool, float]:
+    """
+    (clean, enclosing radius): whether the float32 square matrix D has no NaN, no negative entry, a zero diagonal and is symmetric as allclose(D, D.T, rtol, atol) says (+inf equal to +inf), in one threaded pass; its enclosing radius when clean.
+    """
+@typing.overload
+def check_distance_matrix(D: numpy.typing.NDArray[numpy.float64], rtol: typing.SupportsFloat | typing.SupportsIndex, atol: typing.SupportsFloat | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, out32: typing.Any = None) -> tuple[bool, float]:
+    """
+    The float64 check (also: no finite entry above float32's largest), writing D rounded to float32 into out32 (a C-contiguous float32 array of D's shape, or None; complete when clean).
+    """
 @typing.overload
 def cross_accumulate(A: numpy.typing.NDArray[numpy.float32], a: typing.Any, B: typing.Any, b: typing.Any, C: numpy.typing.NDArray[numpy.float64], sum_a: typing.Any = None, sum_b: typing.Any = None, n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
     """

@@ -54,9 +54,9 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False, n_jobs=None):
         Also return the persistence pairs: the edges whose lengths are each bar's birth and
         death (see Returns).
     n_jobs : int, optional
-        CPU threads (None: 1, -1: all CPUs) of the homology engine (``maxdim`` 1..3): the
-        simplices are listed and sorted concurrently and the reduction runs as a two-stage
-        pipeline. The result does not depend on it.
+        CPU threads (None: 1, -1: all CPUs) of the checks of D and of the homology engine
+        (``maxdim`` 1..3): the simplices are listed and sorted concurrently and the reduction runs
+        as a two-stage pipeline. The result does not depend on it.
 
     Returns
     -------
@@ -94,8 +94,8 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False, n_jobs=None):
     MemoryError
         If the engine's model of what it holds exceeds the available memory
         (``LATENTBRIDGE_MEMORY_LIMIT``). For ``maxdim`` 1..3 (the homology engine): 8 n^2 bytes
-        (the float32 matrix and its copy), n^2 / 8 (bit sets), 2 n^2 more for ``maxdim=2`` (a
-        slot per edge) and 40 bytes for each simplex of
+        (the float32 matrix and its copy), n^2 / 8 (bit sets), 2 n^2 + n^2 / 16 more for
+        ``maxdim=2`` (a slot and a bit per edge) and 40 bytes for each simplex of
         degrees 1..maxdim (56 above degree 1 with ``n_jobs`` >= 2), the simplices counted by an
         upper bound on the cliques of the threshold graph. Otherwise the float32 copy, the
         engine's matrix, the edge list and the H1 reduction (about 36 n^2 bytes for maxdim=0,
@@ -147,23 +147,26 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False, n_jobs=None):
         # above float32's range every edge is kept: pass +inf (a C++ narrowing cast of an
         # out-of-range double to float is undefined behaviour)
         threshold = threshold if threshold <= _F32_MAX else np.inf
-    D = _check_distance_matrix(D, "D")
-    _check_float32_range(D, "D")
+    D = as_float_matrix(D, "D", allow_nonfinite=True)
     n = D.shape[0]
     # the C++ resource models: the homology engine's needs the float32 matrix to count the
     # simplices (and includes it); the cohomology engine's copies, edges and H1 tables are checked
     # before that copy, its simplex lists of degree >= 2 after.
     homology = _core.rips_homology_applies(n, maxdim)
+    D32, enclosing = _checked_vr_matrix(D, n_threads, copy=homology)
+    if threshold is None:
+        threshold = enclosing   # (the engine's default, a float32 value: computed once here)
     if not homology:
         check_allocation(_core.rips_workspace_bytes(n, maxdim),
                          f"vr_barcode matrices and edges for D ({n}, {n})")
-    D32 = np.ascontiguousarray(D, dtype=np.float32)
-    if homology:
+        if D32 is None:
+            D32 = np.ascontiguousarray(D, dtype=np.float32)
+        if maxdim >= 2 and math.comb(n, maxdim + 2) < 2**63:   # else the engine raises OverflowError
+            check_allocation(_core.rips_simplex_bytes(D32, maxdim, threshold),
+                             f"vr_barcode simplices of degrees 2..{maxdim} for D ({n}, {n})")
+    else:
         check_allocation(_core.rips_homology_bytes(D32, maxdim, threshold, n_threads),
                          f"vr_barcode matrices and simplices of degrees 1..{maxdim} for D ({n}, {n})")
-    elif maxdim >= 2 and math.comb(n, maxdim + 2) < 2**63:   # else the engine raises OverflowError
-        check_allocation(_core.rips_simplex_bytes(D32, maxdim, threshold),
-                         f"vr_barcode simplices of degrees 2..{maxdim} for D ({n}, {n})")
     if not return_pairs:
         return [_sorted(b) for b in _core.rips_barcodes(D32, maxdim, threshold,
                                                         n_threads=n_threads)]
@@ -485,6 +488,27 @@ def _check_distance_matrix(D, name, *, precomputed=False):
         raise ValueError(f"{name} must be symmetric; pass ({name} + {name}.T) / 2 if it holds "
                          "round-off.")
     return D
+
+
+def _checked_vr_matrix(D, n_threads, copy):
+    """vr_barcode's checks of D (those of :func:`_check_distance_matrix` and
+    :func:`_check_float32_range`) in one threaded C++ pass, which also gives D's enclosing radius
+    (float32) and, with ``copy``, its float32 copy (D itself when float32; else None). When the
+    pass finds a problem, the Python checks name it. D is a matrix from as_float_matrix."""
+    if D.shape[0] == D.shape[1]:
+        D32 = None
+        if D.dtype == np.float32:
+            D32 = D
+            clean, enclosing = _core.check_distance_matrix(D, 1e-6, 1e-12, n_threads)
+        else:
+            if copy:
+                D32 = np.empty(D.shape, dtype=np.float32)
+            clean, enclosing = _core.check_distance_matrix(D, 1e-6, 1e-12, n_threads, D32)
+        if clean:
+            return D32, enclosing
+    _check_distance_matrix(D, "D")
+    _check_float32_range(D, "D")
+    raise AssertionError("internal: the C++ check refused a matrix that the Python checks accept")
 
 
 def _nearly_symmetric(D, rtol=1e-6, atol=1e-12, tile=128):

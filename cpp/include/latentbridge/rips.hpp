@@ -58,6 +58,24 @@ std::vector<std::vector<Bar>> rips_barcodes_homology(
 /// Rips complex is a cone, so truncating there changes no barcode. +inf for n == 0.
 float enclosing_radius(const float* D, index_t n);
 
+/// What check_distance_matrix found: `clean` when the n x n matrix (row-major) has no NaN, no
+/// negative entry, a zero diagonal, is symmetric to (rtol, atol) as numpy's allclose(D, D.T,
+/// rtol, atol) computes it in D's precision (+inf entries equal to their mirror), and (float64)
+/// has no finite entry above float32's largest; then `enclosing` is its enclosing radius as
+/// enclosing_radius computes it on the float32 matrix (+inf for n == 0).
+struct DistanceCheck {
+    bool clean;
+    float enclosing;
+};
+
+/// vr_barcode's checks of a distance matrix in one pass over its rows and one over pairs of
+/// mirrored 128 x 128 tiles, on n_threads. The float64 overload also writes D rounded to float32
+/// into out32 (n x n) when it is not null (complete only when the result is clean).
+DistanceCheck check_distance_matrix(const float* D, index_t n, double rtol, double atol,
+                                    int n_threads = 1);
+DistanceCheck check_distance_matrix(const double* D, index_t n, double rtol, double atol,
+                                    int n_threads = 1, float* out32 = nullptr);
+
 /// The reductions behind r_cross_barcode_h1, all exact: `automatic` runs cohomology under a
 /// budget of CPU time (of the threads of this reduction together) and hands over to homology
 /// past it.
@@ -106,9 +124,10 @@ bool rips_homology_applies(index_t n, int maxdim);
 /// Bytes a homology-engine run of rips_barcodes holds at its peak for D (n x n, row-major
 /// float32) truncated at `threshold`, counting the float32 matrix it reads: 8 n^2 (that matrix
 /// and the engine's symmetric copy), 8 n ceil(n / 64) (the bit sets of the edges taken), 24 n
-/// (union-find and marks), for maxdim = 2 2 n^2 (a 32-bit slot per edge), and 40 bytes per simplex
-/// of degrees 1..maxdim (cliques of 2..maxdim+1 vertices, bounded as in rips_simplex_bytes; exact
-/// for the edges), 56 for degrees
+/// (union-find and marks), for maxdim = 2 2 n^2 (a 32-bit slot per edge), a bit per vertex
+/// (maxdim 1) or per edge (maxdim 2) in 64-bit words (whether its active list may hold links), and
+/// 40 bytes per simplex of degrees 1..maxdim (cliques of 2..maxdim+1 vertices, bounded as in
+/// rips_simplex_bytes; exact for the edges), 56 for degrees
 /// >= 2 with n_threads >= 2. Of the 40 bytes, 16 are the simplex's list entry (8 for an edge,
 /// packed); the rest covers the radix sort's buffer (16, an edge 8) while the lists are sorted,
 /// then the homology classes, the live
