@@ -45,7 +45,11 @@
 // Pairs: a finite bar is emitted where its class dies (the latest live simplex j of the boundary of
 // the killing simplex s); its edges are the longest edge of j and of s. The engine's filtration
 // order is (diameter, degree, colex order), so among edges of equal length the latest is the one
-// of greatest colex index b2 (b2 - 1) / 2 + b1 (largest b2, then largest b1).
+// of greatest colex index b2 (b2 - 1) / 2 + b1 (largest b2, then largest b1). Except in degree
+// k + 1, whose simplices are met at the birth of their latest facet, in the order of the coface
+// search: where several of equal diameter can kill a class of degree k, which one does (and so
+// the death edge) may differ from the standard reduction in (diameter, degree, colex) order; the
+// bars do not (tests/test_topology_pairs.py).
 #include <algorithm>
 #include <array>
 #include <atomic>

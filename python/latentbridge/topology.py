@@ -79,7 +79,12 @@ def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False, n_jobs=None):
         for ``maxdim`` 1..3 (the homology engine, ordered by diameter, degree, then increasing
         colexicographic index) is the one of greatest index ``b2 (b2 - 1) / 2 + b1``, and
         otherwise (the cohomology engine, decreasing index) the one of least index. The edges
-        are those that decided the bars.
+        are those that decided the bars. One exception to that order: the homology engine never
+        sorts the simplices of degree ``maxdim + 1``, it meets each at the birth of its latest
+        facet, so in degree ``maxdim`` a tie between killing simplices of equal diameter is
+        decided in that order: the death edge (and, among classes born together, which one dies)
+        may then differ from the standard reduction in (diameter, degree, colex) order, while the
+        bars and the lengths of all edges are the same.
 
     Raises
     ------

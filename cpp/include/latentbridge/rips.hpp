@@ -27,8 +27,9 @@ enum class RipsEngine { automatic, cohomology, homology };
 /// kills it, -1, -1 for an essential class. Their lengths are the birth and the death. Among
 /// edges of equal length the one latest in the engine's filtration order is taken: cohomology
 /// orders equal diameters by decreasing colex index (the edge of least index b2 (b2 - 1) / 2 + b1
-/// is taken), homology by increasing colex index (the edge of greatest index). Vertices are
-/// ascending within an edge.
+/// is taken), homology by increasing colex index (the edge of greatest index; in its top degree a
+/// tie between killing simplices goes by the order it meets them, see rips_homology.cpp). Vertices
+/// are ascending within an edge.
 using PairEdges = std::array<std::int64_t, 4>;
 
 /// Vietoris-Rips barcodes in degrees 0..maxdim of the n x n distance matrix D (row-major
