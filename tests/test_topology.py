@@ -1036,3 +1036,104 @@ def test_vr_barcode_threshold_applies_with_pairs():
         finite = np.isfinite(bars[d][:, 1])
         death = pairs[d][finite][:, -2:]
         np.testing.assert_array_equal(D32[death[:, 0], death[:, 1]], bars[d][finite, 1])
+
+
+# ---- the C++ check of D (_checked_vr_matrix), mutation run of the merge of topo-t1b -------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vr_barcode_symmetry_tolerances_hold_for_float32_and_float64_matrices(dtype):
+    """Both dtypes of D take the C++ check (float32 in place, float64 with its float32 copy) with
+    numpy's allclose(D, D.T, rtol=1e-6, atol=1e-12) as the rule, each case 5x away from its edge:
+    a relative skew of 5e-6 is refused and 2e-7 accepted; next to a zero entry (only atol can
+    accept there) a gap of 2e-13 is accepted and 5e-12 refused."""
+    X = np.random.default_rng(37).standard_normal((6, 2))
+    base = cdist(X, X)
+    cases = []
+    for skew, ok in ((5e-6, False), (2e-7, True)):
+        D = base.copy()
+        D[1, 4] *= 1 + skew
+        cases.append((D.astype(dtype), ok))
+    for gap, ok in ((2e-13, True), (5e-12, False)):
+        D = np.array([[0.0, 0.0, 1.0], [gap, 0.0, 1.0], [1.0, 1.0, 0.0]], dtype=dtype)
+        cases.append((D, ok))
+    for D, ok in cases:
+        assert D.dtype == dtype
+        wide = D.astype(np.float64)
+        assert np.allclose(wide, wide.T, rtol=1e-6, atol=1e-12) == ok
+        for maxdim in (0, 1):          # without and with the float32 copy of a float64 D
+            if ok:
+                got = lb.vr_barcode(D, maxdim=maxdim)
+                lower = np.tril(wide) + np.tril(wide, -1).T     # the triangle the engine reads
+                for g, r in zip(got, giotto(lower, maxdim)):
+                    np.testing.assert_allclose(canon(g), r, rtol=1e-6, atol=0)
+            else:
+                with pytest.raises(ValueError, match="^" + re.escape(
+                        "D must be symmetric; pass (D + D.T) / 2 if it holds round-off.") + "$"):
+                    lb.vr_barcode(D, maxdim=maxdim)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_n_jobs_reaches_the_check_of_d_and_the_r_cross_inputs(dtype, monkeypatch):
+    """n_jobs threads the one C++ pass over D in vr_barcode (both dtypes, with and without the
+    float32 copy) and the C++ pass that makes w and m in r_cross_barcode and rtd (both directions)."""
+    check = Spy(_core.check_distance_matrix)
+    monkeypatch.setattr(_core, "check_distance_matrix", check)
+    D = cdist(np.eye(4), np.eye(4)).astype(dtype)
+    for maxdim in (0, 1):
+        for n_jobs, threads in ((None, 1), (3, 3)):
+            lb.vr_barcode(D, maxdim=maxdim, n_jobs=n_jobs)
+            args, kwargs = check.calls[-1]
+            assert args[0] is D and len(args) >= 4 and args[3] == threads and not kwargs
+    inputs = Spy(_core.r_cross_inputs)
+    monkeypatch.setattr(_core, "r_cross_inputs", inputs)
+    X = np.random.default_rng(38).standard_normal((12, 2)).astype(dtype)
+    lb.r_cross_barcode(X, X ** 2, n_jobs=3)
+    lb.rtd(X, X ** 2, trials=2, batch=8, seed=0, n_jobs=3)
+    assert len(inputs.calls) == 1 + 2 * 2
+    assert all(len(args) == 6 and args[5] == 3 and not kwargs for args, kwargs in inputs.calls)
+
+
+def test_vr_barcode_round_off_asymmetry_beside_an_entry_beyond_float32_is_refused_for_the_range():
+    """The C++ pass refuses a matrix with a finite entry beyond float32; the Python checks then name
+    the problem, so a matrix that numpy's allclose(D, D.T, rtol=1e-6, atol=1e-12) calls symmetric
+    (a relative skew of 5e-7, a gap of exactly atol next to a zero entry, +inf at mirrored places)
+    gets the range message in full, not the symmetry one, and no warning (inf - inf)."""
+    inf = np.inf
+    D = np.array([[0.0, 0.0, 1.0, inf],
+                  [1e-12, 0.0, 1.0, 2.0],
+                  [1.0, 1.0, 0.0, 1e39],
+                  [inf, 2.0 * (1 + 5e-7), 1e39, 0.0]])
+    assert np.allclose(D, D.T, rtol=1e-6, atol=1e-12)
+    message = ("D has finite entries above 3.4e+38, which float32 (the precision of the persistence "
+               "engine) cannot hold; rescale the data (or use norm='quantile').")
+    for maxdim in (0, 1):
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            lb.vr_barcode(D, maxdim=maxdim)
+
+
+def test_vr_barcode_messages_of_the_smallest_and_flat_inputs():
+    """A 1 x 1 matrix is checked like any other (a diagonal entry, a NaN), and a 1-D array is
+    refused by name, each message whole."""
+    diagonal = ("D must have a zero diagonal (vertex weights are not supported); set "
+                "np.fill_diagonal(D, 0) if the diagonal holds round-off.")
+    for D, message in (([[0.5]], diagonal), ([[np.nan]], "D contains NaN (first at row 0, column 0)."),
+                       (np.zeros(3), "D must be 2-D with shape (n_samples, n_features); got shape (3,). "
+                        "Reshape your data: X.reshape(-1, 1) for a single feature or X.reshape(1, -1) "
+                        "for a single sample.")):
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            lb.vr_barcode(D)
+
+
+def test_vr_barcode_says_so_when_the_check_of_d_disagrees_with_the_python_checks(monkeypatch):
+    """Should the C++ pass ever refuse a matrix that the Python checks accept, vr_barcode stops with
+    an internal error rather than computing on it. A valid matrix for the Python checks: float32's
+    largest value beside an absent edge (+inf), both kept (the range check refuses only finite
+    entries above float32's largest, as np.float32 says)."""
+    monkeypatch.setattr(_core, "check_distance_matrix", lambda *args: (False, 0.0))
+    E = np.full((4, 4), np.inf)
+    E[:3, :3] = [[0.0, F32_MAX, 1.0], [F32_MAX, 0.0, F32_MAX], [1.0, F32_MAX, 0.0]]
+    E[3, 3] = 0.0
+    assert np.isfinite(np.float32(E[0, 1])) and np.float32(E[0, 1]) == E[0, 1]
+    message = "internal: the C++ check refused a matrix that the Python checks accept"
+    with pytest.raises(AssertionError, match="^" + re.escape(message) + "$"):
+        lb.vr_barcode(E)
