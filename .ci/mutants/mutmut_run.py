@@ -5,13 +5,19 @@ For each module named in python_modules.toml (or on the command line) a private 
 extension copied in: read, never written), the committed ``tests/`` and the pytest settings, plus a
 ``[tool.mutmut]`` section that mutates only that module and selects only its tests. mutmut runs
 there (``mutants/`` is its own), so the shared working tree is never touched. Scores come from
-mutmut's result files; mutants listed in equivalent.toml or equivalent/<module>.toml
-(``mutmut = "<mutant name>"``) are left
-out of the score (``mutmut = [names]``, each prefixed by the entry's ``prefix``). mutmut numbers
-its mutants per function, so these names hold for the module version they were written against.
+mutmut's result files.
+
+Equivalent mutants are explained in equivalent.toml and equivalent/<module>.toml (``mutmut`` names,
+each prefixed by the entry's ``prefix``) and found again by their fingerprints
+(equivalent/fingerprints.json, mutmut_equivalents.py: the change a mutant makes, which survives
+mutmut's renumbering). A run enters the fingerprinted ones as survivors without running them, and
+leaves every explained one out of the score; ``--rerun-equivalents`` runs them too and reports any
+that a test kills. ``--record-equivalents`` fingerprints the names the files list at the committed
+code, after checking that each survives (by the last run's result where its function is unchanged,
+else by running it).
 
 Usage: python .ci/mutants/mutmut_run.py [MODULE ...] [--workdir DIR] [--max-children N]
-       [--recheck [--recheck-seconds S]]
+       [--rerun-equivalents | --record-equivalents | --recheck [--recheck-seconds S]]
 A MODULE of the form ``package/file`` (``diffusion/maps``) mutates only that file of a package
 listed in python_modules.toml (``latentbridge/diffusion/maps.py``), with the package's tests and
 equivalents, in its own folder ``<workdir>/package-file`` (``diffusion-maps``); ``--recheck``
@@ -36,6 +42,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import mutmut_equivalents as equivalents
 import tomllib
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +50,9 @@ REPO = HERE.parent.parent
 # mutmut's exit-code convention (mutmut/stats.py): 1 and 3 kill, 0 survives
 KILLED, SURVIVED = {1, 3}, {0}
 TIMEOUT = {36, 24, -24, 152, 255}
+# mutmut stops a mutant after 2 * TIMEOUT_MULTIPLIER * (its tests' time + 1 s) CPU seconds (its
+# default multiplier, 15, let each of rtd_lite's 30 looping mutants run about 19 s)
+TIMEOUT_MULTIPLIER = 4
 
 
 def split_module(module):
@@ -90,7 +100,8 @@ def prepare(folder, module, tests):
               f'only_mutate = ["{mutate_pattern(module)}"]',
               f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
               'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
-              "use_git_change_detection = false", ""]
+              "use_git_change_detection = false",
+              f"timeout_multiplier = {TIMEOUT_MULTIPLIER}", ""]
     (folder / "pyproject.toml").write_text("\n".join(lines))
 
 
@@ -130,19 +141,6 @@ def recheck(folder, tests, equivalent, python, env):
     return True
 
 
-def equivalent_names():
-    """The mutmut names explained as equivalent: equivalent.toml and one file per module in
-    equivalent/ (``equivalent/similarity.toml``), each a list of ``[[equivalent]]`` entries."""
-    names = set()
-    for path in [HERE / "equivalent.toml", *sorted((HERE / "equivalent").glob("*.toml"))]:
-        with open(path, "rb") as f:
-            for e in tomllib.load(f).get("equivalent", []):
-                listed = e.get("mutmut", [])
-                prefix = e.get("prefix", "")
-                names.update(prefix + n for n in ([listed] if isinstance(listed, str) else listed))
-    return names
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("modules", nargs="*")
@@ -153,10 +151,15 @@ def main(argv=None):
                     help="re-test the last full run's survivors against the tests added since")
     ap.add_argument("--recheck-seconds", type=float, default=None,
                     help="with --recheck: stop starting survivors after this many seconds")
+    ap.add_argument("--rerun-equivalents", action="store_true",
+                    help="run the fingerprinted equivalents too and report any that a test kills")
+    ap.add_argument("--record-equivalents", action="store_true",
+                    help="fingerprint the names of the equivalence files (each checked to survive)")
     args = ap.parse_args(argv)
     with open(HERE / "python_modules.toml", "rb") as f:
         scope = tomllib.load(f)["modules"]
-    equivalent = equivalent_names()
+    listed = equivalents.listed_names()
+    recorded = equivalents.load_recorded()
     modules = args.modules or list(scope)
     unknown = [m for m in modules if split_module(m)[0] not in scope]
     if unknown:
@@ -167,21 +170,31 @@ def main(argv=None):
         raise SystemExit(f"no such file for {missing}: use package/file, e.g. diffusion/maps")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    mutmut = [args.python, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())"]
+    run = [args.python, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())",
+           "run", "--max-children", str(args.max_children)]
     any_survivor = False
     rows = []
     for module in modules:
         folder = Path(args.workdir).resolve() / folder_name(module)
         tests = scope[split_module(module)[0]]
+        if args.record_equivalents:
+            any_survivor |= not record(folder, module, tests, listed, recorded, run, args, env)
+            continue
         if args.recheck:
             if args.recheck_seconds is not None:
                 env["MUTMUT_RECHECK_SECONDS"] = str(args.recheck_seconds)
-            ok = recheck(folder, tests, equivalent, args.python, env)
+            carried, by_name, stale = equivalents.resolve(equivalents.fingerprints(folder),
+                                                          listed, recorded)
+            ok = recheck(folder, tests, carried | by_name, args.python, env)
             codes = results(folder) if ok else {}
         else:
             prepare(folder, module, tests)
-            r = subprocess.run([*mutmut, "run", "--max-children", str(args.max_children)],
-                               cwd=folder, env=env, capture_output=True, text=True)
+            equivalents.generate(folder, args.python, args.max_children)
+            carried, by_name, stale = equivalents.resolve(equivalents.fingerprints(folder),
+                                                          listed, recorded)
+            if not args.rerun_equivalents:
+                equivalents.mark_survived(folder, carried)
+            r = subprocess.run(run, cwd=folder, env=env, capture_output=True, text=True)
             (folder / "mutmut-run.log").write_text(r.stdout + r.stderr)
             codes = results(folder)
             ok = r.returncode == 0 or bool(codes)
@@ -189,7 +202,8 @@ def main(argv=None):
             print(f"{module}: mutmut failed (see {folder}/mutmut-run.log or mutmut-recheck.log)")
             any_survivor = True
             continue
-        counted = {k: c for k, c in codes.items() if k not in equivalent}
+        explained = carried | by_name
+        counted = {k: c for k, c in codes.items() if k not in explained}
         killed = sum(c in KILLED for c in counted.values())
         survived = sorted(k for k, c in counted.items() if c in SURVIVED)
         timeouts = sum(c in TIMEOUT for c in counted.values())
@@ -197,16 +211,74 @@ def main(argv=None):
         total = killed + len(survived) + timeouts        # a timeout counts as caught
         score = 100.0 * (killed + timeouts) / total if total else float("nan")
         rows.append((module, killed + timeouts, total, score))
+        not_run = 0 if args.rerun_equivalents or args.recheck else len(carried)
         print(f"{module}: {killed} killed, {timeouts} timeout, {len(survived)} survived, "
-              f"{len(codes) - len(counted)} equivalent, other {dict(other)} -> {score:.1f} %",
-              flush=True)
+              f"{len(explained)} equivalent ({not_run} carried by fingerprint, not run), "
+              f"other {dict(other)} -> {score:.1f} %", flush=True)
         for name in survived:
             print(f"    survived: {name}")
-        any_survivor |= bool(survived)
+        for name in sorted(stale):
+            print(f"    stale equivalent entry (its mutation is gone; explain a survivor anew): {name}")
+        wrongly = sorted(k for k in explained if codes.get(k) not in SURVIVED | TIMEOUT | {None})
+        for name in wrongly:
+            print(f"    explained as equivalent but killed (exit {codes[name]}): {name}")
+        any_survivor |= bool(survived) or bool(wrongly)
+    if args.record_equivalents:
+        equivalents.save_recorded(recorded)
+        print(f"fingerprints of {len(recorded)} equivalent mutants in {equivalents.FINGERPRINTS}")
+        return 1 if any_survivor else 0
     print("\nmutmut score per module (killed / non-equivalent mutants):")
     for module, k, n, score in rows:
         print(f"  {module:14s} {k}/{n} = {score:.1f} %")
     return 1 if any_survivor else 0
+
+
+def record(folder, module, tests, listed, recorded, run, args, env):
+    """Fingerprint the listed equivalents among ``module``'s mutants at the committed code.
+
+    Each must survive, or time out (an equivalent that is only slower): a mutant keeps its
+    fingerprint when that is already recorded unchanged, the result of the last run in ``folder``
+    stands for a mutant whose function mutmut hashes the same now, and every other listed mutant is
+    run. Updates ``recorded`` in place (a listed name that a test kills is reported and left out);
+    True when no listed name was killed.
+    """
+    old_codes = results(folder) if (folder / "mutants").exists() else {}
+    old_hashes = function_hashes(folder) if old_codes else {}
+    prepare(folder, module, tests)
+    equivalents.generate(folder, args.python, args.max_children)
+    current = equivalents.fingerprints(folder)
+    hashes = function_hashes(folder)
+    mine = sorted(n for n in listed if n in current)
+    func = {n: n.partition("__mutmut_")[0] for n in mine}
+    fine = SURVIVED | TIMEOUT
+    known = {n for n in mine if recorded.get(n) == current[n]
+             or (old_codes.get(n) in fine and func[n] in hashes
+                 and old_hashes.get(func[n]) == hashes[func[n]])}
+    to_run = [n for n in mine if n not in known]
+    if to_run:
+        r = subprocess.run([*run, *to_run], cwd=folder, env=env, capture_output=True, text=True)
+        (folder / "mutmut-run.log").write_text(r.stdout + r.stderr)
+    codes = results(folder)
+    killed = [n for n in to_run if codes.get(n) not in fine]
+    for n in mine:
+        if n not in killed:
+            recorded[n] = current[n]
+        else:
+            recorded.pop(n, None)
+    print(f"{module}: {len(mine) - len(killed)} equivalents fingerprinted ({len(known)} already "
+          f"known, {len(to_run) - len(killed)} run now)", flush=True)
+    for n in killed:
+        print(f"    listed as equivalent but killed (exit {codes.get(n)}): {n}")
+    return not killed
+
+
+def function_hashes(folder):
+    """{dotted function name: mutmut's hash of its source} from the result files in folder."""
+    out = {}
+    for dotted, source in equivalents.mutated_files(folder).items():
+        data = json.loads(source.with_name(source.name + ".meta").read_text())
+        out.update({f"{dotted}.{f}": h for f, h in data.get("hash_by_function_name", {}).items()})
+    return out
 
 
 if __name__ == "__main__":

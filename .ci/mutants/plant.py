@@ -1,11 +1,14 @@
 """Plant hand-written mutants (C++ or Python) one at a time and run the tests that must catch them.
 
 Nothing in the repository's working tree is touched: the committed tree (``git archive HEAD``, or
-the working tree with ``--worktree``) is copied to ``<workdir>/src``; C++ is built there with CMake
-into ``<workdir>/build`` (CUDA off), incrementally, so a mutant recompiles only its own file; the
-extension is copied into the copy's package, and the tests are run from the copy (``PYTHONPATH``
-points at it, never at the in-tree module). Each mutant is planted, tested and restored before the
-next one (the restore is in a ``finally`` block, and checked byte for byte).
+the working tree with ``--worktree``) is synced into ``<workdir>/src``, where a file keeps its mtime
+while its bytes are unchanged; C++ is built there with CMake into ``<workdir>/build`` (CUDA off),
+incrementally, and that build is kept between invocations, so a mutant recompiles only its own file
+(and the next mutant the file restored before it: the mutants of one file run one after another).
+The extension is copied into the copy's package, and the tests are run from the copy
+(``PYTHONPATH`` points at it, never at the in-tree module). The unmutated tree's tests run once per
+tree (a digest in ``<workdir>/unmutated-tests-passed``). Each mutant is planted, tested and
+restored before the next one (the restore is in a ``finally`` block, and checked byte for byte).
 
 Usage: python .ci/mutants/plant.py [--list planted.toml] [--only ID ...] [--workdir DIR]
                                   [--worktree] [--jobs N] [--timeout S]
@@ -16,10 +19,12 @@ exit status 1 when a non-equivalent mutant survived.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -36,22 +41,53 @@ def load(path, key):
         return tomllib.load(f).get(key, [])
 
 
-def copy_tree(dst, worktree):
-    """The sources to mutate: HEAD (default) or the working tree, in dst."""
-    if dst.exists():
-        shutil.rmtree(dst)
-    dst.mkdir(parents=True)
-    if worktree:
-        files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                               check=True, capture_output=True, text=True).stdout.split()
-        for f in files:
-            if (REPO / f).is_file():
-                (dst / f).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(REPO / f, dst / f)
-    else:
-        archive = subprocess.run(["git", "archive", "HEAD"], cwd=REPO, check=True,
-                                 capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(dst)], input=archive, check=True)
+def sync_tree(dst, worktree):
+    """The sources to mutate, HEAD's (default) or the working tree's, in dst. A file whose bytes
+    are already there is left alone, mtime included, so that the build in ``<workdir>/build`` from
+    an earlier invocation stays valid and recompiles only what changed; a file that differs is
+    written anew (a fresh mtime, so that ninja sees it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        new = Path(tmp)
+        if worktree:
+            files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                                   check=True, capture_output=True, text=True).stdout.split()
+            for f in files:
+                if (REPO / f).is_file():
+                    (new / f).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(REPO / f, new / f)
+        else:
+            archive = subprocess.run(["git", "archive", "HEAD"], cwd=REPO, check=True,
+                                     capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(new)], input=archive, check=True)
+        wanted = {p.relative_to(new) for p in new.rglob("*") if p.is_file()}
+        dst.mkdir(parents=True, exist_ok=True)
+        for rel in wanted:
+            target = dst / rel
+            data = (new / rel).read_bytes()
+            if not target.is_file() or target.read_bytes() != data:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                shutil.copymode(new / rel, target)
+        for p in sorted(dst.rglob("*"), reverse=True):      # files the tree no longer has
+            rel = p.relative_to(dst)
+            if p.is_file() and rel not in wanted and not is_build_output(rel):
+                p.unlink()
+
+
+def is_build_output(rel):
+    """The compiled extension copied into the package: kept between invocations."""
+    return rel.parent == Path("python/latentbridge") and rel.name.startswith("_core")
+
+
+def tree_digest(src, tests, python):
+    """A digest of the tree (sources and the extension in its package), the test selection and the
+    interpreter: the unmutated tree's test run is skipped when an earlier invocation passed it for
+    the same digest."""
+    h = hashlib.sha256(f"{python}\n{sorted(tests)}".encode())
+    for p in sorted(src.rglob("*")):
+        if p.is_file() and "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
 
 
 def build(src, bld, jobs, python):
@@ -83,7 +119,8 @@ def run_tests(src, tests, timeout, python):
     if r.returncode == 0:
         return "SURVIVED", ""
     if r.returncode == 1:
-        return "killed", ""
+        failed = [ln.split(" ")[1] for ln in r.stdout.splitlines() if ln.startswith("FAILED ")]
+        return "killed", (f"by {failed[0]}" if failed else "")
     return "error", r.stdout[-1500:] + r.stderr[-1500:]   # collection/usage error: not a kill
 
 
@@ -107,7 +144,8 @@ def main(argv=None):
     ap.add_argument("--workdir", default=str(REPO / "build-mutation"))
     ap.add_argument("--worktree", action="store_true",
                     help="mutate the working tree's files instead of HEAD's")
-    ap.add_argument("--jobs", type=int, default=1, help="compiler processes (default 1)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="compiler processes (default: one per core)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per test run")
     ap.add_argument("--python", default=sys.executable)
     args = ap.parse_args(argv)
@@ -121,12 +159,17 @@ def main(argv=None):
         mutants = [m for m in mutants if m["file"].endswith(CPP_SUFFIXES) == want_cpp]
     if not mutants:
         raise SystemExit("no mutant selected")
+    first_seen = {}
+    for m in mutants:
+        first_seen.setdefault(m["file"], len(first_seen))
+    # one file's mutants one after another: a restored file is recompiled with the next mutant
+    mutants.sort(key=lambda m: first_seen[m["file"]])
 
     work = Path(args.workdir).resolve()
     if work == REPO / "build-dev" or work == REPO:
         raise SystemExit("the mutation workdir must be its own folder (not build-dev/ or the repo)")
     src, bld = work / "src", work / "build"
-    copy_tree(src, args.worktree)
+    sync_tree(src, args.worktree)
     any_cpp = any(m["file"].endswith(CPP_SUFFIXES) for m in mutants)
     if any_cpp or (bld / "build.ninja").exists():
         ok, log = build(src, bld, args.jobs, args.python)
@@ -135,10 +178,13 @@ def main(argv=None):
     else:   # Python mutants only: the in-tree extension (read, never written) serves
         for so in (REPO / "python" / "latentbridge").glob("_core*.so"):
             shutil.copy2(so, src / "python" / "latentbridge" / so.name)
-    status, _ = run_tests(src, sorted({t for m in mutants for t in m.get("tests", [])}),
-                          args.timeout, args.python)
-    if status != "SURVIVED":
-        raise SystemExit("the tests fail (or error) on the unmutated tree: fix that first")
+    all_tests = sorted({t for m in mutants for t in m.get("tests", [])})
+    stamp, digest = work / "unmutated-tests-passed", tree_digest(src, all_tests, args.python)
+    if not (stamp.exists() and stamp.read_text() == digest):
+        status, _ = run_tests(src, all_tests, args.timeout, args.python)
+        if status != "SURVIVED":
+            raise SystemExit("the tests fail (or error) on the unmutated tree: fix that first")
+        stamp.write_text(digest)
 
     per_file = defaultdict(lambda: [0, 0])     # file -> [killed, non-equivalent total]
     survivors = []
@@ -166,7 +212,7 @@ def main(argv=None):
             if result == "SURVIVED":
                 survivors.append(m["id"])
         print(f"{label:12s} {m['id']:45s} {m['file']}  ({time.time() - t0:.0f} s)", flush=True)
-        if label.startswith(("error", "build-error")) and detail:
+        if detail:
             print(f"    {detail if isinstance(detail, str) else detail[0]}", flush=True)
     if any_cpp:
         build(src, bld, args.jobs, args.python)       # leave the build matching the sources
