@@ -68,13 +68,10 @@
 
 #include "latentbridge/detail/check.hpp"
 #include "latentbridge/detail/parallel.hpp"
-#include "latentbridge/detail/round_team.hpp"
 #include "latentbridge/rips.hpp"
 
 namespace latentbridge {
 namespace {
-
-using detail::RoundTeam;
 
 using key_t = std::uint64_t;  // packed vertices, ascending from the low bits
 
@@ -404,53 +401,6 @@ class FaceLists {
     std::vector<std::uint64_t> held_;       // k = 1, 2: a bit per face, clear: its list is empty
 };
 
-/// The links added during one round of the parallel top degree (see reduce_block_rounds), by
-/// face: a small open-addressing table (the entries of a face lie in the run of slots from its
-/// home), emptied after each round by clearing the slots it used. Outside a round insert does
-/// nothing.
-class RoundLinks {
-   public:
-    void begin_round(std::size_t most) {
-        std::size_t size = 64;
-        while (size < 2 * most) size *= 2;
-        if (slots_.size() < size) slots_.assign(size, Entry{kNoKey, {}});
-        open_ = true;
-    }
-    void end_round() {
-        for (const std::size_t i : used_) slots_[i].face = kNoKey;
-        used_.clear();
-        open_ = false;
-    }
-    void insert(key_t face, const Link& l) {
-        if (!open_) return;
-        std::size_t h = home(face);
-        while (slots_[h].face != kNoKey) h = (h + 1) & (slots_.size() - 1);
-        slots_[h] = {face, l};
-        used_.push_back(h);
-    }
-    /// f(link) for each link added to face's list in this round.
-    template <typename F>
-    void for_each(key_t face, F&& f) const {
-        if (used_.empty()) return;
-        for (std::size_t h = home(face); slots_[h].face != kNoKey;
-             h = (h + 1) & (slots_.size() - 1))
-            if (slots_[h].face == face) f(slots_[h].link);
-    }
-
-   private:
-    struct Entry {
-        key_t face;
-        Link link;
-    };
-    std::size_t home(key_t key) const {
-        key *= 0x9e3779b97f4a7c15ULL;
-        return static_cast<std::size_t>(key >> 40) & (slots_.size() - 1);
-    }
-    std::vector<Entry> slots_;
-    std::vector<std::size_t> used_;
-    bool open_ = false;
-};
-
 class RipsHomology {
    public:
     RipsHomology(const float* D, index_t n, int maxdim, float threshold, int n_threads,
@@ -476,6 +426,8 @@ class RipsHomology {
         for (index_t v = 0; v < n_; ++v) parent_[v] = v;
         words_ = static_cast<std::size_t>((n_ + 63) / 64);
         older_.assign(words_ * static_cast<std::size_t>(n_), 0);
+        stamp_of_.assign(static_cast<std::size_t>(n_), 0);
+        group_of_.assign(static_cast<std::size_t>(n_), 0);
         degrees_.resize(static_cast<std::size_t>(k_) + 1);
         block_.reserve(kBlock);
 
@@ -701,9 +653,8 @@ class RipsHomology {
         int n_cand;
         bool more;
     };
-    static constexpr std::size_t kBlock = 2048;             // top simplices handed over at once
-    static constexpr std::size_t kScanQueue = 4;            // see emit_top
-    static constexpr std::size_t kRoundTopsPerWorker = 64;  // a round's window, per thread
+    static constexpr std::size_t kBlock = 2048;   // top simplices handed over at once
+    static constexpr std::size_t kScanQueue = 4;  // see emit_top
 
     std::size_t size_of(int d) const { return d == 1 ? edges_.size() : cells_[d].size(); }
     /// The diameter of the i-th d-simplex in filtration order.
@@ -766,8 +717,7 @@ class RipsHomology {
             lower_done_ = true;
             queue_cv_.notify_all();
         });
-        // the blocks from the queue, in order, to reduce(block)
-        const auto take_blocks = [&](auto&& reduce) {
+        try {
             std::vector<Top> block;
             for (;;) {
                 {
@@ -785,22 +735,9 @@ class RipsHomology {
                     queued_.store(queue_.size(), std::memory_order_relaxed);
                     queue_cv_.notify_all();
                 }
-                reduce(block);
+                reduce_block(block);
                 block.clear();  // (its storage goes back to the lower stage)
             }
-        };
-        try {
-            // the top degree on a team of n_threads: this thread and n_threads - 1 helpers
-            const int workers = n_threads_;
-            RoundTeam team(workers);
-            team.run([&](std::size_t t, int) { search(window_[t], plans_[t], false); },
-                     [&](auto&& round) {
-                         take_blocks([&](const std::vector<Top>& block) {
-                             reduce_block_rounds(
-                                 block, round,
-                                 kRoundTopsPerWorker * static_cast<std::size_t>(workers));
-                         });
-                     });
         } catch (...) {
             {
                 std::lock_guard<std::mutex> lock(queue_mutex_);
@@ -1051,68 +988,18 @@ class RipsHomology {
         }
     }
 
-    /// reduce_block on a team (rounds of RoundTeam, whose tasks are search(window_[t], plans_[t],
-    /// false)): windows of the block, each searched side by side against the top degree's state
-    /// as it is when the round starts, then brought up to date (refresh) and concluded in order
-    /// on this thread. The search add_top would make at x's turn is the one made at the start of
-    /// the round, less the links whose classes have become inactive since, plus the links that
-    /// the simplices concluded before x in the round added to x's facets' lists (round_links_):
-    /// lists gain links only there. So the top degree changes as on one thread, and the result
-    /// does not depend on the number of threads.
-    template <typename Round>
-    void reduce_block_rounds(const std::vector<Top>& block, Round& round, std::size_t window) {
-        plans_.resize(window);
-        for (std::size_t at = 0; at < block.size(); at += window) {
-            detail::maybe_poll_interrupt();  // Ctrl-C
-            const std::size_t m = std::min(window, block.size() - at);
-            window_ = block.data() + at;
-            round(m);
-            round_links_.begin_round(window * static_cast<std::size_t>(k_ + 1));
-            for (std::size_t t = 0; t < m; ++t) {
-                const Top& top = block[at + t];
-                Plan& plan = plans_[t];
-                refresh(top, plan);
-                if (plan.stale != 0) drop_inactive(top, plan.stale);
-                conclude(top, plan);
-            }
-            round_links_.end_round();
-        }
-    }
-
     /// The upper stage: x (degree k) is born; the cofaces x + w entering with it are reduced (see
     /// the file comment). Touches only the top degree's state, faces_ and the seed marks.
     void add_top(const Top& t) {
-        search(t, upper_plan_, true);
-        conclude(t, upper_plan_);
-    }
-
-    /// The active top simplices y sharing a facet with x (x = t.x) whose coface x + w (w the
-    /// vertex y adds) enters with x, in `links` in increasing w; `groups` their runs of equal w,
-    /// with whether x + w is complete; `left`: the leftover vertex when there is no group, else
-    /// unknown (the owner finds it when needed). Only reads the top degree's state, unless
-    /// `tidy`: then it drops the links of inactive classes that it meets (add_top, on the owner's
-    /// thread), else it notes in `stale` the facets where it met some.
-    struct Group {
-        index_t w;
-        std::uint32_t begin, end;
-        bool ready;
-    };
-    static constexpr index_t kUnknown = -2;
-    struct Plan {
-        std::vector<Link> links;
-        std::vector<Group> groups;
-        std::vector<Group> known;  // (group's scratch)
-        index_t left;
-        unsigned stale;
-    };
-    void search(const Top& t, Plan& p, bool tidy) {
         const Cell& x = t.x;
         const int count = k_ + 1;
-        index_t v[kMaxDim + 1];
-        for (int q = 0; q < count; ++q) v[q] = vertex_of(x.key, q);
-        p.links.clear();
-        p.groups.clear();
-        p.stale = 0;
+        index_t v[kMaxDim + 2];  // x's vertices, then the vertex of a killing coface
+        for (int p = 0; p < count; ++p) v[p] = vertex_of(x.key, p);
+        Scratch& sc = upper_scratch_;
+
+        // the active simplices sharing a facet with x, grouped by the vertex they add
+        ++stamp_;
+        seeds_.clear();
         for (int u = 0; u < count; ++u) {
             const key_t face = omit(x.key, u);
             if (!faces_.may_hold(face)) continue;
@@ -1125,118 +1012,36 @@ class RipsHomology {
                     continue;
                 }
                 if (!top_cls_.active(l.cls)) {  // no longer active: drop the link
-                    if (tidy) {
-                        (*list)[q] = list->back();
-                        list->pop_back();
-                    } else {
-                        p.stale |= 1u << u;
-                        ++q;
-                    }
+                    (*list)[q] = list->back();
+                    list->pop_back();
                     continue;
                 }
                 ++q;
-                p.links.push_back(l);
-            }
-            if (tidy && list->empty()) faces_.emptied(face);
-        }
-        group(t, v, p);
-    }
-
-    /// The groups of p.links (the links of a search), and the leftover vertex when there are
-    /// none. The order of a list depends on when its inactive links were dropped: the groups go by
-    /// increasing w, the order of the cofaces x + w (colex among them).
-    /// With `again`, the readiness of a vertex that already had a group is kept.
-    void group(const Top& t, const index_t* v, Plan& p, bool again = false) const {
-        if (again) p.known.swap(p.groups);
-        p.groups.clear();
-        if (p.links.empty()) {
-            p.left = leftover(t, v, p);
-            return;
-        }
-        std::sort(p.links.begin(), p.links.end(),
-                  [](const Link& a, const Link& b) { return a.vertex < b.vertex; });
-        std::size_t old = 0;
-        for (std::uint32_t q = 0; q < p.links.size();) {
-            const index_t w = p.links[q].vertex;
-            std::uint32_t e = q + 1;
-            while (e < p.links.size() && p.links[e].vertex == w) ++e;
-            if (again)
-                while (old < p.known.size() && p.known[old].w < w) ++old;
-            const bool known = again && old < p.known.size() && p.known[old].w == w;
-            p.groups.push_back({w, q, e, known ? p.known[old].ready : ready(t, v, w)});
-            q = e;
-        }
-        p.left = kUnknown;
-    }
-
-    /// Brings a search made at the start of the round up to x's turn (see reduce_block_rounds).
-    void refresh(const Top& t, Plan& p) const {
-        const int count = k_ + 1;
-        index_t v[kMaxDim + 1];
-        for (int q = 0; q < count; ++q) v[q] = vertex_of(t.x.key, q);
-        bool changed = false;
-        for (int u = 0; u < count; ++u)
-            round_links_.for_each(omit(t.x.key, u), [&](const Link& l) {
-                if (dist(v[u], l.vertex) <= t.x.diam && top_cls_.active(l.cls)) {
-                    p.links.push_back(l);
-                    changed = true;
+                if (stamp_of_[l.vertex] != stamp_) {
+                    stamp_of_[l.vertex] = stamp_;
+                    group_of_[l.vertex] = static_cast<std::int64_t>(seeds_.size());
+                    if (groups_.size() <= seeds_.size()) groups_.emplace_back();
+                    groups_[seeds_.size()].clear();
+                    seeds_.push_back(l.vertex);
                 }
-            });
-        for (std::size_t g = 0; g < p.groups.size() && !changed; ++g) {
-            bool any = false;  // a group with no active class left is no group now
-            for (std::uint32_t q = p.groups[g].begin; q < p.groups[g].end && !any; ++q)
-                any = top_cls_.active(p.links[q].cls);
-            changed = !any;
-        }
-        if (!changed) return;
-        std::size_t kept = 0;
-        for (const Link& l : p.links)
-            if (top_cls_.active(l.cls)) p.links[kept++] = l;
-        p.links.resize(kept);
-        group(t, v, p, true);
-    }
-
-    /// Drops the inactive links that a search without `tidy` met, from the facets in `stale`.
-    void drop_inactive(const Top& t, unsigned stale) {
-        for (int u = 0; u <= k_; ++u) {
-            if (!((stale >> u) & 1)) continue;
-            const key_t face = omit(t.x.key, u);
-            std::vector<Link>* list = faces_.find(face);
-            const index_t vu = vertex_of(t.x.key, u);
-            for (std::size_t q = 0; q < list->size();) {
-                const Link l = (*list)[q];
-                if (dist(vu, l.vertex) <= t.x.diam && !top_cls_.active(l.cls)) {
-                    (*list)[q] = list->back();
-                    list->pop_back();
-                } else {
-                    ++q;
-                }
+                groups_[group_of_[l.vertex]].push_back(l.cls);
             }
             if (list->empty()) faces_.emptied(face);
         }
-    }
 
-    /// The second part of add_top, on the owner's thread: x's class, then the complete cofaces of
-    /// its groups in order, then the leftover coface, reduced.
-    void conclude(const Top& t, Plan& p) {
-        const Cell& x = t.x;
-        const int count = k_ + 1;
-        index_t v[kMaxDim + 2];  // x's vertices, then the vertex of a killing coface
-        for (int q = 0; q < count; ++q) v[q] = vertex_of(x.key, q);
-        Scratch& sc = upper_scratch_;
-        if (p.groups.empty()) {  // x is the only active facet of its cofaces: one of them kills it
-            if (p.left < 0) register_faces(x, make_live_top(x));
+        if (seeds_.empty()) {  // x is the only active facet of its cofaces: one of them kills it
+            if (leftover(t, v) < 0) register_faces(x, make_live_top(x));
             return;
         }
         const ClassRef rx = make_live_top(x);
-        for (const Group& g : p.groups) {
-            if (!g.ready) continue;
+        for (std::size_t g = 0; g < seeds_.size(); ++g) {
+            if (!ready(t, v, seeds_[g])) continue;
             // the boundary cls(x) + sum of cls(y), y in the group: mostly zero (once x has died
             // its class is written in older simplices, often those of the group), so the sum of
             // the group is formed first, and copied only when one y is not enough
             const Chain* sum = nullptr;  // null: zero
-            for (std::uint32_t q = g.begin; q < g.end; ++q) {
-                const Chain* c = top_cls_.find(p.links[q].cls);
+            for (const ClassRef y : groups_[g]) {
+                const Chain* c = top_cls_.find(y);
                 if (c == nullptr) continue;
                 if (sum == nullptr) {
                     sum = c;
@@ -1256,13 +1061,12 @@ class RipsHomology {
             } else if (sum != &sc.bnd) {
                 sc.bnd = sum != nullptr ? *sum : *cx;
             }
-            v[count] = g.w;
+            v[count] = seeds_[g];
             kill(k_, sc.bnd, x.diam, v, count + 1, sc);
         }
         const Chain* cx = top_cls_.find(rx);
         if (cx == nullptr) return;
-        if (p.left == kUnknown) p.left = leftover(t, v, p);
-        if ((v[count] = p.left) >= 0) {  // kills what is left of cls(x)
+        if ((v[count] = leftover(t, v)) >= 0) {  // kills what is left of cls(x)
             sc.bnd = *cx;
             kill(k_, sc.bnd, x.diam, v, count + 1, sc);
             return;
@@ -1270,38 +1074,32 @@ class RipsHomology {
         register_faces(x, rx);
     }
 
-    /// The least vertex w, not that of a group of p, whose coface x + w enters with x, or -1:
-    /// from the lower stage's candidates, then (when all of those are taken by groups and the list
-    /// was cut short, or when there are none) by a scan of the bit sets of the edges after the
-    /// last candidate. Every edge before x is in them; on two threads they may also hold edges
-    /// taken after x, so every vertex found is tested (ready) unless the bit sets are exact (one
-    /// thread, k = 1: the edges taken are exactly those before x, so w completes the coface).
-    index_t leftover(const Top& t, const index_t* v, const Plan& p) const {
-        // the vertices asked about increase: the groups (by increasing w) are walked alongside
-        std::size_t at = 0;
-        const auto grouped = [&p, &at](index_t w) {
-            while (at < p.groups.size() && p.groups[at].w < w) ++at;
-            return at < p.groups.size() && p.groups[at].w == w;
-        };
+    /// The least vertex w, not a seed, whose coface x + w enters with x, or -1: from the lower
+    /// stage's candidates, then (when all of those are seeds and the list was cut short, or when
+    /// there are none) by a scan of the bit sets of the edges after the last candidate. Every edge
+    /// before x is in them; on two threads they may also hold edges taken after x, so every vertex
+    /// found is tested (ready) unless the bit sets are exact (one thread, k = 1: the edges taken
+    /// are exactly those before x, so w completes the coface).
+    index_t leftover(const Top& t, const index_t* v) const {
         const int count = k_ + 1;
         index_t from = 0;
         if (t.n_cand >= 0) {
             for (int c = 0; c < t.n_cand; ++c)
-                if (!grouped(t.cand[c])) return t.cand[c];
+                if (stamp_of_[t.cand[c]] != stamp_) return t.cand[c];
             if (!t.more) return -1;
             from = t.cand[kCandidates - 1] + 1;
         }
         const bool exact = count == 2 && !pipelined_;
         const std::uint64_t* rows[kMaxDim + 1];
-        for (int q = 0; q < count; ++q) rows[q] = &older_[static_cast<std::size_t>(v[q]) * words_];
+        for (int p = 0; p < count; ++p) rows[p] = &older_[static_cast<std::size_t>(v[p]) * words_];
         for (std::size_t q = static_cast<std::size_t>(from) / 64; q < words_; ++q) {
             std::uint64_t bits = __atomic_load_n(&rows[0][q], __ATOMIC_RELAXED);
-            for (int r = 1; r < count; ++r) bits &= __atomic_load_n(&rows[r][q], __ATOMIC_RELAXED);
+            for (int p = 1; p < count; ++p) bits &= __atomic_load_n(&rows[p][q], __ATOMIC_RELAXED);
             if (q == static_cast<std::size_t>(from) / 64) bits &= ~std::uint64_t{0} << (from & 63);
             while (bits) {
                 const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
                 bits &= bits - 1;
-                if (!grouped(w) && (exact || ready(t, v, w))) return w;
+                if (stamp_of_[w] != stamp_ && (exact || ready(t, v, w))) return w;
             }
         }
         return -1;
@@ -1309,12 +1107,8 @@ class RipsHomology {
 
     void register_faces(const Cell& x, ClassRef r) {
         const int count = k_ + 1;
-        for (int u = 0; u < count; ++u) {
-            const key_t face = omit(x.key, u);
-            const Link l{r, static_cast<std::int32_t>(vertex_of(x.key, u))};
-            faces_[face].push_back(l);
-            round_links_.insert(face, l);
-        }
+        for (int u = 0; u < count; ++u)
+            faces_[omit(x.key, u)].push_back({r, static_cast<std::int32_t>(vertex_of(x.key, u))});
     }
 
     index_t n_;
@@ -1332,11 +1126,12 @@ class RipsHomology {
     std::vector<Degree> degrees_;
     ClassSlab top_cls_;  // the classes of the top degree (degrees_[k_].cls stays empty)
     FaceLists faces_;    // (k-1)-face -> active k-simplices containing it
+    std::vector<std::uint64_t> stamp_of_;
+    std::vector<std::int64_t> group_of_;
+    std::uint64_t stamp_ = 0;
+    std::vector<index_t> seeds_;
+    std::vector<std::vector<ClassRef>> groups_;
     Scratch lower_scratch_, upper_scratch_;
-    Plan upper_plan_;              // add_top's search
-    std::vector<Plan> plans_;      // a round's searches (reduce_block_rounds)
-    const Top* window_ = nullptr;  // a round's top simplices
-    RoundLinks round_links_;       // the links added in the current round
     // the pipeline between the stages
     bool pipelined_ = false;
     std::vector<Top> block_;  // being filled by the lower stage
