@@ -7,7 +7,7 @@ incrementally, and that build is kept between invocations, so a mutant recompile
 (and the next mutant the file restored before it: the mutants of one file run one after another).
 The extension is copied into the copy's package, and the tests are run from the copy
 (``PYTHONPATH`` points at it, never at the in-tree module). The unmutated tree's tests run once per
-tree (a digest in ``<workdir>/unmutated-tests-passed``). Each mutant is planted, tested and
+tree (a digest in ``<workdir>/unmutated-tests-passed.json``). Each mutant is planted, tested and
 restored before the next one (the restore is in a ``finally`` block, and checked byte for byte).
 
 Usage: python .ci/mutants/plant.py [--list planted.toml] [--only ID ...] [--workdir DIR]
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -79,11 +80,11 @@ def is_build_output(rel):
     return rel.parent == Path("python/latentbridge") and rel.name.startswith("_core")
 
 
-def tree_digest(src, tests, python):
-    """A digest of the tree (sources and the extension in its package), the test selection and the
-    interpreter: the unmutated tree's test run is skipped when an earlier invocation passed it for
+def tree_digest(src, python):
+    """A digest of the tree (sources and the extension in its package) and the interpreter: the
+    unmutated tree's tests are not run again when an earlier invocation passed them (or more) on
     the same digest."""
-    h = hashlib.sha256(f"{python}\n{sorted(tests)}".encode())
+    h = hashlib.sha256(python.encode())
     for p in sorted(src.rglob("*")):
         if p.is_file() and "__pycache__" not in p.parts:
             h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes())
@@ -179,12 +180,13 @@ def main(argv=None):
         for so in (REPO / "python" / "latentbridge").glob("_core*.so"):
             shutil.copy2(so, src / "python" / "latentbridge" / so.name)
     all_tests = sorted({t for m in mutants for t in m.get("tests", [])})
-    stamp, digest = work / "unmutated-tests-passed", tree_digest(src, all_tests, args.python)
-    if not (stamp.exists() and stamp.read_text() == digest):
+    stamp, digest = work / "unmutated-tests-passed.json", tree_digest(src, args.python)
+    passed = json.loads(stamp.read_text()) if stamp.exists() else {}
+    if not (passed.get("tree") == digest and set(all_tests) <= set(passed.get("tests", []))):
         status, _ = run_tests(src, all_tests, args.timeout, args.python)
         if status != "SURVIVED":
             raise SystemExit("the tests fail (or error) on the unmutated tree: fix that first")
-        stamp.write_text(digest)
+        stamp.write_text(json.dumps({"tree": digest, "tests": all_tests}))
 
     per_file = defaultdict(lambda: [0, 0])     # file -> [killed, non-equivalent total]
     survivors = []
