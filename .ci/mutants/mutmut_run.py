@@ -11,10 +11,10 @@ Equivalent mutants are explained in equivalent.toml and equivalent/<module>.toml
 each prefixed by the entry's ``prefix``) and found again by their fingerprints
 (equivalent/fingerprints.json, mutmut_equivalents.py: the change a mutant makes, which survives
 mutmut's renumbering). A run enters the fingerprinted ones as survivors without running them, and
-leaves every explained one out of the score; ``--rerun-equivalents`` runs them too and reports any
-that a test kills. ``--record-equivalents`` fingerprints the names the files list at the committed
-code, after checking that each survives (by the last run's result where its function is unchanged,
-else by running it).
+leaves every explained one out of the score; ``--rerun-equivalents`` runs only the explained ones
+(no score) and reports any that a test kills. ``--record-equivalents`` fingerprints the names the
+files list at the committed code, after checking that each survives (by the last run's result where
+its function is unchanged, else by running it).
 
 Usage: python .ci/mutants/mutmut_run.py [MODULE ...] [--workdir DIR] [--max-children N]
        [--rerun-equivalents | --record-equivalents | --recheck [--recheck-seconds S]]
@@ -152,7 +152,7 @@ def main(argv=None):
     ap.add_argument("--recheck-seconds", type=float, default=None,
                     help="with --recheck: stop starting survivors after this many seconds")
     ap.add_argument("--rerun-equivalents", action="store_true",
-                    help="run the fingerprinted equivalents too and report any that a test kills")
+                    help="run only the explained equivalents; report any that a test kills")
     ap.add_argument("--record-equivalents", action="store_true",
                     help="fingerprint the names of the equivalence files (each checked to survive)")
     args = ap.parse_args(argv)
@@ -192,9 +192,12 @@ def main(argv=None):
             equivalents.generate(folder, args.python, args.max_children)
             carried, by_name, stale = equivalents.resolve(equivalents.fingerprints(folder),
                                                           listed, recorded)
-            if not args.rerun_equivalents:
+            if args.rerun_equivalents:      # those alone, each named
+                names = sorted(carried | by_name)
+            else:
                 equivalents.mark_survived(folder, carried)
-            r = subprocess.run(run, cwd=folder, env=env, capture_output=True, text=True)
+                names = []
+            r = subprocess.run([*run, *names], cwd=folder, env=env, capture_output=True, text=True)
             (folder / "mutmut-run.log").write_text(r.stdout + r.stderr)
             codes = results(folder)
             ok = r.returncode == 0 or bool(codes)
@@ -203,6 +206,14 @@ def main(argv=None):
             any_survivor = True
             continue
         explained = carried | by_name
+        wrongly = sorted(k for k in explained if codes.get(k) not in SURVIVED | TIMEOUT | {None})
+        if args.rerun_equivalents:
+            print(f"{module}: {len(explained)} explained equivalents run, {len(wrongly)} of them "
+                  "killed", flush=True)
+            for name in wrongly:
+                print(f"    explained as equivalent but killed (exit {codes[name]}): {name}")
+            any_survivor |= bool(wrongly)
+            continue
         counted = {k: c for k, c in codes.items() if k not in explained}
         killed = sum(c in KILLED for c in counted.values())
         survived = sorted(k for k, c in counted.items() if c in SURVIVED)
@@ -211,7 +222,7 @@ def main(argv=None):
         total = killed + len(survived) + timeouts        # a timeout counts as caught
         score = 100.0 * (killed + timeouts) / total if total else float("nan")
         rows.append((module, killed + timeouts, total, score))
-        not_run = 0 if args.rerun_equivalents or args.recheck else len(carried)
+        not_run = 0 if args.recheck else len(carried)
         print(f"{module}: {killed} killed, {timeouts} timeout, {len(survived)} survived, "
               f"{len(explained)} equivalent ({not_run} carried by fingerprint, not run), "
               f"other {dict(other)} -> {score:.1f} %", flush=True)
@@ -219,7 +230,6 @@ def main(argv=None):
             print(f"    survived: {name}")
         for name in sorted(stale):
             print(f"    stale equivalent entry (its mutation is gone; explain a survivor anew): {name}")
-        wrongly = sorted(k for k in explained if codes.get(k) not in SURVIVED | TIMEOUT | {None})
         for name in wrongly:
             print(f"    explained as equivalent but killed (exit {codes[name]}): {name}")
         any_survivor |= bool(survived) or bool(wrongly)
