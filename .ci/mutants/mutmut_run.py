@@ -237,7 +237,8 @@ def main(argv=None):
         equivalents.save_recorded(recorded)
         print(f"fingerprints of {len(recorded)} equivalent mutants in {equivalents.FINGERPRINTS}")
         return 1 if any_survivor else 0
-    print("\nmutmut score per module (killed / non-equivalent mutants):")
+    if rows:
+        print("\nmutmut score per module (killed / non-equivalent mutants):")
     for module, k, n, score in rows:
         print(f"  {module:14s} {k}/{n} = {score:.1f} %")
     return 1 if any_survivor else 0
