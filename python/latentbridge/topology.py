@@ -35,6 +35,10 @@ NORMS = ("quantile", "median", "mean", None)
 # matrices themselves ("precomputed": weighted graphs, Algorithm 1's own input in the RTD paper)
 METRICS = POINT_METRICS + ("precomputed",)
 _F32_MAX = float(np.finfo(np.float32).max)
+# vr_barcode's symmetry rule for D: numpy's allclose(D, D.T, rtol, atol), with +inf equal to +inf
+_VR_SYMMETRY_RTOL, _VR_SYMMETRY_ATOL = 1e-6, 1e-12
+# metric="precomputed": |D - D.T| at most this times D's largest entry
+_PRECOMPUTED_SYMMETRY = 1e-12
 
 
 def vr_barcode(D, *, maxdim=1, threshold=None, return_pairs=False, n_jobs=None):
@@ -483,10 +487,11 @@ def _check_distance_matrix(D, name, *, precomputed=False):
         )
     if precomputed:
         asymmetry = float(np.max(np.abs(D - D.T)))
-        if asymmetry > 1e-12 * float(np.max(D)):
+        if asymmetry > _PRECOMPUTED_SYMMETRY * float(np.max(D)):
             raise ValueError(
-                f"{name} must be symmetric{where} (to 1e-12 of its largest entry; the largest "
-                f"difference |{name}[i, j] - {name}[j, i]| is {asymmetry:.3g}); pass "
+                f"{name} must be symmetric{where} (to {_PRECOMPUTED_SYMMETRY:g} of its largest "
+                f"entry; the largest difference |{name}[i, j] - {name}[j, i]| is "
+                f"{asymmetry:.3g}); pass "
                 f"({name} + {name}.T) / 2 if it holds round-off.")
         return (D + D.T) / 2
     if not _nearly_symmetric(D):
@@ -504,11 +509,11 @@ def _checked_vr_matrix(D, n_threads, copy):
         D32 = None
         if D.dtype == np.float32:
             D32 = D
-            clean, enclosing = _core.check_distance_matrix(D, 1e-6, 1e-12, n_threads)
+            clean, enclosing = _core.check_distance_matrix(D, _VR_SYMMETRY_RTOL, _VR_SYMMETRY_ATOL, n_threads)
         else:
             if copy:
                 D32 = np.empty(D.shape, dtype=np.float32)
-            clean, enclosing = _core.check_distance_matrix(D, 1e-6, 1e-12, n_threads, D32)
+            clean, enclosing = _core.check_distance_matrix(D, _VR_SYMMETRY_RTOL, _VR_SYMMETRY_ATOL, n_threads, D32)
         if clean:
             return D32, enclosing
     _check_distance_matrix(D, "D")
@@ -516,8 +521,8 @@ def _checked_vr_matrix(D, n_threads, copy):
     raise AssertionError("internal: the C++ check refused a matrix that the Python checks accept")
 
 
-def _nearly_symmetric(D, rtol=1e-6, atol=1e-12, tile=128):
-    """numpy's ``allclose(D, D.T, rtol, atol)`` on the finite entries of a matrix with no
+def _nearly_symmetric(D, tile=128):
+    """numpy's ``allclose(D, D.T, rtol, atol)`` (vr_barcode's tolerances) on the finite entries of a matrix with no
     negative entries, and ``+inf`` (an absent edge) at mirrored places: |D[i, j] - D[j, i]| <=
     atol + rtol D[j, i] at (i, j) and at (j, i), so <= atol + rtol min(D[i, j], D[j, i]); or
     both equal (both +inf). Visits each pair of mirrored square tiles once (cache-friendly,
@@ -530,7 +535,8 @@ def _nearly_symmetric(D, rtol=1e-6, atol=1e-12, tile=128):
             if equal.all():          # the common case (distances from points): one pass
                 continue
             with np.errstate(invalid="ignore"):       # inf - inf: equal, caught by ==
-                close = np.abs(upper - lower) <= atol + rtol * np.minimum(upper, lower)
+                close = (np.abs(upper - lower)
+                         <= _VR_SYMMETRY_ATOL + _VR_SYMMETRY_RTOL * np.minimum(upper, lower))
             if not np.all(close | equal):
                 return False
     return True
