@@ -234,8 +234,9 @@ def main(argv=None):
             print(f"    explained as equivalent but killed (exit {codes[name]}): {name}")
         any_survivor |= bool(survived) or bool(wrongly)
     if args.record_equivalents:
-        equivalents.save_recorded(recorded)
-        print(f"fingerprints of {len(recorded)} equivalent mutants in {equivalents.FINGERPRINTS}")
+        kept = {n: fp for n, fp in recorded.items() if n in listed}     # entries removed: dropped
+        equivalents.save_recorded(kept)
+        print(f"fingerprints of {len(kept)} equivalent mutants in {equivalents.FINGERPRINTS}")
         return 1 if any_survivor else 0
     if rows:
         print("\nmutmut score per module (killed / non-equivalent mutants):")
@@ -245,13 +246,14 @@ def main(argv=None):
 
 
 def record(folder, module, tests, listed, recorded, run, args, env):
-    """Fingerprint the listed equivalents among ``module``'s mutants at the committed code.
+    """Fingerprint the listed equivalents of ``module`` that have no fingerprint yet.
 
-    Each must survive, or time out (an equivalent that is only slower): a mutant keeps its
-    fingerprint when that is already recorded unchanged, the result of the last run in ``folder``
-    stands for a mutant whose function mutmut hashes the same now, and every other listed mutant is
-    run. Updates ``recorded`` in place (a listed name that a test kills is reported and left out);
-    True when no listed name was killed.
+    Such a name is the mutant's name at the committed code. It must survive, or time out (an
+    equivalent that is only slower): the result of the last run in ``folder`` stands for a mutant
+    whose function mutmut hashes the same now, every other one is run. A name with a fingerprint
+    keeps it (its number may be another mutant's now); one whose fingerprint no longer matches a
+    mutant is reported as stale, for its entry to be rewritten. Updates ``recorded`` in place;
+    True when no listed name was killed or stale.
     """
     old_codes = results(folder) if (folder / "mutants").exists() else {}
     old_hashes = function_hashes(folder) if old_codes else {}
@@ -259,12 +261,12 @@ def record(folder, module, tests, listed, recorded, run, args, env):
     equivalents.generate(folder, args.python, args.max_children)
     current = equivalents.fingerprints(folder)
     hashes = function_hashes(folder)
-    mine = sorted(n for n in listed if n in current)
+    _, mine, stale = equivalents.resolve(current, listed, recorded)
+    mine = sorted(mine)
     func = {n: n.partition("__mutmut_")[0] for n in mine}
     fine = SURVIVED | TIMEOUT
-    known = {n for n in mine if recorded.get(n) == current[n]
-             or (old_codes.get(n) in fine and func[n] in hashes
-                 and old_hashes.get(func[n]) == hashes[func[n]])}
+    known = {n for n in mine if old_codes.get(n) in fine and func[n] in hashes
+             and old_hashes.get(func[n]) == hashes[func[n]]}
     to_run = [n for n in mine if n not in known]
     if to_run:
         r = subprocess.run([*run, *to_run], cwd=folder, env=env, capture_output=True, text=True)
@@ -274,13 +276,13 @@ def record(folder, module, tests, listed, recorded, run, args, env):
     for n in mine:
         if n not in killed:
             recorded[n] = current[n]
-        else:
-            recorded.pop(n, None)
-    print(f"{module}: {len(mine) - len(killed)} equivalents fingerprinted ({len(known)} already "
-          f"known, {len(to_run) - len(killed)} run now)", flush=True)
+    print(f"{module}: {len(mine) - len(killed)} new equivalents fingerprinted ({len(known)} by the "
+          f"last run's result, {len(to_run) - len(killed)} run now)", flush=True)
     for n in killed:
         print(f"    listed as equivalent but killed (exit {codes.get(n)}): {n}")
-    return not killed
+    for n in sorted(stale):
+        print(f"    stale: the mutation of {n} is gone; rewrite or remove its entry")
+    return not killed and not stale
 
 
 def function_hashes(folder):
