@@ -10,8 +10,8 @@ any edit that leaves the mutated line alone; an edit of that line drops it (the 
 and, if it survives, reported for a new explanation).
 
 ``mutmut_run.py`` uses this module to carry explained equivalents into a run without running them
-(``--rerun-equivalents`` runs them all again), and ``--record-equivalents`` to fingerprint the names
-of the equivalence files after checking that each one survives.
+(``--rerun-equivalents`` runs only them), and ``--record-equivalents`` to fingerprint the listed
+names that have no fingerprint yet, after checking that each one survives.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ each prefixed by the entry's ``prefix``) and found again by their fingerprints
 (equivalent/fingerprints.json, mutmut_equivalents.py: the change a mutant makes, which survives
 mutmut's renumbering). A run enters the fingerprinted ones as survivors without running them, and
 leaves every explained one out of the score; ``--rerun-equivalents`` runs only the explained ones
-(no score) and reports any that a test kills. ``--record-equivalents`` fingerprints the names the
-files list at the committed code, after checking that each survives (by the last run's result where
-its function is unchanged, else by running it).
+(no score) and reports any that a test kills. ``--record-equivalents`` fingerprints the listed names
+that have no fingerprint yet (named at the committed code), after checking that each survives (by
+the last run's result where its function is unchanged, else by running it).
 
 Usage: python .ci/mutants/mutmut_run.py [MODULE ...] [--workdir DIR] [--max-children N]
        [--rerun-equivalents | --record-equivalents | --recheck [--recheck-seconds S]]

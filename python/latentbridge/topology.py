@@ -509,11 +509,13 @@ def _checked_vr_matrix(D, n_threads, copy):
         D32 = None
         if D.dtype == np.float32:
             D32 = D
-            clean, enclosing = _core.check_distance_matrix(D, _VR_SYMMETRY_RTOL, _VR_SYMMETRY_ATOL, n_threads)
+            clean, enclosing = _core.check_distance_matrix(
+                D, _VR_SYMMETRY_RTOL, _VR_SYMMETRY_ATOL, n_threads)
         else:
             if copy:
                 D32 = np.empty(D.shape, dtype=np.float32)
-            clean, enclosing = _core.check_distance_matrix(D, _VR_SYMMETRY_RTOL, _VR_SYMMETRY_ATOL, n_threads, D32)
+            clean, enclosing = _core.check_distance_matrix(
+                D, _VR_SYMMETRY_RTOL, _VR_SYMMETRY_ATOL, n_threads, D32)
         if clean:
             return D32, enclosing
     _check_distance_matrix(D, "D")
@@ -522,11 +524,11 @@ def _checked_vr_matrix(D, n_threads, copy):
 
 
 def _nearly_symmetric(D, tile=128):
-    """numpy's ``allclose(D, D.T, rtol, atol)`` (vr_barcode's tolerances) on the finite entries of a matrix with no
-    negative entries, and ``+inf`` (an absent edge) at mirrored places: |D[i, j] - D[j, i]| <=
-    atol + rtol D[j, i] at (i, j) and at (j, i), so <= atol + rtol min(D[i, j], D[j, i]); or
-    both equal (both +inf). Visits each pair of mirrored square tiles once (cache-friendly,
-    small temporaries)."""
+    """numpy's ``allclose(D, D.T, rtol, atol)`` with vr_barcode's tolerances on the finite entries
+    of a matrix with no negative entries, and ``+inf`` (an absent edge) at mirrored places:
+    |D[i, j] - D[j, i]| <= atol + rtol D[j, i] at (i, j) and at (j, i), so <= atol + rtol
+    min(D[i, j], D[j, i]); or both equal (both +inf). Visits each pair of mirrored square tiles
+    once (cache-friendly, small temporaries)."""
     n = D.shape[0]
     for r in range(0, n, tile):
         for c in range(r, n, tile):
