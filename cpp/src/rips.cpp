@@ -817,18 +817,22 @@ class NeighbourLists {
     /// True when the list of i holds every k with m_ik <= v.
     bool complete(index_t i, float v) const { return v < excluded_[static_cast<std::size_t>(i)]; }
     const Item* begin(index_t i) const { return items_.data() + i * len_; }
-    /// The end of the prefix of i's list with m <= v: a galloping search from the front (the
-    /// windows of a reduction ask for short prefixes: O(log prefix), few cache lines).
+    /// The end of the prefix of i's list with m <= v: a binary search whose steps are
+    /// conditional moves (a search of the whole list costs log2 L dependent loads; a galloping
+    /// search mispredicted its exits, 14 % of the mispredicted branches of an R-Cross reduction
+    /// at n = 300, cachegrind).
     const Item* upto(index_t i, float v) const {
-        const Item* b = begin(i);
-        index_t lo = 0, step = 8;  // b[0, lo) have m <= v
-        while (lo + step < len_ && !(v < b[lo + step - 1].m)) {
-            lo += step;
-            step *= 2;
+        const Item* base = begin(i);
+        for (index_t len = len_; len > 1;) {  // every item before base has m <= v
+            const index_t half = len / 2;
+            base = v < base[half].m ? base : base + half;
+            len -= half;
         }
-        return std::upper_bound(b + lo, b + std::min(lo + step, len_), v,
-                                [](float x, const Item& it) { return x < it.m; });
+        return base + (v < base->m ? 0 : 1);
     }
+    /// Row i of the list bit sets (words() words, bit k set when k is on i's list).
+    const std::uint64_t* bit_row(index_t i) const { return bits_.data() + i * words_; }
+    index_t words() const { return words_; }
     /// Bytes for n vertices.
     static std::int64_t bytes(index_t n) {
         return n * (length(n) * static_cast<std::int64_t>(sizeof(Item)) + 4 + 8 * ((n + 63) / 64));
@@ -980,27 +984,28 @@ class ConeComplex {
 
     /// The greatest k other than i and j with m_ik <= d and m_jk <= d (-1: none): the third
     /// vertex of the earliest ordinary cofacet of an edge (i, j) of diameter d, its zero cofacet
-    /// when w_ij > m_ij (the cone triangle comes first when w_ij == m_ij). From the shorter
-    /// complete neighbour list when it is short (d small: few k qualify), else by a scan down
-    /// from n - 1 (d large: one qualifies soon).
+    /// when w_ij > m_ij (the cone triangle comes first when w_ij == m_ij). Where a neighbour list
+    /// is complete at d, every such k is on it (on both when both are): the candidates are the
+    /// set bits of the list bit sets (ANDed), tried from the greatest down. Otherwise (d large:
+    /// one qualifies soon) a scan down from n - 1. The bit sets replaced a walk of the shorter
+    /// list's prefix up to d: 8 % fewer cycles of an R-Cross reduction at n = 300, 6 % at 500
+    /// (cachegrind: instructions / 2.5 + 15 per mispredicted branch).
     index_t zero_vertex(index_t i, index_t j, float d) const {
         const float* mi = m_ + i * n_;
         const float* mj = m_ + j * n_;
-        constexpr std::ptrdiff_t kWalk = 256;  // longest list prefix walked instead of a scan
         const bool ci = near_.complete(i, d), cj = near_.complete(j, d);
         if (ci || cj) {
-            const auto *ei = ci ? near_.upto(i, d) : nullptr, *ej = cj ? near_.upto(j, d) : nullptr;
-            const bool by_i = ci && (!cj || ei - near_.begin(i) <= ej - near_.begin(j));
-            const auto* begin = near_.begin(by_i ? i : j);
-            const auto* end = by_i ? ei : ej;
-            if (end - begin <= kWalk) {
-                const index_t other = by_i ? j : i;
-                const float* mo = by_i ? mj : mi;
-                index_t best = -1;
-                for (const auto* it = begin; it != end; ++it)
-                    if (it->k > best && it->k != other && mo[it->k] <= d) best = it->k;
-                return best;
+            const std::uint64_t* bi = near_.bit_row(ci ? i : j);
+            const std::uint64_t* bj = near_.bit_row(cj ? j : i);
+            for (index_t word = near_.words() - 1; word >= 0; --word) {
+                for (std::uint64_t x = bi[word] & bj[word]; x;) {
+                    const int bit = 63 - __builtin_clzll(x);
+                    x &= ~(std::uint64_t{1} << bit);
+                    const index_t k = word * 64 + bit;
+                    if (k != i && k != j && mi[k] <= d && mj[k] <= d) return k;
+                }
             }
+            return -1;
         }
         index_t k = n_;
 #ifdef LATENTBRIDGE_RIPS_SSE2
