@@ -41,6 +41,32 @@ def time_call(fn, repeat=3, warmup=1):
     return statistics.median(times), min(times)
 
 
+def time_alternating(calls, repeat=3, min_seconds=0.0, max_repeat=101):
+    """Time several callables of one case against each other on a shared machine.
+
+    ``calls`` maps a name to a callable. Each is called once untimed (its result is returned), then
+    the callables are called in turn, one round after another, for ``repeat`` rounds, or more while
+    the rounds so far took less than ``min_seconds`` in all (at most ``max_repeat``): a burst of
+    load then weighs on every callable alike, and short cases get enough calls for a stable median.
+    Returns ``(results, stats)``, ``stats[name]`` = {"median_s", "min_s", "cpu_s" (process CPU per
+    call, all threads), "calls"}.
+    """
+    results = {name: fn() for name, fn in calls.items()}
+    wall = {name: [] for name in calls}
+    cpu = dict.fromkeys(calls, 0.0)
+    start, rounds = time.perf_counter(), 0
+    while rounds < max(1, repeat) or (time.perf_counter() - start < min_seconds and rounds < max_repeat):
+        for name, fn in calls.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name] += time.process_time() - c0
+        rounds += 1
+    stats = {name: {"median_s": statistics.median(wall[name]), "min_s": min(wall[name]),
+                    "cpu_s": cpu[name] / rounds, "calls": rounds} for name in calls}
+    return results, stats
+
+
 def peak_memory_mb(fn):
     """Run fn() in a fresh process-free way: peak RSS growth (MiB) measured with a sampling thread."""
     import threading

@@ -23,8 +23,10 @@ single-threaded) on the same prebuilt doubled matrix in the same run: its time, 
   ``gaussN`` is N Gaussian points in R^16 (H1); ``sphere_3_192`` (H2), ``o3_1024`` (H3, threshold
   1.8) and ``o3_4096`` (H3, threshold 1.4) are Ripser's example sets, read from --ripser-examples
   (a checkout's examples/ folder: github.com/Ripser/ripser); peak memory is the in-process RSS growth.
-  Each is called --repeat times after one warm-up call, ours and redzed's alternating: ``lb_s`` and
-  ``redzed_s`` are the median wall times (``*_min_s`` the least), ``*_cpu_s`` the CPU per call.
+  ``lb_s`` and ``redzed_s`` are the median wall times (``*_min_s`` the least).
+Timing (every case with a peer): one warm-up call of each, then ours and the peer's calls alternate,
+--repeat rounds or more until the rounds took --min-seconds (at most 101; ``calls``), so that a burst
+of load on the shared machine weighs on both alike; ``*_cpu_s`` is the process CPU per call.
 Peak memory: the resident-set growth (sampled every 5 ms, psutil) of a fresh process during one call
 from P and Q (for giotto-ph: building the doubled matrix it needs, then ripser_parallel), after a
 small warm-up call, so the two libraries are measured the same way; ``--no-memory`` skips it.
@@ -39,7 +41,7 @@ import tempfile
 import time
 
 import numpy as np
-from run import time_call
+from run import time_alternating
 
 import latentbridge as lb
 
@@ -66,6 +68,8 @@ def add_arguments(parser):
                         help="also run giotto-ph on the VR families")
     parser.add_argument("--ripser-examples", default="examples",
                         help="folder with Ripser's example files (sphere_3_192, o3_*)")
+    parser.add_argument("--min-seconds", type=float, default=1.0,
+                        help="repeat a case's alternating calls until they took this long (at most 101)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory measurement (one fresh process per library)")
 
@@ -147,11 +151,15 @@ def _run_child(library, P, Q, threads):
 
 def _compare(P, Q, label, n, args, run_giotto, repeat):
     threads = args.threads
-    med, best = time_call(lambda: lb.r_cross_barcode(P, Q, n_jobs=threads), repeat=repeat)
-    c0 = time.process_time()
-    bars = lb.r_cross_barcode(P, Q, n_jobs=threads)
-    row = {"case": label, "n": n, "threads": threads, "bars": len(bars),
-           "lb_median_s": med, "lb_min_s": best, "lb_cpu_s": time.process_time() - c0}
+    calls = {"lb": lambda: lb.r_cross_barcode(P, Q, n_jobs=threads)}
+    if args.peers:
+        M = _doubled(P, Q)
+        calls["redzed"] = lambda: _redzed(M)
+    results, t = time_alternating(calls, repeat, min_seconds=args.min_seconds)
+    bars, med = results["lb"], t["lb"]["median_s"]
+    row = {"case": label, "n": n, "threads": threads, "bars": len(bars), "calls": t["lb"]["calls"],
+           "lb_median_s": med, "lb_min_s": t["lb"]["min_s"], "lb_cpu_s": t["lb"]["cpu_s"],
+           "load_avg": os.getloadavg()[0]}
     if not args.no_memory:
         row["lb_peak_mb"] = _peak_rss_mb("latentbridge", P, Q, threads)
     if run_giotto:
@@ -163,18 +171,10 @@ def _compare(P, Q, label, n, args, run_giotto, repeat):
         if not args.no_memory:
             row["giotto_peak_mb"] = _peak_rss_mb("giotto", P, Q, threads)
     if args.peers:
-        M = _doubled(P, Q)
-        times = []
-        c0 = time.process_time()
-        for _ in range(max(1, repeat)):
-            t0 = time.perf_counter()
-            ref = _redzed(M)
-            times.append(time.perf_counter() - t0)
-        rt = float(np.median(times))
-        rc = (time.process_time() - c0) / max(1, repeat)
-        row.update({"redzed_s": rt, "redzed_ratio": rt / med, "redzed_cpu_s": rc,
-                    "redzed_cpu_ratio": rc / row["lb_cpu_s"],
-                    "redzed_equal": bool(np.array_equal(ref, bars))})
+        rz = t["redzed"]
+        row.update({"redzed_s": rz["median_s"], "redzed_ratio": rz["median_s"] / med,
+                    "redzed_cpu_s": rz["cpu_s"], "redzed_cpu_ratio": rz["cpu_s"] / row["lb_cpu_s"],
+                    "redzed_equal": bool(np.array_equal(results["redzed"], bars))})
         if not args.no_memory:
             row["redzed_peak_mb"] = _peak_rss_mb("redzed", P, Q, threads)
     return row
@@ -213,23 +213,13 @@ def _vr_row(name, args):
         return redzed_tda.rips(D.astype(np.float64), maxdim=k,
                                threshold=enclosing if thr is None else thr)
 
-    # --repeat calls of each after one warm-up call, ours and redzed's alternating (a shared
-    # machine's load then weighs on both alike): median and least wall time, CPU per call
     calls = {"lb": vr, "redzed": redzed} if args.peers else {"lb": vr}
-    results = {key: f() for key, f in calls.items()}
-    wall = {key: [] for key in calls}
-    cpu = dict.fromkeys(calls, 0.0)
-    for _ in range(max(1, args.repeat)):
-        for key, f in calls.items():
-            t0, c0 = time.perf_counter(), time.process_time()
-            f()
-            wall[key].append(time.perf_counter() - t0)
-            cpu[key] += time.process_time() - c0
-    med = float(np.median(wall["lb"]))
+    results, t = time_alternating(calls, args.repeat, min_seconds=args.min_seconds)
+    med = t["lb"]["median_s"]
     ours = results["lb"]
     row = {"case": name, "n": len(D), "maxdim": k, "threshold": thr, "n_jobs": args.n_jobs,
-           "bars": [len(b) for b in ours], "repeat": max(1, args.repeat), "lb_s": med,
-           "lb_min_s": min(wall["lb"]), "lb_cpu_s": cpu["lb"] / max(1, args.repeat),
+           "bars": [len(b) for b in ours], "calls": t["lb"]["calls"], "lb_s": med,
+           "lb_min_s": t["lb"]["min_s"], "lb_cpu_s": t["lb"]["cpu_s"],
            "load_avg": os.getloadavg()[0]}
     if not args.no_memory:
         try:
@@ -237,9 +227,9 @@ def _vr_row(name, args):
         except ImportError:
             pass
     if args.peers:
-        ref, rt = results["redzed"], float(np.median(wall["redzed"]))
-        row.update({"redzed_s": rt, "redzed_min_s": min(wall["redzed"]), "redzed_ratio": rt / med,
-                    "redzed_cpu_s": cpu["redzed"] / max(1, args.repeat),
+        ref, rt = results["redzed"], t["redzed"]["median_s"]
+        row.update({"redzed_s": rt, "redzed_min_s": t["redzed"]["min_s"], "redzed_ratio": rt / med,
+                    "redzed_cpu_s": t["redzed"]["cpu_s"],
                     "redzed_equal": all(np.array_equal(_canon(a), _canon(b))
                                         for a, b in zip(ours, ref))})
         if not args.no_memory:
