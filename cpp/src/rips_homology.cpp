@@ -138,7 +138,9 @@ inline index_t vertex_of(key_t key, int p) {
 /// Key of the facet of a simplex that omits the vertex at position u (0..3).
 inline key_t omit(key_t key, int u) {
     const key_t low = key & ((key_t{1} << (16 * u)) - 1);
-    const key_t high = u == 3 ? 0 : (key >> (16 * (u + 1))) << (16 * u);  // (a shift by 64 is UB)
+    // two shifts, as one by 64 (u = 3) is undefined; the former test of u mispredicted (10 % of
+    // the mispredicted branches on o3_1024, cachegrind)
+    const key_t high = ((key >> 16) >> (16 * u)) << (16 * u);
     return low | high;
 }
 
@@ -788,13 +790,7 @@ class RipsHomology {
         t.x = x;
         index_t v[kMaxDim + 1];
         for (int p = 0; p < count; ++p) v[p] = vertex_of(x.key, p);
-        for (int u = 0; u < count; ++u) {
-            float dm = 0.0f;
-            for (int a = 0; a < count; ++a)
-                for (int b = 0; b < a; ++b)
-                    if (a != u && b != u) dm = std::max(dm, dist(v[a], v[b]));
-            t.facet_diam[u] = dm;
-        }
+        facet_diameters(v, t.facet_diam);
         if (!pipelined_) {  // one thread: add_top at once, its scan sees exactly the edges taken
             t.n_cand = -1;
             t.more = false;
@@ -837,6 +833,27 @@ class RipsHomology {
         }
         block_.push_back(t);
         if (block_.size() == kBlock) to_upper();
+    }
+
+    /// The diameters of the facets of the top simplex on v[0..k] (facet u omits v[u]): the
+    /// longest of its edges that avoid v[u], each edge read once. Written out per degree: the
+    /// loop over (u, a, b) that tested a != u and b != u mispredicted 21-60 % of the engine's
+    /// mispredicted branches (o3_1024, gauss2000; cachegrind).
+    void facet_diameters(const index_t* v, float* out) const {
+        if (k_ == 1) {
+            out[0] = out[1] = 0.0f;
+        } else if (k_ == 2) {
+            out[0] = dist(v[1], v[2]);
+            out[1] = dist(v[0], v[2]);
+            out[2] = dist(v[0], v[1]);
+        } else {
+            const float d01 = dist(v[0], v[1]), d02 = dist(v[0], v[2]), d03 = dist(v[0], v[3]);
+            const float d12 = dist(v[1], v[2]), d13 = dist(v[1], v[3]), d23 = dist(v[2], v[3]);
+            out[0] = std::max(d12, std::max(d13, d23));
+            out[1] = std::max(d02, std::max(d03, d23));
+            out[2] = std::max(d01, std::max(d03, d13));
+            out[3] = std::max(d01, std::max(d02, d12));
+        }
     }
 
     /// Is the coface x + w complete when x is taken, x its latest facet (w not in x)? From the
