@@ -91,9 +91,11 @@ def test_a_frame_of_another_package_is_the_users():
     assert [(w.filename, w.lineno) for w in record] == [(other, 2)]
 
 
-def test_a_package_that_only_shares_the_name_prefix_is_not_latentbridge():
-    """The package directory ends with a separator: latentbridge_extra/ is someone else's."""
-    sibling = PACKAGE_DIR + "_extra"
+@pytest.mark.parametrize("package", ["latentbridge", "sklearn"])
+def test_a_package_that_only_shares_the_name_prefix_is_another(package):
+    """A skipped directory ends with a separator: latentbridge_extra/ or sklearn_extra/ (the
+    scikit-learn-extra package) is someone else's."""
+    sibling = os.path.dirname(os.path.abspath(sys.modules[package].__file__)) + "_extra"
     with pytest.warns(UserWarning) as record:
         relay_in(sibling)(warn_user, "sibling", UserWarning)
     expected = os.path.join(sibling, "relay_for_test_warnings.py")

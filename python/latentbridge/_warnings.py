@@ -38,8 +38,8 @@ def warn_user(message, category):
     """``warnings.warn(message, category)`` attributed to the user's line.
 
     That is the first frame, walking out from the caller, whose file lies outside latentbridge
-    and the wrappers above; the outermost frame when every frame is internal (a thread that
-    latentbridge started), so the warning still names a line.
+    and the wrappers above; the outermost frame when there is none (a thread started by
+    ``_thread`` on one of our functions), so that the warning still names a real line.
     """
     internal = _internal_dirs()
     frame, level = sys._getframe(1), 2          # level 1 would be this function's own line
