@@ -24,7 +24,6 @@ parameter", Technometrics 21 (1979).
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 
@@ -45,6 +44,7 @@ from ._validation import (
     check_same_rows,
     check_scalar,
 )
+from ._warnings import warn_user
 
 __all__ = [
     "Procrustes",
@@ -468,9 +468,9 @@ def analytic_map(W_A, W_B, b_A=None, b_B=None):
     P = np.linalg.pinv(W_B.T)            # (c, d_B)
     rank = int(np.linalg.matrix_rank(W_B))
     if rank < c:
-        warnings.warn(
+        warn_user(
             f"W_B has rank {rank} < n_classes = {c}: no map reproduces A's logits exactly; the "
-            "returned map matches them in least squares.", UserWarning, stacklevel=2)
+            "returned map matches them in least squares.", UserWarning)
     coef = (W_A.T @ P).T                 # (d_B, d_A)
     intercept = (b_A - b_B) @ P
     M = LinearMap()

@@ -12,13 +12,13 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._progress import progress_counter
 from ._validation import as_float_matrix, check_choice, check_positive_int
+from ._warnings import warn_user
 from .measures import registry
 
 __all__ = ["compare_many", "ComparisonResult", "compare_pair", "METRICS"]
@@ -394,11 +394,11 @@ def compare_many(reps, *, metrics=("cka", "rtd"), executor=None, progress=True, 
                 mat = result.matrices[measure.label]
                 mat[(upper[1], upper[0])] = mat[upper]
     if refusal is not None:
-        warnings.warn(f"compare_many: the executor stopped accepting work ({_describe(refusal)}); "
-                      f"{ran_here} pair(s) ran in this process instead.", RuntimeWarning, stacklevel=2)
+        warn_user(f"compare_many: the executor stopped accepting work ({_describe(refusal)}); "
+                  f"{ran_here} pair(s) ran in this process instead.", RuntimeWarning)
     if result.errors:
         (row, col, label), message = next(iter(result.errors.items()))
-        warnings.warn(f"compare_many: {len(result.errors)} of {len(jobs)} pair(s) failed and are NaN (see "
-                      f"result.errors); the first, ({row!r}, {col!r}, {label!r}): {message}",
-                      RuntimeWarning, stacklevel=2)
+        warn_user(f"compare_many: {len(result.errors)} of {len(jobs)} pair(s) failed and are NaN (see "
+                  f"result.errors); the first, ({row!r}, {col!r}, {label!r}): {message}",
+                  RuntimeWarning)
     return result

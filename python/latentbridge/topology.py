@@ -9,7 +9,6 @@ independent problems on threads with the GIL released.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
@@ -25,6 +24,7 @@ from ._validation import (
     check_same_rows,
     check_scalar,
 )
+from ._warnings import warn_user
 from .distance import METRICS as POINT_METRICS
 from .distance import pairwise_distances
 
@@ -399,10 +399,10 @@ def rtd(P, Q, *, trials=10, batch=500, symmetric=True, dim=1, norm="quantile", s
     P, Q = _check_pair(P, Q, metric)
     n = P.shape[0]
     if batch > n:
-        warnings.warn(
+        warn_user(
             f"rtd: batch={batch} exceeds the {n} samples of P and Q; every trial uses all {n} rows "
             f"(identical subsets). Pass batch={n} (and trials=1) to use the whole set, or a "
-            "smaller batch for random subsets.", UserWarning, stacklevel=2)
+            "smaller batch for random subsets.", UserWarning)
     size = min(batch, n)
     check_allocation(8 * (trials * size + n), f"rtd subsets ({trials}, {size})")
     subsets = [rng.permutation(n)[:size] for _ in range(trials)]

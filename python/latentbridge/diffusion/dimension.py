@@ -14,12 +14,12 @@ those measurements can recover the input or the other network's neurons.
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import numpy as np
 
 from .._validation import as_float_matrix, check_bool, check_n_jobs, check_positive_int, check_scalar
+from .._warnings import warn_user
 from .exceptions import WhitneyWarning
 from .graph import euclidean_candidates
 
@@ -156,8 +156,8 @@ def whitney_check(Y, *, dimension=None, n_neighbors=10, warn=True, n_jobs=None):
     required = 2 * max(1, round(d)) + 1
     result = WhitneyCheck(float(d), int(m), int(required), bool(m >= required))
     if warn and not result.sufficient:
-        warnings.warn(
+        warn_user(
             f"{m} measurement(s) of a {d:.2f}-dimensional manifold: Whitney's theorem guarantees an "
             f"embedding without folding only from {required} (2 d + 1) generic measurements. Select "
-            "more neurons (e.g. hidden units as well as the outputs).", WhitneyWarning, stacklevel=2)
+            "more neurons (e.g. hidden units as well as the outputs).", WhitneyWarning)
     return result

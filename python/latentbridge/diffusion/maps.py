@@ -10,8 +10,6 @@ forms, kernel graph, eigensolver) run in C++ or CUDA.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
@@ -27,6 +25,7 @@ from .._validation import (
     check_random_state,
     check_scalar,
 )
+from .._warnings import warn_user
 from .exceptions import CandidateRecallWarning, NystromWarning
 from .graph import (
     auto_epsilon,
@@ -326,11 +325,11 @@ class DiffusionMaps(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def _warn_recall(self, recall):
         if recall < _MIN_NEIGHBOR_RECALL:
-            warnings.warn(
+            warn_user(
                 f"only {recall:.1%} of the Mahalanobis neighbours survive a wider candidate "
                 f"search: the metrics are too anisotropic for {self.candidate_factor} x "
                 "n_neighbors Euclidean candidates, which biases the spectrum. Raise "
-                "candidate_factor.", CandidateRecallWarning, stacklevel=3)
+                "candidate_factor.", CandidateRecallWarning)
 
     def fit_transform(self, Y, y=None, *, precisions=None, precision_factors=None):
         """Fit and return ``embedding_`` (arguments as in :meth:`fit`)."""
@@ -390,11 +389,10 @@ class DiffusionMaps(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         check_finite_distances(d2, "Y_new" if Gq is None else "Y_new and precisions")
         small = np.abs(self.eigenvalues_) < _NYSTROM_MIN_EIGENVALUE
         if small.any():
-            # stacklevel 3: scikit-learn's set_output wraps transform, so the caller is 2 up
-            warnings.warn(
+            warn_user(
                 f"{int(small.sum())} eigenvalue(s) below {_NYSTROM_MIN_EIGENVALUE:g}: the Nystrom "
                 "extension divides by them, so those coordinates are unreliable.",
-                NystromWarning, stacklevel=3)
+                NystromWarning)
         # M(y, j) = K(y, j) p_j^-alpha / sum_j K(y, j) p_j^-alpha: p(y)^-alpha cancels, and the
         # kernel is shifted by the smallest distance so that far-away points do not underflow.
         # In log space: p^-alpha may under- or overflow on its own.

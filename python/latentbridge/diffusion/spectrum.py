@@ -13,11 +13,10 @@ Stages 3 and 4 of :meth:`DiffusionMaps.fit <latentbridge.diffusion.DiffusionMaps
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from .._backend import kernels
+from .._warnings import warn_user
 from .exceptions import DisconnectedGraphWarning, EigensolverWarning
 
 __all__ = ["diffusion_spectrum", "harmonic_residuals", "non_harmonic_columns",
@@ -72,15 +71,15 @@ def diffusion_spectrum(device, graph, n_eig, *, tol, seed, n_threads=1):
     vals, vecs, info = ops.eigsh_largest(graph.indptr, graph.indices, graph.data, n_eig, deflate,
                                          ops.EigshOptions(tol=tol, seed=seed, n_threads=n_threads))
     if not info["converged"]:
-        warnings.warn(
+        warn_user(
             f"the eigensolver stopped after {info['n_matvec']} products with residual "
             f"{info['max_residual']:.2e} (tolerance {tol:.0e}); the embedding may be "
-            "inaccurate.", EigensolverWarning, stacklevel=3)
+            "inaccurate.", EigensolverWarning)
     if vals[0] > 1.0 - _CONNECTED_TOL:
         n_one = int(np.sum(vals > 1.0 - _CONNECTED_TOL)) + 1
-        warnings.warn(
+        warn_user(
             f"the kernel graph is disconnected: {n_one} eigenvalues equal 1 (one per connected "
-            "component). Raise n_neighbors or epsilon.", DisconnectedGraphWarning, stacklevel=3)
+            "component). Raise n_neighbors or epsilon.", DisconnectedGraphWarning)
     phi = vecs / sq[:, None]
     phi /= np.sqrt(np.mean(phi * phi, axis=0))
     return vals, _canonical_signs(phi), info

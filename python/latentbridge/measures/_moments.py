@@ -9,13 +9,13 @@ time and O((p + q)^2) memory: no n x n matrix is formed.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .._stats import CrossStats, backend_for
 from .._validation import check_allocation, check_n_jobs, check_scalar
+from .._warnings import warn_user
 from ..similarity import _pair
 
 __all__ = ["RegularisationWarning", "Moments", "centred_moments", "whitener", "psd_eigh", "nuclear_norm",
@@ -101,12 +101,10 @@ def check_ridge(ridge, kx, ky, n, what):
         return check_scalar(ridge, "ridge", minimum=0.0)
     if kx + ky <= n - 1:
         return 0.0
-    # stacklevel 4: check_ridge, canonical_correlations or _shape_cosine, cca or shape_distance,
-    # then the caller's line
-    warnings.warn(
+    warn_user(
         f"{what}: rank(X) + rank(Y) = {kx} + {ky} > n - 1 = {n - 1} (fewer samples than features), "
         f"so {kx + ky - (n - 1)} canonical correlation(s) equal 1 whatever the data; returning the "
         f"ridge-regularised value (ridge = {DEFAULT_RIDGE} x the mean variance). Pass more samples, "
         "or ridge= explicitly to choose the regularisation and silence this warning.",
-        RegularisationWarning, stacklevel=4)
+        RegularisationWarning)
     return DEFAULT_RIDGE

@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import difflib
 import inspect
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .._validation import check_choice, check_positive_int
+from .._warnings import warn_user
 from ._model_calls import evaluating, progress_bar
 
 __all__ = ["activations", "iter_batches", "LayerRecorder", "pool_output", "resolve_layers", "Batch"]
@@ -46,8 +46,8 @@ def resolve_layers(model, layers, name="layers"):
             raise ValueError(f"{name}=None selects the leaf modules, but the model has no submodules; "
                              f"pass {name} explicitly.")
         if len(leaves) > MANY_LAYERS:
-            warnings.warn(f"{name}=None selected {len(leaves)} leaf modules; pass the layers you want "
-                          "to keep the comparison small.", UserWarning, stacklevel=3)
+            warn_user(f"{name}=None selected {len(leaves)} leaf modules; pass the layers you want "
+                      "to keep the comparison small.", UserWarning)
         return leaves
     if isinstance(layers, str):
         layers = [layers]

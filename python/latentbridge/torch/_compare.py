@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import warnings
 
 import numpy as np
 
 from .._streaming_cka import StreamingLinearCKA
 from .._validation import check_allocation, check_positive_int, check_random_state
+from .._warnings import warn_user
 from ..compare import METRICS, ComparisonResult, compare_pair
 from ._activations import (
     LayerRecorder,
@@ -236,5 +236,5 @@ def _warn_constant(mat, layers_a, layers_b):
     for name, axis, layers in (("model_a", 1, layers_a), ("model_b", 0, layers_b)):
         dead = [layers[k] for k in np.flatnonzero(np.isnan(mat).all(axis=axis))]
         if dead:
-            warnings.warn(f"{name}: layer(s) {dead} are constant over the samples; their CKA is NaN.",
-                          UserWarning, stacklevel=3)
+            warn_user(f"{name}: layer(s) {dead} are constant over the samples; their CKA is NaN.",
+                      UserWarning)
