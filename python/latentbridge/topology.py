@@ -262,8 +262,10 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     representation is noise and the second has structure they are cuts of O(n^2) edges and its
     cost grows like n^4. Streaming homology, which keeps every edge's class reduced to the edges
     still alive (the reduction-to-zero-differentials view of RedZeD [2]_), carries paths instead.
-    The cohomology engine runs first under a budget of ``2e-6 n^2`` CPU seconds; past it the
-    homology engine takes over. Both give the same barcode; only the time differs.
+    The cohomology engine runs first under a budget of ``2e-6 n^2`` CPU seconds; the homology
+    engine takes over past it, or sooner: once 1/16 of the budget is spent, as soon as the time so
+    far, projected over all the columns to reduce, exceeds it. Both give the same barcode; only
+    the time differs.
 
     References
     ----------
