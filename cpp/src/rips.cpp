@@ -90,10 +90,12 @@ struct Deadline {
     }
     /// True when a reduction is hopeless: past 1/16 of the budget, its CPU time so far (charged
     /// time less `base`, the setup's), spread over the `done` of its `total` columns, projects
-    /// past the budget. Its columns grow costlier as it goes (noise against a plane, n = 500:
-    /// the first 32 of 624 columns take 32 ms, the first 256 take 8.7 s), so the projection
-    /// runs low and the hand-over comes later than it could, never earlier than it should;
-    /// without it, the whole budget was spent first (0.5 s of CPU at n = 500).
+    /// past the budget. Where the columns grow costlier as it goes (noise against a plane, n =
+    /// 500: the first 32 of 624 columns take 32 ms, the first 256 take 8.7 s) the projection runs
+    /// low, so the hand-over comes later than it could; a reduction whose first columns were its
+    /// costliest could be handed over though it would have ended within the budget (both engines
+    /// are exact: only time is at stake). Without it the whole budget was spent first (0.5 s of
+    /// CPU at n = 500).
     bool hopeless(double base, std::size_t done, std::size_t total) const {
         const double spent =
             1e-9 * static_cast<double>(spent_ns.load(std::memory_order_relaxed)) - base;
