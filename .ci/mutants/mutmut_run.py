@@ -154,7 +154,7 @@ def main(argv=None):
     ap.add_argument("--rerun-equivalents", action="store_true",
                     help="run only the explained equivalents; report any that a test kills")
     ap.add_argument("--record-equivalents", action="store_true",
-                    help="fingerprint the names of the equivalence files (each checked to survive)")
+                    help="fingerprint the listed names without a fingerprint (each checked to survive)")
     args = ap.parse_args(argv)
     with open(HERE / "python_modules.toml", "rb") as f:
         scope = tomllib.load(f)["modules"]
