@@ -386,9 +386,21 @@ def test_check_allocation(monkeypatch):
         with pytest.raises(MemoryError, match=text):
             check_allocation(nbytes, "x")
     monkeypatch.delenv("LATENTBRIDGE_MEMORY_LIMIT")
-    monkeypatch.setattr(_validation, "available_memory", lambda: 1000)
-    with pytest.raises(MemoryError, match=r"limit is 1000 bytes \(available memory\)\."):
-        check_allocation(1001, "x")
+    floor = _validation.UNQUERIED_BYTES
+    assert floor == 16 << 20
+    monkeypatch.setattr(_validation, "available_memory", lambda: floor - 1)
+    with pytest.raises(MemoryError, match=r"needs 16\.0 MiB \(16777216 bytes\) but the limit is "
+                                          r"16\.0 MiB \(available memory\)\."):
+        check_allocation(floor, "x")
+
+    def not_asked():
+        raise AssertionError("the operating system was asked for a small allocation")
+
+    monkeypatch.setattr(_validation, "available_memory", not_asked)
+    assert check_allocation(floor - 1, "x") == floor - 1   # small: not checked against the OS
+    monkeypatch.setenv("LATENTBRIDGE_MEMORY_LIMIT", "   ")    # blank counts as unset
+    assert check_allocation(floor - 1, "x") == floor - 1
+    monkeypatch.delenv("LATENTBRIDGE_MEMORY_LIMIT")
     monkeypatch.setattr(_validation, "available_memory", lambda: None)  # unknown: never refused
     assert check_allocation(10 ** 30, "x") == 10 ** 30
 

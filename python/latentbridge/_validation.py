@@ -318,8 +318,15 @@ def available_memory():
         return None
 
 
+#: Allocations below this many bytes are not checked against the operating system's figure: asking
+#: it costs about as much as computing a distance matrix of 100 points, and no machine that runs
+#: Python is short of 16 MiB. ``LATENTBRIDGE_MEMORY_LIMIT``, when set, still applies to them.
+UNQUERIED_BYTES = 16 << 20
+
+
 def check_allocation(nbytes, what):
-    """Raise MemoryError before allocating ``nbytes`` when they exceed :func:`available_memory`.
+    """Raise MemoryError before allocating ``nbytes`` when they exceed :func:`available_memory`
+    (below :data:`UNQUERIED_BYTES` only when ``LATENTBRIDGE_MEMORY_LIMIT`` is set).
 
     Parameters
     ----------
@@ -335,6 +342,8 @@ def check_allocation(nbytes, what):
         Naming ``what``, the size asked for and the limit, and how to lift it.
     """
     nbytes = int(nbytes)
+    if nbytes < UNQUERIED_BYTES and not os.environ.get("LATENTBRIDGE_MEMORY_LIMIT", "").strip():
+        return nbytes  # no query of the operating system (psutil: about 50 us) for small arrays
     limit = available_memory()
     if limit is not None and nbytes > limit:
         source = ("LATENTBRIDGE_MEMORY_LIMIT" if os.environ.get("LATENTBRIDGE_MEMORY_LIMIT", "").strip()
