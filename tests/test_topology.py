@@ -829,7 +829,8 @@ def test_rtd_groups_keep_every_trial_in_order_and_threads_reach_each_stage(monke
     """300 trials of 240 rows exceed one group (256 MiB / (16 * 240^2) = 291 trials at once), so
     they run in two groups: a spy engine returns one bar of length 1, 2, 3, ... per problem, and
     the per-trial values must be those lengths in draw order, from both groups (one direction). n_jobs=2 must
-    reach the distances and the engine (single r_cross_barcode calls too)."""
+    reach the engine (single r_cross_barcode calls too); the distances of fewer than 256 points are
+    made on one thread (test_small_problems_prepare_on_one_thread)."""
     made = []
 
     def engine(problems, n_threads):
@@ -851,12 +852,45 @@ def test_rtd_groups_keep_every_trial_in_order_and_threads_reach_each_stage(monke
                     return_trials=True)
     assert made == [(291, 2), (9, 2)]
     np.testing.assert_array_equal(trials, np.arange(300) + 1.0)
-    assert set(distance_jobs) == {2} and len(distance_jobs) == 600
+    assert set(distance_jobs) == {1} and len(distance_jobs) == 600
     spy = Spy(_core.r_cross_barcode_h1)
     monkeypatch.setattr(_core, "r_cross_barcode_h1", spy)
     distance_jobs.clear()
     lb.r_cross_barcode(X[:20], X[:20] ** 2, n_jobs=2)
-    assert spy.calls[0][0][2] == 2 and distance_jobs == [2, 2]
+    assert spy.calls[0][0][2] == 2 and distance_jobs == [1, 1]
+
+
+@pytest.mark.parametrize("n,threads", [(255, 1), (256, 3)])
+def test_small_problems_prepare_on_one_thread(n, threads, monkeypatch):
+    """Below 256 points the distances, their side-by-side run and the C++ pass making w and m run on
+    one thread (starting threads costs more there); from 256 on on n_jobs, in r_cross_barcode and
+    in rtd (both directions). The reductions always get n_jobs."""
+    distance_jobs, pools = [], []
+    real_distances, real_run = topology.pairwise_distances, topology._run_threads
+
+    def distances(X, **kw):
+        distance_jobs.append(kw["n_jobs"])
+        return real_distances(X, **kw)
+
+    def run_threads(fn, items, n_threads):
+        pools.append(n_threads)
+        return real_run(fn, items, n_threads)
+
+    monkeypatch.setattr(topology, "pairwise_distances", distances)
+    monkeypatch.setattr(topology, "_run_threads", run_threads)
+    inputs, engine, batch = Spy(_core.r_cross_inputs), Spy(_core.r_cross_barcode_h1), Spy(
+        _core.r_cross_barcode_h1_batch)
+    for name, spy in (("r_cross_inputs", inputs), ("r_cross_barcode_h1", engine),
+                      ("r_cross_barcode_h1_batch", batch)):
+        monkeypatch.setattr(_core, name, spy)
+    X = np.random.default_rng(39).standard_normal((n, 2))
+    lb.r_cross_barcode(X, X ** 2, n_jobs=3, device="cpu")
+    assert distance_jobs == [threads, threads] and pools == [threads]
+    assert engine.calls[0][0][2] == 3
+    distance_jobs.clear()
+    lb.rtd(X, X ** 2, trials=1, batch=n, seed=0, n_jobs=3, device="cpu")
+    assert distance_jobs == [threads, threads] and batch.calls[0][0][1] == 3
+    assert [args[5] for args, _ in inputs.calls] == [threads] * 3
 
 
 @pytest.mark.parametrize("which", ["P", "Q"])
@@ -1086,9 +1120,9 @@ def test_n_jobs_reaches_the_check_of_d_and_the_r_cross_inputs(dtype, monkeypatch
             assert args[0] is D and len(args) >= 4 and args[3] == threads and not kwargs
     inputs = Spy(_core.r_cross_inputs)
     monkeypatch.setattr(_core, "r_cross_inputs", inputs)
-    X = np.random.default_rng(38).standard_normal((12, 2)).astype(dtype)
+    X = np.random.default_rng(38).standard_normal((300, 2)).astype(dtype)
     lb.r_cross_barcode(X, X ** 2, n_jobs=3)
-    lb.rtd(X, X ** 2, trials=2, batch=8, seed=0, n_jobs=3)
+    lb.rtd(X, X ** 2, trials=2, batch=256, seed=0, n_jobs=3)
     assert len(inputs.calls) == 1 + 2 * 2
     assert all(len(args) == 6 and args[5] == 3 and not kwargs for args, kwargs in inputs.calls)
 
