@@ -1121,7 +1121,8 @@ class ConeComplex {
 /// are done. A round is claimed in one atomic word (round number, size, next task), so a helper
 /// late from the last round claims nothing of the next. Between rounds the helpers yield for a
 /// while, then sleep until the next. The first exception of any thread sets `abort` (the tasks'
-/// polls throw once they see it, so every thread stops soon) and run rethrows it after the join.
+/// polls throw once they see it, so every thread stops soon) and run rethrows it once no helper
+/// is running (a helper not started by then never joins: detail::HelperGate).
 class RoundTeam {
    public:
     explicit RoundTeam(int workers) : workers_(workers) {}
@@ -1166,10 +1167,11 @@ class RoundTeam {
                 fail();
             }
         };
-        std::vector<std::thread> threads;
-        threads.reserve(static_cast<std::size_t>(workers_ - 1));
+        // helpers the scheduler starts late join the rounds then, or find the gate closed
+        const auto gate = std::make_shared<detail::HelperGate>();
         try {
-            for (int w = 1; w < workers_; ++w) threads.emplace_back(helper, w);
+            for (int w = 1; w < workers_; ++w)
+                if (!detail::HelperGate::launch(gate, &helper, w)) break;
             std::uint64_t round = 0;
             driver([&](std::size_t n) {
                 if (n == 0) return;
@@ -1187,7 +1189,7 @@ class RoundTeam {
         }
         stop_ = true;
         wake();
-        for (std::thread& t : threads) t.join();
+        gate->close();
         if (first) std::rethrow_exception(first);
     }
 
