@@ -68,7 +68,10 @@ struct Entry {
 /// of this reduction only (each charges its own thread clock, Reducer::poll), so that problems
 /// reduced side by side do not count. The thread that sets the deadline is charged from then on.
 struct Deadline {
-    explicit Deadline(double budget_seconds) : start(now()), budget(budget_seconds) {}
+    /// Projections are measured against budget_seconds (hopeless), the time charged against
+    /// limit_seconds (charge).
+    Deadline(double budget_seconds, double limit_seconds)
+        : start(now()), budget(budget_seconds), limit(limit_seconds) {}
     static double now() {
 #ifdef CLOCK_THREAD_CPUTIME_ID
         timespec ts{};
@@ -80,13 +83,13 @@ struct Deadline {
 #endif
     }
     /// Adds the calling thread's CPU time since *mark (a value of now() on this thread) and moves
-    /// the mark; true when the reduction's threads together have spent the budget.
+    /// the mark; true when the reduction's threads together have spent the limit.
     bool charge(double& mark) const {
         const double t = now();
         const auto ns = static_cast<std::int64_t>(1e9 * (t - mark));
         mark = t;
         return 1e-9 * static_cast<double>(spent_ns.fetch_add(ns, std::memory_order_relaxed) + ns) >
-               budget;
+               limit;
     }
     /// True when a reduction is hopeless: past 1/16 of the budget, its CPU time so far (charged
     /// time less `base`, the setup's), spread over the `done` of its `total` columns, projects
@@ -103,7 +106,7 @@ struct Deadline {
                spent * static_cast<double>(total) > budget * static_cast<double>(done);
     }
     double start;  // now() of the thread that set the deadline, when it was set
-    double budget;
+    double budget, limit;
     mutable std::atomic<std::int64_t> spent_ns{0};
 };
 struct DeadlineExpired {};
@@ -1536,13 +1539,20 @@ std::vector<Bar> r_cross_barcode_h1(const float* w, const float* m, index_t n, i
     // Two exact engines with complementary failure modes: cohomology is fastest where the
     // cocycles stay small (similar representations, or the structured one first), streaming
     // homology where they are large cuts (noise first, structure second: n^4 for cohomology).
-    // Cohomology runs first under a budget of kBudgetPerPair * n^2 CPU seconds of this thread,
+    // Cohomology runs first under a budget of kBudgetPerPair * n^2 CPU seconds of its threads,
     // four times or more its time on the families it wins (64-D linear map, this thread: 2e-7 n^2
-    // at n = 500, 3e-7 at 4000, 4.5e-7 at 10,000); past it, homology takes over (the cohomology
-    // work done so far is discarded: on noise against a plane that waste is the budget).
+    // at n = 500, 3e-7 at 4000, 4.5e-7 at 10,000). Homology takes over (the cohomology work done
+    // so far is discarded) once the time so far, projected over all the columns, exceeds the
+    // budget (Deadline::hopeless: noise against a plane is handed over at 5-20 % of its columns),
+    // or past kLimitFactor budgets in any case. The projection cannot see a cost that comes last:
+    // nearly equal representations (64-D map, noise 0.1 instead of 0.5) spend most of their time in
+    // the last 1-2 % of the columns, long bars, where homology is slower still (2x at n = 2000),
+    // and at n = 10,000 took 1.9e-6 n^2, so a limit of one budget would have handed them over on
+    // a machine 5 % slower, to start again.
     constexpr double kBudgetPerPair = 2e-6;
+    constexpr double kLimitFactor = 4.0;
     const double budget = std::max(0.05, kBudgetPerPair * static_cast<double>(n) * n);
-    const Deadline deadline(budget);
+    const Deadline deadline(budget, kLimitFactor * budget);
     try {
         return r_cross_cohomology(w, m, n, n_threads, &deadline, pairs);
     } catch (const DeadlineExpired&) {

@@ -263,10 +263,11 @@ def r_cross_barcode(P, Q, *, dim=1, norm="quantile", metric="euclidean", device=
     representation is noise and the second has structure they are cuts of O(n^2) edges and its
     cost grows like n^4. Streaming homology, which keeps every edge's class reduced to the edges
     still alive (the reduction-to-zero-differentials view of RedZeD [2]_), carries paths instead.
-    The cohomology engine runs first under a budget of ``2e-6 n^2`` CPU seconds; the homology
-    engine takes over past it, or sooner: once 1/16 of the budget is spent, as soon as the time so
-    far, projected over all the columns to reduce, exceeds it. Both give the same barcode; only
-    the time differs.
+    The cohomology engine runs first under a budget of ``2e-6 n^2`` CPU seconds: once 1/16 of it
+    is spent, the homology engine takes over as soon as the time so far, projected over all the
+    columns to reduce, exceeds it, and past four budgets in any case (nearly equal
+    representations spend most of their time in their last columns, which the projection cannot
+    foresee). Both give the same barcode; only the time differs.
 
     References
     ----------

@@ -79,8 +79,8 @@ DistanceCheck check_distance_matrix(const double* D, index_t n, double rtol, dou
 
 /// The reductions behind r_cross_barcode_h1, all exact: `automatic` runs cohomology under a
 /// budget of CPU time (of the threads of this reduction together) and hands over to homology
-/// past it, or once its time so far, projected over all its columns, exceeds it (checked from
-/// 1/16 of the budget on).
+/// once its time so far, projected over all its columns, exceeds it (checked from 1/16 of the
+/// budget on), or past four budgets in any case.
 enum class CrossEngine { automatic, cohomology, homology };
 
 /// R-Cross-Barcode_1 from the n x n matrices w (distances of the first representation) and
