@@ -189,6 +189,7 @@ class KeyMap {
     }
     /// Starts loading the slot where key's search begins (a hint; changes nothing).
     void prefetch(key_t key) const { __builtin_prefetch(&slots_[home(key)]); }
+    std::size_t capacity() const { return slots_.size(); }
     template <typename F>
     void for_each(F&& f) const {
         for (const Slot& s : slots_)
@@ -326,10 +327,12 @@ struct Link {
 
 /// The active lists: for each (k-1)-face, the links of the active k-simplices containing it.
 /// Faces are vertices for k = 1 and edges for k = 2, whose lists sit in arrays (an edge's slot in
-/// a triangular table of n (n - 1) / 2 entries); triangles (k = 3) are hashed. For k = 1 and 2 a
-/// bit per face says whether its list may hold links: most look-ups find none (89 % on
-/// sphere_3_192, 96 % on a Gaussian cloud), and that bit set is small enough to stay in cache
-/// where the slots and the lists are not.
+/// a triangular table of n (n - 1) / 2 entries); triangles (k = 3) are hashed. A bit per face says
+/// whether its list may hold links: most look-ups find none (89 % on sphere_3_192, 96 % on a
+/// Gaussian cloud and on o3_1024), and that bit set is small enough to stay in cache where the
+/// slots and the lists are not. For k = 1 and 2 a face has its own bit, cleared when its list
+/// empties; for k = 3 the bits are a filter (a hash of the triangle picks the bit, 8 bits per slot
+/// of the hash table), rebuilt from the lists that hold links whenever the table grows.
 class FaceLists {
    public:
     FaceLists(index_t n, int k) : k_(k) {
@@ -339,17 +342,19 @@ class FaceLists {
                      : 0;
         if (k == 1) lists_.resize(faces);
         if (k == 2) slot_.assign(faces, -1);
-        held_.assign((faces + 63) / 64, 0);
+        if (k == 3)
+            refilter();
+        else
+            held_.assign((faces + 63) / 64, 0);
     }
     /// Whether the list of `face` may hold links (false: it holds none).
     bool may_hold(key_t face) const {
-        if (k_ == 3) return true;
         const std::size_t i = index(face);
         return (held_[i / 64] >> (i % 64)) & 1;
     }
     /// The list of `face` has become empty.
     void emptied(key_t face) {
-        if (k_ == 3) return;
+        if (k_ == 3) return;  // (a filter's bit may be shared)
         const std::size_t i = index(face);
         held_[i / 64] &= ~(std::uint64_t{1} << (i % 64));
     }
@@ -364,43 +369,61 @@ class FaceLists {
     }
     /// The list of `face`, to which a link is about to be added.
     std::vector<Link>& operator[](key_t face) {
-        if (k_ != 3) {
+        if (k_ == 3) {
+            const std::size_t slots = map_.capacity();
+            std::vector<Link>& list = map_[face];
+            if (map_.capacity() != slots) refilter();
             const std::size_t i = index(face);
             held_[i / 64] |= std::uint64_t{1} << (i % 64);
+            return list;
         }
+        const std::size_t i = index(face);
+        held_[i / 64] |= std::uint64_t{1} << (i % 64);
         if (k_ == 1) return lists_[face];
-        if (k_ == 2) {
-            std::int32_t& i = slot_[edge(face)];
-            if (i < 0) {
-                i = static_cast<std::int32_t>(lists_.size());
-                lists_.emplace_back();
-            }
-            return lists_[static_cast<std::size_t>(i)];
+        std::int32_t& s = slot_[edge(face)];
+        if (s < 0) {
+            s = static_cast<std::int32_t>(lists_.size());
+            lists_.emplace_back();
         }
-        return map_[face];
+        return lists_[static_cast<std::size_t>(s)];
     }
     /// Starts loading where face's list is found (a hint; changes nothing).
     void prefetch(key_t face) const {
-        if (k_ == 2) {
-            if (may_hold(face)) __builtin_prefetch(&slot_[edge(face)]);
-        } else if (k_ == 3) {
+        if (k_ == 1 || !may_hold(face)) return;
+        if (k_ == 2)
+            __builtin_prefetch(&slot_[edge(face)]);
+        else
             map_.prefetch(face);
-        }
     }
 
    private:
     std::size_t index(key_t face) const {
-        return k_ == 1 ? static_cast<std::size_t>(face) : edge(face);
+        if (k_ == 1) return static_cast<std::size_t>(face);
+        if (k_ == 2) return edge(face);
+        return static_cast<std::size_t>((face * 0x9e3779b97f4a7c15ULL) >> filter_shift_);
     }
     static std::size_t edge(key_t face) {
         const std::size_t lo = vertex_of(face, 0), hi = vertex_of(face, 1);
         return hi * (hi - 1) / 2 + lo;
     }
+    /// k = 3: the filter sized for the table (8 bits per slot), the bits of the lists that hold
+    /// links set.
+    void refilter() {
+        const std::size_t bits = 8 * map_.capacity();  // a power of 2, at least 128
+        filter_shift_ = 64 - __builtin_ctzll(bits);
+        held_.assign(bits / 64, 0);
+        map_.for_each([&](key_t face, const std::vector<Link>& list) {
+            if (list.empty()) return;
+            const std::size_t i = index(face);
+            held_[i / 64] |= std::uint64_t{1} << (i % 64);
+        });
+    }
     int k_;
     std::vector<std::vector<Link>> lists_;  // k = 1: by vertex; k = 2: by slot_
     std::vector<std::int32_t> slot_;        // k = 2: edge -> index into lists_, -1: none yet
     KeyMap<std::vector<Link>> map_;         // k = 3
-    std::vector<std::uint64_t> held_;       // k = 1, 2: a bit per face, clear: its list is empty
+    std::vector<std::uint64_t> held_;       // a bit per face (k = 1, 2) or the filter (k = 3)
+    int filter_shift_ = 0;                  // k = 3: the filter's index is the hash's top bits
 };
 
 class RipsHomology {
