@@ -75,6 +75,14 @@ namespace {
 
 using key_t = std::uint64_t;  // packed vertices, ascending from the low bits
 
+/// Starts loading the cache line of p (a hint). The empty volatile asm keeps GCC from finding the
+/// functions that only prefetch free of side effects and dropping their calls (-O2/-O3 dropped
+/// every call of KeyMap::prefetch and FaceLists::prefetch: their prefetches never ran).
+inline void prefetch_line(const void* p) {
+    __builtin_prefetch(p);
+    asm volatile("" : : "r"(p));
+}
+
 /// An allocator whose value-less construct default-initialises (leaves numbers unset), so that
 /// resizing a vector that is written in full next does not first fill it with zeros on one
 /// thread (the sorted lists and the engine's matrix: tens of MB at N = 2000).
@@ -188,7 +196,7 @@ class KeyMap {
         --size_;
     }
     /// Starts loading the slot where key's search begins (a hint; changes nothing).
-    void prefetch(key_t key) const { __builtin_prefetch(&slots_[home(key)]); }
+    void prefetch(key_t key) const { prefetch_line(&slots_[home(key)]); }
     std::size_t capacity() const { return slots_.size(); }
     template <typename F>
     void for_each(F&& f) const {
@@ -391,7 +399,7 @@ class FaceLists {
     void prefetch(key_t face) const {
         if (k_ == 1 || !may_hold(face)) return;
         if (k_ == 2)
-            __builtin_prefetch(&slot_[edge(face)]);
+            prefetch_line(&slot_[edge(face)]);
         else
             map_.prefetch(face);
     }
@@ -708,15 +716,16 @@ class RipsHomology {
             if (d >= 2 && pos[d] + kAhead < cells_[d].size()) {
                 const key_t ahead = cells_[d][pos[d] + kAhead].key;
                 for (int u = 0; u <= d; ++u) degrees_[d - 1].cls.prefetch(omit(ahead, u));
+                if (d == k_) prefetch_diameters(ahead);
             }
             if (d == 1 && pos[1] + kAhead < edges_.size()) {  // the bit set words it will set
                 const key_t ahead = unpack_edge(edges_[pos[1] + kAhead]).key;
                 const auto i = static_cast<std::size_t>(vertex_of(ahead, 0));
                 const auto j = static_cast<std::size_t>(vertex_of(ahead, 1));
-                __builtin_prefetch(&older_[i * words_ + j / 64]);
-                __builtin_prefetch(&older_[j * words_ + i / 64]);
-                __builtin_prefetch(&older_[i * words_]);  // where the coface scan starts
-                __builtin_prefetch(&older_[j * words_]);
+                prefetch_line(&older_[i * words_ + j / 64]);
+                prefetch_line(&older_[j * words_ + i / 64]);
+                prefetch_line(&older_[i * words_]);  // where the coface scan starts
+                prefetch_line(&older_[j * words_]);
             }
             if (d == 1)
                 add_edge(s);
@@ -879,10 +888,36 @@ class RipsHomology {
         }
     }
 
+    /// Starts loading the distances facet_diameters will read for the top simplex `key`
+    /// (o3_4096: its 64 MB matrix misses the cache).
+    void prefetch_diameters(key_t key) const {
+        const float* row[kMaxDim] = {};
+        for (int p = 0; p < k_; ++p)
+            row[p] =
+                &dist_[static_cast<std::size_t>(vertex_of(key, p)) * static_cast<std::size_t>(n_)];
+        if (k_ == 2) {
+            prefetch_line(row[0] + vertex_of(key, 1));
+            prefetch_line(row[0] + vertex_of(key, 2));
+            prefetch_line(row[1] + vertex_of(key, 2));
+        } else if (k_ == 3) {
+            const index_t v1 = vertex_of(key, 1), v2 = vertex_of(key, 2), v3 = vertex_of(key, 3);
+            prefetch_line(row[0] + v1);
+            prefetch_line(row[0] + v2);
+            prefetch_line(row[0] + v3);
+            prefetch_line(row[1] + v2);
+            prefetch_line(row[1] + v3);
+            prefetch_line(row[2] + v3);
+        }
+    }
+
     /// Is the coface x + w complete when x is taken, x its latest facet (w not in x)? From the
     /// distances alone, so that either stage may ask.
     bool ready(const Top& t, const index_t* v, index_t w) const {
-        const int count = k_ + 1;
+        return k_ == 1 ? ready_n<2>(t, v, w) : k_ == 2 ? ready_n<3>(t, v, w) : ready_n<4>(t, v, w);
+    }
+    /// ready for top simplices of `count` vertices (the loops unrolled).
+    template <int count>
+    bool ready_n(const Top& t, const index_t* v, index_t w) const {
         if (count == 2) return edge_before(v[0], w, t.x) && edge_before(v[1], w, t.x);
         float dw[kMaxDim + 1];
         for (int p = 0; p < count; ++p) {
@@ -1031,8 +1066,17 @@ class RipsHomology {
     /// The upper stage: x (degree k) is born; the cofaces x + w entering with it are reduced (see
     /// the file comment). Touches only the top degree's state, faces_ and the seed marks.
     void add_top(const Top& t) {
+        if (k_ == 1)
+            add_top_n<2>(t);
+        else if (k_ == 2)
+            add_top_n<3>(t);
+        else
+            add_top_n<4>(t);
+    }
+    /// add_top for top simplices of `count` vertices (the loops over their facets unrolled).
+    template <int count>
+    void add_top_n(const Top& t) {
         const Cell& x = t.x;
-        const int count = k_ + 1;
         index_t v[kMaxDim + 2];  // x's vertices, then the vertex of a killing coface
         for (int p = 0; p < count; ++p) v[p] = vertex_of(x.key, p);
         Scratch& sc = upper_scratch_;
@@ -1040,9 +1084,16 @@ class RipsHomology {
         // the active simplices sharing a facet with x, grouped by the vertex they add
         ++stamp_;
         seeds_.clear();
+        key_t faces[count];
+        unsigned held = 0;  // bit u: the list of facet u may hold links (most hold none)
         for (int u = 0; u < count; ++u) {
-            const key_t face = omit(x.key, u);
-            if (!faces_.may_hold(face)) continue;
+            faces[u] = omit(x.key, u);
+            held |= static_cast<unsigned>(faces_.may_hold(faces[u])) << u;
+        }
+        while (held != 0) {
+            const int u = __builtin_ctz(held);
+            held &= held - 1;
+            const key_t face = faces[u];
             std::vector<Link>* list = faces_.find(face);
             if (list == nullptr) continue;
             for (std::size_t q = 0; q < list->size();) {
@@ -1070,12 +1121,12 @@ class RipsHomology {
         }
 
         if (seeds_.empty()) {  // x is the only active facet of its cofaces: one of them kills it
-            if (leftover(t, v) < 0) register_faces(x, make_live_top(x));
+            if (leftover<count>(t, v) < 0) register_faces(x, make_live_top(x));
             return;
         }
         const ClassRef rx = make_live_top(x);
         for (std::size_t g = 0; g < seeds_.size(); ++g) {
-            if (!ready(t, v, seeds_[g])) continue;
+            if (!ready_n<count>(t, v, seeds_[g])) continue;
             // the boundary cls(x) + sum of cls(y), y in the group: mostly zero (once x has died
             // its class is written in older simplices, often those of the group), so the sum of
             // the group is formed first, and copied only when one y is not enough
@@ -1106,7 +1157,7 @@ class RipsHomology {
         }
         const Chain* cx = top_cls_.find(rx);
         if (cx == nullptr) return;
-        if ((v[count] = leftover(t, v)) >= 0) {  // kills what is left of cls(x)
+        if ((v[count] = leftover<count>(t, v)) >= 0) {  // kills what is left of cls(x)
             sc.bnd = *cx;
             kill(k_, sc.bnd, x.diam, v, count + 1, sc);
             return;
@@ -1120,8 +1171,8 @@ class RipsHomology {
     /// before x is in them; on two threads they may also hold edges taken after x, so every vertex
     /// found is tested (ready) unless the bit sets are exact (one thread, k = 1: the edges taken
     /// are exactly those before x, so w completes the coface).
+    template <int count>
     index_t leftover(const Top& t, const index_t* v) const {
-        const int count = k_ + 1;
         index_t from = 0;
         if (t.n_cand >= 0) {
             for (int c = 0; c < t.n_cand; ++c)
@@ -1139,7 +1190,7 @@ class RipsHomology {
             while (bits) {
                 const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
                 bits &= bits - 1;
-                if (stamp_of_[w] != stamp_ && (exact || ready(t, v, w))) return w;
+                if (stamp_of_[w] != stamp_ && (exact || ready_n<count>(t, v, w))) return w;
             }
         }
         return -1;
