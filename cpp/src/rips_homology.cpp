@@ -476,6 +476,8 @@ class RipsHomology {
         older_.assign(words_ * static_cast<std::size_t>(n_), 0);
         stamp_of_.assign(static_cast<std::size_t>(n_), 0);
         group_of_.assign(static_cast<std::size_t>(n_), 0);
+        seeds_.assign(static_cast<std::size_t>(n_), 0);  // (a vertex is a seed at most once per x)
+        groups_.resize(static_cast<std::size_t>(n_));
         degrees_.resize(static_cast<std::size_t>(k_) + 1);
         block_.reserve(kBlock);
 
@@ -1100,7 +1102,7 @@ class RipsHomology {
 
         // the active simplices sharing a facet with x, grouped by the vertex they add
         ++stamp_;
-        seeds_.clear();
+        std::size_t n_seeds = 0;
         key_t faces[count];
         unsigned held = 0;  // bit u: the list of facet u may hold links (most hold none)
         for (int u = 0; u < count; ++u) {
@@ -1127,22 +1129,21 @@ class RipsHomology {
                 ++q;
                 if (stamp_of_[l.vertex] != stamp_) {
                     stamp_of_[l.vertex] = stamp_;
-                    group_of_[l.vertex] = static_cast<std::int64_t>(seeds_.size());
-                    if (groups_.size() <= seeds_.size()) groups_.emplace_back();
-                    groups_[seeds_.size()].clear();
-                    seeds_.push_back(l.vertex);
+                    group_of_[l.vertex] = static_cast<std::int64_t>(n_seeds);
+                    groups_[n_seeds].clear();
+                    seeds_[n_seeds++] = l.vertex;
                 }
                 groups_[group_of_[l.vertex]].push_back(l.cls);
             }
             if (list->empty()) faces_.emptied(face);
         }
 
-        if (seeds_.empty()) {  // x is the only active facet of its cofaces: one of them kills it
+        if (n_seeds == 0) {  // x is the only active facet of its cofaces: one of them kills it
             if (leftover<count>(t, v) < 0) register_faces(x, make_live_top(x));
             return;
         }
         const ClassRef rx = make_live_top(x);
-        for (std::size_t g = 0; g < seeds_.size(); ++g) {
+        for (std::size_t g = 0; g < n_seeds; ++g) {
             if (!ready_n<count>(t, v, seeds_[g])) continue;
             // the boundary cls(x) + sum of cls(y), y in the group: mostly zero (once x has died
             // its class is written in older simplices, often those of the group), so the sum of
@@ -1237,7 +1238,7 @@ class RipsHomology {
     std::vector<std::uint64_t> stamp_of_;
     std::vector<std::int64_t> group_of_;
     std::uint64_t stamp_ = 0;
-    std::vector<index_t> seeds_;
+    std::vector<index_t> seeds_;  // the first n_seeds entries: this x's seeds, in order
     std::vector<std::vector<ClassRef>> groups_;
     Scratch lower_scratch_, upper_scratch_;
     // the pipeline between the stages
