@@ -75,6 +75,20 @@ namespace {
 
 using key_t = std::uint64_t;  // packed vertices, ascending from the low bits
 
+/// Starts loading the cache line of p (a hint). The empty volatile asm keeps GCC from finding the
+/// functions that only prefetch free of side effects and dropping their calls (-O2/-O3 dropped
+/// every call of KeyMap::prefetch and FaceLists::prefetch: their prefetches never ran).
+inline void prefetch_line(const void* p) {
+    __builtin_prefetch(p);
+    asm volatile("" : : "r"(p));
+}
+
+/// Tables smaller than this stay in cache; requesting their entries ahead only costs instructions
+/// (sphere_3_192, whose tables are all small: cachegrind cost 587 M with the prefetches, 545 M
+/// without; o3_1024 1435 M against 1333 M, its small tables and the early, small states of the
+/// large ones).
+constexpr std::size_t kPrefetchBytes = std::size_t{1} << 20;
+
 /// An allocator whose value-less construct default-initialises (leaves numbers unset), so that
 /// resizing a vector that is written in full next does not first fill it with zeros on one
 /// thread (the sorted lists and the engine's matrix: tens of MB at N = 2000).
@@ -188,7 +202,10 @@ class KeyMap {
         --size_;
     }
     /// Starts loading the slot where key's search begins (a hint; changes nothing).
-    void prefetch(key_t key) const { __builtin_prefetch(&slots_[home(key)]); }
+    void prefetch(key_t key) const {
+        if (slots_.size() * sizeof(Slot) >= kPrefetchBytes) prefetch_line(&slots_[home(key)]);
+    }
+    std::size_t capacity() const { return slots_.size(); }
     template <typename F>
     void for_each(F&& f) const {
         for (const Slot& s : slots_)
@@ -326,10 +343,12 @@ struct Link {
 
 /// The active lists: for each (k-1)-face, the links of the active k-simplices containing it.
 /// Faces are vertices for k = 1 and edges for k = 2, whose lists sit in arrays (an edge's slot in
-/// a triangular table of n (n - 1) / 2 entries); triangles (k = 3) are hashed. For k = 1 and 2 a
-/// bit per face says whether its list may hold links: most look-ups find none (89 % on
-/// sphere_3_192, 96 % on a Gaussian cloud), and that bit set is small enough to stay in cache
-/// where the slots and the lists are not.
+/// a triangular table of n (n - 1) / 2 entries); triangles (k = 3) are hashed. A bit per face says
+/// whether its list may hold links: most look-ups find none (89 % on sphere_3_192, 96 % on a
+/// Gaussian cloud and on o3_1024), and that bit set is small enough to stay in cache where the
+/// slots and the lists are not. For k = 1 and 2 a face has its own bit, cleared when its list
+/// empties; for k = 3 the bits are a filter (a hash of the triangle picks the bit, 8 bits per slot
+/// of the hash table), rebuilt from the lists that hold links whenever the table grows.
 class FaceLists {
    public:
     FaceLists(index_t n, int k) : k_(k) {
@@ -339,17 +358,19 @@ class FaceLists {
                      : 0;
         if (k == 1) lists_.resize(faces);
         if (k == 2) slot_.assign(faces, -1);
-        held_.assign((faces + 63) / 64, 0);
+        if (k == 3)
+            refilter();
+        else
+            held_.assign((faces + 63) / 64, 0);
     }
     /// Whether the list of `face` may hold links (false: it holds none).
     bool may_hold(key_t face) const {
-        if (k_ == 3) return true;
         const std::size_t i = index(face);
         return (held_[i / 64] >> (i % 64)) & 1;
     }
     /// The list of `face` has become empty.
     void emptied(key_t face) {
-        if (k_ == 3) return;
+        if (k_ == 3) return;  // (a filter's bit may be shared)
         const std::size_t i = index(face);
         held_[i / 64] &= ~(std::uint64_t{1} << (i % 64));
     }
@@ -364,43 +385,68 @@ class FaceLists {
     }
     /// The list of `face`, to which a link is about to be added.
     std::vector<Link>& operator[](key_t face) {
-        if (k_ != 3) {
+        if (k_ == 3) {
+            const std::size_t slots = map_.capacity();
+            std::vector<Link>& list = map_[face];
+            if (map_.capacity() != slots) refilter();
             const std::size_t i = index(face);
             held_[i / 64] |= std::uint64_t{1} << (i % 64);
+            return list;
         }
+        const std::size_t i = index(face);
+        held_[i / 64] |= std::uint64_t{1} << (i % 64);
         if (k_ == 1) return lists_[face];
-        if (k_ == 2) {
-            std::int32_t& i = slot_[edge(face)];
-            if (i < 0) {
-                i = static_cast<std::int32_t>(lists_.size());
-                lists_.emplace_back();
-            }
-            return lists_[static_cast<std::size_t>(i)];
+        std::int32_t& s = slot_[edge(face)];
+        if (s < 0) {
+            s = static_cast<std::int32_t>(lists_.size());
+            lists_.emplace_back();
         }
-        return map_[face];
+        return lists_[static_cast<std::size_t>(s)];
+    }
+    /// Whether prefetch does anything: the table of list slots is too large to stay in cache.
+    bool worth_prefetching() const {
+        return k_ == 2 ? slot_.size() * sizeof(std::int32_t) >= kPrefetchBytes
+               : k_ == 3
+                   ? map_.capacity() * (sizeof(key_t) + sizeof(std::vector<Link>)) >= kPrefetchBytes
+                   : false;
     }
     /// Starts loading where face's list is found (a hint; changes nothing).
     void prefetch(key_t face) const {
-        if (k_ == 2) {
-            if (may_hold(face)) __builtin_prefetch(&slot_[edge(face)]);
-        } else if (k_ == 3) {
+        if (!worth_prefetching() || !may_hold(face)) return;
+        if (k_ == 2)
+            prefetch_line(&slot_[edge(face)]);
+        else
             map_.prefetch(face);
-        }
     }
 
    private:
     std::size_t index(key_t face) const {
-        return k_ == 1 ? static_cast<std::size_t>(face) : edge(face);
+        if (k_ == 1) return static_cast<std::size_t>(face);
+        if (k_ == 2) return edge(face);
+        return static_cast<std::size_t>((face * 0x9e3779b97f4a7c15ULL) >> filter_shift_);
     }
     static std::size_t edge(key_t face) {
         const std::size_t lo = vertex_of(face, 0), hi = vertex_of(face, 1);
         return hi * (hi - 1) / 2 + lo;
     }
+    /// k = 3: the filter sized for the table (8 bits per slot), the bits of the lists that hold
+    /// links set.
+    void refilter() {
+        const std::size_t bits = 8 * map_.capacity();  // a power of 2, at least 128
+        filter_shift_ = 64 - __builtin_ctzll(bits);
+        held_.assign(bits / 64, 0);
+        map_.for_each([&](key_t face, const std::vector<Link>& list) {
+            if (list.empty()) return;
+            const std::size_t i = index(face);
+            held_[i / 64] |= std::uint64_t{1} << (i % 64);
+        });
+    }
     int k_;
     std::vector<std::vector<Link>> lists_;  // k = 1: by vertex; k = 2: by slot_
     std::vector<std::int32_t> slot_;        // k = 2: edge -> index into lists_, -1: none yet
     KeyMap<std::vector<Link>> map_;         // k = 3
-    std::vector<std::uint64_t> held_;       // k = 1, 2: a bit per face, clear: its list is empty
+    std::vector<std::uint64_t> held_;       // a bit per face (k = 1, 2) or the filter (k = 3)
+    int filter_shift_ = 0;                  // k = 3: the filter's index is the hash's top bits
 };
 
 class RipsHomology {
@@ -430,6 +476,8 @@ class RipsHomology {
         older_.assign(words_ * static_cast<std::size_t>(n_), 0);
         stamp_of_.assign(static_cast<std::size_t>(n_), 0);
         group_of_.assign(static_cast<std::size_t>(n_), 0);
+        seeds_.assign(static_cast<std::size_t>(n_), 0);  // (a vertex is a seed at most once per x)
+        groups_.resize(static_cast<std::size_t>(n_));
         degrees_.resize(static_cast<std::size_t>(k_) + 1);
         block_.reserve(kBlock);
 
@@ -685,15 +733,17 @@ class RipsHomology {
             if (d >= 2 && pos[d] + kAhead < cells_[d].size()) {
                 const key_t ahead = cells_[d][pos[d] + kAhead].key;
                 for (int u = 0; u <= d; ++u) degrees_[d - 1].cls.prefetch(omit(ahead, u));
+                if (d == k_ && dist_.size() * sizeof(float) >= kPrefetchBytes)
+                    prefetch_diameters(ahead);
             }
             if (d == 1 && pos[1] + kAhead < edges_.size()) {  // the bit set words it will set
                 const key_t ahead = unpack_edge(edges_[pos[1] + kAhead]).key;
                 const auto i = static_cast<std::size_t>(vertex_of(ahead, 0));
                 const auto j = static_cast<std::size_t>(vertex_of(ahead, 1));
-                __builtin_prefetch(&older_[i * words_ + j / 64]);
-                __builtin_prefetch(&older_[j * words_ + i / 64]);
-                __builtin_prefetch(&older_[i * words_]);  // where the coface scan starts
-                __builtin_prefetch(&older_[j * words_]);
+                prefetch_line(&older_[i * words_ + j / 64]);
+                prefetch_line(&older_[j * words_ + i / 64]);
+                prefetch_line(&older_[i * words_]);  // where the coface scan starts
+                prefetch_line(&older_[j * words_]);
             }
             if (d == 1)
                 add_edge(s);
@@ -856,10 +906,36 @@ class RipsHomology {
         }
     }
 
+    /// Starts loading the distances facet_diameters will read for the top simplex `key`
+    /// (o3_4096: its 64 MB matrix misses the cache).
+    void prefetch_diameters(key_t key) const {
+        const float* row[kMaxDim] = {};
+        for (int p = 0; p < k_; ++p)
+            row[p] =
+                &dist_[static_cast<std::size_t>(vertex_of(key, p)) * static_cast<std::size_t>(n_)];
+        if (k_ == 2) {
+            prefetch_line(row[0] + vertex_of(key, 1));
+            prefetch_line(row[0] + vertex_of(key, 2));
+            prefetch_line(row[1] + vertex_of(key, 2));
+        } else if (k_ == 3) {
+            const index_t v1 = vertex_of(key, 1), v2 = vertex_of(key, 2), v3 = vertex_of(key, 3);
+            prefetch_line(row[0] + v1);
+            prefetch_line(row[0] + v2);
+            prefetch_line(row[0] + v3);
+            prefetch_line(row[1] + v2);
+            prefetch_line(row[1] + v3);
+            prefetch_line(row[2] + v3);
+        }
+    }
+
     /// Is the coface x + w complete when x is taken, x its latest facet (w not in x)? From the
     /// distances alone, so that either stage may ask.
     bool ready(const Top& t, const index_t* v, index_t w) const {
-        const int count = k_ + 1;
+        return k_ == 1 ? ready_n<2>(t, v, w) : k_ == 2 ? ready_n<3>(t, v, w) : ready_n<4>(t, v, w);
+    }
+    /// ready for top simplices of `count` vertices (the loops unrolled).
+    template <int count>
+    bool ready_n(const Top& t, const index_t* v, index_t w) const {
         if (count == 2) return edge_before(v[0], w, t.x) && edge_before(v[1], w, t.x);
         float dw[kMaxDim + 1];
         for (int p = 0; p < count; ++p) {
@@ -997,9 +1073,10 @@ class RipsHomology {
     void reduce_block(const std::vector<Top>& block) {
         constexpr std::size_t kAhead = 8;
         const int count = k_ + 1;
+        const bool ahead = faces_.worth_prefetching();
         for (std::size_t t = 0; t < block.size(); ++t) {
             if ((t & 255) == 0) detail::maybe_poll_interrupt();  // Ctrl-C
-            if (t + kAhead < block.size())
+            if (ahead && t + kAhead < block.size())
                 for (int u = 0; u < count; ++u) faces_.prefetch(omit(block[t + kAhead].x.key, u));
             add_top(block[t]);
         }
@@ -1008,18 +1085,34 @@ class RipsHomology {
     /// The upper stage: x (degree k) is born; the cofaces x + w entering with it are reduced (see
     /// the file comment). Touches only the top degree's state, faces_ and the seed marks.
     void add_top(const Top& t) {
+        if (k_ == 1)
+            add_top_n<2>(t);
+        else if (k_ == 2)
+            add_top_n<3>(t);
+        else
+            add_top_n<4>(t);
+    }
+    /// add_top for top simplices of `count` vertices (the loops over their facets unrolled).
+    template <int count>
+    void add_top_n(const Top& t) {
         const Cell& x = t.x;
-        const int count = k_ + 1;
         index_t v[kMaxDim + 2];  // x's vertices, then the vertex of a killing coface
         for (int p = 0; p < count; ++p) v[p] = vertex_of(x.key, p);
         Scratch& sc = upper_scratch_;
 
         // the active simplices sharing a facet with x, grouped by the vertex they add
         ++stamp_;
-        seeds_.clear();
+        std::size_t n_seeds = 0;
+        key_t faces[count];
+        unsigned held = 0;  // bit u: the list of facet u may hold links (most hold none)
         for (int u = 0; u < count; ++u) {
-            const key_t face = omit(x.key, u);
-            if (!faces_.may_hold(face)) continue;
+            faces[u] = omit(x.key, u);
+            held |= static_cast<unsigned>(faces_.may_hold(faces[u])) << u;
+        }
+        while (held != 0) {
+            const int u = __builtin_ctz(held);
+            held &= held - 1;
+            const key_t face = faces[u];
             std::vector<Link>* list = faces_.find(face);
             if (list == nullptr) continue;
             for (std::size_t q = 0; q < list->size();) {
@@ -1036,23 +1129,22 @@ class RipsHomology {
                 ++q;
                 if (stamp_of_[l.vertex] != stamp_) {
                     stamp_of_[l.vertex] = stamp_;
-                    group_of_[l.vertex] = static_cast<std::int64_t>(seeds_.size());
-                    if (groups_.size() <= seeds_.size()) groups_.emplace_back();
-                    groups_[seeds_.size()].clear();
-                    seeds_.push_back(l.vertex);
+                    group_of_[l.vertex] = static_cast<std::int64_t>(n_seeds);
+                    groups_[n_seeds].clear();
+                    seeds_[n_seeds++] = l.vertex;
                 }
                 groups_[group_of_[l.vertex]].push_back(l.cls);
             }
             if (list->empty()) faces_.emptied(face);
         }
 
-        if (seeds_.empty()) {  // x is the only active facet of its cofaces: one of them kills it
-            if (leftover(t, v) < 0) register_faces(x, make_live_top(x));
+        if (n_seeds == 0) {  // x is the only active facet of its cofaces: one of them kills it
+            if (leftover<count>(t, v) < 0) register_faces(x, make_live_top(x));
             return;
         }
         const ClassRef rx = make_live_top(x);
-        for (std::size_t g = 0; g < seeds_.size(); ++g) {
-            if (!ready(t, v, seeds_[g])) continue;
+        for (std::size_t g = 0; g < n_seeds; ++g) {
+            if (!ready_n<count>(t, v, seeds_[g])) continue;
             // the boundary cls(x) + sum of cls(y), y in the group: mostly zero (once x has died
             // its class is written in older simplices, often those of the group), so the sum of
             // the group is formed first, and copied only when one y is not enough
@@ -1083,7 +1175,7 @@ class RipsHomology {
         }
         const Chain* cx = top_cls_.find(rx);
         if (cx == nullptr) return;
-        if ((v[count] = leftover(t, v)) >= 0) {  // kills what is left of cls(x)
+        if ((v[count] = leftover<count>(t, v)) >= 0) {  // kills what is left of cls(x)
             sc.bnd = *cx;
             kill(k_, sc.bnd, x.diam, v, count + 1, sc);
             return;
@@ -1097,8 +1189,8 @@ class RipsHomology {
     /// before x is in them; on two threads they may also hold edges taken after x, so every vertex
     /// found is tested (ready) unless the bit sets are exact (one thread, k = 1: the edges taken
     /// are exactly those before x, so w completes the coface).
+    template <int count>
     index_t leftover(const Top& t, const index_t* v) const {
-        const int count = k_ + 1;
         index_t from = 0;
         if (t.n_cand >= 0) {
             for (int c = 0; c < t.n_cand; ++c)
@@ -1116,7 +1208,7 @@ class RipsHomology {
             while (bits) {
                 const index_t w = static_cast<index_t>(q * 64) + __builtin_ctzll(bits);
                 bits &= bits - 1;
-                if (stamp_of_[w] != stamp_ && (exact || ready(t, v, w))) return w;
+                if (stamp_of_[w] != stamp_ && (exact || ready_n<count>(t, v, w))) return w;
             }
         }
         return -1;
@@ -1146,7 +1238,7 @@ class RipsHomology {
     std::vector<std::uint64_t> stamp_of_;
     std::vector<std::int64_t> group_of_;
     std::uint64_t stamp_ = 0;
-    std::vector<index_t> seeds_;
+    std::vector<index_t> seeds_;  // the first n_seeds entries: this x's seeds, in order
     std::vector<std::vector<ClassRef>> groups_;
     Scratch lower_scratch_, upper_scratch_;
     // the pipeline between the stages
