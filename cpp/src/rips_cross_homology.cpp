@@ -216,12 +216,24 @@ class ConeHomology {
             if ((++done & 4095) == 0) detail::maybe_poll_interrupt();
             std::vector<rank_t>& c = cls_[x];
             if (!std::binary_search(c.begin(), c.end(), y)) continue;  // stale or repeated entry
-            xor_sorted(c, bnd_, tmp_);
-            // the entries of bnd_ that x did not hold are new: x joins their inverse lists
-            std::size_t s = 0;
-            for (const rank_t a : bnd_) {
-                while (s < c.size() && c[s] < a) ++s;
-                if (a != y && !(s < c.size() && c[s] == a)) inv_[a].push_back(x);
+            // tmp_ = c XOR bnd_ (y, in both, cancels); the entries of bnd_ that x did not hold
+            // are new: x joins their inverse lists, in the same pass
+            tmp_.clear();
+            std::size_t s = 0, t = 0;
+            while (s < c.size() && t < bnd_.size()) {
+                if (c[s] < bnd_[t]) {
+                    tmp_.push_back(c[s++]);
+                } else if (bnd_[t] < c[s]) {
+                    tmp_.push_back(bnd_[t]);
+                    inv_[bnd_[t++]].push_back(x);
+                } else {
+                    ++s, ++t;
+                }
+            }
+            tmp_.insert(tmp_.end(), c.begin() + static_cast<std::ptrdiff_t>(s), c.end());
+            for (; t < bnd_.size(); ++t) {
+                tmp_.push_back(bnd_[t]);
+                inv_[bnd_[t]].push_back(x);
             }
             c.swap(tmp_);
             hash_[x] ^= h;
