@@ -44,21 +44,33 @@ std::uint64_t edge_key(rank_t r) {  // splitmix64 of the rank: fixed, pseudo-ran
     return x | 1ULL;
 }
 
-/// out = a XOR b for sorted rank lists (symmetric difference, sorted).
+/// out = a XOR b for sorted rank lists (symmetric difference, sorted); only_b(r) is called for
+/// each entry r of b that a lacks.
+template <typename OnlyB>
 void xor_sorted(const std::vector<rank_t>& a, const std::vector<rank_t>& b,
-                std::vector<rank_t>& out) {
+                std::vector<rank_t>& out, OnlyB&& only_b) {
     out.clear();
     std::size_t s = 0, t = 0;
     while (s < a.size() && t < b.size()) {
-        if (a[s] < b[t])
+        if (a[s] < b[t]) {
             out.push_back(a[s++]);
-        else if (b[t] < a[s])
+        } else if (b[t] < a[s]) {
+            only_b(b[t]);
             out.push_back(b[t++]);
-        else
+        } else {
             ++s, ++t;
+        }
     }
     out.insert(out.end(), a.begin() + static_cast<std::ptrdiff_t>(s), a.end());
-    out.insert(out.end(), b.begin() + static_cast<std::ptrdiff_t>(t), b.end());
+    for (; t < b.size(); ++t) {
+        only_b(b[t]);
+        out.push_back(b[t]);
+    }
+}
+
+void xor_sorted(const std::vector<rank_t>& a, const std::vector<rank_t>& b,
+                std::vector<rank_t>& out) {
+    xor_sorted(a, b, out, [](rank_t) {});
 }
 
 class ConeHomology {
@@ -216,25 +228,9 @@ class ConeHomology {
             if ((++done & 4095) == 0) detail::maybe_poll_interrupt();
             std::vector<rank_t>& c = cls_[x];
             if (!std::binary_search(c.begin(), c.end(), y)) continue;  // stale or repeated entry
-            // tmp_ = c XOR bnd_ (y, in both, cancels); the entries of bnd_ that x did not hold
-            // are new: x joins their inverse lists, in the same pass
-            tmp_.clear();
-            std::size_t s = 0, t = 0;
-            while (s < c.size() && t < bnd_.size()) {
-                if (c[s] < bnd_[t]) {
-                    tmp_.push_back(c[s++]);
-                } else if (bnd_[t] < c[s]) {
-                    tmp_.push_back(bnd_[t]);
-                    inv_[bnd_[t++]].push_back(x);
-                } else {
-                    ++s, ++t;
-                }
-            }
-            tmp_.insert(tmp_.end(), c.begin() + static_cast<std::ptrdiff_t>(s), c.end());
-            for (; t < bnd_.size(); ++t) {
-                tmp_.push_back(bnd_[t]);
-                inv_[bnd_[t]].push_back(x);
-            }
+            // y, in both, cancels; the entries of bnd_ that x did not hold are new: x joins
+            // their inverse lists, in the same pass
+            xor_sorted(c, bnd_, tmp_, [&](rank_t a) { inv_[a].push_back(x); });
             c.swap(tmp_);
             hash_[x] ^= h;
             set_live(x);

@@ -385,23 +385,24 @@ class FaceLists {
     }
     /// The list of `face`, to which a link is about to be added.
     std::vector<Link>& operator[](key_t face) {
-        if (k_ == 3) {
+        std::vector<Link>* list;
+        if (k_ == 1) {
+            list = &lists_[face];
+        } else if (k_ == 2) {
+            std::int32_t& s = slot_[edge(face)];
+            if (s < 0) {
+                s = static_cast<std::int32_t>(lists_.size());
+                lists_.emplace_back();
+            }
+            list = &lists_[static_cast<std::size_t>(s)];
+        } else {
             const std::size_t slots = map_.capacity();
-            std::vector<Link>& list = map_[face];
-            if (map_.capacity() != slots) refilter();
-            const std::size_t i = index(face);
-            held_[i / 64] |= std::uint64_t{1} << (i % 64);
-            return list;
+            list = &map_[face];
+            if (map_.capacity() != slots) refilter();  // (before face's bit is set below)
         }
         const std::size_t i = index(face);
         held_[i / 64] |= std::uint64_t{1} << (i % 64);
-        if (k_ == 1) return lists_[face];
-        std::int32_t& s = slot_[edge(face)];
-        if (s < 0) {
-            s = static_cast<std::int32_t>(lists_.size());
-            lists_.emplace_back();
-        }
-        return lists_[static_cast<std::size_t>(s)];
+        return *list;
     }
     /// Whether prefetch does anything: the table of list slots is too large to stay in cache.
     bool worth_prefetching() const {
